@@ -1,0 +1,71 @@
+//! The command line contract (see DESIGN.md): `run`, `crds`, `sandbox`, `kube-sandbox`,
+//! `mendix-sandbox`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "mendix-operator",
+    version,
+    about = "Kubernetes operator for declarative Mendix deployments"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the operator against the current kubeconfig or the in-cluster configuration.
+    Run,
+    /// Print both CustomResourceDefinitions as YAML.
+    Crds,
+    /// Start the Kubernetes and Mendix sandboxes, the operator and the examples on this machine.
+    Sandbox {
+        /// Directory for the kubeconfig and sandbox state.
+        #[arg(long, default_value = ".sandbox")]
+        dir: PathBuf,
+    },
+    /// Start only the Kubernetes API sandbox.
+    KubeSandbox {
+        /// Address to listen on, e.g. 127.0.0.1:6443.
+        #[arg(long, default_value = "127.0.0.1:6443")]
+        listen: SocketAddr,
+        /// Where to write a kubeconfig for kubectl and kube-rs.
+        #[arg(long)]
+        kubeconfig: PathBuf,
+    },
+    /// Start only the Mendix API sandbox.
+    MendixSandbox {
+        /// Address to listen on, e.g. 127.0.0.1:8080.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// YAML file with the initial state; the built-in demo state when omitted.
+        #[arg(long)]
+        state: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("`mendix-operator {0}` is not available yet in this build")]
+    NotAvailable(&'static str),
+    #[error("cannot render the CRDs: {0}")]
+    Crds(#[from] serde_yaml::Error),
+}
+
+pub async fn execute(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Command::Crds => {
+            print!("{}", crate::crd::all_yaml()?);
+            Ok(())
+        }
+        Command::Run => Err(CliError::NotAvailable("run")),
+        Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
+        Command::KubeSandbox { .. } => Err(CliError::NotAvailable("kube-sandbox")),
+        Command::MendixSandbox { .. } => Err(CliError::NotAvailable("mendix-sandbox")),
+    }
+}

@@ -1,0 +1,1 @@
+//! Reconcilers for `MendixPackage` and `MendixEnvironment`.

@@ -1,0 +1,278 @@
+//! `MendixEnvironment`: one environment of one app, and what should run in it.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::common::{OperationStatus, SecretKeySelector, SecretReference, conditions_schema};
+
+/// Desired state of one Mendix environment.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "mendixops.io",
+    version = "v1alpha1",
+    kind = "MendixEnvironment",
+    doc = "One Mendix environment of one app and what should run in it: package, run state, instances, constants, scheduled events, custom settings and tags.",
+    plural = "mendixenvironments",
+    shortname = "mxenv",
+    category = "mendix",
+    namespaced,
+    status = "MendixEnvironmentStatus",
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.phase"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.deployedVersion"}"#,
+    printcolumn = r#"{"name":"Instances","type":"integer","jsonPath":".status.instances"}"#,
+    printcolumn = r#"{"name":"Step","type":"string","priority":1,"jsonPath":".status.operation.step"}"#,
+    printcolumn = r#"{"name":"URL","type":"string","priority":1,"jsonPath":".status.url"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+)]
+#[x_kube(validation = Rule::new("has(self.packageRef) != has(self.packageId)").message("exactly one of spec.packageRef or spec.packageId must be set"))]
+#[x_kube(validation = Rule::new("!has(self.memoryPerInstance) || has(self.target.mendixCloud)").message("spec.memoryPerInstance is only available for Mendix Cloud targets"))]
+#[x_kube(validation = Rule::new("!has(self.tags) || size(self.tags) == 0 || has(self.target.mendixCloud)").message("spec.tags are only available for Mendix Cloud targets"))]
+#[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || !has(self.instances) || self.instances >= 1").message("spec.instances must be at least 1 on Mendix Cloud; use runState: Stopped to stop the app"))]
+#[serde(rename_all = "camelCase")]
+pub struct MendixEnvironmentSpec {
+    /// The environment to manage. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("target is immutable: create a new MendixEnvironment for another environment"))]
+    pub target: EnvironmentTarget,
+    /// Secret with the Mendix credentials used for this environment.
+    pub credentials_secret_ref: SecretReference,
+    /// A MendixPackage in the same namespace whose package is deployed once it is Ready.
+    /// Exactly one of packageRef or packageId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_ref: Option<PackageReference>,
+    /// A Mendix package id (UUID) to deploy directly. Exactly one of packageRef or packageId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
+    pub package_id: Option<String>,
+    /// Whether the app should run: Running (default) or Stopped.
+    #[serde(default)]
+    pub run_state: RunState,
+    /// Number of app instances (Private Cloud 0..10; Mendix Cloud 1..10). Left as it is in Mendix
+    /// when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10))]
+    pub instances: Option<i32>,
+    /// Memory per instance in MiB (Mendix Cloud only), e.g. 1024 or 2048. Left as it is when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 256, max = 65536))]
+    pub memory_per_instance: Option<i32>,
+    /// Synchronize the database with the model when the app starts (Mendix Cloud AutoSyncDb).
+    #[serde(default = "default_true")]
+    pub auto_sync_db: bool,
+    /// Constant values by constant name (Module.Constant). Constants not listed keep their value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 500))]
+    pub constants: Vec<ConstantSetting>,
+    /// Scheduled events to enable or disable, by name (Module.Event). Events not listed keep their state.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 500))]
+    pub scheduled_events: Vec<ScheduledEventSetting>,
+    /// Mendix runtime custom settings by name (e.g. `SessionTimeout`). Settings not listed are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 200))]
+    pub custom_settings: Vec<CustomSetting>,
+    /// Environment tags (Mendix Cloud only). When set, the environment's tags are made to match exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(length(max = 50))]
+    pub tags: Option<Vec<String>>,
+    /// Must be true to change an environment that Mendix marks as production; otherwise the
+    /// operator makes no change and reports Stalled with reason ProductionNotAllowed.
+    #[serde(default)]
+    pub production: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// The environment to manage. Exactly one of `mendixCloud` or `privateCloud`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.mendixCloud) != has(self.privateCloud)").message("exactly one of target.mendixCloud or target.privateCloud must be set"))]
+pub struct EnvironmentTarget {
+    /// An environment on Mendix Cloud, driven through the Mendix Cloud Deploy API v1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_cloud: Option<MendixCloudEnvironment>,
+    /// An environment on Mendix for Private Cloud, driven through the Private Cloud Deploy API v4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_cloud: Option<PrivateCloudEnvironment>,
+}
+
+/// A Mendix Cloud environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct MendixCloudEnvironment {
+    /// The app's AppId: its subdomain name on Mendix Cloud (e.g. `calc`).
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+    )]
+    pub app_id: String,
+    /// The environment's mode: Test, Acceptance, Production or the name of a flexible environment.
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+    )]
+    pub mode: String,
+}
+
+/// A Mendix for Private Cloud environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateCloudEnvironment {
+    /// The app's id in Mendix for Private Cloud.
+    #[schemars(length(min = 1, max = 64))]
+    pub app_id: String,
+    /// The Private Cloud namespace id (UUID) the environment lives in.
+    #[schemars(length(min = 1, max = 64))]
+    pub namespace_id: String,
+    /// The environment id (the environment's internal name in the namespace).
+    #[schemars(length(min = 1, max = 64))]
+    pub environment_id: String,
+}
+
+/// Reference to a MendixPackage in the same namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageReference {
+    /// Name of the MendixPackage.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Whether the app should run.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RunState {
+    /// The app runs with the requested instances.
+    #[default]
+    Running,
+    /// The app is stopped (Private Cloud: 0 instances).
+    Stopped,
+}
+
+/// One constant value.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.value) != has(self.valueFrom)").message("exactly one of value or valueFrom must be set"))]
+pub struct ConstantSetting {
+    /// Qualified constant name, Module.Constant.
+    #[schemars(
+        length(min = 3, max = 255),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_.]*$")
+    )]
+    pub name: String,
+    /// The value as text (booleans `true`/`false`, dates `2024-01-31T00:00:00`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub value: Option<String>,
+    /// Take the value from a Secret (for passwords and keys); it never appears in status or events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ConstantSource>,
+}
+
+/// Where a constant's value comes from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConstantSource {
+    /// A key of a Secret in the same namespace.
+    pub secret_key_ref: SecretKeySelector,
+}
+
+/// One scheduled event.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScheduledEventSetting {
+    /// Qualified scheduled event name, Module.Event.
+    #[schemars(
+        length(min = 3, max = 255),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_.]*$")
+    )]
+    pub name: String,
+    /// Whether the event runs.
+    pub enabled: bool,
+}
+
+/// One Mendix runtime custom setting.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomSetting {
+    /// Setting name as documented for the Mendix runtime, e.g. `SessionTimeout`.
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.]*$")
+    )]
+    pub name: String,
+    /// Setting value as text.
+    #[schemars(length(max = 65536))]
+    pub value: String,
+}
+
+/// Coarse state for `kubectl get`.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvironmentPhase {
+    Pending,
+    WaitingForPackage,
+    Deploying,
+    Restarting,
+    Running,
+    Stopped,
+    Failed,
+    Paused,
+}
+
+/// Observed state of a MendixEnvironment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct MendixEnvironmentStatus {
+    /// The generation of the spec the status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling, Stalled and domain conditions.
+    #[serde(default)]
+    #[schemars(schema_with = "conditions_schema")]
+    pub conditions: Vec<Condition>,
+    /// Coarse state: Pending, WaitingForPackage, Deploying, Restarting, Running, Stopped, Failed or Paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<EnvironmentPhase>,
+    /// The package id deployed in the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_package_id: Option<String>,
+    /// Version of the deployed package (major.minor.patch) when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployed_version: Option<String>,
+    /// Model version of the deployed package, as Mendix reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_version: Option<String>,
+    /// Mendix runtime version of the deployed package.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mendix_version: Option<String>,
+    /// The app's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Instances Mendix reports for the environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instances: Option<i32>,
+    /// Whether the app runs, as Mendix reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_state: Option<RunState>,
+    /// Whether Mendix marks the environment as production.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<bool>,
+    /// The remote operation in flight and its step, recorded before it is followed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationStatus>,
+    /// The last value of annotation `mendixops.io/restartedAt` whose restart was completed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restarted_at: Option<String>,
+    /// The last value of annotation `mendixops.io/reconcileRequestedAt` that was handled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_requested_at: Option<String>,
+}

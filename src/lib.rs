@@ -1,0 +1,13 @@
+//! mendix-operator: a Kubernetes operator that makes Mendix deployments declarative.
+//!
+//! - [`crd`]: the API types of both kinds and their conditions.
+//! - [`mendix`]: clients for the Mendix Build and Deploy APIs.
+//! - [`controller`]: the reconcilers.
+//! - [`sandbox`]: local Mendix and Kubernetes API servers for tests and demos.
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod controller;
+pub mod crd;
+pub mod mendix;
+pub mod sandbox;

@@ -1,0 +1,16 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use mendix_operator::cli::{Cli, execute};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match execute(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
