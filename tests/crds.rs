@@ -8,15 +8,24 @@ use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
 use serde_json::{Value, json};
 
 fn schema_of(file: &str) -> Value {
-    let (_, crd) = crd::all().into_iter().find(|(f, _)| *f == file).expect("known CRD file");
-    let schema = crd.spec.versions[0].schema.as_ref().and_then(|s| s.open_api_v3_schema.as_ref()).expect("schema present");
+    let (_, crd) = crd::all()
+        .into_iter()
+        .find(|(f, _)| *f == file)
+        .expect("known CRD file");
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("schema present");
     serde_json::to_value(schema).expect("schema serializes")
 }
 
 #[test]
 fn committed_crds_match_generated_output() {
     for (file, crd) in crd::all() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds").join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crds")
+            .join(file);
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         let generated = crd::to_yaml(&crd).expect("CRD renders");
         assert!(
@@ -34,12 +43,24 @@ fn crds_command_prints_both_crds() {
         .filter(|d| !d.trim().is_empty())
         .map(|d| serde_yaml::from_str(d).expect("each document is YAML"))
         .collect();
-    let names: Vec<&str> = docs.iter().filter_map(|d| d["metadata"]["name"].as_str()).collect();
-    assert_eq!(names, ["mendixpackages.mendixops.io", "mendixenvironments.mendixops.io"]);
+    let names: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mendixpackages.mendixops.io",
+            "mendixenvironments.mendixops.io"
+        ]
+    );
     for d in &docs {
         assert_eq!(d["spec"]["scope"], "Namespaced");
         assert_eq!(d["spec"]["versions"][0]["name"], "v1alpha1");
-        assert_eq!(d["spec"]["versions"][0]["subresources"]["status"], json!({}));
+        assert_eq!(
+            d["spec"]["versions"][0]["subresources"]["status"],
+            json!({})
+        );
     }
     assert_eq!(docs[0]["spec"]["names"]["shortNames"], json!(["mxpkg"]));
     assert_eq!(docs[1]["spec"]["names"]["shortNames"], json!(["mxenv"]));
@@ -61,7 +82,11 @@ fn description_coverage(node: &Value, path: &str, missing: &mut Vec<String>) -> 
         for (name, child) in props {
             let child_path = format!("{path}.{name}");
             total += 1;
-            if child.get("description").and_then(Value::as_str).is_some_and(|d| !d.trim().is_empty()) {
+            if child
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.trim().is_empty())
+            {
                 described += 1;
             } else {
                 missing.push(child_path.clone());
@@ -92,28 +117,53 @@ fn at_least_95_percent_of_properties_are_documented() {
             counted.1 += t;
         }
         let ratio = counted.0 as f64 / counted.1 as f64;
-        println!("{file}: {}/{} properties described ({:.1}%)", counted.0, counted.1, ratio * 100.0);
-        assert!(ratio >= 0.95, "{file}: only {:.1}% described; missing: {missing:?}", ratio * 100.0);
+        println!(
+            "{file}: {}/{} properties described ({:.1}%)",
+            counted.0,
+            counted.1,
+            ratio * 100.0
+        );
+        assert!(
+            ratio >= 0.95,
+            "{file}: only {:.1}% described; missing: {missing:?}",
+            ratio * 100.0
+        );
     }
 }
 
 #[test]
 fn printer_columns_show_ready_status_version_and_age() {
     for (file, crd) in crd::all() {
-        let columns = crd.spec.versions[0].additional_printer_columns.clone().unwrap_or_default();
+        let columns = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default();
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
         for wanted in ["Ready", "Status", "Version", "Age"] {
-            assert!(names.contains(&wanted), "{file} lacks printer column {wanted}: {names:?}");
+            assert!(
+                names.contains(&wanted),
+                "{file} lacks printer column {wanted}: {names:?}"
+            );
         }
-        let ready = columns.iter().find(|c| c.name == "Ready").expect("ready column");
-        assert_eq!(ready.json_path, r#".status.conditions[?(@.type=="Ready")].status"#);
+        let ready = columns
+            .iter()
+            .find(|c| c.name == "Ready")
+            .expect("ready column");
+        assert_eq!(
+            ready.json_path,
+            r#".status.conditions[?(@.type=="Ready")].status"#
+        );
     }
 }
 
 fn cel_errors(file: &str, object: &Value, old: Option<&Value>) -> Vec<String> {
     match Validator::new().validate(&schema_of(file), object, old) {
         Ok(()) => Vec::new(),
-        Err(errors) => errors.into_vec().into_iter().map(|e| format!("{}: {}", e.field_path, e.message)).collect(),
+        Err(errors) => errors
+            .into_vec()
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field_path, e.message))
+            .collect(),
     }
 }
 
@@ -143,15 +193,28 @@ fn environment_spec() -> Value {
 
 #[test]
 fn package_needs_exactly_one_source() {
-    assert_eq!(cel_errors("mendixpackages.yaml", &package(build_package_spec()), None), Vec::<String>::new());
+    assert_eq!(
+        cel_errors("mendixpackages.yaml", &package(build_package_spec()), None),
+        Vec::<String>::new()
+    );
     let mut two = build_package_spec();
     two["source"]["existing"] = json!({"packageId": "b3d14e53-2654-4534-b374-9179a69ef3cf"});
     let errors = cel_errors("mendixpackages.yaml", &package(two), None);
-    assert!(errors.iter().any(|e| e.contains("exactly one of source.build")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of source.build")),
+        "{errors:?}"
+    );
     let mut none = build_package_spec();
     none["source"] = json!({});
     let errors = cel_errors("mendixpackages.yaml", &package(none), None);
-    assert!(errors.iter().any(|e| e.contains("exactly one of source.build")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of source.build")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -159,7 +222,12 @@ fn package_needs_exactly_one_target() {
     let mut both = build_package_spec();
     both["target"]["privateCloud"] = json!({"appId": "x"});
     let errors = cel_errors("mendixpackages.yaml", &package(both), None);
-    assert!(errors.iter().any(|e| e.contains("exactly one of target.mendixCloud")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of target.mendixCloud")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -168,53 +236,99 @@ fn package_source_and_target_are_immutable() {
     let mut changed = build_package_spec();
     changed["source"]["build"]["revision"] = json!("def456");
     let errors = cel_errors("mendixpackages.yaml", &package(changed), Some(&old));
-    assert!(errors.iter().any(|e| e.contains("source is immutable")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("source is immutable")),
+        "{errors:?}"
+    );
 
     let mut retarget = build_package_spec();
     retarget["target"]["mendixCloud"]["appId"] = json!("other");
     let errors = cel_errors("mendixpackages.yaml", &package(retarget), Some(&old));
-    assert!(errors.iter().any(|e| e.contains("target is immutable")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("target is immutable")),
+        "{errors:?}"
+    );
 
     let mut policy_only = build_package_spec();
     policy_only["deletionPolicy"] = json!("Delete");
-    assert_eq!(cel_errors("mendixpackages.yaml", &package(policy_only), Some(&old)), Vec::<String>::new());
+    assert_eq!(
+        cel_errors("mendixpackages.yaml", &package(policy_only), Some(&old)),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
 fn environment_rules() {
     let ok = environment(environment_spec());
-    assert_eq!(cel_errors("mendixenvironments.yaml", &ok, None), Vec::<String>::new());
+    assert_eq!(
+        cel_errors("mendixenvironments.yaml", &ok, None),
+        Vec::<String>::new()
+    );
 
     let mut both_packages = environment_spec();
     both_packages["packageId"] = json!("b3d14e53-2654-4534-b374-9179a69ef3cf");
     let errors = cel_errors("mendixenvironments.yaml", &environment(both_packages), None);
-    assert!(errors.iter().any(|e| e.contains("exactly one of spec.packageRef")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of spec.packageRef")),
+        "{errors:?}"
+    );
 
     let mut memory_on_private = environment_spec();
     memory_on_private["memoryPerInstance"] = json!(1024);
-    let errors = cel_errors("mendixenvironments.yaml", &environment(memory_on_private), None);
-    assert!(errors.iter().any(|e| e.contains("memoryPerInstance is only available")), "{errors:?}");
+    let errors = cel_errors(
+        "mendixenvironments.yaml",
+        &environment(memory_on_private),
+        None,
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("memoryPerInstance is only available")),
+        "{errors:?}"
+    );
 
     let mut tags_on_private = environment_spec();
     tags_on_private["tags"] = json!(["a"]);
-    let errors = cel_errors("mendixenvironments.yaml", &environment(tags_on_private), None);
-    assert!(errors.iter().any(|e| e.contains("tags are only available")), "{errors:?}");
+    let errors = cel_errors(
+        "mendixenvironments.yaml",
+        &environment(tags_on_private),
+        None,
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("tags are only available")),
+        "{errors:?}"
+    );
 
     let mut zero_on_cloud = environment_spec();
     zero_on_cloud["target"] = json!({"mendixCloud": {"appId": "calc", "mode": "Test"}});
     zero_on_cloud["instances"] = json!(0);
     let errors = cel_errors("mendixenvironments.yaml", &environment(zero_on_cloud), None);
-    assert!(errors.iter().any(|e| e.contains("at least 1 on Mendix Cloud")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("at least 1 on Mendix Cloud")),
+        "{errors:?}"
+    );
 
     let mut constant_both = environment_spec();
     constant_both["constants"] = json!([{"name": "M.C", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]);
     let errors = cel_errors("mendixenvironments.yaml", &environment(constant_both), None);
-    assert!(errors.iter().any(|e| e.contains("exactly one of value or valueFrom")), "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of value or valueFrom")),
+        "{errors:?}"
+    );
 
     let mut retarget = environment_spec();
     retarget["target"]["privateCloud"]["environmentId"] = json!("prod");
     let errors = cel_errors("mendixenvironments.yaml", &environment(retarget), Some(&ok));
-    assert!(errors.iter().any(|e| e.contains("target is immutable")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("target is immutable")),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -226,7 +340,8 @@ fn schema_bounds_and_patterns_are_declared() {
     assert_eq!(spec["runState"]["enum"], json!(["Running", "Stopped"]));
     assert_eq!(spec["constants"]["x-kubernetes-list-type"], "map");
     let pkg = schema_of("mendixpackages.yaml");
-    let build = &pkg["properties"]["spec"]["properties"]["source"]["properties"]["build"]["properties"];
+    let build =
+        &pkg["properties"]["spec"]["properties"]["source"]["properties"]["build"]["properties"];
     let version = regex_lite_match(build["version"]["pattern"].as_str().expect("pattern"));
     assert!(version("2.5.4") && !version("2.5") && !version("v2.5.4") && !version("2.5.4.1"));
     let status = &pkg["properties"]["status"]["properties"]["conditions"];
@@ -236,7 +351,8 @@ fn schema_bounds_and_patterns_are_declared() {
 
 /// The version pattern is checked by the same JSON Schema engine tests use for contracts.
 fn regex_lite_match(pattern: &str) -> impl Fn(&str) -> bool {
-    let validator = jsonschema::validator_for(&json!({"type": "string", "pattern": pattern})).expect("valid pattern");
+    let validator = jsonschema::validator_for(&json!({"type": "string", "pattern": pattern}))
+        .expect("valid pattern");
     move |s: &str| validator.is_valid(&json!(s))
 }
 
@@ -251,12 +367,22 @@ fn examples_are_valid_resources() {
         let kind = value["kind"].as_str().unwrap_or_default().to_string();
         match kind.as_str() {
             "MendixPackage" => {
-                serde_json::from_value::<MendixPackage>(value.clone()).expect("typed MendixPackage");
-                assert_eq!(cel_errors("mendixpackages.yaml", &value, None), Vec::<String>::new(), "{path:?}");
+                serde_json::from_value::<MendixPackage>(value.clone())
+                    .expect("typed MendixPackage");
+                assert_eq!(
+                    cel_errors("mendixpackages.yaml", &value, None),
+                    Vec::<String>::new(),
+                    "{path:?}"
+                );
             }
             "MendixEnvironment" => {
-                serde_json::from_value::<MendixEnvironment>(value.clone()).expect("typed MendixEnvironment");
-                assert_eq!(cel_errors("mendixenvironments.yaml", &value, None), Vec::<String>::new(), "{path:?}");
+                serde_json::from_value::<MendixEnvironment>(value.clone())
+                    .expect("typed MendixEnvironment");
+                assert_eq!(
+                    cel_errors("mendixenvironments.yaml", &value, None),
+                    Vec::<String>::new(),
+                    "{path:?}"
+                );
             }
             "Secret" => {}
             other => panic!("unexpected kind {other} in {path:?}"),
@@ -264,7 +390,19 @@ fn examples_are_valid_resources() {
         kinds.push(kind);
     }
     kinds.sort();
-    assert_eq!(kinds.iter().filter(|k| *k == "MendixPackage").count(), 2, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "MendixEnvironment").count(), 2, "{kinds:?}");
-    assert_eq!(kinds.iter().filter(|k| *k == "Secret").count(), 2, "{kinds:?}");
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "MendixPackage").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "MendixEnvironment").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "Secret").count(),
+        2,
+        "{kinds:?}"
+    );
 }

@@ -11,7 +11,11 @@ fn render() -> Vec<Value> {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("kubectl is installed (see .ci/run)");
-    assert!(out.status.success(), "kubectl kustomize deploy/ failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kubectl kustomize deploy/ failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8 output");
     text.split("\n---\n")
         .filter(|d| !d.trim().is_empty())
@@ -29,8 +33,16 @@ fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
 fn renders_every_piece_of_the_install() {
     let docs = render();
     find(&docs, "Namespace", "mendix-operator");
-    find(&docs, "CustomResourceDefinition", "mendixpackages.mendixops.io");
-    find(&docs, "CustomResourceDefinition", "mendixenvironments.mendixops.io");
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixpackages.mendixops.io",
+    );
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixenvironments.mendixops.io",
+    );
     let sa = find(&docs, "ServiceAccount", "mendix-operator");
     assert_eq!(sa["metadata"]["namespace"], "mendix-operator");
     find(&docs, "ClusterRole", "mendix-operator");
@@ -43,10 +55,19 @@ fn renders_every_piece_of_the_install() {
 /// (apiGroup, resource) → verbs granted by every Role and ClusterRole.
 fn grants(docs: &[Value]) -> Vec<(String, String, Vec<String>)> {
     let mut out = Vec::new();
-    for role in docs.iter().filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role") {
+    for role in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
         for rule in role["rules"].as_array().expect("rules") {
             let strings = |v: &Value| -> Vec<String> {
-                v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
             };
             for group in strings(&rule["apiGroups"]) {
                 for resource in strings(&rule["resources"]) {
@@ -63,28 +84,58 @@ fn rbac_grants_only_what_the_operator_uses() {
     let docs = render();
     let grants = grants(&docs);
     let allowed: &[(&str, &str, &[&str])] = &[
-        ("mendixops.io", "mendixpackages", &["get", "list", "watch", "patch", "update"]),
-        ("mendixops.io", "mendixenvironments", &["get", "list", "watch", "patch", "update"]),
-        ("mendixops.io", "mendixpackages/status", &["get", "patch", "update"]),
-        ("mendixops.io", "mendixenvironments/status", &["get", "patch", "update"]),
+        (
+            "mendixops.io",
+            "mendixpackages",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixenvironments",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixpackages/status",
+            &["get", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixenvironments/status",
+            &["get", "patch", "update"],
+        ),
         ("mendixops.io", "mendixpackages/finalizers", &["update"]),
         ("mendixops.io", "mendixenvironments/finalizers", &["update"]),
         ("", "secrets", &["get"]),
         ("", "events", &["create", "patch"]),
         ("events.k8s.io", "events", &["create", "patch"]),
-        ("coordination.k8s.io", "leases", &["get", "create", "update", "patch"]),
+        (
+            "coordination.k8s.io",
+            "leases",
+            &["get", "create", "update", "patch"],
+        ),
     ];
     for (group, resource, verbs) in &grants {
-        assert!(group != "*" && resource != "*" && !verbs.iter().any(|v| v == "*"), "wildcard in RBAC: {group}/{resource}");
-        let Some((_, _, permitted)) = allowed.iter().find(|(g, r, _)| g == group && r == resource) else {
+        assert!(
+            group != "*" && resource != "*" && !verbs.iter().any(|v| v == "*"),
+            "wildcard in RBAC: {group}/{resource}"
+        );
+        let Some((_, _, permitted)) = allowed.iter().find(|(g, r, _)| g == group && r == resource)
+        else {
             panic!("RBAC grants {group}/{resource}, which the operator does not use");
         };
         for verb in verbs {
-            assert!(permitted.contains(&verb.as_str()), "RBAC grants {verb} on {group}/{resource}");
+            assert!(
+                permitted.contains(&verb.as_str()),
+                "RBAC grants {verb} on {group}/{resource}"
+            );
         }
     }
     for (group, resource, _) in allowed {
-        assert!(grants.iter().any(|(g, r, _)| g == group && r == resource), "RBAC lacks {group}/{resource}");
+        assert!(
+            grants.iter().any(|(g, r, _)| g == group && r == resource),
+            "RBAC lacks {group}/{resource}"
+        );
     }
     // Leases only in the operator's namespace, never cluster-wide.
     let cluster = find(&docs, "ClusterRole", "mendix-operator");
@@ -97,7 +148,10 @@ fn deployment_meets_the_restricted_pod_security_standard() {
     let deployment = find(&docs, "Deployment", "mendix-operator");
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
     assert_eq!(pod["serviceAccountName"], "mendix-operator");
     assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null() && pod["volumes"].is_null());
     let containers = pod["containers"].as_array().expect("containers");
@@ -106,12 +160,21 @@ fn deployment_meets_the_restricted_pod_security_standard() {
         let sc = &c["securityContext"];
         assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", c["name"]);
         assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", c["name"]);
-        assert_eq!(sc["capabilities"]["drop"], serde_json::json!(["ALL"]), "{}", c["name"]);
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{}",
+            c["name"]
+        );
         assert!(sc["capabilities"]["add"].is_null(), "{}", c["name"]);
         assert!(sc["privileged"].is_null() || sc["privileged"] == false);
         for field in ["requests", "limits"] {
             for resource in ["cpu", "memory"] {
-                assert!(c["resources"][field][resource].is_string(), "{} lacks {field}.{resource}", c["name"]);
+                assert!(
+                    c["resources"][field][resource].is_string(),
+                    "{} lacks {field}.{resource}",
+                    c["name"]
+                );
             }
         }
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");

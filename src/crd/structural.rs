@@ -13,7 +13,13 @@
 
 use serde_json::Value;
 
-const FORBIDDEN_ANYWHERE: &[&str] = &["$ref", "definitions", "dependencies", "additionalItems", "patternProperties"];
+const FORBIDDEN_ANYWHERE: &[&str] = &[
+    "$ref",
+    "definitions",
+    "dependencies",
+    "additionalItems",
+    "patternProperties",
+];
 const FORBIDDEN_IN_JUNCTOR: &[&str] = &[
     "type",
     "description",
@@ -49,27 +55,46 @@ fn check_node(node: &Value, path: &str, in_junctor: bool, out: &mut Vec<String>)
         }
     }
     if map.get("uniqueItems") == Some(&Value::Bool(true)) {
-        out.push(format!("{path}.uniqueItems: must not be true; use x-kubernetes-list-type: set"));
+        out.push(format!(
+            "{path}.uniqueItems: must not be true; use x-kubernetes-list-type: set"
+        ));
     }
     if map.contains_key("properties") && map.contains_key("additionalProperties") {
-        out.push(format!("{path}: properties and additionalProperties are mutually exclusive"));
+        out.push(format!(
+            "{path}: properties and additionalProperties are mutually exclusive"
+        ));
     }
     if in_junctor {
         for key in FORBIDDEN_IN_JUNCTOR {
             if map.contains_key(*key) {
-                out.push(format!("{path}.{key}: forbidden inside allOf/anyOf/oneOf/not"));
+                out.push(format!(
+                    "{path}.{key}: forbidden inside allOf/anyOf/oneOf/not"
+                ));
             }
         }
     } else {
         let flagged = |k: &str| map.get(k) == Some(&Value::Bool(true));
-        let has_type = map.get("type").and_then(Value::as_str).is_some_and(|t| !t.is_empty());
-        if !has_type && !flagged("x-kubernetes-int-or-string") && !flagged("x-kubernetes-preserve-unknown-fields") {
-            out.push(format!("{path}.type: must not be empty for specified fields"));
+        let has_type = map
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| !t.is_empty());
+        if !has_type
+            && !flagged("x-kubernetes-int-or-string")
+            && !flagged("x-kubernetes-preserve-unknown-fields")
+        {
+            out.push(format!(
+                "{path}.type: must not be empty for specified fields"
+            ));
         }
     }
     if let Some(props) = map.get("properties").and_then(Value::as_object) {
         for (name, child) in props {
-            check_node(child, &format!("{path}.properties[{name}]"), in_junctor, out);
+            check_node(
+                child,
+                &format!("{path}.properties[{name}]"),
+                in_junctor,
+                out,
+            );
         }
     }
     match map.get("items") {
@@ -78,7 +103,12 @@ fn check_node(node: &Value, path: &str, in_junctor: bool, out: &mut Vec<String>)
         None => {}
     }
     if let Some(child @ Value::Object(_)) = map.get("additionalProperties") {
-        check_node(child, &format!("{path}.additionalProperties"), in_junctor, out);
+        check_node(
+            child,
+            &format!("{path}.additionalProperties"),
+            in_junctor,
+            out,
+        );
     }
     for junctor in JUNCTORS {
         match map.get(*junctor) {
@@ -87,8 +117,12 @@ fn check_node(node: &Value, path: &str, in_junctor: bool, out: &mut Vec<String>)
                     check_node(branch, &format!("{path}.{junctor}[{i}]"), true, out);
                 }
             }
-            Some(branch @ Value::Object(_)) => check_node(branch, &format!("{path}.{junctor}"), true, out),
-            Some(_) => out.push(format!("{path}.{junctor}: must be a schema or a list of schemas")),
+            Some(branch @ Value::Object(_)) => {
+                check_node(branch, &format!("{path}.{junctor}"), true, out)
+            }
+            Some(_) => out.push(format!(
+                "{path}.{junctor}: must be a schema or a list of schemas"
+            )),
             None => {}
         }
     }
@@ -113,7 +147,10 @@ mod tests {
     #[test]
     fn missing_type_is_named_by_path() {
         let s = json!({"type": "object", "properties": {"spec": {"properties": {}}}});
-        assert_eq!(violations(&s), vec!["openAPIV3Schema.properties[spec].type: must not be empty for specified fields"]);
+        assert_eq!(
+            violations(&s),
+            vec!["openAPIV3Schema.properties[spec].type: must not be empty for specified fields"]
+        );
     }
 
     #[test]
@@ -127,7 +164,10 @@ mod tests {
         let v = violations(&s);
         assert!(v.iter().any(|e| e.contains("properties[a].$ref")), "{v:?}");
         assert!(v.iter().any(|e| e.contains("oneOf[0].type")), "{v:?}");
-        assert!(v.iter().any(|e| e.contains("oneOf[0].description")), "{v:?}");
+        assert!(
+            v.iter().any(|e| e.contains("oneOf[0].description")),
+            "{v:?}"
+        );
         assert!(v.iter().any(|e| e.contains("uniqueItems")), "{v:?}");
         assert!(v.iter().any(|e| e.contains("mutually exclusive")), "{v:?}");
     }
