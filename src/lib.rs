@@ -11,4 +11,5 @@ pub mod controller;
 pub mod crd;
 pub mod mendix;
 pub mod metrics;
+pub mod runtime;
 pub mod sandbox;
