@@ -1,0 +1,37 @@
+//! Errors that end a reconcile early. Problems a person must fix are not errors: they become
+//! `Stalled` status. What remains here is retried by the controller with backoff.
+
+use crate::mendix::error::MendixError;
+
+use super::credentials::CredentialsError;
+use super::status::StatusError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Mendix(#[from] MendixError),
+    #[error("{0}")]
+    Status(#[from] StatusError),
+    #[error("{0}")]
+    Credentials(#[from] CredentialsError),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("object has no {0}")]
+    MissingObjectKey(&'static str),
+}
+
+impl Error {
+    /// Short, bounded label for metrics and logs.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(_) => "kube".into(),
+            Error::Mendix(e) => format!("mendix_{}", e.metric_label()),
+            Error::Status(_) => "status_write".into(),
+            Error::Credentials(_) => "credentials".into(),
+            Error::Finalizer(_) => "finalizer".into(),
+            Error::MissingObjectKey(_) => "missing_object_key".into(),
+        }
+    }
+}
