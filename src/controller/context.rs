@@ -44,16 +44,44 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(client: kube::Client, mendix: Mendix, metrics: Arc<Metrics>, settings: Settings, instance: Option<String>) -> Arc<Self> {
-        let reporter = Reporter { controller: "mendix-operator".into(), instance };
+    pub fn new(
+        client: kube::Client,
+        mendix: Mendix,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        instance: Option<String>,
+    ) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: "mendix-operator".into(),
+            instance,
+        };
         let recorder = Recorder::new(client.clone(), reporter);
-        Arc::new(Self { client, mendix, metrics, settings, recorder })
+        Arc::new(Self {
+            client,
+            mendix,
+            metrics,
+            settings,
+            recorder,
+        })
     }
 
     /// Publishes a Kubernetes Event about `obj`. Events are best effort: a failure is logged,
     /// never allowed to fail the reconcile.
-    pub async fn event<K: Resource<DynamicType = ()>>(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String) {
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+    pub async fn event<K: Resource<DynamicType = ()>>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
         if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(error = %err, reason, "could not publish event");
         }

@@ -30,14 +30,37 @@ pub enum Credentials {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialsError {
-    #[error("Secret {namespace}/{name} not found: create it with the {platform} credentials (see deploy/examples/)")]
-    SecretNotFound { namespace: String, name: String, platform: &'static str },
+    #[error(
+        "Secret {namespace}/{name} not found: create it with the {platform} credentials (see deploy/examples/)"
+    )]
+    SecretNotFound {
+        namespace: String,
+        name: String,
+        platform: &'static str,
+    },
     #[error("Secret {namespace}/{name} has no key `{key}`: add it ({platform} needs {needed})")]
-    KeyMissing { namespace: String, name: String, key: String, platform: &'static str, needed: &'static str },
-    #[error("Secret {namespace}/{name} key `{key}` is empty or not UTF-8 text: put the {platform} value there")]
-    KeyUnreadable { namespace: String, name: String, key: String, platform: &'static str },
+    KeyMissing {
+        namespace: String,
+        name: String,
+        key: String,
+        platform: &'static str,
+        needed: &'static str,
+    },
+    #[error(
+        "Secret {namespace}/{name} key `{key}` is empty or not UTF-8 text: put the {platform} value there"
+    )]
+    KeyUnreadable {
+        namespace: String,
+        name: String,
+        key: String,
+        platform: &'static str,
+    },
     #[error("reading Secret {namespace}/{name}: {source}")]
-    Kube { namespace: String, name: String, source: kube::Error },
+    Kube {
+        namespace: String,
+        name: String,
+        source: kube::Error,
+    },
 }
 
 impl CredentialsError {
@@ -59,20 +82,46 @@ fn text_value(secret: &Secret, key: &str) -> Option<Result<String, ()>> {
         .as_ref()
         .and_then(|d| d.get(key))
         .map(|b| b.0.clone())
-        .or_else(|| secret.string_data.as_ref().and_then(|d| d.get(key)).map(|s| s.clone().into_bytes()))?;
-    Some(String::from_utf8(bytes).map(|s| s.trim().to_string()).map_err(|_| ()).and_then(|s| if s.is_empty() { Err(()) } else { Ok(s) }))
+        .or_else(|| {
+            secret
+                .string_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|s| s.clone().into_bytes())
+        })?;
+    Some(
+        String::from_utf8(bytes)
+            .map(|s| s.trim().to_string())
+            .map_err(|_| ())
+            .and_then(|s| if s.is_empty() { Err(()) } else { Ok(s) }),
+    )
 }
 
 /// Reads a Secret in `namespace`, or None when it does not exist.
-pub async fn read_secret(client: &kube::Client, namespace: &str, name: &str) -> Result<Option<Secret>, kube::Error> {
-    Api::<Secret>::namespaced(client.clone(), namespace).get_opt(name).await
+pub async fn read_secret(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Secret>, kube::Error> {
+    Api::<Secret>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
 }
 
 /// Loads the credentials for `platform` from Secret `name` in `namespace`.
-pub async fn load(client: &kube::Client, namespace: &str, name: &str, platform: Platform) -> Result<Credentials, CredentialsError> {
+pub async fn load(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    platform: Platform,
+) -> Result<Credentials, CredentialsError> {
     let secret = read_secret(client, namespace, name)
         .await
-        .map_err(|source| CredentialsError::Kube { namespace: namespace.into(), name: name.into(), source })?
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?
         .ok_or_else(|| CredentialsError::SecretNotFound {
             namespace: namespace.into(),
             name: name.into(),
@@ -99,17 +148,33 @@ pub async fn load(client: &kube::Client, namespace: &str, name: &str, platform: 
         Some(Ok(value)) => Ok(value),
     };
     Ok(match platform {
-        Platform::MendixCloud => Credentials::Cloud(CloudCredentials::new(get(SECRET_KEY_USERNAME)?, get(SECRET_KEY_API_KEY)?)),
+        Platform::MendixCloud => Credentials::Cloud(CloudCredentials::new(
+            get(SECRET_KEY_USERNAME)?,
+            get(SECRET_KEY_API_KEY)?,
+        )),
         Platform::PrivateCloud => Credentials::Private(Pat::new(get(SECRET_KEY_PAT)?)),
     })
 }
 
 /// Reads one key of a Secret (for constant values taken from Secrets).
-pub async fn secret_value(client: &kube::Client, namespace: &str, name: &str, key: &str) -> Result<String, CredentialsError> {
+pub async fn secret_value(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, CredentialsError> {
     let secret = read_secret(client, namespace, name)
         .await
-        .map_err(|source| CredentialsError::Kube { namespace: namespace.into(), name: name.into(), source })?
-        .ok_or_else(|| CredentialsError::SecretNotFound { namespace: namespace.into(), name: name.into(), platform: "constant" })?;
+        .map_err(|source| CredentialsError::Kube {
+            namespace: namespace.into(),
+            name: name.into(),
+            source,
+        })?
+        .ok_or_else(|| CredentialsError::SecretNotFound {
+            namespace: namespace.into(),
+            name: name.into(),
+            platform: "constant",
+        })?;
     match text_value(&secret, key) {
         Some(Ok(v)) => Ok(v),
         None => Err(CredentialsError::KeyMissing {
@@ -119,6 +184,11 @@ pub async fn secret_value(client: &kube::Client, namespace: &str, name: &str, ke
             platform: "the constant",
             needed: "the key named in valueFrom.secretKeyRef",
         }),
-        Some(Err(())) => Err(CredentialsError::KeyUnreadable { namespace: namespace.into(), name: name.into(), key: key.into(), platform: "constant" }),
+        Some(Err(())) => Err(CredentialsError::KeyUnreadable {
+            namespace: namespace.into(),
+            name: name.into(),
+            key: key.into(),
+            platform: "constant",
+        }),
     }
 }

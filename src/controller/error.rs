@@ -20,6 +20,10 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
+    /// Deletion waits for remote work; not a failure, the finalizer stays and the resource is
+    /// looked at again after this long.
+    #[error("deletion waits for remote work; next check in {0:?}")]
+    CleanupPending(std::time::Duration),
 }
 
 impl Error {
@@ -32,6 +36,7 @@ impl Error {
             Error::Credentials(_) => "credentials".into(),
             Error::Finalizer(_) => "finalizer".into(),
             Error::MissingObjectKey(_) => "missing_object_key".into(),
+            Error::CleanupPending(_) => "cleanup_pending".into(),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod backoff;
 pub mod context;
 pub mod credentials;
 pub mod error;
+pub mod outcome;
 pub mod package;
 pub mod status;
 

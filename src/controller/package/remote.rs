@@ -55,8 +55,14 @@ pub struct RemotePackage {
 #[derive(Clone, Debug, PartialEq)]
 pub enum JobState {
     Pending(String),
-    Finished { package_id: Option<String> },
-    Failed { message: String, log: Option<String>, package_id: Option<String> },
+    Finished {
+        package_id: Option<String>,
+    },
+    Failed {
+        message: String,
+        log: Option<String>,
+        package_id: Option<String>,
+    },
 }
 
 /// What a started build or upload gave back.
@@ -71,7 +77,11 @@ pub enum Started {
 /// `2.5.4.63` → `2.5.4`.
 pub fn semantic_version(model_version: &str) -> Option<String> {
     let parts: Vec<&str> = model_version.split('.').collect();
-    (parts.len() >= 3 && parts[..3].iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))).then(|| parts[..3].join("."))
+    (parts.len() >= 3
+        && parts[..3]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit())))
+    .then(|| parts[..3].join("."))
 }
 
 fn time_from_millis(ms: i64) -> Option<Time> {
@@ -135,21 +145,45 @@ impl PackageApi {
     /// Binds the target to an API handle; None when the credentials are for the other platform.
     pub fn new(mendix: &Mendix, target: &PackageTarget, credentials: &Credentials) -> Option<Self> {
         match (target, credentials) {
-            (PackageTarget { mendix_cloud: Some(app), .. }, Credentials::Cloud(c)) => {
-                Some(PackageApi::Cloud { api: mendix.cloud_build(c), app_id: app.app_id.clone() })
-            }
-            (PackageTarget { private_cloud: Some(app), .. }, Credentials::Private(pat)) => {
-                Some(PackageApi::Private { api: mendix.pc_build(pat), app_id: app.app_id.clone() })
-            }
+            (
+                PackageTarget {
+                    mendix_cloud: Some(app),
+                    ..
+                },
+                Credentials::Cloud(c),
+            ) => Some(PackageApi::Cloud {
+                api: mendix.cloud_build(c),
+                app_id: app.app_id.clone(),
+            }),
+            (
+                PackageTarget {
+                    private_cloud: Some(app),
+                    ..
+                },
+                Credentials::Private(pat),
+            ) => Some(PackageApi::Private {
+                api: mendix.pc_build(pat),
+                app_id: app.app_id.clone(),
+            }),
             _ => None,
         }
     }
 
     /// The package, or None when Mendix does not know it.
-    pub async fn package(&self, id: &str, with_log: bool) -> Result<Option<RemotePackage>, MendixError> {
+    pub async fn package(
+        &self,
+        id: &str,
+        with_log: bool,
+    ) -> Result<Option<RemotePackage>, MendixError> {
         let found = match self {
-            PackageApi::Cloud { api, app_id } => api.get_package(app_id, id, false).await.map(RemotePackage::from),
-            PackageApi::Private { api, app_id } => api.get_package(app_id, id, false, with_log).await.map(RemotePackage::from),
+            PackageApi::Cloud { api, app_id } => api
+                .get_package(app_id, id, false)
+                .await
+                .map(RemotePackage::from),
+            PackageApi::Private { api, app_id } => api
+                .get_package(app_id, id, false, with_log)
+                .await
+                .map(RemotePackage::from),
         };
         match found {
             Ok(p) => Ok(Some(p)),
@@ -160,8 +194,18 @@ impl PackageApi {
 
     pub async fn list(&self) -> Result<Vec<RemotePackage>, MendixError> {
         Ok(match self {
-            PackageApi::Cloud { api, app_id } => api.list_packages(app_id).await?.into_iter().map(RemotePackage::from).collect(),
-            PackageApi::Private { api, app_id } => api.list_packages(app_id).await?.into_iter().map(RemotePackage::from).collect(),
+            PackageApi::Cloud { api, app_id } => api
+                .list_packages(app_id)
+                .await?
+                .into_iter()
+                .map(RemotePackage::from)
+                .collect(),
+            PackageApi::Private { api, app_id } => api
+                .list_packages(app_id)
+                .await?
+                .into_iter()
+                .map(RemotePackage::from)
+                .collect(),
         })
     }
 
@@ -174,7 +218,9 @@ impl PackageApi {
                     version: build.version.clone(),
                     description: build.description.clone().unwrap_or_default(),
                 };
-                Ok(Started::Package(api.start_build(app_id, &request).await?.package_id))
+                Ok(Started::Package(
+                    api.start_build(app_id, &request).await?.package_id,
+                ))
             }
             PackageApi::Private { api, app_id } => {
                 let request = v4::BuildRequest {
@@ -188,14 +234,21 @@ impl PackageApi {
         }
     }
 
-    pub async fn upload(&self, file_name: &str, file: &std::path::Path) -> Result<Option<Started>, MendixError> {
+    pub async fn upload(
+        &self,
+        file_name: &str,
+        file: &std::path::Path,
+    ) -> Result<Option<Started>, MendixError> {
         match self {
-            PackageApi::Cloud { api, app_id } => {
-                Ok(api.upload_package(app_id, file_name, UploadSource::file(file)).await?.map(Started::Package))
-            }
-            PackageApi::Private { api, app_id } => {
-                Ok(Some(Started::Job(api.upload(app_id, file_name, UploadSource::file(file)).await?.id)))
-            }
+            PackageApi::Cloud { api, app_id } => Ok(api
+                .upload_package(app_id, file_name, UploadSource::file(file))
+                .await?
+                .map(Started::Package)),
+            PackageApi::Private { api, app_id } => Ok(Some(Started::Job(
+                api.upload(app_id, file_name, UploadSource::file(file))
+                    .await?
+                    .id,
+            ))),
         }
     }
 
@@ -206,7 +259,9 @@ impl PackageApi {
         };
         let job = api.get_job(job_id).await?;
         Ok(match job.status {
-            v4::JobStatus::Finished => JobState::Finished { package_id: job.package_id },
+            v4::JobStatus::Finished => JobState::Finished {
+                package_id: job.package_id,
+            },
             v4::JobStatus::Failed => JobState::Failed {
                 message: job.failure_message().unwrap_or_default(),
                 log: job.log.and_then(|l| l.build),
@@ -219,8 +274,12 @@ impl PackageApi {
     /// Deletes the package. Mendix Cloud deletes at once (None); Private Cloud starts a job.
     pub async fn delete(&self, id: &str) -> Result<Option<String>, MendixError> {
         match self {
-            PackageApi::Cloud { api, app_id } => api.delete_package(app_id, id).await.map(|()| None),
-            PackageApi::Private { api, app_id } => api.delete_package(app_id, id).await.map(|job| Some(job.id)),
+            PackageApi::Cloud { api, app_id } => {
+                api.delete_package(app_id, id).await.map(|()| None)
+            }
+            PackageApi::Private { api, app_id } => {
+                api.delete_package(app_id, id).await.map(|job| Some(job.id))
+            }
         }
     }
 }
