@@ -55,6 +55,8 @@ pub enum CliError {
     NotAvailable(&'static str),
     #[error("cannot render the CRDs: {0}")]
     Crds(#[from] serde_yaml::Error),
+    #[error("mendix-sandbox: {0}")]
+    MendixSandbox(String),
 }
 
 pub async fn execute(cli: Cli) -> Result<(), CliError> {
@@ -66,6 +68,10 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Run => Err(CliError::NotAvailable("run")),
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
         Command::KubeSandbox { .. } => Err(CliError::NotAvailable("kube-sandbox")),
-        Command::MendixSandbox { .. } => Err(CliError::NotAvailable("mendix-sandbox")),
+        Command::MendixSandbox { listen, state } => {
+            crate::sandbox::mendix::run_standalone(listen, state.as_deref())
+                .await
+                .map_err(CliError::MendixSandbox)
+        }
     }
 }

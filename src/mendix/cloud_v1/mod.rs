@@ -112,7 +112,7 @@ impl CloudBuild {
         request: &BuildRequest,
     ) -> Result<PackageRef, MendixError> {
         let call = self
-            .call("start_build", Method::POST, &["apps", app_id, "packages"])
+            .call("build_package", Method::POST, &["apps", app_id, "packages"])
             .json_body(request)?;
         self.mendix.json(call).await
     }
@@ -220,7 +220,7 @@ impl CloudDeploy {
         auto_sync_db: bool,
     ) -> Result<StartJob, MendixError> {
         let call = self
-            .env_call("start", Method::POST, app_id, mode, &["start"])
+            .env_call("start_environment", Method::POST, app_id, mode, &["start"])
             .json_body(&StartRequest { auto_sync_db })?;
         self.mendix.json(call).await
     }
@@ -234,7 +234,7 @@ impl CloudDeploy {
         job_id: &str,
     ) -> Result<StartJobStatus, MendixError> {
         let call = self.env_call(
-            "start_status",
+            "get_start_status",
             Method::GET,
             app_id,
             mode,
@@ -247,7 +247,7 @@ impl CloudDeploy {
     /// `POST .../stop` (stopping a stopped app changes nothing, so it is retried).
     pub async fn stop(&self, app_id: &str, mode: &str) -> Result<(), MendixError> {
         let call = self
-            .env_call("stop", Method::POST, app_id, mode, &["stop"])
+            .env_call("stop_environment", Method::POST, app_id, mode, &["stop"])
             .idempotent();
         self.mendix.reply(call).await.map(drop)
     }
@@ -261,7 +261,7 @@ impl CloudDeploy {
     ) -> Result<Package, MendixError> {
         let call = self
             .env_call(
-                "environment_package",
+                "get_environment_package",
                 Method::GET,
                 app_id,
                 mode,
@@ -290,7 +290,7 @@ impl CloudDeploy {
 
     /// `POST .../clean`: removes all data of a stopped environment. Never retried blindly.
     pub async fn clean(&self, app_id: &str, mode: &str) -> Result<(), MendixError> {
-        let call = self.env_call("clean", Method::POST, app_id, mode, &["clean"]);
+        let call = self.env_call("clean_environment", Method::POST, app_id, mode, &["clean"]);
         self.mendix.reply(call).await.map(drop)
     }
 
@@ -378,7 +378,7 @@ impl CloudDeploy {
         date: NaiveDate,
     ) -> Result<LogDownload, MendixError> {
         let day = date.format("%Y-%m-%d").to_string();
-        let call = self.env_call("app_log_url", Method::GET, app_id, mode, &["logs", &day]);
+        let call = self.env_call("app_logs", Method::GET, app_id, mode, &["logs", &day]);
         self.mendix.json(call).await
     }
 
@@ -391,7 +391,7 @@ impl CloudDeploy {
     ) -> Result<LogDownload, MendixError> {
         let day = date.format("%Y-%m-%d").to_string();
         let call = self.env_call(
-            "access_log_url",
+            "access_logs",
             Method::GET,
             app_id,
             mode,

@@ -156,7 +156,11 @@ impl PcBuild {
     ) -> Result<PackagePage, MendixError> {
         let call = self
             .0
-            .call("list_packages", Method::GET, &["apps", app_id, "packages"])
+            .call(
+                "list_deployment_packages",
+                Method::GET,
+                &["apps", app_id, "packages"],
+            )
             .query("offset", &offset.to_string())
             .query("limit", &limit.to_string());
         self.0.mendix.json(call).await
@@ -165,7 +169,7 @@ impl PcBuild {
     /// Every package of the app (all pages).
     pub async fn list_packages(&self, app_id: &str) -> Result<Vec<Package>, MendixError> {
         self.0
-            .all_pages("list_packages", |offset, limit| async move {
+            .all_pages("list_deployment_packages", |offset, limit| async move {
                 Ok(self
                     .list_packages_page(app_id, offset, limit)
                     .await?
@@ -185,7 +189,7 @@ impl PcBuild {
         let call = self
             .0
             .call(
-                "get_package",
+                "get_deployment_package",
                 Method::GET,
                 &["apps", app_id, "packages", package_id],
             )
@@ -204,7 +208,7 @@ impl PcBuild {
         let call = self
             .0
             .call(
-                "build_package",
+                "build_deployment_package",
                 Method::POST,
                 &["apps", app_id, "packages", "build"],
             )
@@ -223,7 +227,7 @@ impl PcBuild {
         let call = self
             .0
             .call(
-                "upload_package",
+                "upload_deployment_package",
                 Method::POST,
                 &["apps", app_id, "packages"],
             )
@@ -238,7 +242,7 @@ impl PcBuild {
         package_id: &str,
     ) -> Result<JobHandle, MendixError> {
         let call = self.0.call(
-            "delete_package",
+            "delete_deployment_package",
             Method::DELETE,
             &["apps", app_id, "packages", package_id],
         );
@@ -270,10 +274,10 @@ impl PcDeploy {
     /// `GET /apps` (all pages).
     pub async fn list_apps(&self) -> Result<Vec<AppManifest>, MendixError> {
         self.0
-            .all_pages("list_apps", |offset, limit| async move {
+            .all_pages("list_app_manifests", |offset, limit| async move {
                 let call = self
                     .0
-                    .call("list_apps", Method::GET, &["apps"])
+                    .call("list_app_manifests", Method::GET, &["apps"])
                     .query("offset", &offset.to_string())
                     .query("limit", &limit.to_string());
                 let page: AppsPage = self.0.mendix.json(call).await?;
@@ -286,7 +290,10 @@ impl PcDeploy {
     pub async fn get_app(&self, app_id: &str) -> Result<AppManifest, MendixError> {
         self.0
             .mendix
-            .json(self.0.call("get_app", Method::GET, &["apps", app_id]))
+            .json(
+                self.0
+                    .call("get_app_manifest", Method::GET, &["apps", app_id]),
+            )
             .await
     }
 
@@ -296,11 +303,11 @@ impl PcDeploy {
         app_id: &str,
     ) -> Result<Vec<EnvironmentManifest>, MendixError> {
         self.0
-            .all_pages("list_environments", |offset, limit| async move {
+            .all_pages("list_environments_manifests", |offset, limit| async move {
                 let call = self
                     .0
                     .call(
-                        "list_environments",
+                        "list_environments_manifests",
                         Method::GET,
                         &["apps", app_id, "environments"],
                     )
@@ -342,7 +349,7 @@ impl PcDeploy {
         environment_id: &str,
     ) -> Result<EnvironmentManifest, MendixError> {
         let call = self.environment_call(
-            "get_environment",
+            "get_environment_manifest_for_namespace",
             Method::GET,
             app_id,
             namespace_id,
@@ -362,7 +369,7 @@ impl PcDeploy {
     ) -> Result<JobHandle, MendixError> {
         let call = self
             .environment_call(
-                "update_environment",
+                "update_environment_for_namespace",
                 Method::PUT,
                 app_id,
                 namespace_id,
@@ -398,7 +405,7 @@ impl PcDeploy {
         force: bool,
     ) -> Result<JobHandle, MendixError> {
         let mut call = self.environment_call(
-            "delete_environment",
+            "delete_environment_for_namespace",
             Method::DELETE,
             app_id,
             namespace_id,
@@ -413,10 +420,10 @@ impl PcDeploy {
     /// `GET /clusters` (all pages).
     pub async fn list_clusters(&self) -> Result<Vec<ClusterManifest>, MendixError> {
         self.0
-            .all_pages("list_clusters", |offset, limit| async move {
+            .all_pages("list_cluster_manifests", |offset, limit| async move {
                 let call = self
                     .0
-                    .call("list_clusters", Method::GET, &["clusters"])
+                    .call("list_cluster_manifests", Method::GET, &["clusters"])
                     .query("offset", &offset.to_string())
                     .query("limit", &limit.to_string());
                 let page: ClustersPage = self.0.mendix.json(call).await?;
@@ -429,10 +436,11 @@ impl PcDeploy {
     pub async fn get_cluster(&self, cluster_id: &str) -> Result<ClusterManifest, MendixError> {
         self.0
             .mendix
-            .json(
-                self.0
-                    .call("get_cluster", Method::GET, &["clusters", cluster_id]),
-            )
+            .json(self.0.call(
+                "get_cluster_manifest",
+                Method::GET,
+                &["clusters", cluster_id],
+            ))
             .await
     }
 
@@ -443,11 +451,11 @@ impl PcDeploy {
         retrieve_environments: bool,
     ) -> Result<Vec<NamespaceManifest>, MendixError> {
         self.0
-            .all_pages("list_namespaces", |offset, limit| async move {
+            .all_pages("list_namespace_manifests", |offset, limit| async move {
                 let call = self
                     .0
                     .call(
-                        "list_namespaces",
+                        "list_namespace_manifests",
                         Method::GET,
                         &["clusters", cluster_id, "namespaces"],
                     )
@@ -470,7 +478,7 @@ impl PcDeploy {
         let call = self
             .0
             .call(
-                "get_namespace",
+                "get_namespace_manifest",
                 Method::GET,
                 &["clusters", cluster_id, "namespaces", namespace_id],
             )
