@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod context;
 pub mod credentials;
+pub mod environment;
 pub mod error;
 pub mod outcome;
 pub mod package;

@@ -56,6 +56,7 @@ pub fn start_operation(kind: OperationKind, step: String) -> OperationStatus {
         step: Some(step),
         job_id: None,
         intent: Some(uuid::Uuid::new_v4().to_string()),
+        phase: None,
         started_at: Time(now()),
         polls: 0,
     }
