@@ -13,9 +13,9 @@ use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{MendixEnvironment, MendixEnvironmentStatus, RunState};
-use crate::crd::OperationKind;
 use crate::mendix::cloud_v1::CloudDeploy;
 use crate::mendix::cloud_v1::types::{EnvironmentStatus, StartJobStatus};
 use crate::mendix::error::MendixError;
@@ -23,14 +23,42 @@ use crate::mendix::error::MendixError;
 /// Start failures documented for Get Start Environment Status and Start Environment, with what
 /// a person should do about each.
 const START_FAILURES: &[(&str, &str, &str)] = &[
-    ("MISSING_CONSTANT", "MissingConstant", "give every constant of the model a value in spec.constants"),
-    ("DB_SYNC_FAILED", "DbSyncFailed", "check the database and the app log; a new generation or mendixops.io/reconcileRequestedAt retries the start"),
-    ("INVALID_DB_STRUCTURE", "InvalidDbStructure", "set spec.autoSyncDb: true so the database is synchronized on start"),
-    ("STARTUP_ACTION_FAILED", "StartupActionFailed", "check the app log (kubectl mendix logs) for the failing after-startup microflow"),
-    ("INSECURE_ADMIN_PASSWORD", "InsecureAdminPassword", "change the password of the administrator account in the app"),
-    ("START_FAILED", "StartFailed", "check the app log (kubectl mendix logs)"),
+    (
+        "MISSING_CONSTANT",
+        "MissingConstant",
+        "give every constant of the model a value in spec.constants",
+    ),
+    (
+        "DB_SYNC_FAILED",
+        "DbSyncFailed",
+        "check the database and the app log; a new generation or mendixops.io/reconcileRequestedAt retries the start",
+    ),
+    (
+        "INVALID_DB_STRUCTURE",
+        "InvalidDbStructure",
+        "set spec.autoSyncDb: true so the database is synchronized on start",
+    ),
+    (
+        "STARTUP_ACTION_FAILED",
+        "StartupActionFailed",
+        "check the app log (kubectl mendix logs) for the failing after-startup microflow",
+    ),
+    (
+        "INSECURE_ADMIN_PASSWORD",
+        "InsecureAdminPassword",
+        "change the password of the administrator account in the app",
+    ),
+    (
+        "START_FAILED",
+        "StartFailed",
+        "check the app log (kubectl mendix logs)",
+    ),
     ("NO_PACKAGE", "NoPackage", "deploy a package first"),
-    ("NO_MDA_HAS_BEEN_DEPLOYED", "NoPackage", "deploy a package first"),
+    (
+        "NO_MDA_HAS_BEEN_DEPLOYED",
+        "NoPackage",
+        "deploy a package first",
+    ),
 ];
 
 /// One step of a Mendix Cloud deploy.
@@ -63,15 +91,25 @@ impl Step {
 
 fn start_failure(err: &MendixError) -> Option<(&'static str, &'static str)> {
     let code = err.code()?.to_ascii_uppercase();
-    START_FAILURES.iter().find(|(c, _, _)| *c == code).map(|(_, reason, hint)| (*reason, *hint))
+    START_FAILURES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, reason, hint)| (*reason, *hint))
 }
 
 /// True when the last start of this generation failed and nothing asked to retry it.
-fn start_already_failed(env: &MendixEnvironment, status: &MendixEnvironmentStatus) -> Option<Verdict> {
-    let stalled = crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
-    let is_start_failure = START_FAILURES.iter().any(|(_, reason, _)| *reason == stalled.reason);
+fn start_already_failed(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> Option<Verdict> {
+    let stalled =
+        crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
+    let is_start_failure = START_FAILURES
+        .iter()
+        .any(|(_, reason, _)| *reason == stalled.reason);
     let same_generation = stalled.observed_generation == env.metadata.generation;
-    let no_new_request = crate::controller::outcome::reconcile_requested_at(env) == status.reconcile_requested_at;
+    let no_new_request =
+        crate::controller::outcome::reconcile_requested_at(env) == status.reconcile_requested_at;
     (stalled.status == "True" && is_start_failure && same_generation && no_new_request)
         .then(|| Verdict::stalled(&stalled.reason, stalled.message.clone()))
 }
@@ -100,7 +138,9 @@ pub async fn converge(
         Err(err) if err.is_not_found() => {
             return Ok(Verdict::stalled(
                 "EnvironmentNotFound",
-                format!("environment {mode} of app {app} does not exist in Mendix Cloud: check spec.target.mendixCloud"),
+                format!(
+                    "environment {mode} of app {app} does not exist in Mendix Cloud: check spec.target.mendixCloud"
+                ),
             ));
         }
         Err(err) => return wrap(err, &format!("reading environment {mode} of app {app}")),
@@ -117,17 +157,30 @@ pub async fn converge(
     if remote.production == Some(true) && !env.spec.production {
         return Ok(Verdict::stalled(
             "ProductionNotAllowed",
-            format!("environment {mode} of app {app} is a production environment: set spec.production: true to let the operator change it"),
+            format!(
+                "environment {mode} of app {app} is a production environment: set spec.production: true to let the operator change it"
+            ),
         ));
     }
 
     // A start job in flight.
-    if let Some(op) = status.operation.clone().filter(|o| o.kind == OperationKind::Start) {
+    if let Some(op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Start)
+    {
         if let Some(job) = op.job_id.clone() {
             match api.start_status(app, mode, &job).await {
                 Ok(StartJobStatus::Started) => {
                     finish_start(status, &op);
-                    ctx.event(env, EventType::Normal, "Started", "Start", format!("{version} started")).await;
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Started",
+                        "Start",
+                        format!("{version} started"),
+                    )
+                    .await;
                     remote.status = EnvironmentStatus::Running;
                 }
                 Ok(_) => {
@@ -136,13 +189,20 @@ pub async fn converge(
                     op.polls += 1;
                     let message = op.step.clone().unwrap_or_default();
                     status.operation = Some(op);
-                    return Ok(Verdict::new(Outcome::progressing("Starting", message), after));
+                    return Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        after,
+                    ));
                 }
                 Err(err) => {
                     if let Some((reason, hint)) = start_failure(&err) {
                         status.operation = None;
-                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string()).await;
-                        return Ok(Verdict::stalled(reason, format!("starting {version} failed: {err}; {hint}")));
+                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+                            .await;
+                        return Ok(Verdict::stalled(
+                            reason,
+                            format!("starting {version} failed: {err}; {hint}"),
+                        ));
                     }
                     return wrap(err, "following the start job");
                 }
@@ -153,7 +213,11 @@ pub async fn converge(
         }
     }
     let running = remote.status == EnvironmentStatus::Running;
-    status.run_state = Some(if running { RunState::Running } else { RunState::Stopped });
+    status.run_state = Some(if running {
+        RunState::Running
+    } else {
+        RunState::Stopped
+    });
 
     let deployed = match api.environment_package(app, mode, false).await {
         Ok(p) => Some(p.package_id),
@@ -163,7 +227,10 @@ pub async fn converge(
     status.deployed_package_id = deployed.clone();
     let needs_transport = deployed.as_deref() != Some(desired.package_id.as_str());
     if !needs_transport {
-        status.deployed_version = desired.package_version.clone().or(status.deployed_version.take());
+        status.deployed_version = desired
+            .package_version
+            .clone()
+            .or(status.deployed_version.take());
     }
     let settings = match api.get_settings(app, mode).await {
         Ok(s) => s,
@@ -172,30 +239,61 @@ pub async fn converge(
     let (merged, change) = merge_cloud_settings(&settings, desired);
     let restart_token = restart_request(env, status);
 
-    let step = plan(desired, &remote, running, needs_transport, &change.changed, !pending_on_restart(&settings).is_empty(), restart_token.is_some());
+    let step = plan(
+        desired,
+        &remote,
+        running,
+        needs_transport,
+        &change.changed,
+        !pending_on_restart(&settings).is_empty(),
+        restart_token.is_some(),
+    );
     if step != Step::Done && is_paused(env) {
         return Ok(Verdict::new(
-            Outcome::progressing("Paused", format!("paused: next step would be {}", step.describe(&version))),
+            Outcome::progressing(
+                "Paused",
+                format!("paused: next step would be {}", step.describe(&version)),
+            ),
             ctx.settings.resync,
         ));
     }
     if step != Step::Done && super::was_converged(env) {
-        ctx.event(env, EventType::Normal, "DriftDetected", "Resync", format!("Mendix differs from the spec ({}); converging", step.describe(&version))).await;
+        ctx.event(
+            env,
+            EventType::Normal,
+            "DriftDetected",
+            "Resync",
+            format!(
+                "Mendix differs from the spec ({}); converging",
+                step.describe(&version)
+            ),
+        )
+        .await;
     }
 
     match step {
         Step::StopForDeploy | Step::Stop => {
             let (kind, message) = if step == Step::Stop {
-                (OperationKind::Stop, "stopping the app as requested".to_string())
+                (
+                    OperationKind::Stop,
+                    "stopping the app as requested".to_string(),
+                )
             } else {
-                (OperationKind::Stop, format!("1/4: stopping the app to deploy {version}"))
+                (
+                    OperationKind::Stop,
+                    format!("1/4: stopping the app to deploy {version}"),
+                )
             };
             status.operation = Some(start_operation(kind, message.clone()));
             match api.stop(app, mode).await {
                 Ok(()) => {
-                    ctx.event(env, EventType::Normal, "Stopped", "Stop", message.clone()).await;
+                    ctx.event(env, EventType::Normal, "Stopped", "Stop", message.clone())
+                        .await;
                     status.run_state = Some(RunState::Stopped);
-                    Ok(Verdict::new(Outcome::progressing("Stopping", message), NEXT_STEP))
+                    Ok(Verdict::new(
+                        Outcome::progressing("Stopping", message),
+                        NEXT_STEP,
+                    ))
                 }
                 Err(err) => wrap(err, "stopping the app"),
             }
@@ -205,33 +303,70 @@ pub async fn converge(
             status.operation = Some(start_operation(OperationKind::Transport, message.clone()));
             match api.transport(app, mode, &desired.package_id).await {
                 Ok(()) => {
-                    ctx.event(env, EventType::Normal, "Transported", "Transport", format!("transported {version} ({})", desired.package_id)).await;
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Transported",
+                        "Transport",
+                        format!("transported {version} ({})", desired.package_id),
+                    )
+                    .await;
                     status.deployed_package_id = Some(desired.package_id.clone());
                     status.deployed_version = desired.package_version.clone();
-                    Ok(Verdict::new(Outcome::progressing("Transporting", message), NEXT_STEP))
+                    Ok(Verdict::new(
+                        Outcome::progressing("Transporting", message),
+                        NEXT_STEP,
+                    ))
                 }
                 // Mendix is still processing a fresh package, or the app started meanwhile: look again.
                 Err(err) if err.is_transient() || err.code() == Some("APP_IS_RUNNING") => {
                     let after = err.retry_after().unwrap_or_else(|| poll(1));
-                    Ok(Verdict::new(Outcome::progressing("PackageProcessing", format!("{message}: {err}; retrying")), after))
+                    Ok(Verdict::new(
+                        Outcome::progressing(
+                            "PackageProcessing",
+                            format!("{message}: {err}; retrying"),
+                        ),
+                        after,
+                    ))
                 }
                 Err(err) => wrap(err, &format!("transporting {version}")),
             }
         }
         Step::ApplySettings => {
             if !change.unknown_constants.is_empty() || !change.unknown_events.is_empty() {
-                let names: Vec<String> = change.unknown_constants.iter().chain(change.unknown_events.iter()).cloned().collect();
+                let names: Vec<String> = change
+                    .unknown_constants
+                    .iter()
+                    .chain(change.unknown_events.iter())
+                    .cloned()
+                    .collect();
                 return Ok(Verdict::stalled(
                     "UnknownSetting",
-                    format!("the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names", names.join(", ")),
+                    format!(
+                        "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
+                        names.join(", ")
+                    ),
                 ));
             }
             let message = format!("3/4: applying settings ({})", change.changed.join(", "));
-            status.operation = Some(start_operation(OperationKind::ApplySettings, message.clone()));
+            status.operation = Some(start_operation(
+                OperationKind::ApplySettings,
+                message.clone(),
+            ));
             match api.set_settings(app, mode, &merged).await {
                 Ok(_) => {
-                    ctx.event(env, EventType::Normal, "SettingsApplied", "ApplySettings", format!("changed {}", change.changed.join(", "))).await;
-                    Ok(Verdict::new(Outcome::progressing("ApplyingSettings", message), NEXT_STEP))
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "SettingsApplied",
+                        "ApplySettings",
+                        format!("changed {}", change.changed.join(", ")),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("ApplyingSettings", message),
+                        NEXT_STEP,
+                    ))
                 }
                 Err(err) => wrap(err, "applying settings"),
             }
@@ -241,9 +376,16 @@ pub async fn converge(
             status.operation = Some(start_operation(OperationKind::Scale, message.clone()));
             match api.scale(app, mode, instances, memory).await {
                 Ok(reply) => {
-                    status.instances = reply.and_then(|r| r.instances).or(Some(instances)).and_then(|n| i32::try_from(n).ok());
-                    ctx.event(env, EventType::Normal, "Scaled", "Scale", message.clone()).await;
-                    Ok(Verdict::new(Outcome::progressing("Scaling", message), NEXT_STEP))
+                    status.instances = reply
+                        .and_then(|r| r.instances)
+                        .or(Some(instances))
+                        .and_then(|n| i32::try_from(n).ok());
+                    ctx.event(env, EventType::Normal, "Scaled", "Scale", message.clone())
+                        .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Scaling", message),
+                        NEXT_STEP,
+                    ))
                 }
                 Err(err) => wrap(err, "scaling"),
             }
@@ -254,47 +396,104 @@ pub async fn converge(
             }
             let message = format!("4/4: starting {version}");
             // A start satisfies a pending restart request; a half-done restart keeps its token.
-            let token = status.operation.as_ref().filter(|o| o.kind == OperationKind::Restart).and_then(|o| o.intent.clone()).or(restart_token);
+            let token = status
+                .operation
+                .as_ref()
+                .filter(|o| o.kind == OperationKind::Restart)
+                .and_then(|o| o.intent.clone())
+                .or(restart_token);
             let mut op = start_operation(OperationKind::Start, message.clone());
             op.intent = token;
             status.operation = Some(op.clone());
-            record_operation(env, ctx, status, &Outcome::progressing("Starting", message.clone())).await?;
+            record_operation(
+                env,
+                ctx,
+                status,
+                &Outcome::progressing("Starting", message.clone()),
+            )
+            .await?;
             match api.start(app, mode, desired.auto_sync_db).await {
                 Ok(job) => {
                     op.job_id = Some(job.job_id.clone());
                     status.operation = Some(op);
-                    ctx.event(env, EventType::Normal, "Starting", "Start", format!("starting {version} (job {})", job.job_id)).await;
-                    Ok(Verdict::new(Outcome::progressing("Starting", message), ctx.settings.poll.first))
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Starting",
+                        "Start",
+                        format!("starting {version} (job {})", job.job_id),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        ctx.settings.poll.first,
+                    ))
                 }
                 Err(err) if err.code() == Some("ALREADY_STARTED") => {
                     finish_start(status, &op);
-                    Ok(Verdict::new(Outcome::progressing("Started", "the app is running".to_string()), NEXT_STEP))
+                    Ok(Verdict::new(
+                        Outcome::progressing("Started", "the app is running".to_string()),
+                        NEXT_STEP,
+                    ))
                 }
-                Err(err) if err.code() == Some("APP_ALREADY_HAS_A_STARTING_JOB") || err.code() == Some("ALREADY_LOCKED") => {
-                    Ok(Verdict::new(Outcome::progressing("Starting", format!("{message}: a start is already in progress")), poll(1)))
+                Err(err)
+                    if err.code() == Some("APP_ALREADY_HAS_A_STARTING_JOB")
+                        || err.code() == Some("ALREADY_LOCKED") =>
+                {
+                    Ok(Verdict::new(
+                        Outcome::progressing(
+                            "Starting",
+                            format!("{message}: a start is already in progress"),
+                        ),
+                        poll(1),
+                    ))
                 }
                 Err(err) => {
                     if let Some((reason, hint)) = start_failure(&err) {
                         status.operation = None;
-                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string()).await;
-                        return Ok(Verdict::stalled(reason, format!("starting {version} failed: {err}; {hint}")));
+                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+                            .await;
+                        return Ok(Verdict::stalled(
+                            reason,
+                            format!("starting {version} failed: {err}; {hint}"),
+                        ));
                     }
                     wrap(err, "starting the app")
                 }
             }
         }
         Step::Restart => {
-            let reason = if restart_token.is_some() { "requested by mendixops.io/restartedAt".to_string() } else { "new settings apply on restart".to_string() };
+            let reason = if restart_token.is_some() {
+                "requested by mendixops.io/restartedAt".to_string()
+            } else {
+                "new settings apply on restart".to_string()
+            };
             let message = format!("restarting: stopping the app ({reason})");
             let mut op = start_operation(OperationKind::Restart, message.clone());
             op.intent = restart_token;
             op.phase = Some("stop".into());
             status.operation = Some(op);
-            record_operation(env, ctx, status, &Outcome::progressing("Restarting", message.clone())).await?;
+            record_operation(
+                env,
+                ctx,
+                status,
+                &Outcome::progressing("Restarting", message.clone()),
+            )
+            .await?;
             match api.stop(app, mode).await {
                 Ok(()) => {
-                    ctx.event(env, EventType::Normal, "Restarting", "Restart", message.clone()).await;
-                    Ok(Verdict::new(Outcome::progressing("Restarting", message), NEXT_STEP))
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Restarting",
+                        "Restart",
+                        message.clone(),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Restarting", message),
+                        NEXT_STEP,
+                    ))
                 }
                 Err(err) => wrap(err, "stopping the app for a restart"),
             }
@@ -311,10 +510,19 @@ pub async fn converge(
             }
             status.operation = None;
             let message = match desired.run_state {
-                RunState::Running => format!("{version} is running{}", status.instances.map(|n| format!(" with {n} instance(s)")).unwrap_or_default()),
+                RunState::Running => format!(
+                    "{version} is running{}",
+                    status
+                        .instances
+                        .map(|n| format!(" with {n} instance(s)"))
+                        .unwrap_or_default()
+                ),
                 RunState::Stopped => format!("{version} is deployed and stopped as requested"),
             };
-            Ok(Verdict::new(Outcome::ready(if running { "Running" } else { "Stopped" }, message), Duration::ZERO))
+            Ok(Verdict::new(
+                Outcome::ready(if running { "Running" } else { "Stopped" }, message),
+                Duration::ZERO,
+            ))
         }
     }
 }
@@ -339,7 +547,11 @@ fn plan(
     restart_requested: bool,
 ) -> Step {
     if needs_transport {
-        return if running { Step::StopForDeploy } else { Step::Transport };
+        return if running {
+            Step::StopForDeploy
+        } else {
+            Step::Transport
+        };
     }
     if !changed_settings.is_empty() {
         return Step::ApplySettings;
@@ -347,7 +559,9 @@ fn plan(
     let current_instances = remote.instances;
     let current_memory = remote.memory_per_instance;
     let wanted_instances = desired.instances.and_then(|n| u32::try_from(n).ok());
-    let wanted_memory = desired.memory_per_instance.and_then(|n| u32::try_from(n).ok());
+    let wanted_memory = desired
+        .memory_per_instance
+        .and_then(|n| u32::try_from(n).ok());
     let instances_differ = wanted_instances.is_some_and(|w| Some(w) != current_instances);
     let memory_differs = wanted_memory.is_some_and(|w| Some(w) != current_memory);
     if instances_differ || memory_differs {
@@ -365,7 +579,14 @@ fn plan(
 }
 
 /// Makes the environment's tags exactly the wanted set.
-async fn sync_tags(env: &MendixEnvironment, ctx: &Context, api: &CloudDeploy, app: &str, mode: &str, wanted: &[String]) -> Result<(), Error> {
+async fn sync_tags(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &CloudDeploy,
+    app: &str,
+    mode: &str,
+    wanted: &[String],
+) -> Result<(), Error> {
     let current = api.get_tags(app, mode).await?;
     let mut changed = Vec::new();
     for tag in wanted.iter().filter(|t| !current.contains(t)) {
@@ -377,7 +598,14 @@ async fn sync_tags(env: &MendixEnvironment, ctx: &Context, api: &CloudDeploy, ap
         changed.push(format!("-{tag}"));
     }
     if !changed.is_empty() {
-        ctx.event(env, EventType::Normal, "TagsUpdated", "Tags", changed.join(" ")).await;
+        ctx.event(
+            env,
+            EventType::Normal,
+            "TagsUpdated",
+            "Tags",
+            changed.join(" "),
+        )
+        .await;
     }
     Ok(())
 }
@@ -411,9 +639,18 @@ mod tests {
     fn a_new_package_stops_then_transports_then_applies_settings_then_starts() {
         let d = desired(RunState::Running);
         let r = remote(Some(2), Some(1024));
-        assert_eq!(plan(&d, &r, true, true, &["M.A".into()], false, false), Step::StopForDeploy);
-        assert_eq!(plan(&d, &r, false, true, &["M.A".into()], false, false), Step::Transport);
-        assert_eq!(plan(&d, &r, false, false, &["M.A".into()], false, false), Step::ApplySettings);
+        assert_eq!(
+            plan(&d, &r, true, true, &["M.A".into()], false, false),
+            Step::StopForDeploy
+        );
+        assert_eq!(
+            plan(&d, &r, false, true, &["M.A".into()], false, false),
+            Step::Transport
+        );
+        assert_eq!(
+            plan(&d, &r, false, false, &["M.A".into()], false, false),
+            Step::ApplySettings
+        );
         // Settings applied while stopped are pending, but the start applies them: no restart.
         assert_eq!(plan(&d, &r, false, false, &[], true, false), Step::Start);
         assert_eq!(plan(&d, &r, true, false, &[], false, false), Step::Done);
@@ -422,15 +659,65 @@ mod tests {
     #[test]
     fn settings_alone_restart_only_a_running_app() {
         let r = remote(Some(2), None);
-        assert_eq!(plan(&desired(RunState::Running), &r, true, false, &[], true, false), Step::Restart);
-        assert_eq!(plan(&desired(RunState::Stopped), &r, false, false, &[], true, false), Step::Done);
+        assert_eq!(
+            plan(
+                &desired(RunState::Running),
+                &r,
+                true,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &r,
+                false,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Done
+        );
     }
 
     #[test]
     fn scale_restart_and_stop() {
         let d = desired(RunState::Running);
-        assert_eq!(plan(&d, &remote(Some(1), Some(2048)), true, false, &[], false, false), Step::Scale { instances: 2, memory: 2048 });
-        assert_eq!(plan(&d, &remote(Some(2), None), true, false, &[], false, true), Step::Restart);
-        assert_eq!(plan(&desired(RunState::Stopped), &remote(Some(2), None), true, false, &[], false, false), Step::Stop);
+        assert_eq!(
+            plan(
+                &d,
+                &remote(Some(1), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Scale {
+                instances: 2,
+                memory: 2048
+            }
+        );
+        assert_eq!(
+            plan(&d, &remote(Some(2), None), true, false, &[], false, true),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &remote(Some(2), None),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Stop
+        );
     }
 }

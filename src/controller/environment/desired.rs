@@ -32,14 +32,26 @@ impl fmt::Debug for Desired {
             .field("package_id", &self.package_id)
             .field("run_state", &self.run_state)
             .field("instances", &self.instances)
-            .field("constants", &self.constants.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>())
+            .field(
+                "constants",
+                &self
+                    .constants
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
 impl Desired {
     /// Everything but the package and constant values, which the caller resolves.
-    pub fn from_spec(spec: &MendixEnvironmentSpec, package_id: String, package_version: Option<String>, constants: Vec<(String, String)>) -> Self {
+    pub fn from_spec(
+        spec: &MendixEnvironmentSpec,
+        package_id: String,
+        package_version: Option<String>,
+        constants: Vec<(String, String)>,
+    ) -> Self {
         Desired {
             package_id,
             package_version,
@@ -48,8 +60,16 @@ impl Desired {
             memory_per_instance: spec.memory_per_instance,
             auto_sync_db: spec.auto_sync_db,
             constants,
-            scheduled_events: spec.scheduled_events.iter().map(|e| (e.name.clone(), e.enabled)).collect(),
-            custom_settings: spec.custom_settings.iter().map(|s| (s.name.clone(), s.value.clone())).collect(),
+            scheduled_events: spec
+                .scheduled_events
+                .iter()
+                .map(|e| (e.name.clone(), e.enabled))
+                .collect(),
+            custom_settings: spec
+                .custom_settings
+                .iter()
+                .map(|s| (s.name.clone(), s.value.clone()))
+                .collect(),
             tags: spec.tags.clone(),
         }
     }
@@ -71,7 +91,10 @@ fn event_value(enabled: bool) -> &'static str {
 
 /// Writes the desired values into a v1 settings document (Value only; DeployedValue is what
 /// the running app uses) and reports what changed. Settings the spec does not list are kept.
-pub fn merge_cloud_settings(current: &v1::Settings, desired: &Desired) -> (v1::Settings, SettingsChange) {
+pub fn merge_cloud_settings(
+    current: &v1::Settings,
+    desired: &Desired,
+) -> (v1::Settings, SettingsChange) {
     let mut next = current.clone();
     let mut change = SettingsChange::default();
     for (name, value) in &desired.constants {
@@ -103,7 +126,10 @@ pub fn merge_cloud_settings(current: &v1::Settings, desired: &Desired) -> (v1::S
             }
             Some(_) => {}
             None => {
-                next.custom_settings.push(v1::CustomSetting { name: name.clone(), value: Some(value.clone()) });
+                next.custom_settings.push(v1::CustomSetting {
+                    name: name.clone(),
+                    value: Some(value.clone()),
+                });
                 change.changed.push(name.clone());
             }
         }
@@ -113,8 +139,16 @@ pub fn merge_cloud_settings(current: &v1::Settings, desired: &Desired) -> (v1::S
 
 /// Settings configured but not yet used by the running app (they apply on the next start).
 pub fn pending_on_restart(settings: &v1::Settings) -> Vec<String> {
-    let constants = settings.constants.iter().filter(|c| c.value != c.deployed_value).map(|c| c.name.clone());
-    let events = settings.scheduled_events.iter().filter(|e| e.value != e.deployed_value).map(|e| e.name.clone());
+    let constants = settings
+        .constants
+        .iter()
+        .filter(|c| c.value != c.deployed_value)
+        .map(|c| c.name.clone());
+    let events = settings
+        .scheduled_events
+        .iter()
+        .filter(|e| e.value != e.deployed_value)
+        .map(|e| e.name.clone());
     constants.chain(events).collect()
 }
 
@@ -125,7 +159,10 @@ pub fn private_instances(desired: &Desired, container: &v4::Container) -> u32 {
         RunState::Running => match desired.instances {
             Some(n) => u32::try_from(n).unwrap_or(1),
             None if container.instances > 0 => container.instances,
-            None => container.last_running_instance_count.filter(|n| *n > 0).unwrap_or(1),
+            None => container
+                .last_running_instance_count
+                .filter(|n| *n > 0)
+                .unwrap_or(1),
         },
     }
 }
@@ -133,7 +170,11 @@ pub fn private_instances(desired: &Desired, container: &v4::Container) -> u32 {
 /// Writes the desired package, constants, scheduled events, custom runtime settings and
 /// instance count into a v4 manifest; every other field is kept exactly as it was. Returns the
 /// names of what changed.
-pub fn merge_manifest(current: &v4::EnvironmentManifest, desired: &Desired, instances: u32) -> (v4::EnvironmentManifest, Vec<String>) {
+pub fn merge_manifest(
+    current: &v4::EnvironmentManifest,
+    desired: &Desired,
+    instances: u32,
+) -> (v4::EnvironmentManifest, Vec<String>) {
     let mut next = current.clone();
     let mut changed = Vec::new();
     let deployment = &mut next.environment.deployment;
@@ -151,7 +192,10 @@ pub fn merge_manifest(current: &v4::EnvironmentManifest, desired: &Desired, inst
                 }
                 Some(_) => {}
                 None => {
-                    constants.push(v4::Constant { name: name.clone(), value: Some(value.clone()) });
+                    constants.push(v4::Constant {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                    });
                     changed.push(name.clone());
                 }
             }
@@ -167,7 +211,10 @@ pub fn merge_manifest(current: &v4::EnvironmentManifest, desired: &Desired, inst
                 }
                 Some(_) => {}
                 None => {
-                    events.push(v4::ScheduledEvent { name: name.clone(), enabled: *enabled });
+                    events.push(v4::ScheduledEvent {
+                        name: name.clone(),
+                        enabled: *enabled,
+                    });
                     changed.push(name.clone());
                 }
             }
@@ -189,7 +236,10 @@ pub fn merge_manifest(current: &v4::EnvironmentManifest, desired: &Desired, inst
                 }
                 Some(_) => {}
                 None => {
-                    settings.push(v4::NameValue { name: name.clone(), value: Some(value.clone()) });
+                    settings.push(v4::NameValue {
+                        name: name.clone(),
+                        value: Some(value.clone()),
+                    });
                     changed.push(name.clone());
                 }
             }
@@ -215,7 +265,10 @@ mod tests {
             instances: Some(2),
             memory_per_instance: None,
             auto_sync_db: true,
-            constants: vec![("M.A".into(), "new".into()), ("M.Missing".into(), "x".into())],
+            constants: vec![
+                ("M.A".into(), "new".into()),
+                ("M.Missing".into(), "x".into()),
+            ],
             scheduled_events: vec![("M.Job".into(), true)],
             custom_settings: vec![("SessionTimeout".into(), "600000".into())],
             tags: None,
@@ -240,8 +293,16 @@ mod tests {
         assert_eq!(change.changed, ["M.A", "M.Job", "SessionTimeout"]);
         assert_eq!(change.unknown_constants, ["M.Missing"]);
         assert_eq!(next.constants[0].value.as_deref(), Some("new"));
-        assert_eq!(next.constants[0].deployed_value.as_deref(), Some("old"), "DeployedValue is Mendix's");
-        assert_eq!(next.constants[1], settings().constants[1], "unmanaged constants are kept");
+        assert_eq!(
+            next.constants[0].deployed_value.as_deref(),
+            Some("old"),
+            "DeployedValue is Mendix's"
+        );
+        assert_eq!(
+            next.constants[1],
+            settings().constants[1],
+            "unmanaged constants are kept"
+        );
         assert_eq!(pending_on_restart(&next), ["M.A", "M.Job"]);
         let (again, change) = merge_cloud_settings(&next, &desired());
         assert_eq!(again, next);
@@ -274,14 +335,29 @@ mod tests {
         want.constants.pop();
         let instances = private_instances(&want, &current.environment.container);
         let (next, changed) = merge_manifest(&current, &want, instances);
-        assert_eq!(changed, ["package", "M.A", "M.Job", "SessionTimeout", "instances"]);
+        assert_eq!(
+            changed,
+            ["package", "M.A", "M.Job", "SessionTimeout", "instances"]
+        );
         let before = serde_json::to_value(&current).expect("serializes");
         let after = serde_json::to_value(&next).expect("serializes");
-        assert_eq!(after["environment"]["deployment"]["appLogLevels"], before["environment"]["deployment"]["appLogLevels"]);
-        assert_eq!(after["environment"]["runtimeMetricsConfiguration"], json!({"mode": "native"}));
-        assert_eq!(after["environment"]["deployment"]["constants"][1], json!({"name": "M.Keep", "value": "k"}));
+        assert_eq!(
+            after["environment"]["deployment"]["appLogLevels"],
+            before["environment"]["deployment"]["appLogLevels"]
+        );
+        assert_eq!(
+            after["environment"]["runtimeMetricsConfiguration"],
+            json!({"mode": "native"})
+        );
+        assert_eq!(
+            after["environment"]["deployment"]["constants"][1],
+            json!({"name": "M.Keep", "value": "k"})
+        );
         assert_eq!(after["environment"]["container"]["instances"], 2);
-        assert_eq!(after["environment"]["container"]["coreResources"], before["environment"]["container"]["coreResources"]);
+        assert_eq!(
+            after["environment"]["container"]["coreResources"],
+            before["environment"]["container"]["coreResources"]
+        );
         let (_, again) = merge_manifest(&next, &want, instances);
         assert!(again.is_empty());
     }

@@ -11,11 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
-use kube::ResourceExt;
 
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
@@ -25,7 +25,9 @@ use super::error::Error;
 use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
 use super::status::apply_status;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
-use crate::crd::environment::{EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState};
+use crate::crd::environment::{
+    EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
+};
 use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
 
 pub const KIND: &str = "MendixEnvironment";
@@ -34,28 +36,46 @@ pub const KIND: &str = "MendixEnvironment";
 pub const NEXT_STEP: Duration = Duration::from_millis(200);
 
 /// The restart to do: the annotation's value when it differs from the last one handled.
-pub fn restart_request(env: &MendixEnvironment, status: &MendixEnvironmentStatus) -> Option<String> {
-    let wanted = env.annotations().get(ANNOTATION_RESTARTED_AT)?.trim().to_string();
-    (!wanted.is_empty() && status.last_restarted_at.as_deref() != Some(wanted.as_str())).then_some(wanted)
+pub fn restart_request(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> Option<String> {
+    let wanted = env
+        .annotations()
+        .get(ANNOTATION_RESTARTED_AT)?
+        .trim()
+        .to_string();
+    (!wanted.is_empty() && status.last_restarted_at.as_deref() != Some(wanted.as_str()))
+        .then_some(wanted)
 }
 
 /// "2.5.4", or the package id when the version is unknown.
 pub fn version_label(desired: &Desired) -> String {
-    desired.package_version.clone().unwrap_or_else(|| format!("package {}", desired.package_id))
+    desired
+        .package_version
+        .clone()
+        .unwrap_or_else(|| format!("package {}", desired.package_id))
 }
 
 /// Whether the environment was Ready for its current generation (so a change now is drift).
 pub fn was_converged(env: &MendixEnvironment) -> bool {
-    env.status.as_ref().is_some_and(|s| s.observed_generation == env.metadata.generation && conditions::is_true(&s.conditions, conditions::READY))
+    env.status.as_ref().is_some_and(|s| {
+        s.observed_generation == env.metadata.generation
+            && conditions::is_true(&s.conditions, conditions::READY)
+    })
 }
 
 fn phase_of(outcome: &Outcome, status: &MendixEnvironmentStatus, paused: bool) -> EnvironmentPhase {
     match outcome {
-        Outcome::Ready { .. } if status.run_state == Some(RunState::Stopped) => EnvironmentPhase::Stopped,
+        Outcome::Ready { .. } if status.run_state == Some(RunState::Stopped) => {
+            EnvironmentPhase::Stopped
+        }
         Outcome::Ready { .. } => EnvironmentPhase::Running,
         Outcome::Stalled { .. } => EnvironmentPhase::Failed,
         Outcome::Progressing { .. } if paused => EnvironmentPhase::Paused,
-        Outcome::Progressing { reason, .. } if reason == "WaitingForPackage" => EnvironmentPhase::WaitingForPackage,
+        Outcome::Progressing { reason, .. } if reason == "WaitingForPackage" => {
+            EnvironmentPhase::WaitingForPackage
+        }
         Outcome::Progressing { .. } => match status.operation.as_ref().map(|o| o.kind) {
             Some(OperationKind::Restart) => EnvironmentPhase::Restarting,
             Some(_) => EnvironmentPhase::Deploying,
@@ -66,39 +86,94 @@ fn phase_of(outcome: &Outcome, status: &MendixEnvironmentStatus, paused: bool) -
 
 fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome: &Outcome) {
     status.observed_generation = env.metadata.generation;
-    status.reconcile_requested_at = reconcile_requested_at(env).or(status.reconcile_requested_at.take());
+    status.reconcile_requested_at =
+        reconcile_requested_at(env).or(status.reconcile_requested_at.take());
     status.phase = Some(phase_of(outcome, status, super::outcome::is_paused(env)));
-    apply_outcome(&mut status.conditions, outcome, env.metadata.generation, now());
+    apply_outcome(
+        &mut status.conditions,
+        outcome,
+        env.metadata.generation,
+        now(),
+    );
 }
 
 /// Writes status now, before a request whose answer must not be lost.
-pub async fn record_operation(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnvironmentStatus, outcome: &Outcome) -> Result<(), Error> {
-    let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
+pub async fn record_operation(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    let api: Api<MendixEnvironment> =
+        Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
     finish(env, status, outcome);
     apply_status(&api, env, env.status.as_ref(), status).await?;
     Ok(())
 }
 
-async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnvironmentStatus) -> Result<Verdict, Error> {
+async fn converge(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Verdict, Error> {
     let desired = match resolve(env, ctx).await? {
         Resolved::Ready(desired) => desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
     };
-    let namespace = env.namespace().ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let platform = if env.spec.target.mendix_cloud.is_some() { Platform::MendixCloud } else { Platform::PrivateCloud };
-    let creds = match credentials::load(&ctx.client, &namespace, &env.spec.credentials_secret_ref.name, platform).await {
+    let namespace = env
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let platform = if env.spec.target.mendix_cloud.is_some() {
+        Platform::MendixCloud
+    } else {
+        Platform::PrivateCloud
+    };
+    let creds = match credentials::load(
+        &ctx.client,
+        &namespace,
+        &env.spec.credentials_secret_ref.name,
+        platform,
+    )
+    .await
+    {
         Ok(c) => c,
         Err(err) => match err.stalled_reason() {
             Some(reason) => return Ok(Verdict::stalled(reason, err.to_string())),
             None => return Err(err.into()),
         },
     };
-    match (&env.spec.target.mendix_cloud, &env.spec.target.private_cloud, &creds) {
+    match (
+        &env.spec.target.mendix_cloud,
+        &env.spec.target.private_cloud,
+        &creds,
+    ) {
         (Some(target), _, Credentials::Cloud(c)) => {
-            cloud::converge(env, ctx, &ctx.mendix.cloud_deploy(c), &target.app_id, &target.mode, &desired, status).await
+            cloud::converge(
+                env,
+                ctx,
+                &ctx.mendix.cloud_deploy(c),
+                &target.app_id,
+                &target.mode,
+                &desired,
+                status,
+            )
+            .await
         }
-        (_, Some(target), Credentials::Private(pat)) => private::converge(env, ctx, &ctx.mendix.pc_deploy(pat), target, &desired, status).await,
-        _ => Ok(Verdict::stalled("InvalidSpec", "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set")),
+        (_, Some(target), Credentials::Private(pat)) => {
+            private::converge(
+                env,
+                ctx,
+                &ctx.mendix.pc_deploy(pat),
+                target,
+                &desired,
+                status,
+            )
+            .await
+        }
+        _ => Ok(Verdict::stalled(
+            "InvalidSpec",
+            "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set",
+        )),
     }
 }
 
@@ -106,7 +181,13 @@ async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnv
 pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
     let _timer = ctx.metrics.reconcile_timer(KIND);
     let result = reconcile_inner(&env, &ctx).await;
-    ctx.metrics.count_reconcile(KIND, result.as_ref().map_or_else(|e| e.metric_label(), |_| "ok".into()).as_str());
+    ctx.metrics.count_reconcile(
+        KIND,
+        result
+            .as_ref()
+            .map_or_else(|e| e.metric_label(), |_| "ok".into())
+            .as_str(),
+    );
     result
 }
 
@@ -114,7 +195,9 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     if env.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    let namespace = env.namespace().ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let namespace = env
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut status = env.status.clone().unwrap_or_default();
     let verdict = match converge(env, ctx, &mut status).await {
@@ -122,8 +205,14 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
             Some((reason, message)) => Verdict::stalled(reason, message),
             None => {
-                let after = err.retry_after().unwrap_or(ctx.settings.poll.first).max(ctx.settings.poll.first);
-                Verdict::new(Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")), after)
+                let after = err
+                    .retry_after()
+                    .unwrap_or(ctx.settings.poll.first)
+                    .max(ctx.settings.poll.first);
+                Verdict::new(
+                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
+                    after,
+                )
             }
         },
         Err(other) => return Err(other),
@@ -131,9 +220,19 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     finish(env, &mut status, &verdict.outcome);
     let written = apply_status(&api, env, env.status.as_ref(), &status).await;
     let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics.status_writes.get_or_create(&crate::metrics::ReconcileLabels { kind: KIND.into(), result: label.into() }).inc();
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: label.into(),
+        })
+        .inc();
     written?;
-    let after = if verdict.requeue.is_zero() { ctx.settings.resync } else { verdict.requeue.min(ctx.settings.resync) };
+    let after = if verdict.requeue.is_zero() {
+        ctx.settings.resync
+    } else {
+        verdict.requeue.min(ctx.settings.resync)
+    };
     Ok(Action::requeue(after))
 }
 
@@ -150,20 +249,38 @@ pub async fn run(
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_synced: impl FnOnce() + Send + 'static,
 ) {
     let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
+    let synced = store.clone();
+    tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            on_synced();
+        }
+    });
     controller
-        .watches(packages, watcher::Config::default().any_semantic(), move |pkg: MendixPackage| {
-            let namespace = pkg.namespace();
-            let name = pkg.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|env| env.namespace() == namespace && env.spec.package_ref.as_ref().is_some_and(|r| r.name == name))
-                .map(|env| ObjectRef::from_obj(env.as_ref()))
-                .collect::<Vec<_>>()
-        })
+        .watches(
+            packages,
+            watcher::Config::default().any_semantic(),
+            move |pkg: MendixPackage| {
+                let namespace = pkg.namespace();
+                let name = pkg.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|env| {
+                        env.namespace() == namespace
+                            && env
+                                .spec
+                                .package_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|env| ObjectRef::from_obj(env.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
