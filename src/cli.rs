@@ -55,6 +55,8 @@ pub enum CliError {
     NotAvailable(&'static str),
     #[error("cannot render the CRDs: {0}")]
     Crds(#[from] serde_yaml::Error),
+    #[error("kube-sandbox: {0}")]
+    KubeSandbox(std::io::Error),
 }
 
 pub async fn execute(cli: Cli) -> Result<(), CliError> {
@@ -65,7 +67,25 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::Run => Err(CliError::NotAvailable("run")),
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
-        Command::KubeSandbox { .. } => Err(CliError::NotAvailable("kube-sandbox")),
+        Command::KubeSandbox { listen, kubeconfig } => {
+            let sandbox = crate::sandbox::kube::KubeSandbox::new();
+            let server = sandbox
+                .serve(listen)
+                .await
+                .map_err(CliError::KubeSandbox)?;
+            server
+                .write_kubeconfig(&kubeconfig)
+                .map_err(CliError::KubeSandbox)?;
+            println!(
+                "Kubernetes API sandbox listening on {}; kubeconfig written to {} (export KUBECONFIG={})",
+                server.url(),
+                kubeconfig.display(),
+                kubeconfig.display()
+            );
+            tokio::signal::ctrl_c().await.map_err(CliError::KubeSandbox)?;
+            server.shutdown();
+            Ok(())
+        }
         Command::MendixSandbox { .. } => Err(CliError::NotAvailable("mendix-sandbox")),
     }
 }
