@@ -10,4 +10,6 @@ pub mod cli;
 pub mod controller;
 pub mod crd;
 pub mod mendix;
+pub mod metrics;
+pub mod runtime;
 pub mod sandbox;

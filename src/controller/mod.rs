@@ -1,1 +1,5 @@
-//! Reconcilers for `MendixPackage` and `MendixEnvironment`.
+//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the poll
+//! schedule and the status writer.
+
+pub mod backoff;
+pub mod status;

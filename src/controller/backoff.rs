@@ -1,0 +1,68 @@
+//! The poll schedule for long Mendix jobs: the first poll soon, then doubling up to a ceiling
+//! (2 s, 4 s, 8 s, … 60 s by default), so a reconcile never blocks on a job and a slow job costs
+//! few calls.
+
+use std::time::Duration;
+
+/// Growing poll intervals, configured once per operator.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PollSchedule {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for PollSchedule {
+    fn default() -> Self {
+        Self {
+            first: Duration::from_secs(2),
+            max: Duration::from_secs(60),
+        }
+    }
+}
+
+impl PollSchedule {
+    /// The wait before poll number `polls` (0-based) of one operation.
+    pub fn interval(&self, polls: i32) -> Duration {
+        let shift = polls.clamp(0, 20) as u32;
+        self.first.saturating_mul(1u32 << shift).min(self.max)
+    }
+
+    /// How many polls a job of `duration` costs at most under this schedule: an upper bound tests
+    /// use to assert the number of remote calls stays bounded.
+    pub fn polls_within(&self, duration: Duration) -> u32 {
+        let mut elapsed = Duration::ZERO;
+        let mut polls = 0;
+        while elapsed < duration {
+            elapsed += self.interval(polls as i32);
+            polls += 1;
+        }
+        polls.max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn doubles_from_two_seconds_to_a_minute() {
+        let s = PollSchedule::default();
+        let secs: Vec<u64> = (0..8).map(|n| s.interval(n).as_secs()).collect();
+        assert_eq!(secs, [2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn huge_and_negative_counts_are_clamped() {
+        let s = PollSchedule::default();
+        assert_eq!(s.interval(i32::MAX), Duration::from_secs(60));
+        assert_eq!(s.interval(-5), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn poll_bound_grows_logarithmically_then_linearly() {
+        let s = PollSchedule::default();
+        assert_eq!(s.polls_within(Duration::from_secs(1)), 1);
+        assert_eq!(s.polls_within(Duration::from_secs(30)), 4); // 2+4+8+16
+        assert_eq!(s.polls_within(Duration::from_secs(600)), 14); // 2+4+8+16+32 = 62, then 60 s steps
+    }
+}

@@ -1,0 +1,6 @@
+//! What `mendix-operator run` is made of besides the reconcilers: configuration, logging,
+//! the metrics and health endpoint, and leader election.
+
+pub mod config;
+pub mod server;
+pub mod telemetry;

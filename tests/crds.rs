@@ -1,0 +1,408 @@
+//! The CRDs: generated output equals the committed files, schemas are structural and documented,
+//! and the CEL rules accept and reject what they should.
+
+use std::path::Path;
+
+use kube::core::cel::Validator;
+use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
+use serde_json::{Value, json};
+
+fn schema_of(file: &str) -> Value {
+    let (_, crd) = crd::all()
+        .into_iter()
+        .find(|(f, _)| *f == file)
+        .expect("known CRD file");
+    let schema = crd.spec.versions[0]
+        .schema
+        .as_ref()
+        .and_then(|s| s.open_api_v3_schema.as_ref())
+        .expect("schema present");
+    serde_json::to_value(schema).expect("schema serializes")
+}
+
+#[test]
+fn committed_crds_match_generated_output() {
+    for (file, crd) in crd::all() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("crds")
+            .join(file);
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        let generated = crd::to_yaml(&crd).expect("CRD renders");
+        assert!(
+            committed == generated,
+            "crds/{file} is out of date: run `cargo run -- crds` and commit the result (see README)"
+        );
+    }
+}
+
+#[test]
+fn crds_command_prints_both_crds() {
+    let all = crd::all_yaml().expect("renders");
+    let docs: Vec<Value> = all
+        .split("---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).expect("each document is YAML"))
+        .collect();
+    let names: Vec<&str> = docs
+        .iter()
+        .filter_map(|d| d["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "mendixpackages.mendixops.io",
+            "mendixenvironments.mendixops.io"
+        ]
+    );
+    for d in &docs {
+        assert_eq!(d["spec"]["scope"], "Namespaced");
+        assert_eq!(d["spec"]["versions"][0]["name"], "v1alpha1");
+        assert_eq!(
+            d["spec"]["versions"][0]["subresources"]["status"],
+            json!({})
+        );
+    }
+    assert_eq!(docs[0]["spec"]["names"]["shortNames"], json!(["mxpkg"]));
+    assert_eq!(docs[1]["spec"]["names"]["shortNames"], json!(["mxenv"]));
+}
+
+#[test]
+fn schemas_are_structural() {
+    for (file, _) in crd::all() {
+        let violations = crd::structural::violations(&schema_of(file));
+        assert!(violations.is_empty(), "{file}: {violations:#?}");
+    }
+}
+
+/// Counts (described, total) properties below a schema node.
+fn description_coverage(node: &Value, path: &str, missing: &mut Vec<String>) -> (usize, usize) {
+    let mut described = 0;
+    let mut total = 0;
+    if let Some(props) = node.get("properties").and_then(Value::as_object) {
+        for (name, child) in props {
+            let child_path = format!("{path}.{name}");
+            total += 1;
+            if child
+                .get("description")
+                .and_then(Value::as_str)
+                .is_some_and(|d| !d.trim().is_empty())
+            {
+                described += 1;
+            } else {
+                missing.push(child_path.clone());
+            }
+            let (d, t) = description_coverage(child, &child_path, missing);
+            described += d;
+            total += t;
+        }
+    }
+    if let Some(items) = node.get("items") {
+        let (d, t) = description_coverage(items, &format!("{path}[]"), missing);
+        described += d;
+        total += t;
+    }
+    (described, total)
+}
+
+#[test]
+fn at_least_95_percent_of_properties_are_documented() {
+    for (file, _) in crd::all() {
+        let mut missing = Vec::new();
+        // apiVersion, kind and metadata are the API server's own and documented by it.
+        let schema = schema_of(file);
+        let mut counted = (0, 0);
+        for top in ["spec", "status"] {
+            let (d, t) = description_coverage(&schema["properties"][top], top, &mut missing);
+            counted.0 += d;
+            counted.1 += t;
+        }
+        let ratio = counted.0 as f64 / counted.1 as f64;
+        println!(
+            "{file}: {}/{} properties described ({:.1}%)",
+            counted.0,
+            counted.1,
+            ratio * 100.0
+        );
+        assert!(
+            ratio >= 0.95,
+            "{file}: only {:.1}% described; missing: {missing:?}",
+            ratio * 100.0
+        );
+    }
+}
+
+#[test]
+fn printer_columns_show_ready_status_version_and_age() {
+    for (file, crd) in crd::all() {
+        let columns = crd.spec.versions[0]
+            .additional_printer_columns
+            .clone()
+            .unwrap_or_default();
+        let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
+        for wanted in ["Ready", "Status", "Version", "Age"] {
+            assert!(
+                names.contains(&wanted),
+                "{file} lacks printer column {wanted}: {names:?}"
+            );
+        }
+        let ready = columns
+            .iter()
+            .find(|c| c.name == "Ready")
+            .expect("ready column");
+        assert_eq!(
+            ready.json_path,
+            r#".status.conditions[?(@.type=="Ready")].status"#
+        );
+    }
+}
+
+fn cel_errors(file: &str, object: &Value, old: Option<&Value>) -> Vec<String> {
+    match Validator::new().validate(&schema_of(file), object, old) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors
+            .into_vec()
+            .into_iter()
+            .map(|e| format!("{}: {}", e.field_path, e.message))
+            .collect(),
+    }
+}
+
+fn package(spec: Value) -> Value {
+    json!({"apiVersion": "mendixops.io/v1alpha1", "kind": "MendixPackage", "metadata": {"name": "p"}, "spec": spec})
+}
+
+fn environment(spec: Value) -> Value {
+    json!({"apiVersion": "mendixops.io/v1alpha1", "kind": "MendixEnvironment", "metadata": {"name": "e"}, "spec": spec})
+}
+
+fn build_package_spec() -> Value {
+    json!({
+        "target": {"mendixCloud": {"appId": "calc"}},
+        "credentialsSecretRef": {"name": "creds"},
+        "source": {"build": {"branch": "main", "revision": "abc123", "version": "1.2.3"}}
+    })
+}
+
+fn environment_spec() -> Value {
+    json!({
+        "target": {"privateCloud": {"appId": "a", "namespaceId": "n", "environmentId": "test"}},
+        "credentialsSecretRef": {"name": "creds"},
+        "packageRef": {"name": "p"}
+    })
+}
+
+#[test]
+fn package_needs_exactly_one_source() {
+    assert_eq!(
+        cel_errors("mendixpackages.yaml", &package(build_package_spec()), None),
+        Vec::<String>::new()
+    );
+    let mut two = build_package_spec();
+    two["source"]["existing"] = json!({"packageId": "b3d14e53-2654-4534-b374-9179a69ef3cf"});
+    let errors = cel_errors("mendixpackages.yaml", &package(two), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of source.build")),
+        "{errors:?}"
+    );
+    let mut none = build_package_spec();
+    none["source"] = json!({});
+    let errors = cel_errors("mendixpackages.yaml", &package(none), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of source.build")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn package_needs_exactly_one_target() {
+    let mut both = build_package_spec();
+    both["target"]["privateCloud"] = json!({"appId": "x"});
+    let errors = cel_errors("mendixpackages.yaml", &package(both), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of target.mendixCloud")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn package_source_and_target_are_immutable() {
+    let old = package(build_package_spec());
+    let mut changed = build_package_spec();
+    changed["source"]["build"]["revision"] = json!("def456");
+    let errors = cel_errors("mendixpackages.yaml", &package(changed), Some(&old));
+    assert!(
+        errors.iter().any(|e| e.contains("source is immutable")),
+        "{errors:?}"
+    );
+
+    let mut retarget = build_package_spec();
+    retarget["target"]["mendixCloud"]["appId"] = json!("other");
+    let errors = cel_errors("mendixpackages.yaml", &package(retarget), Some(&old));
+    assert!(
+        errors.iter().any(|e| e.contains("target is immutable")),
+        "{errors:?}"
+    );
+
+    let mut policy_only = build_package_spec();
+    policy_only["deletionPolicy"] = json!("Delete");
+    assert_eq!(
+        cel_errors("mendixpackages.yaml", &package(policy_only), Some(&old)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn environment_rules() {
+    let ok = environment(environment_spec());
+    assert_eq!(
+        cel_errors("mendixenvironments.yaml", &ok, None),
+        Vec::<String>::new()
+    );
+
+    let mut both_packages = environment_spec();
+    both_packages["packageId"] = json!("b3d14e53-2654-4534-b374-9179a69ef3cf");
+    let errors = cel_errors("mendixenvironments.yaml", &environment(both_packages), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of spec.packageRef")),
+        "{errors:?}"
+    );
+
+    let mut memory_on_private = environment_spec();
+    memory_on_private["memoryPerInstance"] = json!(1024);
+    let errors = cel_errors(
+        "mendixenvironments.yaml",
+        &environment(memory_on_private),
+        None,
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("memoryPerInstance is only available")),
+        "{errors:?}"
+    );
+
+    let mut tags_on_private = environment_spec();
+    tags_on_private["tags"] = json!(["a"]);
+    let errors = cel_errors(
+        "mendixenvironments.yaml",
+        &environment(tags_on_private),
+        None,
+    );
+    assert!(
+        errors.iter().any(|e| e.contains("tags are only available")),
+        "{errors:?}"
+    );
+
+    let mut zero_on_cloud = environment_spec();
+    zero_on_cloud["target"] = json!({"mendixCloud": {"appId": "calc", "mode": "Test"}});
+    zero_on_cloud["instances"] = json!(0);
+    let errors = cel_errors("mendixenvironments.yaml", &environment(zero_on_cloud), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("at least 1 on Mendix Cloud")),
+        "{errors:?}"
+    );
+
+    let mut constant_both = environment_spec();
+    constant_both["constants"] = json!([{"name": "M.C", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]);
+    let errors = cel_errors("mendixenvironments.yaml", &environment(constant_both), None);
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("exactly one of value or valueFrom")),
+        "{errors:?}"
+    );
+
+    let mut retarget = environment_spec();
+    retarget["target"]["privateCloud"]["environmentId"] = json!("prod");
+    let errors = cel_errors("mendixenvironments.yaml", &environment(retarget), Some(&ok));
+    assert!(
+        errors.iter().any(|e| e.contains("target is immutable")),
+        "{errors:?}"
+    );
+}
+
+#[test]
+fn schema_bounds_and_patterns_are_declared() {
+    let env = schema_of("mendixenvironments.yaml");
+    let spec = &env["properties"]["spec"]["properties"];
+    assert_eq!(spec["instances"]["minimum"].as_f64(), Some(0.0));
+    assert_eq!(spec["instances"]["maximum"].as_f64(), Some(10.0));
+    assert_eq!(spec["runState"]["enum"], json!(["Running", "Stopped"]));
+    assert_eq!(spec["constants"]["x-kubernetes-list-type"], "map");
+    let pkg = schema_of("mendixpackages.yaml");
+    let build =
+        &pkg["properties"]["spec"]["properties"]["source"]["properties"]["build"]["properties"];
+    let version = regex_lite_match(build["version"]["pattern"].as_str().expect("pattern"));
+    assert!(version("2.5.4") && !version("2.5") && !version("v2.5.4") && !version("2.5.4.1"));
+    let status = &pkg["properties"]["status"]["properties"]["conditions"];
+    assert_eq!(status["x-kubernetes-list-type"], "map");
+    assert_eq!(status["x-kubernetes-list-map-keys"], json!(["type"]));
+}
+
+/// The version pattern is checked by the same JSON Schema engine tests use for contracts.
+fn regex_lite_match(pattern: &str) -> impl Fn(&str) -> bool {
+    let validator = jsonschema::validator_for(&json!({"type": "string", "pattern": pattern}))
+        .expect("valid pattern");
+    move |s: &str| validator.is_valid(&json!(s))
+}
+
+#[test]
+fn examples_are_valid_resources() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples");
+    let mut kinds = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("deploy/examples exists") {
+        let path = entry.expect("dir entry").path();
+        let text = std::fs::read_to_string(&path).expect("readable example");
+        let value: Value = serde_yaml::from_str(&text).expect("example is YAML");
+        let kind = value["kind"].as_str().unwrap_or_default().to_string();
+        match kind.as_str() {
+            "MendixPackage" => {
+                serde_json::from_value::<MendixPackage>(value.clone())
+                    .expect("typed MendixPackage");
+                assert_eq!(
+                    cel_errors("mendixpackages.yaml", &value, None),
+                    Vec::<String>::new(),
+                    "{path:?}"
+                );
+            }
+            "MendixEnvironment" => {
+                serde_json::from_value::<MendixEnvironment>(value.clone())
+                    .expect("typed MendixEnvironment");
+                assert_eq!(
+                    cel_errors("mendixenvironments.yaml", &value, None),
+                    Vec::<String>::new(),
+                    "{path:?}"
+                );
+            }
+            "Secret" => {}
+            other => panic!("unexpected kind {other} in {path:?}"),
+        }
+        kinds.push(kind);
+    }
+    kinds.sort();
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "MendixPackage").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "MendixEnvironment").count(),
+        2,
+        "{kinds:?}"
+    );
+    assert_eq!(
+        kinds.iter().filter(|k| *k == "Secret").count(),
+        2,
+        "{kinds:?}"
+    );
+}

@@ -1,0 +1,184 @@
+//! `deploy/` renders with the real kustomize in kubectl, and what it renders is least-privilege
+//! and meets the "restricted" Pod Security Standard.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn render() -> Vec<Value> {
+    let out = Command::new("kubectl")
+        .args(["kustomize", "deploy/"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("kubectl is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize deploy/ failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8 output");
+    text.split("\n---\n")
+        .filter(|d| !d.trim().is_empty())
+        .map(|d| serde_yaml::from_str(d).expect("rendered YAML parses"))
+        .collect()
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
+    docs.iter()
+        .find(|d| d["kind"] == kind && d["metadata"]["name"] == name)
+        .unwrap_or_else(|| panic!("{kind}/{name} missing from deploy/"))
+}
+
+#[test]
+fn renders_every_piece_of_the_install() {
+    let docs = render();
+    find(&docs, "Namespace", "mendix-operator");
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixpackages.mendixops.io",
+    );
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixenvironments.mendixops.io",
+    );
+    let sa = find(&docs, "ServiceAccount", "mendix-operator");
+    assert_eq!(sa["metadata"]["namespace"], "mendix-operator");
+    find(&docs, "ClusterRole", "mendix-operator");
+    find(&docs, "ClusterRoleBinding", "mendix-operator");
+    find(&docs, "Role", "mendix-operator-leader-election");
+    find(&docs, "RoleBinding", "mendix-operator-leader-election");
+    find(&docs, "Deployment", "mendix-operator");
+}
+
+/// (apiGroup, resource) → verbs granted by every Role and ClusterRole.
+fn grants(docs: &[Value]) -> Vec<(String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    for role in docs
+        .iter()
+        .filter(|d| d["kind"] == "ClusterRole" || d["kind"] == "Role")
+    {
+        for rule in role["rules"].as_array().expect("rules") {
+            let strings = |v: &Value| -> Vec<String> {
+                v.as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default()
+            };
+            for group in strings(&rule["apiGroups"]) {
+                for resource in strings(&rule["resources"]) {
+                    out.push((group.clone(), resource, strings(&rule["verbs"])));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn rbac_grants_only_what_the_operator_uses() {
+    let docs = render();
+    let grants = grants(&docs);
+    let allowed: &[(&str, &str, &[&str])] = &[
+        (
+            "mendixops.io",
+            "mendixpackages",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixenvironments",
+            &["get", "list", "watch", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixpackages/status",
+            &["get", "patch", "update"],
+        ),
+        (
+            "mendixops.io",
+            "mendixenvironments/status",
+            &["get", "patch", "update"],
+        ),
+        ("mendixops.io", "mendixpackages/finalizers", &["update"]),
+        ("mendixops.io", "mendixenvironments/finalizers", &["update"]),
+        ("", "secrets", &["get"]),
+        ("", "events", &["create", "patch"]),
+        ("events.k8s.io", "events", &["create", "patch"]),
+        (
+            "coordination.k8s.io",
+            "leases",
+            &["get", "create", "update", "patch"],
+        ),
+    ];
+    for (group, resource, verbs) in &grants {
+        assert!(
+            group != "*" && resource != "*" && !verbs.iter().any(|v| v == "*"),
+            "wildcard in RBAC: {group}/{resource}"
+        );
+        let Some((_, _, permitted)) = allowed.iter().find(|(g, r, _)| g == group && r == resource)
+        else {
+            panic!("RBAC grants {group}/{resource}, which the operator does not use");
+        };
+        for verb in verbs {
+            assert!(
+                permitted.contains(&verb.as_str()),
+                "RBAC grants {verb} on {group}/{resource}"
+            );
+        }
+    }
+    for (group, resource, _) in allowed {
+        assert!(
+            grants.iter().any(|(g, r, _)| g == group && r == resource),
+            "RBAC lacks {group}/{resource}"
+        );
+    }
+    // Leases only in the operator's namespace, never cluster-wide.
+    let cluster = find(&docs, "ClusterRole", "mendix-operator");
+    assert!(!cluster.to_string().contains("leases"));
+}
+
+#[test]
+fn deployment_meets_the_restricted_pod_security_standard() {
+    let docs = render();
+    let deployment = find(&docs, "Deployment", "mendix-operator");
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["securityContext"]["seccompProfile"]["type"],
+        "RuntimeDefault"
+    );
+    assert_eq!(pod["serviceAccountName"], "mendix-operator");
+    assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null() && pod["volumes"].is_null());
+    let containers = pod["containers"].as_array().expect("containers");
+    assert!(!containers.is_empty());
+    for c in containers {
+        let sc = &c["securityContext"];
+        assert_eq!(sc["allowPrivilegeEscalation"], false, "{}", c["name"]);
+        assert_eq!(sc["readOnlyRootFilesystem"], true, "{}", c["name"]);
+        assert_eq!(
+            sc["capabilities"]["drop"],
+            serde_json::json!(["ALL"]),
+            "{}",
+            c["name"]
+        );
+        assert!(sc["capabilities"]["add"].is_null(), "{}", c["name"]);
+        assert!(sc["privileged"].is_null() || sc["privileged"] == false);
+        for field in ["requests", "limits"] {
+            for resource in ["cpu", "memory"] {
+                assert!(
+                    c["resources"][field][resource].is_string(),
+                    "{} lacks {field}.{resource}",
+                    c["name"]
+                );
+            }
+        }
+        assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
+        assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert_eq!(c["args"][0], "run");
+    }
+}
