@@ -210,7 +210,13 @@ async fn route(sandbox: &KubeSandbox, req: &Request, warnings: &mut Vec<String>)
             let doc = discovery::resource_list(&sandbox.lock().registry, group, version);
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
-        ["openapi", "v2"] => return ok(openapi::v2(&sandbox.lock().registry)),
+        ["openapi", "v2"] => {
+            // client-go asks for the protobuf form only; we have JSON, so say so (406).
+            if !req.accept().is_empty() && !req.accept().contains("json") && !req.accept().contains("*/*") {
+                return Err(ApiError::new(406, "NotAcceptable", "only application/json is available for /openapi/v2"));
+            }
+            return ok(openapi::v2(&sandbox.lock().registry));
+        }
         ["openapi", "v3"] => {
             let store = sandbox.lock();
             return ok(openapi::v3_root(&store.registry, &store.rv().to_string()));
@@ -574,7 +580,7 @@ fn create_locked(store: &mut Store, write: &Write, mut obj: Value, warnings: &mu
     prepare_builtin(rt, &mut obj, None)?;
     warnings.extend(admission::admit(rt, &mut obj, None, write.validation)?);
     if rt.kind == "CustomResourceDefinition" {
-        check_crd(store, &obj)?;
+        check_crd(&obj)?;
         set_crd_status(&mut obj);
     }
     if !write.applied {
@@ -639,7 +645,7 @@ fn prepare_builtin(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> R
 }
 
 /// Structural checks of a CRD before it is stored.
-fn check_crd(store: &Store, crd: &Value) -> Result<(), ApiError> {
+fn check_crd(crd: &Value) -> Result<(), ApiError> {
     let name = crd["metadata"]["name"].as_str().unwrap_or_default();
     let spec = &crd["spec"];
     let group = spec["group"].as_str().unwrap_or_default();
@@ -662,8 +668,18 @@ fn check_crd(store: &Store, crd: &Value) -> Result<(), ApiError> {
     require(!versions.is_empty(), "spec.versions", "Invalid value: must have exactly one version marked as storage version".into());
     let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
     require(storage == 1, "spec.versions", format!("Invalid value: must have exactly one version marked as storage version, found {storage}"));
-    // TODO(main): run `crate::crd::structural::violations` on every version's schema once merged.
-    let _ = store;
+    for (i, v) in versions.iter().enumerate() {
+        let Some(schema) = v["schema"].get("openAPIV3Schema") else {
+            continue;
+        };
+        for violation in crate::crd::structural::violations(schema) {
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                field: format!("spec.versions[{i}].schema.openAPIV3Schema"),
+                message: format!("Invalid value: the schema is not structural: {violation}"),
+            });
+        }
+    }
     if causes.is_empty() {
         Ok(())
     } else {
@@ -836,7 +852,7 @@ fn update_locked(
         warnings.extend(admission::admit(rt, &mut new, Some(old), FieldValidation::Ignore)?);
     }
     if rt.kind == "CustomResourceDefinition" {
-        check_crd(store, &new)?;
+        check_crd(&new)?;
         set_crd_status(&mut new);
     }
     if spec_part(rt, &new) != spec_part(rt, old) {
