@@ -69,10 +69,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
         Command::KubeSandbox { listen, kubeconfig } => {
             let sandbox = crate::sandbox::kube::KubeSandbox::new();
-            let server = sandbox
-                .serve(listen)
-                .await
-                .map_err(CliError::KubeSandbox)?;
+            let server = sandbox.serve(listen).await.map_err(CliError::KubeSandbox)?;
             server
                 .write_kubeconfig(&kubeconfig)
                 .map_err(CliError::KubeSandbox)?;
@@ -82,7 +79,9 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
                 kubeconfig.display(),
                 kubeconfig.display()
             );
-            tokio::signal::ctrl_c().await.map_err(CliError::KubeSandbox)?;
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(CliError::KubeSandbox)?;
             server.shutdown();
             Ok(())
         }

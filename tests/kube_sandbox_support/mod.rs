@@ -42,10 +42,7 @@ impl Env {
         if let Some(v) = version {
             sandbox.set_version(v);
         }
-        let server = sandbox
-            .serve("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+        let server = sandbox.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
         server.write_kubeconfig(&kubeconfig).unwrap();
@@ -93,13 +90,21 @@ impl Env {
     /// Runs kubectl and fails the test with its output when it fails.
     pub async fn ok(&self, args: &[&str]) -> String {
         let run = self.kubectl(args).await;
-        assert!(run.ok, "kubectl {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.ok,
+            "kubectl {args:?} failed:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         run.stdout
     }
 
     pub async fn ok_stdin(&self, args: &[&str], input: &str) -> String {
         let run = self.kubectl_stdin(args, input).await;
-        assert!(run.ok, "kubectl {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
+        assert!(
+            run.ok,
+            "kubectl {args:?} failed:\n{}\n{}",
+            run.stdout, run.stderr
+        );
         run.stdout
     }
 }

@@ -20,7 +20,7 @@ use super::selectors::{FieldSelector, LabelSelector};
 use super::status::{ApiError, Cause};
 use super::store::{Store, StoreKey};
 use super::table::{self, IncludeObject};
-use super::{KubeSandbox, discovery, events, openapi, watch};
+use super::{KubeSandbox, discovery, events, openapi, openapi_proto, watch};
 
 /// Every route of the sandbox.
 pub fn router(sandbox: KubeSandbox) -> Router {
@@ -103,7 +103,10 @@ pub fn json_response(status: StatusCode, body: &Value) -> Response {
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         bytes,
     )
         .into_response()
@@ -123,7 +126,11 @@ async fn serve(
     let path = uri.path().trim_end_matches('/').to_string();
     let query: HashMap<String, String> = uri
         .query()
-        .map(|q| url::form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .map(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .into_owned()
+                .collect()
+        })
         .unwrap_or_default();
     let req = Request {
         method,
@@ -184,11 +191,19 @@ fn control(sandbox: &KubeSandbox, req: &Request) -> Response {
 }
 
 fn not_found_path(path: &str) -> ApiError {
-    ApiError::new(404, "NotFound", "the server could not find the requested resource")
-        .about("", "", path.trim_start_matches('/'))
+    ApiError::new(
+        404,
+        "NotFound",
+        "the server could not find the requested resource",
+    )
+    .about("", "", path.trim_start_matches('/'))
 }
 
-async fn route(sandbox: &KubeSandbox, req: &Request, warnings: &mut Vec<String>) -> Result<Response, ApiError> {
+async fn route(
+    sandbox: &KubeSandbox,
+    req: &Request,
+    warnings: &mut Vec<String>,
+) -> Result<Response, ApiError> {
     let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
     let ok = |v: Value| Ok(json_response(StatusCode::OK, &v));
     match segments.as_slice() {
@@ -211,9 +226,16 @@ async fn route(sandbox: &KubeSandbox, req: &Request, warnings: &mut Vec<String>)
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v2"] => {
-            // client-go asks for the protobuf form only; we have JSON, so say so (406).
-            if !req.accept().is_empty() && !req.accept().contains("json") && !req.accept().contains("*/*") {
-                return Err(ApiError::new(406, "NotAcceptable", "only application/json is available for /openapi/v2"));
+            // client-go asks for the protobuf form only.
+            if req.accept().contains("protobuf") {
+                let bytes = openapi_proto::v2(&sandbox.lock().registry);
+                let content_type = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
+                return Ok((
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, content_type)],
+                    bytes,
+                )
+                    .into_response());
             }
             return ok(openapi::v2(&sandbox.lock().registry));
         }
@@ -341,7 +363,11 @@ fn ingest(rt: &ResourceType, mut obj: Value) -> Value {
     } else {
         format!("{}/{}", rt.group, rt.storage_version)
     });
-    obj["kind"] = json!(if rt.group == "events.k8s.io" { "Event" } else { rt.kind.as_str() });
+    obj["kind"] = json!(if rt.group == "events.k8s.io" {
+        "Event"
+    } else {
+        rt.kind.as_str()
+    });
     obj
 }
 
@@ -360,14 +386,18 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
         return Err(ApiError::unsupported_media_type(req.content_type()));
     }
     let value: Value = if req.content_type().contains("yaml") {
-        serde_yaml::from_slice(&req.body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid YAML: {e}")))?
+        serde_yaml::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
+        })?
     } else {
-        serde_json::from_slice(&req.body)
-            .map_err(|e| ApiError::bad_request(format!("the request body is not valid JSON: {e}")))?
+        serde_json::from_slice(&req.body).map_err(|e| {
+            ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
+        })?
     };
     if !value.is_object() {
-        return Err(ApiError::bad_request("the request body must be a JSON object"));
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
     }
     Ok(value)
 }
@@ -376,7 +406,9 @@ fn parse_body(req: &Request) -> Result<Value, ApiError> {
 fn check_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     let kind = obj["kind"].as_str().unwrap_or_default();
     let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-    if (!kind.is_empty() && kind != rt.kind) || (!api_version.is_empty() && api_version != rt.api_version()) {
+    if (!kind.is_empty() && kind != rt.kind)
+        || (!api_version.is_empty() && api_version != rt.api_version())
+    {
         return Err(ApiError::bad_request(format!(
             "the API version in the data ({api_version}) does not match the expected API version ({}) or the kind ({kind}) is not {}",
             rt.api_version(),
@@ -386,7 +418,13 @@ fn check_type(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn get(sandbox: &KubeSandbox, req: &Request, target: &Target, name: &str, sub: Option<&str>) -> Result<Response, ApiError> {
+fn get(
+    sandbox: &KubeSandbox,
+    req: &Request,
+    target: &Target,
+    name: &str,
+    sub: Option<&str>,
+) -> Result<Response, ApiError> {
     let rt = &target.rt;
     let obj = sandbox
         .lock()
@@ -404,7 +442,11 @@ fn encode_continue(ns: &str, name: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
-    let bad = || ApiError::bad_request(format!("continue key is not valid: {token:?}; start the list again without it"));
+    let bad = || {
+        ApiError::bad_request(format!(
+            "continue key is not valid: {token:?}; start the list again without it"
+        ))
+    };
     let raw = hex::decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (ns, name) = text.split_once('/').ok_or_else(bad)?;
@@ -439,17 +481,23 @@ fn list(sandbox: &KubeSandbox, req: &Request, target: &Target) -> Result<Respons
     let rt = &target.rt;
     let filter = Filter::from_request(req)?;
     let limit: usize = match req.param("limit") {
-        Some(l) => l
-            .parse()
-            .map_err(|_| ApiError::bad_request(format!("limit must be a whole number, got {l:?}")))?,
+        Some(l) => l.parse().map_err(|_| {
+            ApiError::bad_request(format!("limit must be a whole number, got {l:?}"))
+        })?,
         None => 0,
     };
-    let after = req.param("continue").filter(|c| !c.is_empty()).map(decode_continue).transpose()?;
+    let after = req
+        .param("continue")
+        .filter(|c| !c.is_empty())
+        .map(decode_continue)
+        .transpose()?;
     let (items, rv, next) = {
         let store = sandbox.lock();
         let mut items = Vec::new();
         let mut next = None;
-        for ((ns, name), obj) in store.range(&target.key(), target.namespace.as_deref(), after.as_ref()) {
+        for ((ns, name), obj) in
+            store.range(&target.key(), target.namespace.as_deref(), after.as_ref())
+        {
             if !filter.matches(rt, obj) {
                 continue;
             }
@@ -510,14 +558,22 @@ fn generated_name(prefix: &str) -> String {
     format!("{prefix}{suffix}")
 }
 
-fn create(sandbox: &KubeSandbox, req: &Request, target: &Target, warnings: &mut Vec<String>) -> Result<Response, ApiError> {
+fn create(
+    sandbox: &KubeSandbox,
+    req: &Request,
+    target: &Target,
+    warnings: &mut Vec<String>,
+) -> Result<Response, ApiError> {
     let rt = target.rt.clone();
     if rt.namespaced && target.namespace.is_none() {
-        return Err(ApiError::bad_request("the namespace of the object must be given in the request path"));
+        return Err(ApiError::bad_request(
+            "the namespace of the object must be given in the request path",
+        ));
     }
     let mut obj = parse_body(req)?;
     check_type(&rt, &obj)?;
-    if let (Some(path_ns), Some(body_ns)) = (&target.namespace, obj["metadata"]["namespace"].as_str())
+    if let (Some(path_ns), Some(body_ns)) =
+        (&target.namespace, obj["metadata"]["namespace"].as_str())
         && !body_ns.is_empty()
         && body_ns != path_ns
     {
@@ -525,9 +581,14 @@ fn create(sandbox: &KubeSandbox, req: &Request, target: &Target, warnings: &mut 
             "the namespace of the provided object does not match the namespace sent on the request",
         ));
     }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if name.is_empty()
-        && let Some(prefix) = obj["metadata"]["generateName"].as_str().filter(|p| !p.is_empty())
+        && let Some(prefix) = obj["metadata"]["generateName"]
+            .as_str()
+            .filter(|p| !p.is_empty())
     {
         obj["metadata"]["name"] = json!(generated_name(prefix));
     }
@@ -548,33 +609,54 @@ fn create(sandbox: &KubeSandbox, req: &Request, target: &Target, warnings: &mut 
     Ok(respond_object(req, &rt, status, &obj))
 }
 
-fn create_locked(store: &mut Store, write: &Write, mut obj: Value, warnings: &mut Vec<String>) -> Result<Value, ApiError> {
+fn create_locked(
+    store: &mut Store,
+    write: &Write,
+    mut obj: Value,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ApiError> {
     let rt = &write.target.rt;
     obj = ingest(rt, obj);
     if !obj["metadata"].is_object() {
         obj["metadata"] = json!({});
     }
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     if let Some(ns) = &write.target.namespace {
         obj["metadata"]["namespace"] = json!(ns);
-        if store.get(&("".into(), "namespaces".into()), "", ns).is_none() {
+        if store
+            .get(&("".into(), "namespaces".into()), "", ns)
+            .is_none()
+        {
             return Err(ApiError::not_found("", "namespaces", ns));
         }
     } else if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("namespace");
     }
-    if store.get(&write.target.key(), write.target.ns(), &name).is_some() {
+    if store
+        .get(&write.target.key(), write.target.ns(), &name)
+        .is_some()
+    {
         return Err(ApiError::already_exists(&rt.group, &rt.plural, &name));
     }
     if let Some(m) = obj["metadata"].as_object_mut() {
-        for server_owned in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"] {
+        for server_owned in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+        ] {
             m.remove(server_owned);
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(now()));
         m.insert("generation".into(), json!(1));
     }
-    if rt.status_subresource && let Some(m) = obj.as_object_mut() {
+    if rt.status_subresource
+        && let Some(m) = obj.as_object_mut()
+    {
         m.remove("status");
     }
     prepare_builtin(rt, &mut obj, None)?;
@@ -597,7 +679,11 @@ fn create_locked(store: &mut Store, write: &Write, mut obj: Value, warnings: &mu
 }
 
 /// Server-side defaults and conversions of the built-in kinds.
-fn prepare_builtin(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+fn prepare_builtin(
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Secret") => {
             if obj.get("type").is_none_or(Value::is_null) {
@@ -616,16 +702,21 @@ fn prepare_builtin(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> R
             if let Some(data) = obj["data"].as_object() {
                 use base64::Engine;
                 for (k, v) in data {
-                    let decodes = v
-                        .as_str()
-                        .is_some_and(|s| base64::engine::general_purpose::STANDARD.decode(s).is_ok());
+                    let decodes = v.as_str().is_some_and(|s| {
+                        base64::engine::general_purpose::STANDARD.decode(s).is_ok()
+                    });
                     if !decodes {
                         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-                        return Err(ApiError::invalid("", "Secret", name, vec![Cause {
-                            reason: "FieldValueInvalid".into(),
-                            field: format!("data[{k}]"),
-                            message: "Invalid value: the value must be base64-encoded".into(),
-                        }]));
+                        return Err(ApiError::invalid(
+                            "",
+                            "Secret",
+                            name,
+                            vec![Cause {
+                                reason: "FieldValueInvalid".into(),
+                                field: format!("data[{k}]"),
+                                message: "Invalid value: the value must be base64-encoded".into(),
+                            }],
+                        ));
                     }
                 }
             }
@@ -653,21 +744,48 @@ fn check_crd(crd: &Value) -> Result<(), ApiError> {
     let mut causes = Vec::new();
     let mut require = |ok: bool, field: &str, message: String| {
         if !ok {
-            causes.push(Cause { reason: "FieldValueInvalid".into(), field: field.into(), message });
+            causes.push(Cause {
+                reason: "FieldValueInvalid".into(),
+                field: field.into(),
+                message,
+            });
         }
     };
     require(!group.is_empty(), "spec.group", "Required value".into());
-    require(!plural.is_empty(), "spec.names.plural", "Required value".into());
-    require(spec["names"]["kind"].as_str().is_some_and(|k| !k.is_empty()), "spec.names.kind", "Required value".into());
+    require(
+        !plural.is_empty(),
+        "spec.names.plural",
+        "Required value".into(),
+    );
+    require(
+        spec["names"]["kind"]
+            .as_str()
+            .is_some_and(|k| !k.is_empty()),
+        "spec.names.kind",
+        "Required value".into(),
+    );
     require(
         name == format!("{plural}.{group}"),
         "metadata.name",
         format!("Invalid value: {name:?}: must be spec.names.plural+\".\"+spec.group"),
     );
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
-    require(!versions.is_empty(), "spec.versions", "Invalid value: must have exactly one version marked as storage version".into());
-    let storage = versions.iter().filter(|v| v["storage"].as_bool() == Some(true)).count();
-    require(storage == 1, "spec.versions", format!("Invalid value: must have exactly one version marked as storage version, found {storage}"));
+    require(
+        !versions.is_empty(),
+        "spec.versions",
+        "Invalid value: must have exactly one version marked as storage version".into(),
+    );
+    let storage = versions
+        .iter()
+        .filter(|v| v["storage"].as_bool() == Some(true))
+        .count();
+    require(
+        storage == 1,
+        "spec.versions",
+        format!(
+            "Invalid value: must have exactly one version marked as storage version, found {storage}"
+        ),
+    );
     for (i, v) in versions.iter().enumerate() {
         let Some(schema) = v["schema"].get("openAPIV3Schema") else {
             continue;
@@ -683,22 +801,28 @@ fn check_crd(crd: &Value) -> Result<(), ApiError> {
     if causes.is_empty() {
         Ok(())
     } else {
-        Err(ApiError::invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, causes))
+        Err(ApiError::invalid(
+            "apiextensions.k8s.io",
+            "CustomResourceDefinition",
+            name,
+            causes,
+        ))
     }
 }
 
 /// The status the CRD controllers of kube-apiserver would write: names accepted, established.
 fn set_crd_status(crd: &mut Value) {
     let t = now();
-    let condition = |type_: &str, reason: &str, message: &str| {
-        json!({"type": type_, "status": "True", "lastTransitionTime": t, "reason": reason, "message": message})
-    };
+    let condition = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "True", "lastTransitionTime": t, "reason": reason, "message": message});
     let mut names = crd["spec"]["names"].clone();
     if names.get("singular").is_none() {
         names["singular"] = json!(names["kind"].as_str().unwrap_or_default().to_lowercase());
     }
     if names.get("listKind").is_none() {
-        names["listKind"] = json!(format!("{}List", names["kind"].as_str().unwrap_or_default()));
+        names["listKind"] = json!(format!(
+            "{}List",
+            names["kind"].as_str().unwrap_or_default()
+        ));
     }
     let stored: Vec<Value> = crd["spec"]["versions"]
         .as_array()
@@ -719,8 +843,14 @@ fn set_crd_status(crd: &mut Value) {
 
 /// Serves the kinds a stored CRD declares (replacing what an older version of it declared).
 fn register_crd(store: &mut Store, crd: &Value) {
-    let group = crd["spec"]["group"].as_str().unwrap_or_default().to_string();
-    let plural = crd["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+    let group = crd["spec"]["group"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let plural = crd["spec"]["names"]["plural"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     store.registry.remove_resource(&group, &plural);
     for t in resources::from_crd(crd) {
         store.registry.insert(t);
@@ -738,7 +868,13 @@ pub(crate) fn create_namespace(sandbox: &KubeSandbox, name: &str) -> Result<(), 
         .registry
         .get("", "v1", "namespaces")
         .ok_or_else(|| ApiError::internal("the namespaces resource is not registered"))?;
-    let target = Target { rt, namespace: None, name: None, subresource: None, watch_prefix: false };
+    let target = Target {
+        rt,
+        namespace: None,
+        name: None,
+        subresource: None,
+        watch_prefix: false,
+    };
     let write = Write {
         target: &target,
         subresource: None,
@@ -783,13 +919,21 @@ fn update_locked(
     warnings: &mut Vec<String>,
 ) -> Result<Value, ApiError> {
     let rt = &write.target.rt;
-    let name = old["metadata"]["name"].as_str().unwrap_or_default().to_string();
+    let name = old["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     new = ingest(rt, new);
     if !new["metadata"].is_object() {
         new["metadata"] = json!({});
     }
-    let given_rv = new["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
-    let old_rv = old["metadata"]["resourceVersion"].as_str().unwrap_or_default();
+    let given_rv = new["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let old_rv = old["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or_default();
     if !given_rv.is_empty() && given_rv != old_rv {
         return Err(ApiError::conflict(
             &rt.group,
@@ -832,7 +976,14 @@ fn update_locked(
         },
         _ => {}
     }
-    for immutable in ["uid", "creationTimestamp", "namespace", "name", "deletionTimestamp", "deletionGracePeriodSeconds"] {
+    for immutable in [
+        "uid",
+        "creationTimestamp",
+        "namespace",
+        "name",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+    ] {
         match old["metadata"].get(immutable) {
             Some(v) => new["metadata"][immutable] = v.clone(),
             None => {
@@ -849,7 +1000,12 @@ fn update_locked(
         warnings.extend(admission::admit(rt, &mut new, Some(old), write.validation)?);
     } else {
         // Status writes are validated too, but unknown fields are simply dropped.
-        warnings.extend(admission::admit(rt, &mut new, Some(old), FieldValidation::Ignore)?);
+        warnings.extend(admission::admit(
+            rt,
+            &mut new,
+            Some(old),
+            FieldValidation::Ignore,
+        )?);
     }
     if rt.kind == "CustomResourceDefinition" {
         check_crd(&new)?;
@@ -859,17 +1015,28 @@ fn update_locked(
         new["metadata"]["generation"] = json!(old_generation + 1);
     }
     if !write.applied {
-        patching::update_managed_fields(Some(old), &mut new, &write.manager, "Update", write.subresource, &now());
+        patching::update_managed_fields(
+            Some(old),
+            &mut new,
+            &write.manager,
+            "Update",
+            write.subresource,
+            &now(),
+        );
     }
     // An update that changes nothing is not stored (no new resourceVersion, no watch event).
-    if comparable(&new) == comparable(old) && (!write.applied || new["metadata"]["managedFields"] == old["metadata"]["managedFields"]) {
+    if comparable(&new) == comparable(old)
+        && (!write.applied || new["metadata"]["managedFields"] == old["metadata"]["managedFields"])
+    {
         return Ok((**old).clone());
     }
     if write.dry_run {
         new["metadata"]["resourceVersion"] = json!(old_rv);
         return Ok(new);
     }
-    let finalizers_gone = new["metadata"]["finalizers"].as_array().is_none_or(Vec::is_empty);
+    let finalizers_gone = new["metadata"]["finalizers"]
+        .as_array()
+        .is_none_or(Vec::is_empty);
     if new["metadata"].get("deletionTimestamp").is_some() && finalizers_gone {
         let key = write.target.key();
         store.put(&key, new);
@@ -912,7 +1079,10 @@ fn update(
             check_type(&rt, &body)?;
         }
         let sub = sub.filter(|s| *s != "scale");
-        let write = Write { subresource: sub, ..write };
+        let write = Write {
+            subresource: sub,
+            ..write
+        };
         let out = update_locked(&mut store, &write, &old, body, warnings)?;
         (out, store.rv())
     };
@@ -936,18 +1106,28 @@ fn patch(
     let manager = req.manager();
     let force = req.flag("force");
     if kind == PatchType::Apply && req.param("fieldManager").is_none_or(str::is_empty) {
-        return Err(ApiError::invalid("meta.k8s.io", "PatchOptions", "", vec![Cause {
-            reason: "FieldValueRequired".into(),
-            field: "fieldManager".into(),
-            message: "Required value: is required for apply patch".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![Cause {
+                reason: "FieldValueRequired".into(),
+                field: "fieldManager".into(),
+                message: "Required value: is required for apply patch".into(),
+            }],
+        ));
     }
     if kind != PatchType::Apply && force {
-        return Err(ApiError::invalid("meta.k8s.io", "PatchOptions", "", vec![Cause {
-            reason: "FieldValueForbidden".into(),
-            field: "force".into(),
-            message: "Forbidden: may not be specified for non-apply patch".into(),
-        }]));
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "PatchOptions",
+            "",
+            vec![Cause {
+                reason: "FieldValueForbidden".into(),
+                field: "force".into(),
+                message: "Forbidden: may not be specified for non-apply patch".into(),
+            }],
+        ));
     }
     let validation = FieldValidation::parse(req.param("fieldValidation"))?;
     let dry_run = req.dry_run();
@@ -966,29 +1146,57 @@ fn patch(
         };
         let (status, out) = match (kind, old) {
             (PatchType::Apply, old) => {
-                let applied: Value = serde_yaml::from_slice(&req.body)
-                    .map_err(|e| ApiError::bad_request(format!("the apply body is not valid YAML or JSON: {e}")))?;
+                let applied: Value = serde_yaml::from_slice(&req.body).map_err(|e| {
+                    ApiError::bad_request(format!("the apply body is not valid YAML or JSON: {e}"))
+                })?;
                 if !scale_sub {
                     check_type(&rt, &applied)?;
                 }
                 let applied = ingest(&rt, applied);
-                let live = old.as_deref().map(|o| present(&rt, o)).map(|o| ingest(&rt, o));
-                let merged = patching::server_side_apply(live.as_ref(), &applied, &manager, force, sub, &now())?;
+                let live = old
+                    .as_deref()
+                    .map(|o| present(&rt, o))
+                    .map(|o| ingest(&rt, o));
+                let merged = patching::server_side_apply(
+                    live.as_ref(),
+                    &applied,
+                    &manager,
+                    force,
+                    sub,
+                    &now(),
+                )?;
                 match old {
-                    Some(old) => (StatusCode::OK, update_locked(&mut store, &write, &old, merged, warnings)?),
+                    Some(old) => (
+                        StatusCode::OK,
+                        update_locked(&mut store, &write, &old, merged, warnings)?,
+                    ),
                     None => {
                         let mut merged = merged;
                         merged["metadata"]["name"] = json!(name);
-                        (StatusCode::CREATED, create_locked(&mut store, &write, merged, warnings)?)
+                        (
+                            StatusCode::CREATED,
+                            create_locked(&mut store, &write, merged, warnings)?,
+                        )
                     }
                 }
             }
             (_, None) => return Err(ApiError::not_found(&rt.group, &rt.plural, name)),
             (kind, Some(old)) => {
-                let shown = if scale_sub { scale_of(&rt, &old) } else { present(&rt, &old) };
+                let shown = if scale_sub {
+                    scale_of(&rt, &old)
+                } else {
+                    present(&rt, &old)
+                };
                 let patched = patching::patch(&rt, kind, &shown, &req.body)?;
-                let patched = if scale_sub { with_scale(&rt, &old, &patched)? } else { patched };
-                (StatusCode::OK, update_locked(&mut store, &write, &old, patched, warnings)?)
+                let patched = if scale_sub {
+                    with_scale(&rt, &old, &patched)?
+                } else {
+                    patched
+                };
+                (
+                    StatusCode::OK,
+                    update_locked(&mut store, &write, &old, patched, warnings)?,
+                )
             }
         };
         (status, out, store.rv())
@@ -1005,8 +1213,14 @@ fn remove_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str) -> 
     let gone = store.remove(&rt.store_key(), ns, name)?;
     match rt.kind.as_str() {
         "CustomResourceDefinition" => {
-            let group = gone["spec"]["group"].as_str().unwrap_or_default().to_string();
-            let plural = gone["spec"]["names"]["plural"].as_str().unwrap_or_default().to_string();
+            let group = gone["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let plural = gone["spec"]["names"]["plural"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             store.drop_resource(&(group.clone(), plural.clone()));
             store.registry.remove_resource(&group, &plural);
         }
@@ -1031,12 +1245,20 @@ fn finish_namespace_if_empty(store: &mut Store, ns: &str) {
 }
 
 /// Marks an object for deletion or removes it; returns the object as the response shows it.
-fn delete_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str, dry_run: bool) -> Result<Value, ApiError> {
+fn delete_locked(
+    store: &mut Store,
+    rt: &ResourceType,
+    ns: &str,
+    name: &str,
+    dry_run: bool,
+) -> Result<Value, ApiError> {
     let key = rt.store_key();
     let old = store
         .get(&key, ns, name)
         .ok_or_else(|| ApiError::not_found(&rt.group, &rt.plural, name))?;
-    let has_finalizers = old["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty());
+    let has_finalizers = old["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty());
     if dry_run {
         return Ok((*old).clone());
     }
@@ -1054,7 +1276,10 @@ fn delete_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str, dry
             let _ = delete_locked(store, &obj_rt, name, &obj_name, false);
         }
         finish_namespace_if_empty(store, name);
-        return Ok(store.get(&key, ns, name).map(|o| (*o).clone()).unwrap_or_else(|| (*old).clone()));
+        return Ok(store
+            .get(&key, ns, name)
+            .map(|o| (*o).clone())
+            .unwrap_or_else(|| (*old).clone()));
     }
     if has_finalizers {
         if old["metadata"].get("deletionTimestamp").is_some() {
@@ -1065,10 +1290,17 @@ fn delete_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str, dry
         marked["metadata"]["deletionGracePeriodSeconds"] = json!(0);
         return Ok((*store.put(&key, marked)).clone());
     }
-    Ok(remove_locked(store, rt, ns, name).map(|g| (*g).clone()).unwrap_or_default())
+    Ok(remove_locked(store, rt, ns, name)
+        .map(|g| (*g).clone())
+        .unwrap_or_default())
 }
 
-fn check_preconditions(req: &Request, rt: &ResourceType, old: &Value, name: &str) -> Result<(), ApiError> {
+fn check_preconditions(
+    req: &Request,
+    rt: &ResourceType,
+    old: &Value,
+    name: &str,
+) -> Result<(), ApiError> {
     let Ok(options) = serde_json::from_slice::<Value>(&req.body) else {
         return Ok(());
     };
@@ -1077,16 +1309,26 @@ fn check_preconditions(req: &Request, rt: &ResourceType, old: &Value, name: &str
         if let Some(want) = pre[field].as_str()
             && old["metadata"][meta].as_str() != Some(want)
         {
-            return Err(ApiError::conflict(&rt.group, &rt.plural, name, &format!(
-                "Precondition failed: {field}: {want}, {field} in object meta: {}",
-                old["metadata"][meta].as_str().unwrap_or_default()
-            )));
+            return Err(ApiError::conflict(
+                &rt.group,
+                &rt.plural,
+                name,
+                &format!(
+                    "Precondition failed: {field}: {want}, {field} in object meta: {}",
+                    old["metadata"][meta].as_str().unwrap_or_default()
+                ),
+            ));
         }
     }
     Ok(())
 }
 
-fn delete(sandbox: &KubeSandbox, req: &Request, target: &Target, name: &str) -> Result<Response, ApiError> {
+fn delete(
+    sandbox: &KubeSandbox,
+    req: &Request,
+    target: &Target,
+    name: &str,
+) -> Result<Response, ApiError> {
     let rt = target.rt.clone();
     let dry_run = req.dry_run()
         || serde_json::from_slice::<Value>(&req.body)
@@ -1104,7 +1346,11 @@ fn delete(sandbox: &KubeSandbox, req: &Request, target: &Target, name: &str) -> 
     Ok(respond_object(req, &rt, StatusCode::OK, &obj))
 }
 
-fn delete_collection(sandbox: &KubeSandbox, req: &Request, target: &Target) -> Result<Response, ApiError> {
+fn delete_collection(
+    sandbox: &KubeSandbox,
+    req: &Request,
+    target: &Target,
+) -> Result<Response, ApiError> {
     let rt = target.rt.clone();
     let filter = Filter::from_request(req)?;
     let dry_run = req.dry_run();
@@ -1153,7 +1399,11 @@ fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
     };
     let replicas = |p: &str| path_get(obj, p).and_then(Value::as_i64).unwrap_or(0);
     let mut status = json!({"replicas": replicas(&scale.status_replicas_path)});
-    if let Some(sel) = scale.label_selector_path.as_deref().and_then(|p| path_get(obj, p)) {
+    if let Some(sel) = scale
+        .label_selector_path
+        .as_deref()
+        .and_then(|p| path_get(obj, p))
+    {
         status["selector"] = sel.clone();
     }
     json!({
@@ -1173,11 +1423,16 @@ fn with_scale(rt: &ResourceType, old: &Value, scale: &Value) -> Result<Value, Ap
         .as_ref()
         .ok_or_else(|| ApiError::not_found(&rt.group, &format!("{}/scale", rt.plural), ""))?;
     let replicas = scale["spec"]["replicas"].as_i64().ok_or_else(|| {
-        ApiError::invalid("autoscaling", "Scale", old["metadata"]["name"].as_str().unwrap_or_default(), vec![Cause {
-            reason: "FieldValueRequired".into(),
-            field: "spec.replicas".into(),
-            message: "Required value: replicas must be a whole number".into(),
-        }])
+        ApiError::invalid(
+            "autoscaling",
+            "Scale",
+            old["metadata"]["name"].as_str().unwrap_or_default(),
+            vec![Cause {
+                reason: "FieldValueRequired".into(),
+                field: "spec.replicas".into(),
+                message: "Required value: replicas must be a whole number".into(),
+            }],
+        )
     })?;
     let mut new = present(rt, old);
     path_set(&mut new, &spec.spec_replicas_path, json!(replicas));
@@ -1190,7 +1445,9 @@ fn with_scale(rt: &ResourceType, old: &Value, scale: &Value) -> Result<Value, Ap
 pub(crate) fn body_response(status: StatusCode, body: Body) -> Response {
     let mut resp = Response::new(body);
     *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

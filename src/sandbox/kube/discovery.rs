@@ -75,13 +75,17 @@ fn resource_entries(t: &ResourceType) -> Vec<Value> {
     }
     let mut out = vec![main];
     if t.status_subresource {
-        out.push(json!({"name": format!("{}/status", t.plural), "singularName": "",
-            "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}));
+        out.push(
+            json!({"name": format!("{}/status", t.plural), "singularName": "",
+            "namespaced": t.namespaced, "kind": t.kind, "verbs": ["get", "patch", "update"]}),
+        );
     }
     if t.scale.is_some() {
-        out.push(json!({"name": format!("{}/scale", t.plural), "singularName": "",
+        out.push(
+            json!({"name": format!("{}/scale", t.plural), "singularName": "",
             "namespaced": t.namespaced, "group": "autoscaling", "version": "v1",
-            "kind": "Scale", "verbs": ["get", "patch", "update"]}));
+            "kind": "Scale", "verbs": ["get", "patch", "update"]}),
+        );
     }
     out
 }

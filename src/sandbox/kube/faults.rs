@@ -209,10 +209,16 @@ mod tests {
         let faults = Faults::default();
         faults.add(Fault::fail("/api/v1", 503).times(1));
         faults.add(Fault::conflict("/apis/"));
-        assert_eq!(faults.judge("GET", "/api/v1/pods").error.map(|e| e.code), Some(503));
+        assert_eq!(
+            faults.judge("GET", "/api/v1/pods").error.map(|e| e.code),
+            Some(503)
+        );
         assert!(faults.judge("GET", "/api/v1/pods").error.is_none());
         assert!(faults.judge("GET", "/apis/x").error.is_none());
-        assert_eq!(faults.judge("PUT", "/apis/x").error.map(|e| e.code), Some(409));
+        assert_eq!(
+            faults.judge("PUT", "/apis/x").error.map(|e| e.code),
+            Some(409)
+        );
         assert_eq!(faults.list().len(), 1);
     }
 }

@@ -99,7 +99,10 @@ mod tests {
             {"type": "Reconciling", "status": "False"},
             {"type": "Ready", "status": "True"}]}, "spec": {"items": [1, 2]}});
         let eval = |p| evaluate(p, &obj);
-        assert_eq!(eval(".status.conditions[?(@.type==\"Ready\")].status"), Some(json!("True")));
+        assert_eq!(
+            eval(".status.conditions[?(@.type==\"Ready\")].status"),
+            Some(json!("True"))
+        );
         assert_eq!(eval(".spec.items[1]"), Some(json!(2)));
         assert_eq!(eval(".spec.items[*]"), Some(json!(1)));
         assert_eq!(eval(".spec.missing"), None);

@@ -25,6 +25,7 @@ pub mod faults;
 pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
+pub mod openapi_proto;
 pub mod patching;
 pub mod persist;
 pub mod resources;
@@ -102,7 +103,11 @@ impl KubeSandbox {
     /// Sets the Kubernetes version `/version` reports, e.g. `v1.27.16` (kubectl's
     /// dispatcher picks its binary from it).
     pub fn set_version(&self, git_version: &str) {
-        *self.shared.version.write().unwrap_or_else(|p| p.into_inner()) = git_version.to_string();
+        *self
+            .shared
+            .version
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = git_version.to_string();
     }
 
     pub fn version(&self) -> String {

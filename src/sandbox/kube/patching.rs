@@ -41,7 +41,12 @@ fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
 }
 
 /// Applies a JSON, merge or strategic merge patch to `live`.
-pub fn patch(rt: &ResourceType, kind: PatchType, live: &Value, body: &[u8]) -> Result<Value, ApiError> {
+pub fn patch(
+    rt: &ResourceType,
+    kind: PatchType,
+    live: &Value,
+    body: &[u8],
+) -> Result<Value, ApiError> {
     match kind {
         PatchType::Json => {
             let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
@@ -50,9 +55,19 @@ pub fn patch(rt: &ResourceType, kind: PatchType, live: &Value, body: &[u8]) -> R
             let mut out = live.clone();
             json_patch::patch(&mut out, &ops).map_err(|e| {
                 if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
-                    ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!(
+                            "the server rejected our request due to an error in our request: {e}"
+                        ),
+                    )
                 } else {
-                    ApiError::new(422, "Invalid", format!("the JSON patch could not be applied: {e}"))
+                    ApiError::new(
+                        422,
+                        "Invalid",
+                        format!("the JSON patch could not be applied: {e}"),
+                    )
                 }
             })?;
             Ok(out)
@@ -74,7 +89,9 @@ pub fn patch(rt: &ResourceType, kind: PatchType, live: &Value, body: &[u8]) -> R
             json_patch::merge(&mut out, &p);
             Ok(out)
         }
-        PatchType::Apply => Err(ApiError::internal("apply patches go through server_side_apply")),
+        PatchType::Apply => Err(ApiError::internal(
+            "apply patches go through server_side_apply",
+        )),
     }
 }
 
@@ -87,7 +104,9 @@ pub fn server_side_apply(
     subresource: Option<&str>,
     now: &str,
 ) -> Result<Value, ApiError> {
-    let mut out = live.cloned().unwrap_or_else(|| Value::Object(Default::default()));
+    let mut out = live
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Default::default()));
     json_patch::merge(&mut out, applied);
     update_managed_fields(live, &mut out, manager, "Apply", subresource, now);
     Ok(out)

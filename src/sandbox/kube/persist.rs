@@ -42,11 +42,15 @@ pub fn load(path: &Path) -> std::io::Result<KubeSandbox> {
     {
         let mut store = sandbox.lock();
         for entry in objects {
-            let (Some(group), Some(resource)) = (entry["group"].as_str(), entry["resource"].as_str())
+            let (Some(group), Some(resource)) =
+                (entry["group"].as_str(), entry["resource"].as_str())
             else {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
-                    format!("{}: every object needs `group` and `resource`", path.display()),
+                    format!(
+                        "{}: every object needs `group` and `resource`",
+                        path.display()
+                    ),
                 ));
             };
             let object = entry["object"].clone();

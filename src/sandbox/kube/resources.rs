@@ -115,8 +115,24 @@ pub fn builtins() -> Vec<ResourceType> {
         builtin("", "v1", "Secret", "secrets", &[], true, false),
         builtin("", "v1", "ConfigMap", "configmaps", &["cm"], true, false),
         builtin("", "v1", "Event", "events", &["ev"], true, false),
-        builtin("events.k8s.io", "v1", "Event", "events", &["ev"], true, false),
-        builtin("coordination.k8s.io", "v1", "Lease", "leases", &[], true, false),
+        builtin(
+            "events.k8s.io",
+            "v1",
+            "Event",
+            "events",
+            &["ev"],
+            true,
+            false,
+        ),
+        builtin(
+            "coordination.k8s.io",
+            "v1",
+            "Lease",
+            "leases",
+            &[],
+            true,
+            false,
+        ),
         ResourceType {
             categories: vec!["api-extensions".into()],
             ..builtin(
@@ -286,14 +302,20 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 })
                 .unwrap_or_default();
             let sub = &v["subresources"];
-            let scale = sub.get("scale").filter(|s| s.is_object()).map(|s| ScaleSpec {
-                spec_replicas_path: s["specReplicasPath"].as_str().unwrap_or(".spec.replicas").into(),
-                status_replicas_path: s["statusReplicasPath"]
-                    .as_str()
-                    .unwrap_or(".status.replicas")
-                    .into(),
-                label_selector_path: s["labelSelectorPath"].as_str().map(str::to_string),
-            });
+            let scale = sub
+                .get("scale")
+                .filter(|s| s.is_object())
+                .map(|s| ScaleSpec {
+                    spec_replicas_path: s["specReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".spec.replicas")
+                        .into(),
+                    status_replicas_path: s["statusReplicasPath"]
+                        .as_str()
+                        .unwrap_or(".status.replicas")
+                        .into(),
+                    label_selector_path: s["labelSelectorPath"].as_str().map(str::to_string),
+                });
             ResourceType {
                 group: group.clone(),
                 version: v["name"].as_str().unwrap_or_default().into(),

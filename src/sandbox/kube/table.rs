@@ -92,7 +92,10 @@ fn event_cells(obj: &Value) -> Vec<Value> {
     };
     let object = format!(
         "{}/{}",
-        regarding["kind"].as_str().unwrap_or_default().to_lowercase(),
+        regarding["kind"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase(),
         regarding["name"].as_str().unwrap_or_default()
     );
     let message = obj

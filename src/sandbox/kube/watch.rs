@@ -10,11 +10,11 @@ use axum::response::Response;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::KubeSandbox;
 use super::api::{Filter, Output, Request, Target, body_response, present};
 use super::status::ApiError;
 use super::store::{Change, EventType};
 use super::table;
-use super::KubeSandbox;
 
 /// How one watch renders events.
 struct Renderer {
@@ -33,8 +33,8 @@ impl Renderer {
                 table::table(rt, &[std::sync::Arc::new(shown)], include, json!({}))
             }
         };
-        let mut line = serde_json::to_vec(&json!({"type": event_type, "object": object}))
-            .unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": event_type, "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -46,8 +46,8 @@ impl Renderer {
             metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
         let object = json!({"kind": rt.kind, "apiVersion": rt.api_version(), "metadata": metadata});
-        let mut line = serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object}))
-            .unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": object})).unwrap_or_default();
         line.push(b'\n');
         Bytes::from(line)
     }
@@ -72,10 +72,7 @@ impl Renderer {
         }
         let rt = &self.target.rt;
         let now_matches = change.event != EventType::Deleted && filter.matches(rt, &change.object);
-        let was_matching = change
-            .old
-            .as_ref()
-            .is_some_and(|o| filter.matches(rt, o));
+        let was_matching = change.old.as_ref().is_some_and(|o| filter.matches(rt, o));
         let event = match change.event {
             EventType::Deleted if was_matching => "DELETED",
             EventType::Deleted => return None,
@@ -202,7 +199,8 @@ pub(crate) async fn serve(
         }
     });
     let stream = futures::stream::poll_fn(move |cx| {
-        rx.poll_recv(cx).map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))
+        rx.poll_recv(cx)
+            .map(|o| o.map(Ok::<Bytes, std::convert::Infallible>))
     });
     Ok(body_response(StatusCode::OK, Body::from_stream(stream)))
 }
