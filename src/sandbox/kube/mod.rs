@@ -1,0 +1,3 @@
+//! The local Kubernetes API sandbox.
+
+pub mod schema;
