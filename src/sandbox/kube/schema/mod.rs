@@ -26,7 +26,10 @@ mod validate;
 
 pub use builtin::{builtin_kinds, builtin_schema};
 pub use errors::{FieldError, FieldErrorKind, go_quote, go_value, invalid_status_message};
-pub use openapi::{KindSchema, openapi_v2, openapi_v3_group_version, openapi_v3_root};
+pub use openapi::{
+    KindSchema, group_version_path, openapi_v2, openapi_v2_protobuf, openapi_v3_group_version,
+    openapi_v3_root,
+};
 
 use serde_json::Value;
 

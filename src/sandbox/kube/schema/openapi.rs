@@ -143,6 +143,36 @@ pub fn openapi_v2(kinds: &[KindSchema]) -> Value {
     })
 }
 
+/// `/openapi/v2` for a client that asks for protobuf (every kubectl does, with
+/// `Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, and kubectl 1.27–1.32
+/// refuse to run `explain` when that request fails): a gnostic `openapi_v2.Document` holding
+/// the Swagger version and `info` only. kubectl takes kind schemas from OpenAPI v3; the v2
+/// definitions are in the JSON form ([`openapi_v2`]). Serve it as `application/octet-stream`:
+/// Go's MIME parser rejects the `@` of the protobuf media type in a `Content-Type`.
+pub fn openapi_v2_protobuf() -> Vec<u8> {
+    fn field(out: &mut Vec<u8>, number: u8, bytes: &[u8]) {
+        out.push((number << 3) | 2); // length-delimited
+        let mut len = bytes.len();
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                out.push(byte);
+                break;
+            }
+            out.push(byte | 0x80);
+        }
+        out.extend_from_slice(bytes);
+    }
+    let mut info = Vec::new();
+    field(&mut info, 1, b"Kubernetes"); // Info.title
+    field(&mut info, 2, b"v1.33.0"); // Info.version
+    let mut document = Vec::new();
+    field(&mut document, 1, b"2.0"); // Document.swagger
+    field(&mut document, 2, &info); // Document.info
+    document
+}
+
 /// `/openapi/v3`: `{"paths": {"apis/g/v": {"serverRelativeURL": "/openapi/v3/apis/g/v?hash=.."}}}`
 /// for every group-version among `kinds`; the hash changes whenever that document changes.
 pub fn openapi_v3_root(kinds: &[KindSchema]) -> Value {
