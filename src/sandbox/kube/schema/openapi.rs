@@ -495,3 +495,185 @@ fn capitalize(s: &str) -> String {
         None => String::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::kube::schema::builtin_kinds;
+
+    fn environment_kind() -> KindSchema {
+        let path = format!(
+            "{}/crds/mendixenvironments.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(path).expect("CRD file");
+        let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
+        KindSchema::from_crd(&crd).remove(0)
+    }
+
+    /// Every `$ref` in `doc` names something that exists in it.
+    fn assert_refs_resolve(doc: &Value, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(reference) = map.get("$ref").and_then(Value::as_str) {
+                    let pointer = reference.trim_start_matches('#');
+                    assert!(doc.pointer(pointer).is_some(), "dangling {reference}");
+                }
+                map.values().for_each(|v| assert_refs_resolve(doc, v));
+            }
+            Value::Array(items) => items.iter().for_each(|v| assert_refs_resolve(doc, v)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn v3_group_version_document_serves_explain_and_field_validation() {
+        let doc = openapi_v3_group_version(&[environment_kind()]);
+        assert_eq!(doc["openapi"], "3.0.0");
+        assert_refs_resolve(&doc, &doc);
+        let schemas = &doc["components"]["schemas"];
+        let kind = &schemas["io.mendixops.v1alpha1.MendixEnvironment"];
+        assert_eq!(
+            kind["x-kubernetes-group-version-kind"],
+            json!([{"group": "mendixops.io", "version": "v1alpha1", "kind": "MendixEnvironment"}])
+        );
+        assert_eq!(
+            kind["properties"]["metadata"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert_eq!(
+            kind["properties"]["spec"]["description"],
+            "Desired state of one Mendix environment."
+        );
+        assert!(schemas[OBJECT_META]["properties"]["name"].is_object());
+        assert!(schemas["io.mendixops.v1alpha1.MendixEnvironmentList"].is_object());
+
+        let item = &doc["paths"]["/apis/mendixops.io/v1alpha1/namespaces/{namespace}/mendixenvironments/{name}"];
+        let patch = &item["patch"];
+        assert_eq!(patch["x-kubernetes-action"], "patch");
+        assert_eq!(
+            patch["x-kubernetes-group-version-kind"]["kind"],
+            "MendixEnvironment"
+        );
+        let params: Vec<&str> = patch["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for p in ["dryRun", "fieldManager", "fieldValidation", "force"] {
+            assert!(params.contains(&p), "{p} missing from {params:?}");
+        }
+        assert!(patch["requestBody"]["content"]["application/apply-patch+yaml"].is_object());
+        assert!(
+            doc["paths"]["/apis/mendixops.io/v1alpha1/namespaces/{namespace}/mendixenvironments/{name}/status"]["patch"]
+                .is_object()
+        );
+        assert!(doc["paths"]["/apis/mendixops.io/v1alpha1/namespaces/{namespace}/mendixenvironments"]["post"].is_object());
+    }
+
+    #[test]
+    fn v3_root_hashes_follow_the_content() {
+        let mut kinds = vec![environment_kind()];
+        kinds.extend(builtin_kinds());
+        let root = openapi_v3_root(&kinds);
+        let paths = root["paths"].as_object().expect("paths");
+        for gv in [
+            "api/v1",
+            "apis/mendixops.io/v1alpha1",
+            "apis/coordination.k8s.io/v1",
+            "apis/events.k8s.io/v1",
+            "apis/apiextensions.k8s.io/v1",
+        ] {
+            let url = paths[gv]["serverRelativeURL"].as_str().expect("url");
+            assert!(url.starts_with(&format!("/openapi/v3/{gv}?hash=")), "{url}");
+        }
+        assert_eq!(openapi_v3_root(&kinds), root, "same content, same hashes");
+
+        let mut changed = kinds.clone();
+        changed[0].schema["properties"]["spec"]["description"] = json!("changed");
+        let root2 = openapi_v3_root(&changed);
+        assert_ne!(
+            root2["paths"]["apis/mendixops.io/v1alpha1"],
+            root["paths"]["apis/mendixops.io/v1alpha1"]
+        );
+        assert_eq!(root2["paths"]["api/v1"], root["paths"]["api/v1"]);
+    }
+
+    #[test]
+    fn builtin_kinds_get_their_api_server_names_and_paths() {
+        let kinds = builtin_kinds();
+        let core: Vec<KindSchema> = kinds
+            .iter()
+            .filter(|k| k.group.is_empty())
+            .cloned()
+            .collect();
+        let doc = openapi_v3_group_version(&core);
+        assert_refs_resolve(&doc, &doc);
+        let schemas = &doc["components"]["schemas"];
+        for name in [
+            "io.k8s.api.core.v1.Secret",
+            "io.k8s.api.core.v1.ConfigMap",
+            "io.k8s.api.core.v1.Namespace",
+            "io.k8s.api.core.v1.Event",
+        ] {
+            assert!(
+                schemas[name]["x-kubernetes-group-version-kind"].is_array(),
+                "{name}"
+            );
+        }
+        assert!(doc["paths"]["/api/v1/namespaces/{name}"]["patch"].is_object());
+        assert!(doc["paths"]["/api/v1/namespaces/{namespace}/secrets/{name}"]["patch"].is_object());
+
+        let lease = kinds.iter().find(|k| k.kind == "Lease").expect("lease");
+        assert_eq!(lease.definition_name(), "io.k8s.api.coordination.v1.Lease");
+        let crd = kinds
+            .iter()
+            .find(|k| k.kind == "CustomResourceDefinition")
+            .expect("crd");
+        assert_eq!(
+            crd.definition_name(),
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition"
+        );
+        assert!(!crd.namespaced);
+    }
+
+    #[test]
+    fn v2_document_is_swagger_with_resolvable_definitions() {
+        let mut kinds = vec![environment_kind()];
+        kinds.extend(builtin_kinds());
+        let doc = openapi_v2(&kinds);
+        assert_eq!(doc["swagger"], "2.0");
+        assert_refs_resolve(&doc, &doc);
+        let kind = &doc["definitions"]["io.mendixops.v1alpha1.MendixEnvironment"];
+        assert_eq!(
+            kind["properties"]["metadata"]["$ref"],
+            "#/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        let patch = &doc["paths"]["/apis/mendixops.io/v1alpha1/namespaces/{namespace}/mendixenvironments/{name}"]
+            ["patch"];
+        let names: Vec<&str> = patch["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"fieldValidation") && names.contains(&"body"),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn v2_protobuf_is_a_swagger_document_header() {
+        let bytes = openapi_v2_protobuf();
+        // Document{swagger: "2.0", info: Info{title: "Kubernetes", version: "v1.33.0"}}
+        let mut expected = vec![0x0a, 3];
+        expected.extend_from_slice(b"2.0");
+        expected.extend_from_slice(&[0x12, 21, 0x0a, 10]);
+        expected.extend_from_slice(b"Kubernetes");
+        expected.extend_from_slice(&[0x12, 7]);
+        expected.extend_from_slice(b"v1.33.0");
+        assert_eq!(bytes, expected);
+    }
+}
