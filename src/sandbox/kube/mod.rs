@@ -29,6 +29,7 @@ pub mod openapi_proto;
 pub mod patching;
 pub mod persist;
 pub mod resources;
+pub mod schema;
 pub mod selectors;
 pub mod status;
 pub mod store;
