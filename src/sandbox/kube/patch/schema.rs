@@ -271,7 +271,8 @@ fn object_meta_schema() -> Value {
         "finalizers": {"type": "array", "items": string(), "x-kubernetes-list-type": "set"},
         "ownerReferences": {"type": "array", "x-kubernetes-list-type": "map",
             "x-kubernetes-list-map-keys": ["uid"],
-            "items": {"type": "object", "properties": {
+            // OwnerReference is `+structType=atomic`: an item is owned whole.
+            "items": {"type": "object", "x-kubernetes-map-type": "atomic", "properties": {
                 "apiVersion": string(), "kind": string(), "name": string(), "uid": string(),
                 "controller": {"type": "boolean"}, "blockOwnerDeletion": {"type": "boolean"}}}},
         "managedFields": {"type": "array", "x-kubernetes-list-type": "atomic",
