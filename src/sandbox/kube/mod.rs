@@ -26,6 +26,7 @@ pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod openapi_proto;
+pub mod patch;
 pub mod patching;
 pub mod persist;
 pub mod resources;
