@@ -1,10 +1,10 @@
 //! What every write goes through before it is stored: object metadata checks, then the CRD
 //! schema (defaulting, pruning of unknown fields, validation including CEL rules).
-// TODO(kube-schema): default/prune/validate with `schema::CompiledSchema` once merged.
 
 use serde_json::Value;
 
 use super::resources::ResourceType;
+use super::schema::{FieldError, invalid_status_message};
 use super::status::{ApiError, Cause};
 
 /// The `fieldValidation` query parameter: what to do with unknown fields.
@@ -97,13 +97,61 @@ pub fn check_metadata(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
 pub fn admit(
     rt: &ResourceType,
     obj: &mut Value,
-    _old: Option<&Value>,
-    _validation: FieldValidation,
+    old: Option<&Value>,
+    validation: FieldValidation,
 ) -> Result<Vec<String>, ApiError> {
+    let name = obj["metadata"]["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let causes = check_metadata(rt, obj);
     if !causes.is_empty() {
-        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-        return Err(ApiError::invalid(&rt.group, &rt.kind, name, causes));
+        return Err(ApiError::invalid(&rt.group, &rt.kind, &name, causes));
     }
-    Ok(Vec::new())
+    let Some(schema) = &rt.compiled else {
+        return Ok(Vec::new());
+    };
+    let mut warnings = Vec::new();
+    // kube-apiserver order: prune (reporting unknown fields), default, validate.
+    let unknown = schema.prune(obj);
+    if !unknown.is_empty() {
+        let listed: Vec<String> = unknown
+            .iter()
+            .map(|f| format!("unknown field {f:?}"))
+            .collect();
+        match validation {
+            FieldValidation::Strict => {
+                return Err(ApiError::bad_request(format!(
+                    "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
+                    rt.kind,
+                    rt.api_version(),
+                    rt.kind,
+                    listed.join(", ")
+                )));
+            }
+            FieldValidation::Warn => warnings.extend(listed),
+            FieldValidation::Ignore => {}
+        }
+    }
+    schema.apply_defaults(obj);
+    let errors = schema.validate(obj, old);
+    if !errors.is_empty() {
+        return Err(invalid(rt, &name, &errors));
+    }
+    Ok(warnings)
+}
+
+/// A 422 Invalid naming every field, worded as kube-apiserver words it.
+pub fn invalid(rt: &ResourceType, name: &str, errors: &[FieldError]) -> ApiError {
+    let causes = errors
+        .iter()
+        .map(|e| Cause {
+            reason: e.kind.reason().into(),
+            field: e.field.clone(),
+            message: e.body().into(),
+        })
+        .collect();
+    let mut err = ApiError::invalid(&rt.group, &rt.kind, name, causes);
+    err.message = invalid_status_message(&rt.kind, &rt.group, name, errors);
+    err
 }

@@ -240,8 +240,7 @@ async fn route(
             return ok(openapi::v2(&sandbox.lock().registry));
         }
         ["openapi", "v3"] => {
-            let store = sandbox.lock();
-            return ok(openapi::v3_root(&store.registry, &store.rv().to_string()));
+            return ok(openapi::v3_root(&sandbox.lock().registry));
         }
         ["openapi", "v3", "api", version] => {
             let doc = openapi::v3_group_version(&sandbox.lock().registry, "", version);
@@ -666,7 +665,7 @@ fn create_locked(
         set_crd_status(&mut obj);
     }
     if !write.applied {
-        patching::update_managed_fields(None, &mut obj, &write.manager, "Update", None, &now());
+        patching::update_managed_fields(rt, None, &mut obj, &write.manager, None, &now());
     }
     if write.dry_run {
         return Ok(obj);
@@ -786,6 +785,13 @@ fn check_crd(crd: &Value) -> Result<(), ApiError> {
             "Invalid value: must have exactly one version marked as storage version, found {storage}"
         ),
     );
+    for e in resources::compile_crd_schemas(crd) {
+        causes.push(Cause {
+            reason: e.kind.reason().into(),
+            field: e.field.clone(),
+            message: e.body().into(),
+        });
+    }
     for (i, v) in versions.iter().enumerate() {
         let Some(schema) = v["schema"].get("openAPIV3Schema") else {
             continue;
@@ -1016,10 +1022,10 @@ fn update_locked(
     }
     if !write.applied {
         patching::update_managed_fields(
+            rt,
             Some(old),
             &mut new,
             &write.manager,
-            "Update",
             write.subresource,
             &now(),
         );
@@ -1158,6 +1164,7 @@ fn patch(
                     .map(|o| present(&rt, o))
                     .map(|o| ingest(&rt, o));
                 let merged = patching::server_side_apply(
+                    &rt,
                     live.as_ref(),
                     &applied,
                     &manager,

@@ -22,7 +22,6 @@ pub mod api;
 pub mod discovery;
 pub mod events;
 pub mod faults;
-pub mod jsonpath;
 pub mod kubeconfig;
 pub mod openapi;
 pub mod openapi_proto;

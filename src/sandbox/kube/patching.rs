@@ -1,12 +1,13 @@
-//! Patch dispatch by Content-Type and the managedFields bookkeeping of every write.
-// TODO(kube-patch): call `patch::{json_patch, merge_patch, strategic_merge_patch,
-// server_side_apply, update_managed_fields}` once that branch is merged; until then JSON and
-// merge patches come from the json-patch crate and apply is approximated by a merge.
+//! The bridge from the HTTP verbs to the patch module: patch dispatch by Content-Type,
+//! server-side apply, and the managedFields bookkeeping of every write, with the module's
+//! errors turned into `Status` answers.
 
+use kube::core::GroupVersionKind;
 use serde_json::Value;
 
+use super::patch::{self, ApplyError, FieldManager, PatchError};
 use super::resources::ResourceType;
-use super::status::ApiError;
+use super::status::{ApiError, Cause};
 
 /// The patch types kube-apiserver accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,18 +30,33 @@ impl PatchType {
             "application/json-patch+json" => Ok(PatchType::Json),
             "application/merge-patch+json" => Ok(PatchType::Merge),
             "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
-            "application/apply-patch+yaml" | "application/apply-patch+cbor" => Ok(PatchType::Apply),
+            "application/apply-patch+yaml" => Ok(PatchType::Apply),
             _ => Err(ApiError::unsupported_media_type(content_type)),
         }
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("the patch body is not valid JSON: {e}")))
+fn patch_error(e: PatchError) -> ApiError {
+    let reason = e.status_reason();
+    ApiError::new(e.http_status(), reason, e.to_string())
 }
 
-/// Applies a JSON, merge or strategic merge patch to `live`.
+fn apply_error(e: ApplyError) -> ApiError {
+    let mut err = ApiError::new(e.http_status(), e.status_reason(), e.to_string());
+    if let ApplyError::Conflicts(conflicts) = &e {
+        err.details.causes = conflicts
+            .iter()
+            .map(|c| Cause {
+                reason: "FieldManagerConflict".into(),
+                field: c.field.clone(),
+                message: c.cause_message(),
+            })
+            .collect();
+    }
+    err
+}
+
+/// Applies a JSON, merge or strategic merge patch to `live` (as served at `rt`).
 pub fn patch(
     rt: &ResourceType,
     kind: PatchType,
@@ -48,46 +64,11 @@ pub fn patch(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     match kind {
-        PatchType::Json => {
-            let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
-                ApiError::bad_request(format!("the JSON patch is not a list of operations: {e}"))
-            })?;
-            let mut out = live.clone();
-            json_patch::patch(&mut out, &ops).map_err(|e| {
-                if matches!(e.kind, json_patch::PatchErrorKind::TestFailed) {
-                    ApiError::new(
-                        422,
-                        "Invalid",
-                        format!(
-                            "the server rejected our request due to an error in our request: {e}"
-                        ),
-                    )
-                } else {
-                    ApiError::new(
-                        422,
-                        "Invalid",
-                        format!("the JSON patch could not be applied: {e}"),
-                    )
-                }
-            })?;
-            Ok(out)
-        }
-        PatchType::Merge => {
-            let p = parse_json(body)?;
-            let mut out = live.clone();
-            json_patch::merge(&mut out, &p);
-            Ok(out)
-        }
+        PatchType::Json => patch::json_patch(live, body).map_err(patch_error),
+        PatchType::Merge => patch::merge_patch(live, body).map_err(patch_error),
         PatchType::Strategic => {
-            if rt.custom {
-                return Err(ApiError::unsupported_media_type(
-                    "application/strategic-merge-patch+json (not supported for custom resources)",
-                ));
-            }
-            let p = parse_json(body)?;
-            let mut out = live.clone();
-            json_patch::merge(&mut out, &p);
-            Ok(out)
+            let gvk = GroupVersionKind::gvk(&rt.group, &rt.version, &rt.kind);
+            patch::strategic_merge_patch(live, body, &gvk).map_err(patch_error)
         }
         PatchType::Apply => Err(ApiError::internal(
             "apply patches go through server_side_apply",
@@ -95,52 +76,35 @@ pub fn patch(
     }
 }
 
+fn manager_for(rt: &ResourceType, obj: &Value) -> FieldManager {
+    rt.field_manager
+        .clone()
+        .unwrap_or_else(|| FieldManager::for_object(obj))
+}
+
 /// Server-side apply of `applied` by `manager` onto `live` (absent when creating).
 pub fn server_side_apply(
+    rt: &ResourceType,
     live: Option<&Value>,
     applied: &Value,
     manager: &str,
-    _force: bool,
+    force: bool,
     subresource: Option<&str>,
     now: &str,
 ) -> Result<Value, ApiError> {
-    let mut out = live
-        .cloned()
-        .unwrap_or_else(|| Value::Object(Default::default()));
-    json_patch::merge(&mut out, applied);
-    update_managed_fields(live, &mut out, manager, "Apply", subresource, now);
-    Ok(out)
+    manager_for(rt, applied)
+        .apply(live, applied, manager, force, subresource, now)
+        .map_err(apply_error)
 }
 
-/// Records that `manager` wrote `new` (operation `Update` or `Apply`).
+/// Records that `manager` wrote `new` with an ordinary create, update or patch.
 pub fn update_managed_fields(
-    _old: Option<&Value>,
+    rt: &ResourceType,
+    old: Option<&Value>,
     new: &mut Value,
     manager: &str,
-    operation: &str,
     subresource: Option<&str>,
     now: &str,
 ) {
-    let api_version = new["apiVersion"].clone();
-    let entries = new["metadata"]["managedFields"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let mut kept: Vec<Value> = entries
-        .into_iter()
-        .filter(|e| {
-            !(e["manager"] == manager
-                && e["operation"] == operation
-                && e["subresource"].as_str() == subresource)
-        })
-        .collect();
-    let mut entry = serde_json::json!({
-        "manager": manager, "operation": operation, "apiVersion": api_version,
-        "time": now, "fieldsType": "FieldsV1", "fieldsV1": {},
-    });
-    if let Some(sub) = subresource {
-        entry["subresource"] = Value::String(sub.into());
-    }
-    kept.push(entry);
-    new["metadata"]["managedFields"] = Value::Array(kept);
+    manager_for(rt, new).update(old, new, manager, "Update", subresource, now);
 }

@@ -4,7 +4,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use kube::core::GroupVersionKind;
 use serde_json::Value;
+
+use super::patch::FieldManager;
+use super::schema::{CompiledSchema, FieldError};
 
 /// One column of `kubectl get` output (a CRD's `additionalPrinterColumns` entry).
 #[derive(Debug, Clone)]
@@ -46,6 +50,10 @@ pub struct ResourceType {
     pub custom: bool,
     /// Storage version of the group/resource (all versions share one store).
     pub storage_version: String,
+    /// The compiled schema objects are pruned, defaulted and validated with (CRD kinds).
+    pub compiled: Option<Arc<CompiledSchema>>,
+    /// Field ownership rules for managedFields and server-side apply.
+    pub field_manager: Option<FieldManager>,
 }
 
 impl ResourceType {
@@ -105,6 +113,8 @@ fn builtin(
         schema: None,
         custom: false,
         storage_version: version.into(),
+        compiled: None,
+        field_manager: FieldManager::for_builtin(&GroupVersionKind::gvk(group, version, kind)),
     }
 }
 
@@ -250,6 +260,27 @@ pub fn version_priority(v: &str) -> (u8, u32, u32) {
     (stage, major, minor_str.parse().unwrap_or(0))
 }
 
+/// Compiles every version's schema of a CRD; errors name the field under `spec.versions[i]`.
+pub fn compile_crd_schemas(crd: &Value) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (i, v) in crd["spec"]["versions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(schema) = v["schema"].get("openAPIV3Schema")
+            && let Err(errs) = CompiledSchema::new(schema)
+        {
+            errors.extend(errs.into_iter().map(|mut e| {
+                e.field = format!("spec.versions[{i}].schema.{}", e.field);
+                e
+            }));
+        }
+    }
+    errors
+}
+
 /// The resource types a CRD object declares (one per served version).
 pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
@@ -316,9 +347,16 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                         .into(),
                     label_selector_path: s["labelSelectorPath"].as_str().map(str::to_string),
                 });
+            let version: String = v["name"].as_str().unwrap_or_default().into();
+            let schema = v["schema"].get("openAPIV3Schema").cloned();
             ResourceType {
+                compiled: schema
+                    .as_ref()
+                    .and_then(|s| CompiledSchema::new(s).ok())
+                    .map(Arc::new),
+                field_manager: FieldManager::for_crd(crd, &version),
                 group: group.clone(),
-                version: v["name"].as_str().unwrap_or_default().into(),
+                version,
                 kind: kind.clone(),
                 list_kind: list_kind.clone(),
                 plural: plural.clone(),
@@ -329,7 +367,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                 status_subresource: sub.get("status").is_some_and(|s| s.is_object()),
                 scale,
                 printer_columns,
-                schema: v["schema"].get("openAPIV3Schema").cloned(),
+                schema,
                 custom: true,
                 storage_version: storage_version.clone(),
             }

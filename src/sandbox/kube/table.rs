@@ -6,8 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
-use super::jsonpath;
 use super::resources::{PrinterColumn, ResourceType};
+use super::schema::printer;
 
 /// What each row carries besides its cells (`includeObject`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -118,24 +118,12 @@ fn cell(column: &PrinterColumn, obj: &Value) -> Value {
             + obj["binaryData"].as_object().map_or(0, |m| m.len());
         return json!(n);
     }
-    let Some(value) = jsonpath::evaluate(&column.json_path, obj) else {
-        return Value::Null;
-    };
-    match column.type_.as_str() {
-        "date" => match value.as_str() {
-            Some(ts) => json!(human_age(ts)),
-            None => Value::Null,
-        },
-        "integer" if value.is_i64() || value.is_u64() => value,
-        "number" if value.is_number() => value,
-        "boolean" if value.is_boolean() => value,
-        "string" => match value {
-            Value::String(_) => value,
-            Value::Null => Value::Null,
-            other => json!(other.to_string()),
-        },
-        _ => Value::Null,
+    // The built-in CRD table prints its creation time as a timestamp, not an age.
+    if column.name == "Created At" {
+        return obj["metadata"]["creationTimestamp"].clone();
     }
+    let value = printer::evaluate(&column.json_path, obj);
+    printer::cell(&column.type_, value.as_ref(), Utc::now())
 }
 
 /// A Table of `objects` of one resource type.
