@@ -61,6 +61,8 @@ pub enum CliError {
     Operator(#[from] crate::runtime::operator::OperatorError),
     #[error("cannot load the Kubernetes configuration (kubeconfig or in-cluster): {0}")]
     KubeConfig(String),
+    #[error("kube-sandbox: {0}")]
+    KubeSandbox(std::io::Error),
 }
 
 pub async fn execute(cli: Cli) -> Result<(), CliError> {
@@ -85,7 +87,24 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
-        Command::KubeSandbox { .. } => Err(CliError::NotAvailable("kube-sandbox")),
+        Command::KubeSandbox { listen, kubeconfig } => {
+            let sandbox = crate::sandbox::kube::KubeSandbox::new();
+            let server = sandbox.serve(listen).await.map_err(CliError::KubeSandbox)?;
+            server
+                .write_kubeconfig(&kubeconfig)
+                .map_err(CliError::KubeSandbox)?;
+            println!(
+                "Kubernetes API sandbox listening on {}; kubeconfig written to {} (export KUBECONFIG={})",
+                server.url(),
+                kubeconfig.display(),
+                kubeconfig.display()
+            );
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(CliError::KubeSandbox)?;
+            server.shutdown();
+            Ok(())
+        }
         Command::MendixSandbox { listen, state } => {
             crate::sandbox::mendix::run_standalone(listen, state.as_deref())
                 .await
