@@ -566,3 +566,189 @@ async fn state_survives_save_and_load() {
     let rv: u64 = cm.resource_version().unwrap().parse().unwrap();
     assert!(rv > rv_before);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_bookmarks_timeouts_and_streaming_lists() {
+    let (sandbox, _server, client) = start().await;
+    sandbox.set_bookmark_interval(Duration::from_millis(100));
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(&PostParams::default(), &config_map("b", "1"))
+        .await
+        .unwrap();
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+
+    let wp = WatchParams {
+        bookmarks: true,
+        ..WatchParams::default()
+    }
+    .timeout(2);
+    let mut stream = api.watch(&wp, &rv).await.unwrap().boxed();
+    let mut bookmarks = 0;
+    // The stream ends by itself after timeoutSeconds.
+    let ended = tokio::time::timeout(GUARD, async {
+        while let Some(ev) = stream.try_next().await.unwrap() {
+            if matches!(ev, kube::api::WatchEvent::Bookmark(_)) {
+                bookmarks += 1;
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the watch outlived its timeoutSeconds");
+    assert!(bookmarks >= 1, "no bookmark within the watch");
+
+    // kube's streaming-list watcher (sendInitialEvents + the initial-events-end bookmark).
+    let config = watcher::Config::default().streaming_lists();
+    let mut events = watcher(api.clone(), config).boxed();
+    let mut initial = Vec::new();
+    loop {
+        match tokio::time::timeout(GUARD, events.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(watcher::Event::InitApply(cm)) => initial.push(cm.name_any()),
+            Some(watcher::Event::InitDone) => break,
+            _ => {}
+        }
+    }
+    assert_eq!(initial, ["b"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespace_and_crd_deletion_cascade() {
+    let (sandbox, _server, client) = start().await;
+    install_crds(&client).await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": "team"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "team");
+    cms.create(&PostParams::default(), &config_map("in-team", "1"))
+        .await
+        .unwrap();
+    // Objects cannot be created in a namespace that does not exist.
+    let missing: Api<ConfigMap> = Api::namespaced(client.clone(), "nowhere");
+    assert_eq!(
+        api_code(
+            missing
+                .create(&PostParams::default(), &config_map("x", "1"))
+                .await
+                .unwrap_err()
+        ),
+        404
+    );
+
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_code(cms.get("in-team").await.unwrap_err()), 404);
+    assert_eq!(api_code(namespaces.get("team").await.unwrap_err()), 404);
+
+    let envs: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
+    envs.create(&PostParams::default(), &example_environment())
+        .await
+        .unwrap();
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd = crds.get("mendixenvironments.mendixops.io").await.unwrap();
+    let established = crd.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert!(
+        established
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    crds.delete("mendixenvironments.mendixops.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(sandbox.count("mendixops.io", "mendixenvironments"), 0);
+    assert_eq!(
+        api_code(envs.list(&ListParams::default()).await.unwrap_err()),
+        404
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scale_subresource_and_invalid_crd() {
+    let (_sandbox, server, client) = start().await;
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "widgets.example.io"},
+        "spec": {"group": "example.io", "scope": "Namespaced",
+            "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+            "versions": [{"name": "v1", "served": true, "storage": true,
+                "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas"}},
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "properties": {"replicas": {"type": "integer"}}},
+                    "status": {"type": "object", "properties": {"replicas": {"type": "integer"}}}}}}}]}
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    let http = reqwest::Client::new();
+    let base = format!(
+        "{}/apis/example.io/v1/namespaces/default/widgets",
+        server.url()
+    );
+    let widget = json!({"apiVersion": "example.io/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {"replicas": 1}});
+    let resp = http.post(&base).json(&widget).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let scale: serde_json::Value = http
+        .get(format!("{base}/w/scale"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 1);
+    let resp = http
+        .patch(format!("{base}/w/scale"))
+        .header("content-type", "application/merge-patch+json")
+        .body(r#"{"spec":{"replicas":4}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let obj: serde_json::Value = http
+        .get(format!("{base}/w"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(obj["spec"]["replicas"], 4);
+    assert_eq!(obj["metadata"]["generation"], 2);
+
+    // A schema that is not structural is refused, naming the field.
+    let mut bad = crd.clone();
+    bad.metadata.name = Some("gadgets.example.io".into());
+    bad.spec.names.plural = "gadgets".into();
+    bad.spec.names.kind = "Gadget".into();
+    bad.spec.names.singular = Some("gadget".into());
+    let mut versions = serde_json::to_value(&bad.spec.versions).unwrap();
+    versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"] =
+        json!({"properties": {"x": {"type": "string"}}});
+    bad.spec.versions = serde_json::from_value(versions).unwrap();
+    match crds.create(&PostParams::default(), &bad).await.unwrap_err() {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 422);
+            assert!(
+                status
+                    .message
+                    .contains("spec.versions[0].schema.openAPIV3Schema"),
+                "{}",
+                status.message
+            );
+        }
+        other => panic!("{other}"),
+    }
+}

@@ -1389,14 +1389,18 @@ fn path_get<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 fn path_set(obj: &mut Value, path: &str, value: Value) {
+    let segments: Vec<&str> = path.trim_start_matches('.').split('.').collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return;
+    };
     let mut cur = obj;
-    for seg in path.trim_start_matches('.').split('.') {
-        if !cur[seg].is_object() && !cur[seg].is_null() {
-            return;
+    for seg in parents {
+        if !cur[*seg].is_object() {
+            cur[*seg] = json!({});
         }
-        cur = &mut cur[seg];
+        cur = &mut cur[*seg];
     }
-    *cur = value;
+    cur[*last] = value;
 }
 
 /// The `autoscaling/v1` Scale view of an object with a scale subresource.
