@@ -749,3 +749,68 @@ fn kind_schemas_from_crds() {
     );
     assert_eq!(k.group_version_path(), "apis/mendixops.io/v1alpha1");
 }
+
+#[test]
+fn printer_columns_of_the_real_crds_evaluate() {
+    let crd = crd("mendixenvironments.yaml");
+    let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .expect("printer columns")
+        .clone();
+    let mut env = environment();
+    set(
+        &mut env,
+        "/metadata/creationTimestamp",
+        json!("2026-01-01T00:00:00Z"),
+    );
+    set(
+        &mut env,
+        "/status",
+        json!({"phase": "Running", "deployedVersion": "2.5.4", "instances": 2,
+               "url": "https://calc.mendixcloud.com",
+               "conditions": [{"type": "Reconciling", "status": "False"}, {"type": "Ready", "status": "True"}]}),
+    );
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-03T01:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let cells: Vec<(String, Value)> = columns
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            let path = c["jsonPath"].as_str().unwrap_or_default();
+            let ty = c["type"].as_str().unwrap_or_default();
+            let value = printer::evaluate(path, &env);
+            (name, printer::cell(ty, value.as_ref(), now))
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            ("Ready".to_string(), json!("True")),
+            ("Status".to_string(), json!("Running")),
+            ("Version".to_string(), json!("2.5.4")),
+            ("Instances".to_string(), json!(2)),
+            ("Step".to_string(), Value::Null),
+            ("URL".to_string(), json!("https://calc.mendixcloud.com")),
+            ("Age".to_string(), json!("2d1h")),
+        ]
+    );
+}
+
+/// Not a timed assertion: prints what one admission (prune, default, validate with CEL) costs,
+/// for the sandbox's benchmark notes. Run with `--nocapture` to see it.
+#[test]
+fn admission_cost_is_printed() {
+    let schema = environment_schema();
+    let old = admit(&schema, environment(), None).0;
+    let n = 2_000;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let mut env = environment();
+        set(&mut env, "/metadata/name", json!(format!("env-{i}")));
+        let (_, errors) = admit(&schema, env, Some(&old));
+        assert!(errors.is_empty());
+    }
+    let per = started.elapsed() / n;
+    println!("MendixEnvironment admission (prune+default+validate, update with CEL): {per:?} each");
+}
