@@ -9,12 +9,14 @@
 //!   k8s-openapi's schemars support.
 //! - [`KindSchema`] and [`openapi_v2`], [`openapi_v3_root`], [`openapi_v3_group_version`]: the
 //!   OpenAPI documents kubectl reads for `explain`, `apply` and field validation.
-//! - [`printer`]: the JSONPath subset of `additionalPrinterColumns`.
+//! - [`validate_crd`]: the checks a CRD itself must pass on create and update.
+//! - [`printer`]: the JSONPath subset of `additionalPrinterColumns` and Table cells.
 //!
 //! The order the API server applies them in on a write: prune, default, validate.
 
 mod builtin;
 mod cel;
+mod crd;
 mod defaults;
 mod errors;
 mod formats;
@@ -25,6 +27,7 @@ mod prune;
 mod validate;
 
 pub use builtin::{builtin_kinds, builtin_schema};
+pub use crd::validate_crd;
 pub use errors::{FieldError, FieldErrorKind, go_quote, go_value, invalid_status_message};
 pub use openapi::{
     KindSchema, group_version_path, openapi_v2, openapi_v2_protobuf, openapi_v3_group_version,
