@@ -814,3 +814,59 @@ fn admission_cost_is_printed() {
     let per = started.elapsed() / n;
     println!("MendixEnvironment admission (prune+default+validate, update with CEL): {per:?} each");
 }
+
+#[test]
+fn transition_rules_in_lists_pair_items_like_the_api_server() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {
+            "byKey": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+                          "x-kubernetes-validations": [{"rule": "self.size >= oldSelf.size", "message": "size may only grow"}]}},
+            "atomic": {"type": "array",
+                "items": {"type": "object", "properties": {"v": {"type": "integer"}},
+                          "x-kubernetes-validations": [{"rule": "self.v == oldSelf.v", "message": "v is immutable"}]}}
+        }
+    }))
+    .expect("compiles");
+    let old = json!({"byKey": [{"name": "a", "size": 1}, {"name": "b", "size": 5}], "atomic": [{"v": 1}]});
+
+    // Reordered and grown: items are paired by name, not by position; atomic items have no oldSelf.
+    let new = json!({"byKey": [{"name": "b", "size": 6}, {"name": "c", "size": 0}, {"name": "a", "size": 1}],
+                     "atomic": [{"v": 2}]});
+    let errors = schema.validate(&new, Some(&old));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+
+    // A real shrink of "b" is caught on the right item.
+    let new = json!({"byKey": [{"name": "a", "size": 1}, {"name": "b", "size": 4}]});
+    let errors = schema.validate(&new, Some(&old));
+    assert_eq!(
+        messages(&errors),
+        vec![r#"byKey[1]: Invalid value: "object": size may only grow"#]
+    );
+}
+
+#[test]
+fn metadata_name_constraints_of_a_crd_schema_apply() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}},
+            "spec": {"type": "object"}
+        }
+    }))
+    .expect("compiles");
+    assert!(
+        schema
+            .validate(
+                &json!({"metadata": {"name": "short", "labels": {"x": "y"}}}),
+                None
+            )
+            .is_empty()
+    );
+    let errors = schema.validate(&json!({"metadata": {"name": "far-too-long"}}), None);
+    assert_eq!(
+        errors[0].message,
+        "metadata.name: Too long: may not be more than 5 bytes"
+    );
+}

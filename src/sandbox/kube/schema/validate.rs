@@ -307,7 +307,15 @@ fn validate_object(
     for (key, child) in map {
         let child_path = join(path, key);
         if (root || node.embedded_resource) && key == "metadata" {
-            // ObjectMeta is validated by the API machinery, not by the CRD schema.
+            // ObjectMeta is validated by the API machinery; a CRD schema may only constrain
+            // `metadata.name` and `metadata.generateName`.
+            if let (Some(meta_node), Some(meta)) = (node.properties.get(key), child.as_object()) {
+                for field in ["name", "generateName"] {
+                    if let (Some(n), Some(v)) = (meta_node.properties.get(field), meta.get(field)) {
+                        validate_node(n, v, &join(&child_path, field), false, errors);
+                    }
+                }
+            }
             continue;
         }
         if let Some(prop) = node.properties.get(key) {
