@@ -12,7 +12,27 @@
 //! - [`validate_crd`]: the checks a CRD itself must pass on create and update.
 //! - [`printer`]: the JSONPath subset of `additionalPrinterColumns` and Table cells.
 //!
-//! The order the API server applies them in on a write: prune, default, validate.
+//! # How the sandbox server uses it
+//!
+//! - On CRD create/update: [`validate_crd`]; on success, [`KindSchema::from_crd`] and one
+//!   [`CompiledSchema::new`] per served version, kept (behind an `Arc`) until the CRD changes.
+//! - On every write of an object: [`CompiledSchema::admit`] (prune, default, validate — the API
+//!   server's order), with the stored object as `old` on update. Errors → a 422 `Invalid` Status:
+//!   `message` from [`invalid_status_message`], `details.causes` from [`FieldError::to_cause`].
+//!   With `fieldValidation=Strict` the pruned paths are an error instead (400, message
+//!   `strict decoding error: unknown field "spec.foo", unknown field "spec.bar"`); with `Warn`
+//!   each is a `Warning: 299 - "unknown field \"spec.foo\""` header.
+//! - `/openapi/v3` and `/openapi/v3/{api/v1|apis/g/v}`: [`openapi_v3_root`] and
+//!   [`openapi_v3_group_version`] over the CRD kinds plus [`builtin_kinds`].
+//! - `/openapi/v2`: [`openapi_v2_protobuf`] when the `Accept` header asks for protobuf (every
+//!   kubectl does; kubectl 1.27–1.32 will not `explain` without it), as
+//!   `application/octet-stream`; [`openapi_v2`] when it asks for JSON.
+//! - Tables: [`printer::evaluate`] per `additionalPrinterColumns[].jsonPath`, then
+//!   [`printer::cell`] for the column type (`date` cells become ages, as the API server sends them).
+//!
+//! Known gaps against kube-apiserver: validation ratcheting (unchanged invalid fields are
+//! reported again on update), CEL cost budgets, `x-kubernetes-embedded-resource` metadata checks,
+//! and `<nil>` is printed as the field of errors about the whole object.
 
 mod builtin;
 mod cel;
@@ -92,6 +112,15 @@ impl CompiledSchema {
         errors
     }
 
+    /// One write as the API server admits it: drops unknown fields, applies defaults, then
+    /// validates against `old` (the stored object on update). The object is changed in place.
+    pub fn admit(&self, obj: &mut Value, old: Option<&Value>) -> Admission {
+        let pruned = self.prune(obj);
+        self.apply_defaults(obj);
+        let errors = self.validate(obj, old);
+        Admission { pruned, errors }
+    }
+
     /// Drops the fields the schema does not declare and returns their paths, e.g. `spec.foo`.
     pub fn prune(&self, obj: &mut Value) -> Vec<String> {
         let mut pruned = Vec::new();
@@ -103,6 +132,16 @@ impl CompiledSchema {
     pub fn apply_defaults(&self, obj: &mut Value) {
         defaults::apply(&self.root, obj);
     }
+}
+
+/// What [`CompiledSchema::admit`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    /// Paths of the unknown fields that were dropped (`spec.foo`), for strict field validation
+    /// and warnings.
+    pub pruned: Vec<String>,
+    /// Violations; the write must be refused when there are any.
+    pub errors: Vec<FieldError>,
 }
 
 /// Schema errors after which the API server does not run CEL rules: the object does not have

@@ -56,10 +56,8 @@ fn package() -> Value {
 
 /// Prune, default and validate, the order of a write.
 fn admit(schema: &CompiledSchema, mut obj: Value, old: Option<&Value>) -> (Value, Vec<FieldError>) {
-    schema.prune(&mut obj);
-    schema.apply_defaults(&mut obj);
-    let errors = schema.validate(&obj, old);
-    (obj, errors)
+    let admission = schema.admit(&mut obj, old);
+    (obj, admission.errors)
 }
 
 /// The closing error when CEL rules were skipped because of schema errors.
@@ -868,5 +866,32 @@ fn metadata_name_constraints_of_a_crd_schema_apply() {
     assert_eq!(
         errors[0].message,
         "metadata.name: Too long: may not be more than 5 bytes"
+    );
+}
+
+#[test]
+fn admit_reports_pruned_fields_and_errors_together() {
+    let schema = package_schema();
+    let mut pkg = package();
+    set(&mut pkg, "/spec/colour", json!("blue"));
+    set(&mut pkg, "/spec/deletionPolicy", json!("Shred"));
+    let admission = schema.admit(&mut pkg, None);
+    assert_eq!(admission.pruned, vec!["spec.colour"]);
+    assert_eq!(admission.errors[0].field, "spec.deletionPolicy");
+    assert!(pkg["spec"].get("colour").is_none());
+    let causes: Vec<Value> = admission.errors.iter().map(FieldError::to_cause).collect();
+    assert_eq!(causes[0]["reason"], "FieldValueNotSupported");
+    assert_eq!(
+        causes[0]["message"],
+        r#"Unsupported value: "Shred": supported values: "Retain", "Delete""#
+    );
+    assert_eq!(
+        invalid_status_message(
+            "MendixPackage",
+            "mendixops.io",
+            "calc",
+            &admission.errors[..1]
+        ),
+        r#"MendixPackage.mendixops.io "calc" is invalid: spec.deletionPolicy: Unsupported value: "Shred": supported values: "Retain", "Delete""#
     );
 }
