@@ -51,12 +51,22 @@ impl CelRules {
         if !self.any_rules {
             return;
         }
+        let (obj_raw, old_raw) = (obj, old);
         let obj = cel_view(root, obj);
         let old = old.map(|o| correlate(&self.compiled, root, &obj, &cel_view(root, o)));
         let result = VALIDATOR.with(|v| v.validate_compiled(&self.compiled, &obj, old.as_ref()));
         if let Err(failures) = result {
             for failure in failures.iter() {
-                errors.push(to_field_error(root, failure));
+                let error = to_field_error(root, failure);
+                // Ratcheting: a rule without oldSelf that fails on an unchanged value is not
+                // reported on update.
+                if let Some(old_raw) = old_raw
+                    && !failure.rule.contains("oldSelf")
+                    && super::ratchet::is_ratcheted(root, &error, obj_raw, old_raw)
+                {
+                    continue;
+                }
+                errors.push(error);
             }
         }
     }

@@ -30,8 +30,7 @@
 //! - Tables: [`printer::evaluate`] per `additionalPrinterColumns[].jsonPath`, then
 //!   [`printer::cell`] for the column type (`date` cells become ages, as the API server sends them).
 //!
-//! Known gaps against kube-apiserver: validation ratcheting (unchanged invalid fields are
-//! reported again on update), CEL cost budgets, `x-kubernetes-embedded-resource` metadata checks,
+//! Known gaps against kube-apiserver: CEL cost budgets, `x-kubernetes-embedded-resource` metadata checks,
 //! and `<nil>` is printed as the field of errors about the whole object.
 
 mod builtin;
@@ -44,6 +43,7 @@ mod node;
 mod openapi;
 pub mod printer;
 mod prune;
+mod ratchet;
 mod validate;
 
 pub use builtin::{builtin_kinds, builtin_schema};
@@ -88,12 +88,16 @@ impl CompiledSchema {
     }
 
     /// Every violation of `obj`, kube-apiserver style. `old` is the stored object on update: it
-    /// makes transition rules (`oldSelf`) run. Call it on a pruned and defaulted object.
+    /// makes transition rules (`oldSelf`) run, and errors about values the update left unchanged
+    /// are not reported (validation ratcheting, as kube-apiserver 1.30+ does). Call it on a pruned and defaulted object.
     /// CEL rules are skipped after a type, required, enum or size violation, as the API server
     /// does, with one error saying so. Errors come sorted by field.
     pub fn validate(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
         let mut errors = Vec::new();
         validate::validate(&self.root, obj, "", &mut errors);
+        if let Some(old) = old {
+            errors.retain(|e| !ratchet::is_ratcheted(&self.root, e, obj, old));
+        }
         // Both kube-openapi and the CEL walk follow Go map order; sort for a stable answer.
         errors.sort_by(|a, b| a.field.cmp(&b.field));
         if errors.iter().any(|e| blocks_cel(e.kind)) {

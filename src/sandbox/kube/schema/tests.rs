@@ -895,3 +895,63 @@ fn admit_reports_pruned_fields_and_errors_together() {
         r#"MendixPackage.mendixops.io "calc" is invalid: spec.deletionPolicy: Unsupported value: "Shred": supported values: "Retain", "Delete""#
     );
 }
+
+#[test]
+fn updates_ratchet_errors_on_unchanged_values() {
+    let schema = environment_schema();
+    // Stored before the schema got stricter: 11 instances and a bad constant name.
+    let mut stored = environment();
+    set(&mut stored, "/spec/instances", json!(11));
+    set(
+        &mut stored,
+        "/spec/constants",
+        json!([{"name": "bad name", "value": "1"}, {"name": "M.B", "value": "2"}]),
+    );
+    let (stored, errors) = admit(&schema, stored, None);
+    assert_eq!(errors.len(), 2, "{:?}", messages(&errors));
+
+    // An update elsewhere (and reordering the map list) is accepted.
+    let mut update = stored.clone();
+    set(&mut update, "/spec/runState", json!("Stopped"));
+    set(
+        &mut update,
+        "/spec/constants",
+        json!([{"name": "M.B", "value": "3"}, {"name": "bad name", "value": "1"}]),
+    );
+    let (_, errors) = admit(&schema, update.clone(), Some(&stored));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+
+    // Touching the invalid value reports it again.
+    set(&mut update, "/spec/instances", json!(12));
+    let (_, errors) = admit(&schema, update, Some(&stored));
+    assert_eq!(
+        messages(&errors),
+        vec![
+            "spec.instances: Invalid value: 12: spec.instances in body should be less than or equal to 10"
+        ]
+    );
+
+    // CEL rules without oldSelf ratchet too: both package sources set before the rule existed.
+    let mut both = environment();
+    set(
+        &mut both,
+        "/spec/packageId",
+        json!("3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+    );
+    let (both, errors) = admit(&schema, both, None);
+    assert_eq!(errors.len(), 1);
+    let mut update = both.clone();
+    set(&mut update, "/spec/runState", json!("Stopped"));
+    let (_, errors) = admit(&schema, update, Some(&both));
+    assert_eq!(
+        messages(&errors),
+        vec![
+            r#"spec: Invalid value: "object": exactly one of spec.packageRef or spec.packageId must be set"#
+        ],
+        "spec itself changed, so its rule is evaluated"
+    );
+    let mut update = both.clone();
+    set(&mut update, "/metadata/labels", json!({"a": "b"}));
+    let (_, errors) = admit(&schema, update, Some(&both));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+}
