@@ -5,7 +5,7 @@
 //! duplicate-item errors are never ratcheted.
 
 use super::errors::{FieldError, FieldErrorKind};
-use super::node::{Additional, ListType, Node};
+use super::node::{Additional, ListType, Node, Segment, path_segments};
 use super::validate::json_eq;
 use serde_json::Value;
 
@@ -42,7 +42,7 @@ fn correlate<'a>(
 ) -> Option<(&'a Value, &'a Value)> {
     let mut node = Some(root);
     let (mut n, mut o) = (new, old);
-    for segment in segments(path) {
+    for segment in path_segments(path) {
         match segment {
             Segment::Field(name) => {
                 n = n.get(name)?;
@@ -75,30 +75,4 @@ fn correlate<'a>(
         }
     }
     Some((n, o))
-}
-
-enum Segment<'a> {
-    Field(&'a str),
-    Index(usize),
-}
-
-fn segments(path: &str) -> Vec<Segment<'_>> {
-    let mut out = Vec::new();
-    for part in path.split('.').filter(|p| !p.is_empty()) {
-        let (name, rest) = match part.find('[') {
-            Some(i) => (&part[..i], &part[i..]),
-            None => (part, ""),
-        };
-        if !name.is_empty() {
-            out.push(Segment::Field(name));
-        }
-        for bracket in rest.split('[').filter(|b| !b.is_empty()) {
-            let inner = bracket.trim_end_matches(']');
-            match inner.parse::<usize>() {
-                Ok(i) => out.push(Segment::Index(i)),
-                Err(_) => out.push(Segment::Field(inner)),
-            }
-        }
-    }
-    out
 }
