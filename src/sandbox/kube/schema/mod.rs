@@ -125,6 +125,23 @@ impl CompiledSchema {
         Admission { pruned, errors }
     }
 
+    /// How the value at `path` (`spec.constants`, `spec.constants[0].valueFrom`) merges in
+    /// server-side apply and strategic merge: lists by `x-kubernetes-list-type`, objects by
+    /// `x-kubernetes-map-type`. `None` when the schema does not describe the path.
+    pub fn merge_shape(&self, path: &str) -> Option<MergeShape> {
+        let node = self.root.at_path(path)?;
+        Some(match node.ty.as_deref() {
+            Some("array") => match node.list_type {
+                node::ListType::Atomic => MergeShape::AtomicList,
+                node::ListType::Set => MergeShape::SetList,
+                node::ListType::Map => MergeShape::MapList(node.list_map_keys.clone()),
+            },
+            Some("object") if node.atomic_map => MergeShape::AtomicObject,
+            Some("object") => MergeShape::Object,
+            _ => MergeShape::Scalar,
+        })
+    }
+
     /// Drops the fields the schema does not declare and returns their paths, e.g. `spec.foo`.
     pub fn prune(&self, obj: &mut Value) -> Vec<String> {
         let mut pruned = Vec::new();
@@ -136,6 +153,23 @@ impl CompiledSchema {
     pub fn apply_defaults(&self, obj: &mut Value) {
         defaults::apply(&self.root, obj);
     }
+}
+
+/// How a value merges (see [`CompiledSchema::merge_shape`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeShape {
+    /// A scalar (or untyped value): replaced as a whole.
+    Scalar,
+    /// An object merged field by field.
+    Object,
+    /// An object replaced as a whole (`x-kubernetes-map-type: atomic`).
+    AtomicObject,
+    /// A list replaced as a whole (the default).
+    AtomicList,
+    /// A list of unique scalars merged as a set.
+    SetList,
+    /// A list of objects merged by these key fields.
+    MapList(Vec<String>),
 }
 
 /// What [`CompiledSchema::admit`] found.

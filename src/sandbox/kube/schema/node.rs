@@ -61,6 +61,8 @@ pub(crate) struct Node {
     pub(crate) not: Option<Box<Node>>,
     pub(crate) list_type: ListType,
     pub(crate) list_map_keys: Vec<String>,
+    /// `x-kubernetes-map-type: atomic`.
+    pub(crate) atomic_map: bool,
     pub(crate) default: Option<Value>,
 }
 
@@ -245,6 +247,9 @@ impl Node {
                     .collect()
             })
             .unwrap_or_default();
+
+        node.atomic_map =
+            map.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
 
         node.check_structural(map, path, place, errors);
         node

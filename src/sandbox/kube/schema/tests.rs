@@ -955,3 +955,33 @@ fn updates_ratchet_errors_on_unchanged_values() {
     let (_, errors) = admit(&schema, update, Some(&both));
     assert!(errors.is_empty(), "{:?}", messages(&errors));
 }
+
+#[test]
+fn merge_shapes_for_server_side_apply() {
+    let schema = environment_schema();
+    assert_eq!(
+        schema.merge_shape("spec.constants"),
+        Some(MergeShape::MapList(vec!["name".into()]))
+    );
+    assert_eq!(schema.merge_shape("spec.tags"), Some(MergeShape::SetList));
+    assert_eq!(
+        schema.merge_shape("spec.constants[3]"),
+        Some(MergeShape::Object)
+    );
+    assert_eq!(
+        schema.merge_shape("spec.constants[3].name"),
+        Some(MergeShape::Scalar)
+    );
+    assert_eq!(
+        schema.merge_shape("status.conditions"),
+        Some(MergeShape::MapList(vec!["type".into()]))
+    );
+    assert_eq!(schema.merge_shape("spec.nothing"), None);
+    let atomic = CompiledSchema::new(&json!({"type": "object", "properties": {
+        "a": {"type": "object", "x-kubernetes-map-type": "atomic"},
+        "l": {"type": "array", "items": {"type": "string"}}}}))
+    .expect("compiles");
+    assert_eq!(atomic.merge_shape("a"), Some(MergeShape::AtomicObject));
+    assert_eq!(atomic.merge_shape("l"), Some(MergeShape::AtomicList));
+    assert_eq!(atomic.merge_shape(""), Some(MergeShape::Object));
+}
