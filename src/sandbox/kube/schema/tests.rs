@@ -985,3 +985,114 @@ fn merge_shapes_for_server_side_apply() {
     assert_eq!(atomic.merge_shape("l"), Some(MergeShape::AtomicList));
     assert_eq!(atomic.merge_shape(""), Some(MergeShape::Object));
 }
+
+#[test]
+fn package_field_rules_each_name_their_field() {
+    let schema = package_schema();
+    let cases: Vec<(&str, Value, &str, FieldErrorKind)> = vec![
+        (
+            "/spec/source/build/version",
+            json!("2.5"),
+            "spec.source.build.version",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/source/build/revision",
+            json!("abc-123"),
+            "spec.source.build.revision",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/source/build/branch",
+            json!(""),
+            "spec.source.build.branch",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/target/mendixCloud/appId",
+            json!("-calc"),
+            "spec.target.mendixCloud.appId",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/deletionPolicy",
+            json!("Keep"),
+            "spec.deletionPolicy",
+            FieldErrorKind::NotSupported,
+        ),
+        (
+            "/spec/credentialsSecretRef/name",
+            json!(7),
+            "spec.credentialsSecretRef.name",
+            FieldErrorKind::TypeInvalid,
+        ),
+        (
+            "/spec/source/build/description",
+            json!("d".repeat(1001)),
+            "spec.source.build.description",
+            FieldErrorKind::TooLong,
+        ),
+    ];
+    for (pointer, value, field, kind) in cases {
+        let mut pkg = package();
+        set(&mut pkg, pointer, value);
+        let (_, errors) = admit(&schema, pkg, None);
+        assert_eq!(errors[0].field, field, "{pointer}: {:?}", messages(&errors));
+        assert_eq!(errors[0].kind, kind, "{pointer}: {:?}", messages(&errors));
+    }
+
+    let upload_cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"url": "ftp://x/a.mda", "fileName": "a.mda"}),
+            "spec.source.upload.url",
+        ),
+        (
+            json!({"url": "https://x/a.mda", "fileName": "dir/a.mda"}),
+            "spec.source.upload.fileName",
+        ),
+        (
+            json!({"url": "https://x/a.mda", "fileName": "a.mda", "sha256": "ABC"}),
+            "spec.source.upload.sha256",
+        ),
+        (
+            json!({"url": "https://x/a.mda"}),
+            "spec.source.upload.fileName",
+        ),
+    ];
+    for (upload, field) in upload_cases {
+        let mut pkg = package();
+        set(&mut pkg, "/spec/source", json!({"upload": upload}));
+        let (_, errors) = admit(&schema, pkg, None);
+        assert_eq!(errors[0].field, field, "{:?}", messages(&errors));
+    }
+
+    let mut pkg = package();
+    set(
+        &mut pkg,
+        "/spec/source",
+        json!({"existing": {"packageId": "not-a-uuid"}}),
+    );
+    let (_, errors) = admit(&schema, pkg, None);
+    assert_eq!(
+        errors[0].message,
+        r#"spec.source.existing.packageId: Invalid value: "not-a-uuid": spec.source.existing.packageId in body should match '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"#
+    );
+
+    // Private Cloud target for a package.
+    let mut pkg = package();
+    set(
+        &mut pkg,
+        "/spec/target",
+        json!({"privateCloud": {"appId": "3f2504e0"}}),
+    );
+    assert!(admit(&schema, pkg, None).1.is_empty());
+    let mut pkg = package();
+    set(&mut pkg, "/spec/target", json!({}));
+    let (_, errors) = admit(&schema, pkg, None);
+    assert_eq!(
+        messages(&errors),
+        vec![
+            r#"spec.target: Invalid value: "object": exactly one of target.mendixCloud or target.privateCloud must be set"#
+        ]
+    );
+}
