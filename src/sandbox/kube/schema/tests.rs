@@ -1096,3 +1096,21 @@ fn package_field_rules_each_name_their_field() {
         ]
     );
 }
+
+#[test]
+fn closed_objects_refuse_unknown_properties() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "additionalProperties": false},
+                       "n": {"type": "integer"}}
+    }))
+    .expect("compiles");
+    let errors = schema.validate(&json!({"spec": {"b": 1}}), None);
+    assert_eq!(
+        messages(&errors),
+        vec![r#"spec: Invalid value: "b": spec.b in body is a forbidden property"#]
+    );
+    assert_eq!(errors[0].to_cause()["field"], "spec");
+    let blocked = schema.validate(&json!({"n": "one"}), None);
+    assert_eq!(blocked[1].to_cause()["field"], "<nil>");
+}

@@ -310,9 +310,11 @@ fn validate_object(
             && !((root || node.embedded_resource) && OBJECT_ENVELOPE.contains(&key.as_str()))
             && !node.preserve_unknown
         {
-            errors.push(FieldError::forbidden(
-                child_path,
-                &format!("{}.{key} is a forbidden property", path),
+            // kube-openapi names the object and shows the key as the value.
+            errors.push(FieldError::invalid(
+                path,
+                &Value::String(key.clone()),
+                &format!("{path}.{key} in body is a forbidden property"),
             ));
         }
     }
