@@ -18,6 +18,9 @@ const BEFORE_FIRST_APPLY: &str = "before-first-apply";
 /// Bucket the oldest updaters are merged into beyond [`MAX_UPDATE_MANAGERS`].
 const ANCIENT_CHANGES: &str = "ancient-changes";
 const MAX_UPDATE_MANAGERS: usize = 10;
+/// The one manager kube-apiserver treats as `kubectl apply --server-side`.
+const KUBECTL: &str = "kubectl";
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// One field another manager owns with a different value than the apply wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,6 +31,7 @@ pub struct Conflict {
     pub subresource: Option<String>,
     /// The field as kube-apiserver prints it: `.spec.replicas`, `.status.conditions[type="Ready"]`.
     pub field: String,
+    pub path: Vec<PathElement>,
 }
 
 impl Conflict {
@@ -194,7 +198,53 @@ impl FieldManager {
     /// Server-side apply of `applied` by `manager` over `live` (`None` creates). Returns the
     /// object to store, with `metadata.managedFields` updated; the caller still applies its
     /// own rules (resourceVersion, status/spec reset of subresources, validation).
+    ///
+    /// As kube-apiserver does for the manager `kubectl` only: conflicts on fields whose live
+    /// value is still what the last client-side `kubectl apply` set are taken over (the
+    /// upgrade from client-side to server-side apply), and an existing
+    /// `kubectl.kubernetes.io/last-applied-configuration` annotation is kept in sync.
     pub fn apply(
+        &self,
+        live: Option<&Value>,
+        applied: &Value,
+        manager: &str,
+        force: bool,
+        subresource: Option<&str>,
+        now: &str,
+    ) -> Result<Value, ApplyError> {
+        let result = match self.apply_once(live, applied, manager, force, subresource, now) {
+            Err(ApplyError::Conflicts(conflicts)) if manager == KUBECTL => {
+                let allowed = live.and_then(|l| self.allowed_by_last_applied(l));
+                match allowed {
+                    Some(allowed) if conflicts.iter().all(|c| allowed.contains(&c.path)) => {
+                        self.apply_once(live, applied, manager, true, subresource, now)
+                    }
+                    _ => Err(ApplyError::Conflicts(conflicts)),
+                }
+            }
+            other => other,
+        };
+        let mut out = result?;
+        if manager == KUBECTL {
+            sync_last_applied(&mut out, applied);
+        }
+        Ok(out)
+    }
+
+    /// The fields a client-side `kubectl apply` set and that still hold the value it set.
+    fn allowed_by_last_applied(&self, live: &Value) -> Option<FieldSet> {
+        let text = live
+            .pointer("/metadata/annotations")?
+            .get(LAST_APPLIED)?
+            .as_str()?;
+        let last: Value = serde_json::from_str(text).ok()?;
+        let shape = &self.types.root;
+        let set = typed::to_field_set(&last, shape).ok()?;
+        let changed = typed::compare(&last, &without_managed_fields(live), shape).ok()?;
+        Some(set.difference(&changed.modified))
+    }
+
+    fn apply_once(
         &self,
         live: Option<&Value>,
         applied: &Value,
@@ -291,6 +341,7 @@ impl FieldManager {
                     api_version: entry.api_version.clone(),
                     subresource: entry.subresource.clone(),
                     field: path_string(p),
+                    path: p.clone(),
                 }));
                 entry.fields = entry.fields.difference(&taken);
             }
@@ -480,6 +531,28 @@ pub fn update_managed_fields(
     now: &str,
 ) {
     FieldManager::for_object(new).update(old, new, manager, operation, subresource, now);
+}
+
+/// Rewrites an existing last-applied annotation to the applied configuration (without the
+/// annotation itself), so a later client-side `kubectl apply` diffs against it.
+fn sync_last_applied(out: &mut Value, applied: &Value) {
+    let Some(annotations) = out
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    if !annotations.contains_key(LAST_APPLIED) {
+        return;
+    }
+    let mut config = applied.clone();
+    if let Some(own) = config
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
+        own.remove(LAST_APPLIED);
+    }
+    annotations.insert(LAST_APPLIED.into(), Value::String(format!("{config}\n")));
 }
 
 /// The checks kube-apiserver makes before applying.
@@ -1427,6 +1500,53 @@ mod tests {
             PathElement::field("env"),
             PathElement::field("K0")
         ]));
+    }
+
+    /// `kubectl apply` (client-side) then `kubectl apply --server-side` with a changed value:
+    /// the fields client-side apply set are taken over without a conflict, and the
+    /// last-applied annotation follows the new configuration.
+    #[test]
+    fn kubectl_upgrades_from_client_side_apply() {
+        let fm = widget_manager();
+        let v1 = widget(json!({"replicas": 1, "image": "a"}));
+        let mut live = v1.clone();
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: format!("{v1}\n")});
+        fm.update(
+            None,
+            &mut live,
+            "kubectl-client-side-apply",
+            "Update",
+            None,
+            T0,
+        );
+        let v2 = widget(json!({"replicas": 2, "image": "a"}));
+        let out = fm
+            .apply(Some(&live), &v2, "kubectl", false, None, T1)
+            .unwrap();
+        assert_eq!(out["spec"]["replicas"], 2);
+        let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(annotation).unwrap(), v2);
+        // Another manager, or a field someone changed since, still conflicts.
+        assert!(
+            fm.apply(Some(&live), &v2, "other", false, None, T1)
+                .is_err()
+        );
+        let mut drifted = live.clone();
+        drifted["spec"]["replicas"] = json!(7);
+        fm.update(
+            Some(&live),
+            &mut drifted,
+            "kubectl-client-side-apply",
+            "Update",
+            None,
+            T1,
+        );
+        let err = fm
+            .apply(Some(&drifted), &v2, "kubectl", false, None, T2)
+            .unwrap_err();
+        assert_eq!(err.http_status(), 409);
     }
 
     #[test]

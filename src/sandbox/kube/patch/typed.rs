@@ -278,6 +278,11 @@ fn merge_node(
         (Node::Object(l), Node::Object(r)) => {
             let mut out = l.clone();
             for (key, value) in r {
+                // An applied `null` unsets the field (and the applier owns its absence).
+                if value.is_null() {
+                    out.remove(key);
+                    continue;
+                }
                 let (child_shape, _) = shape.field(key);
                 let merged = match l.get(key) {
                     Some(existing) => {
@@ -549,6 +554,17 @@ mod tests {
             "ports": [{"name": "a", "port": 10, "extra": true}, {"name": "b", "port": 2}, {"name": "c", "port": 3}],
             "env": {"K": "V", "L": "W"}, "selector": {"c": "3"}}})
         );
+    }
+
+    #[test]
+    fn merge_unsets_fields_applied_as_null() {
+        let out = merge(
+            &json!({"spec": {"replicas": 1, "image": "a"}}),
+            &json!({"spec": {"replicas": null}}),
+            &types().root,
+        )
+        .unwrap();
+        assert_eq!(out, json!({"spec": {"image": "a"}}));
     }
 
     /// Traced by hand through structured-merge-diff's `visitListItems`: live-only items keep
