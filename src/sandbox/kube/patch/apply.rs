@@ -2,6 +2,9 @@
 //! following kube-apiserver's field manager (structured-merge-diff's `Updater` wrapped in the
 //! strip-meta, managed-fields-updater, skip-non-applied and cap-managers layers).
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
@@ -135,16 +138,21 @@ fn conflict_message(conflicts: &[Conflict]) -> String {
 
 /// Field ownership for one kind: its merge schema and whether it has a `status` subresource
 /// (whose fields are then never owned through the main resource, and vice versa for `spec`).
+/// Cheap to clone; build one per kind (and CRD version) and keep it.
 #[derive(Clone, Debug)]
 pub struct FieldManager {
-    types: ListTypes,
+    types: Arc<ListTypes>,
     status_subresource: bool,
 }
 
+/// Field managers of the kinds known without a CRD, built once.
+static BY_OBJECT_KIND: LazyLock<Mutex<HashMap<(String, String), FieldManager>>> =
+    LazyLock::new(Default::default);
+
 impl FieldManager {
-    pub fn new(types: ListTypes, status_subresource: bool) -> Self {
+    pub fn new(types: impl Into<Arc<ListTypes>>, status_subresource: bool) -> Self {
         FieldManager {
-            types,
+            types: types.into(),
             status_subresource,
         }
     }
@@ -177,10 +185,20 @@ impl FieldManager {
     /// subresource for custom resources (prefer [`FieldManager::for_crd`] for those).
     pub fn for_object(obj: &Value) -> Self {
         let (group, kind) = group_kind(obj);
-        Self::new(
-            ListTypes::for_object(obj),
-            builtin_has_status_subresource(&group, &kind),
-        )
+        let build = || {
+            Self::new(
+                ListTypes::for_object(obj),
+                builtin_has_status_subresource(&group, &kind),
+            )
+        };
+        // A poisoned cache only loses the caching, never the answer.
+        match BY_OBJECT_KIND.lock() {
+            Ok(mut cache) => cache
+                .entry((group.clone(), kind.clone()))
+                .or_insert_with(build)
+                .clone(),
+            Err(_) => build(),
+        }
     }
 
     /// Fields a write through `subresource` never owns: `status` on the main resource of a kind
