@@ -91,6 +91,17 @@ impl ApplyError {
         }
     }
 
+    /// The `Status` body kube-apiserver answers with, causes included.
+    pub fn status_body(&self) -> Value {
+        let mut body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": self.to_string(), "reason": self.status_reason(),
+            "code": self.http_status()});
+        if let ApplyError::Conflicts(_) = self {
+            body["details"] = json!({"causes": self.causes()});
+        }
+        body
+    }
+
     /// `details.causes` of the `Status` body: one `FieldManagerConflict` per conflict.
     pub fn causes(&self) -> Vec<Value> {
         match self {
