@@ -3,16 +3,27 @@
 //! `metadata.managedFields` bookkeeping every write does.
 //!
 //! Everything here is pure: functions over `serde_json::Value` objects, no I/O, no clock (the
-//! caller passes `now`). The HTTP server maps the errors to `Status` bodies with
-//! [`PatchError::http_status`] and [`ApplyError::http_status`].
+//! caller passes `now`, RFC 3339). The HTTP server turns errors into `Status` bodies with
+//! [`PatchError::status_body`] / [`ApplyError::status_body`] (status code, reason, message and,
+//! for apply conflicts, one `FieldManagerConflict` cause per field).
 //!
 //! - [`json_patch`] — RFC 6902 (`application/json-patch+json`).
 //! - [`merge_patch`] — RFC 7386 (`application/merge-patch+json`).
 //! - [`strategic_merge_patch`] — `application/strategic-merge-patch+json`, approximated for the
 //!   built-in kinds the sandbox serves; custom resources get the API server's 415.
-//! - [`server_side_apply`] / [`FieldManager::apply`] — `application/apply-patch+yaml`, with
-//!   field ownership, conflicts and pruning as structured-merge-diff does them.
-//! - [`update_managed_fields`] / [`FieldManager::update`] — ownership for create/update/patch.
+//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (parse the body first), with field
+//!   ownership, conflicts, pruning of fields a manager stops applying, and `force`.
+//! - [`FieldManager::update`] — ownership for create, update and the non-apply patches: call it
+//!   with the stored object (`None` on create) and the object about to be stored.
+//!
+//! Build one [`FieldManager`] per kind: [`FieldManager::for_crd`] (schema and `status`
+//! subresource from the CRD) or [`FieldManager::for_builtin`]. [`server_side_apply`] and
+//! [`update_managed_fields`] are shortcuts that pick the manager from the object itself
+//! ([`FieldManager::for_object`]): right for built-in kinds, schema-less for custom resources.
+//!
+//! What the caller still does, as kube-apiserver's strategies do after the field manager:
+//! drop `status` from main-resource writes and everything but `status` from `/status` writes
+//! of kinds with a status subresource, set resourceVersion/generation/uid/timestamps, validate.
 
 mod apply;
 mod fieldset;
