@@ -387,12 +387,14 @@ impl FieldManager {
             .map_err(live_err)?
             .is_same();
         let me = &mut managers[mine];
+        // Stripped after pruning: identity fields still count as owned while pruning.
         me.fields = me.fields.difference(&strip_set());
         me.time = if object_changed || previous_time.is_none() {
             Some(now.into())
         } else {
             previous_time
         };
+        managers.retain(|e| !e.fields.is_empty());
         let managers = cap_update_managers(managers);
         let mut out = merged;
         store(&mut out, managers);
@@ -1397,6 +1399,132 @@ mod tests {
 
         let recorded: Value = serde_json::from_str(r#"[{"apiVersion":"cert-manager.io/v1","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:conditions":{"k:{\"type\":\"Ready\"}":{".":{},"f:lastTransitionTime":{},"f:message":{},"f:observedGeneration":{},"f:reason":{},"f:status":{},"f:type":{}}}}},"manager":"cert-manager-certificates-readiness","operation":"Update","subresource":"status","time":"2022-05-10T13:02:45Z"},{"apiVersion":"cert-manager.io/v1","fieldsType":"FieldsV1","fieldsV1":{"f:status":{".":{},"f:conditions":{".":{},"k:{\"type\":\"Issuing\"}":{".":{},"f:lastTransitionTime":{},"f:message":{},"f:observedGeneration":{},"f:reason":{},"f:status":{},"f:type":{}}}}},"manager":"cert-manager-certificates-trigger","operation":"Update","subresource":"status","time":"2022-05-10T13:02:45Z"},{"apiVersion":"cert-manager.io/v1","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:ownerReferences":{".":{},"k:{\"uid\":\"1f74d220-0d1c-4904-83a0-4a8e26867c34\"}":{}}},"f:spec":{".":{},"f:dnsNames":{},"f:issuerRef":{".":{},"f:group":{},"f:kind":{},"f:name":{}},"f:secretName":{},"f:usages":{}}},"manager":"cert-manager-ingress-shim","operation":"Update","time":"2022-05-10T13:02:45Z"},{"apiVersion":"cert-manager.io/v1","fieldsType":"FieldsV1","fieldsV1":{"f:status":{"f:nextPrivateKeySecretName":{}}},"manager":"cert-manager-certificates-key-manager","operation":"Update","subresource":"status","time":"2022-05-10T13:02:46Z"},{"apiVersion":"cert-manager.io/v1","fieldsType":"FieldsV1","fieldsV1":{"f:metadata":{"f:annotations":{".":{},"f:kubectl.kubernetes.io/last-applied-configuration":{}}}},"manager":"kubectl-client-side-apply","operation":"Update","time":"2022-05-10T13:04:02Z"}]"#).unwrap();
         assert_eq!(next["metadata"]["managedFields"], recorded);
+    }
+
+    /// A Pod created by `kubectl run`, then applied server-side by kubectl with the manifest
+    /// kept in its last-applied annotation: the Apply entry kube-apiserver 1.28 recorded.
+    #[test]
+    fn apply_reproduces_a_real_pod_record() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "containers": {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"], "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "image": {"type": "string"},
+                        "imagePullPolicy": {"type": "string"},
+                        "resources": {"type": "object", "properties": {
+                            "limits": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
+                "dnsPolicy": {"type": "string"}, "restartPolicy": {"type": "string"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), true);
+        let manifest = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"creationTimestamp": null, "labels": {"run": "nginx"}, "name": "nginx",
+                         "namespace": "default"},
+            "spec": {"containers": [{"image": "nginx", "name": "nginx", "resources": {}}],
+                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Never"},
+            "status": {}});
+        let mut live = manifest.clone();
+        live["metadata"]["creationTimestamp"] = json!("2023-10-26T03:22:48Z");
+        live["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+        fm.update(
+            None,
+            &mut live,
+            "kubectl-run",
+            "Update",
+            None,
+            "2023-10-26T03:22:48Z",
+        );
+        let out = fm
+            .apply(
+                Some(&live),
+                &manifest,
+                "kubectl",
+                false,
+                None,
+                "2023-10-26T03:24:46Z",
+            )
+            .unwrap();
+        let recorded: Value = serde_json::from_str(r#"{"f:metadata":{"f:labels":{"f:run":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{},"f:resources":{}}},"f:dnsPolicy":{},"f:restartPolicy":{}}}"#).unwrap();
+        assert_eq!(fields_of(&out, "kubectl"), recorded);
+        assert_eq!(
+            out["spec"]["containers"][0]["imagePullPolicy"], "Always",
+            "kept: kubectl-run owns it"
+        );
+    }
+
+    /// A controller's server-side apply of a Deployment: ownerReferences items are atomic,
+    /// label selectors are atomic maps, nested metadata is not stripped. The Apply entry
+    /// kube-apiserver recorded for it.
+    #[test]
+    fn apply_reproduces_a_real_controller_record() {
+        let container = json!({"type": "object", "properties": {
+            "name": {"type": "string"}, "image": {"type": "string"},
+            "imagePullPolicy": {"type": "string"},
+            "command": {"type": "array", "items": {"type": "string"}},
+            "resources": {"type": "object"},
+            "securityContext": {"type": "object", "properties": {
+                "allowPrivilegeEscalation": {"type": "boolean"},
+                "runAsNonRoot": {"type": "boolean"}, "runAsUser": {"type": "integer"},
+                "capabilities": {"type": "object", "properties": {
+                    "drop": {"type": "array", "items": {"type": "string"}}}}}}}});
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer"},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic"},
+            "strategy": {"type": "object", "properties": {"type": {"type": "string"}}},
+            "template": {"type": "object", "properties": {
+                "metadata": {"type": "object", "properties": {
+                    "creationTimestamp": {"type": "string"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "spec": {"type": "object", "properties": {
+                    "containers": {"type": "array", "x-kubernetes-list-type": "map",
+                                   "x-kubernetes-list-map-keys": ["name"], "items": container},
+                    "securityContext": {"type": "object", "properties": {
+                        "runAsNonRoot": {"type": "boolean"},
+                        "seccompProfile": {"type": "object", "properties": {
+                            "type": {"type": "string"}}}}}}}}}}}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), true);
+        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "reconciler-sample", "namespace": "default",
+                "ownerReferences": [{"apiVersion": "test.example.com/v1alpha1", "kind": "Reconciler",
+                    "name": "reconciler-sample", "uid": "c8f0aab2-b8bd-438f-ad50-043e65017963",
+                    "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "netshoot"}}, "strategy": {},
+                "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "netshoot"}},
+                    "spec": {"containers": [{"name": "netshoot", "image": "nicolaka/netshoot",
+                        "command": ["sleep", "infinity"], "imagePullPolicy": "IfNotPresent",
+                        "resources": {}, "securityContext": {"allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true, "runAsUser": 1000}}],
+                        "securityContext": {"runAsNonRoot": true,
+                                            "seccompProfile": {"type": "RuntimeDefault"}}}}}});
+        let out = fm
+            .apply(
+                None,
+                &applied,
+                "reconciler-controller",
+                true,
+                None,
+                "2025-09-02T12:04:06Z",
+            )
+            .unwrap();
+        let recorded: Value = serde_json::from_str(r#"{"f:metadata":{"f:ownerReferences":{"k:{\"uid\":\"c8f0aab2-b8bd-438f-ad50-043e65017963\"}":{}}},"f:spec":{"f:selector":{},"f:strategy":{},"f:template":{"f:metadata":{"f:creationTimestamp":{},"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"netshoot\"}":{".":{},"f:command":{},"f:image":{},"f:imagePullPolicy":{},"f:name":{},"f:resources":{},"f:securityContext":{"f:allowPrivilegeEscalation":{},"f:capabilities":{"f:drop":{}},"f:runAsNonRoot":{},"f:runAsUser":{}}}},"f:securityContext":{"f:runAsNonRoot":{},"f:seccompProfile":{"f:type":{}}}}}}}"#).unwrap();
+        assert_eq!(fields_of(&out, "reconciler-controller"), recorded);
+        // `kubectl scale`-style apply of replicas alone sits beside it without conflict.
+        let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "reconciler-sample"}, "spec": {"replicas": 3}});
+        let out = fm
+            .apply(
+                Some(&out),
+                &scale,
+                "kubectl",
+                false,
+                None,
+                "2025-09-02T13:48:02Z",
+            )
+            .unwrap();
+        assert_eq!(
+            fields_of(&out, "kubectl"),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
+        assert_eq!(fields_of(&out, "reconciler-controller"), recorded);
     }
 
     #[test]
