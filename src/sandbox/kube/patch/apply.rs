@@ -283,6 +283,16 @@ impl FieldManager {
         now: &str,
     ) -> Result<Value, ApplyError> {
         check_applied(applied, manager)?;
+        if let Some(live) = live {
+            let kind = |o: &Value| o.get("kind").and_then(Value::as_str).map(str::to_string);
+            if kind(live) != kind(applied) {
+                return Err(ApplyError::BadRequest(format!(
+                    "invalid object type: {}, Kind={}",
+                    applied["apiVersion"].as_str().unwrap_or_default(),
+                    applied["kind"].as_str().unwrap_or_default()
+                )));
+            }
+        }
         let shape = &self.types.root;
         let api_version = applied
             .get("apiVersion")
@@ -536,6 +546,19 @@ impl FieldManager {
         managers.retain(|e| !e.fields.is_empty());
         Ok(cap_update_managers(managers))
     }
+}
+
+/// Parses an `application/apply-patch+yaml` body (YAML, or JSON which is YAML too) into the
+/// applied configuration. A body that is not one object is a 400, as in kube-apiserver.
+pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApplyError> {
+    let applied: Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApplyError::BadRequest(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(ApplyError::BadRequest(
+            "the applied configuration must be an object".into(),
+        ));
+    }
+    Ok(applied)
 }
 
 /// Server-side apply with the schema and subresources known from the object itself
@@ -1289,6 +1312,37 @@ mod tests {
             assert_eq!(err.http_status(), 400, "{err}");
             assert!(err.to_string().contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn apply_bodies_are_yaml_or_json() {
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
+        let json_body =
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v"}}"#;
+        assert_eq!(
+            parse_apply_body(yaml).unwrap(),
+            parse_apply_body(json_body).unwrap()
+        );
+        for bad in [&b"- a\n- b\n"[..], b"key: [unclosed", b"just a string"] {
+            assert_eq!(parse_apply_body(bad).unwrap_err().http_status(), 400);
+        }
+    }
+
+    #[test]
+    fn applying_another_kind_over_an_object_is_refused() {
+        let fm = widget_manager();
+        let live = fm
+            .apply(None, &widget(json!({"replicas": 1})), "m", false, None, T0)
+            .unwrap();
+        let mut other = widget(json!({"replicas": 1}));
+        other["kind"] = json!("Gadget");
+        let err = fm
+            .apply(Some(&live), &other, "m", false, None, T1)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid object type: example.com/v1, Kind=Gadget"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - [`merge_patch`] — RFC 7386 (`application/merge-patch+json`).
 //! - [`strategic_merge_patch`] — `application/strategic-merge-patch+json`, approximated for the
 //!   built-in kinds the sandbox serves; custom resources get the API server's 415.
-//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (parse the body first), with field
+//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (parse the body with
+//!   [`parse_apply_body`]), with field
 //!   ownership, conflicts, pruning of fields a manager stops applying, and `force`.
 //! - [`FieldManager::update`] — ownership for create, update and the non-apply patches: call it
 //!   with the stored object (`None` on create) and the object about to be stored.
@@ -32,7 +33,9 @@ mod schema;
 mod strategic;
 mod typed;
 
-pub use apply::{ApplyError, Conflict, FieldManager, server_side_apply, update_managed_fields};
+pub use apply::{
+    ApplyError, Conflict, FieldManager, parse_apply_body, server_side_apply, update_managed_fields,
+};
 pub use fieldset::{FieldSet, FieldsV1Error, PathElement};
 pub use managed::{ManagedFieldsEntry, ManagedFieldsError};
 pub use schema::ListTypes;
