@@ -7,13 +7,13 @@
 //! [`PatchError::status_body`] / [`ApplyError::status_body`] (status code, reason, message and,
 //! for apply conflicts, one `FieldManagerConflict` cause per field).
 //!
-//! - [`json_patch`] — RFC 6902 (`application/json-patch+json`).
+//! - [`json_patch()`] — RFC 6902 (`application/json-patch+json`).
 //! - [`merge_patch`] — RFC 7386 (`application/merge-patch+json`).
 //! - [`strategic_merge_patch`] — `application/strategic-merge-patch+json`, approximated for the
 //!   built-in kinds the sandbox serves; custom resources get the API server's 415.
-//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (parse the body with
-//!   [`parse_apply_body`]), with field
-//!   ownership, conflicts, pruning of fields a manager stops applying, and `force`.
+//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (body parsed by
+//!   [`parse_apply_body`]): field ownership, conflicts, pruning of the fields a manager stops
+//!   applying, and `force`.
 //! - [`FieldManager::update`] — ownership for create, update and the non-apply patches: call it
 //!   with the stored object (`None` on create) and the object about to be stored.
 //!
