@@ -1280,6 +1280,75 @@ mod tests {
     }
 
     #[test]
+    fn set_items_are_owned_one_by_one_and_atomic_lists_whole() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "args": {"type": "array", "items": {"type": "string"}}}}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), false);
+        let spec = |v: Value| widget(v);
+        let live = fm
+            .apply(
+                None,
+                &spec(json!({"tags": ["a"], "args": ["x"]})),
+                "alice",
+                false,
+                None,
+                T0,
+            )
+            .unwrap();
+        let live = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"tags": ["b"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap();
+        assert_eq!(live["spec"]["tags"], json!(["a", "b"]));
+        assert_eq!(
+            fields_of(&live, "bob"),
+            json!({"f:spec": {"f:tags": {"v:\"b\"": {}}}})
+        );
+        // An atomic list is one field: another value is a conflict, not a merge.
+        let err = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["y"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap_err();
+        assert!(err.to_string().ends_with(".spec.args"), "{err}");
+        let out = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["x"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap();
+        assert_eq!(out["spec"]["args"], json!(["x"]));
+        // alice stops applying her tag: only hers goes.
+        let out = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["x"]})),
+                "alice",
+                false,
+                None,
+                T2,
+            )
+            .unwrap();
+        assert_eq!(out["spec"]["tags"], json!(["b"]));
+    }
+
+    #[test]
     fn noop_apply_keeps_the_time() {
         let fm = widget_manager();
         let applied = widget(json!({"replicas": 1}));
