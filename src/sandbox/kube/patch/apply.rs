@@ -268,7 +268,7 @@ impl FieldManager {
             .as_str()?;
         let last: Value = serde_json::from_str(text).ok()?;
         let shape = &self.types.root;
-        let set = typed::to_field_set(&last, shape).ok()?;
+        let set = typed::to_live_field_set(&last, shape).ok()?;
         let changed = typed::compare(&last, &without_managed_fields(live), shape).ok()?;
         Some(set.difference(&changed.modified))
     }
@@ -431,7 +431,7 @@ impl FieldManager {
         );
         let last = ensure(last);
         let fields_of = |v: &Value| -> Result<FieldSet, ShapeError> {
-            Ok(ensure(&typed::to_field_set(v, shape)?))
+            Ok(ensure(&typed::to_live_field_set(v, shape)?))
         };
         let merged_set = fields_of(&merged)?;
         // Everything the manager applied last time goes, then what someone owns comes back,

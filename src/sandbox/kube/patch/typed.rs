@@ -91,10 +91,21 @@ fn index_items<'v>(
 
 /// The fields an object sets, as the owner of exactly this object would own them: every leaf,
 /// every list item, and objects that are empty, null or keys of free-form maps.
+/// Duplicate list items are an error here (an applied configuration must be unambiguous).
 pub(crate) fn to_field_set(value: &Value, shape: &Shape) -> Result<FieldSet, ShapeError> {
+    field_set(value, shape, true)
+}
+
+/// [`to_field_set`] for stored objects, which may hold duplicate items written by plain
+/// updates: the first of duplicates counts, as structured-merge-diff tolerates them there.
+pub(crate) fn to_live_field_set(value: &Value, shape: &Shape) -> Result<FieldSet, ShapeError> {
+    field_set(value, shape, false)
+}
+
+fn field_set(value: &Value, shape: &Shape, strict: bool) -> Result<FieldSet, ShapeError> {
     let mut set = FieldSet::new();
     let mut path = Vec::new();
-    collect_fields(value, shape, &mut path, &mut set, true)?;
+    collect_fields(value, shape, &mut path, &mut set, strict)?;
     set.prune_empty();
     Ok(set)
 }
@@ -500,6 +511,17 @@ mod tests {
                 .reason
                 .contains("duplicate")
         );
+    }
+
+    #[test]
+    fn stored_objects_may_hold_duplicates() {
+        let dup = json!({"spec": {"ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]}});
+        let set = to_live_field_set(&dup, &types().root).unwrap();
+        assert!(set.contains(&[
+            PathElement::field("spec"),
+            PathElement::field("ports"),
+            PathElement::Key(vec![("name".into(), "\"a\"".into())])
+        ]));
     }
 
     #[test]
