@@ -102,13 +102,14 @@ impl ApplyError {
         body
     }
 
-    /// `details.causes` of the `Status` body: one `FieldManagerConflict` per conflict.
+    /// `details.causes` of the `Status` body: one `FieldManagerConflict` per conflict (the
+    /// cause type is serialized as `reason`, as in `metav1.StatusCause`).
     pub fn causes(&self) -> Vec<Value> {
         match self {
             ApplyError::Conflicts(conflicts) => conflicts
                 .iter()
                 .map(|c| {
-                    json!({"type": "FieldManagerConflict", "message": c.cause_message(),
+                    json!({"reason": "FieldManagerConflict", "message": c.cause_message(),
                            "field": c.field})
                 })
                 .collect(),
@@ -988,7 +989,7 @@ mod tests {
         );
         assert_eq!(
             err.causes(),
-            vec![json!({"type": "FieldManagerConflict",
+            vec![json!({"reason": "FieldManagerConflict",
             "message": "conflict with \"alice\"", "field": ".spec.replicas"})]
         );
     }
