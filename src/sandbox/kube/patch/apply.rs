@@ -244,12 +244,18 @@ impl FieldManager {
     ) -> Result<Value, ApplyError> {
         let result = match self.apply_once(live, applied, manager, force, subresource, now) {
             Err(ApplyError::Conflicts(conflicts)) if manager == KUBECTL => {
-                let allowed = live.and_then(|l| self.allowed_by_last_applied(l));
-                match allowed {
+                match live.and_then(|l| self.allowed_by_last_applied(l)) {
                     Some(allowed) if conflicts.iter().all(|c| allowed.contains(&c.path)) => {
                         self.apply_once(live, applied, manager, true, subresource, now)
                     }
-                    _ => Err(ApplyError::Conflicts(conflicts)),
+                    // Only the conflicts the annotation does not explain are reported.
+                    Some(allowed) => Err(ApplyError::Conflicts(
+                        conflicts
+                            .into_iter()
+                            .filter(|c| !allowed.contains(&c.path))
+                            .collect(),
+                    )),
+                    None => Err(ApplyError::Conflicts(conflicts)),
                 }
             }
             other => other,
@@ -261,17 +267,26 @@ impl FieldManager {
         Ok(out)
     }
 
-    /// The fields a client-side `kubectl apply` set and that still hold the value it set.
+    /// The fields a client-side `kubectl apply` set and that still hold the value it set
+    /// (none when the annotation is missing, unreadable or of another API version).
     fn allowed_by_last_applied(&self, live: &Value) -> Option<FieldSet> {
         let text = live
             .pointer("/metadata/annotations")?
             .get(LAST_APPLIED)?
-            .as_str()?;
+            .as_str()
+            .filter(|t| !t.is_empty())?;
         let last: Value = serde_json::from_str(text).ok()?;
+        if last.get("apiVersion") != live.get("apiVersion") {
+            return None;
+        }
         let shape = &self.types.root;
         let set = typed::to_live_field_set(&last, shape).ok()?;
-        let changed = typed::compare(&last, &without_managed_fields(live), shape).ok()?;
-        Some(set.difference(&changed.modified))
+        let c = typed::compare(&last, &without_managed_fields(live), shape).ok()?;
+        Some(
+            set.difference(&c.modified)
+                .difference(&c.added)
+                .difference(&c.removed),
+        )
     }
 
     fn apply_once(
@@ -1814,6 +1829,8 @@ mod tests {
             fm.apply(Some(&live), &v2, "other", false, None, T1)
                 .is_err()
         );
+        let mut v3 = v2.clone();
+        v3["spec"]["image"] = json!("b");
         let mut drifted = live.clone();
         drifted["spec"]["replicas"] = json!(7);
         fm.update(
@@ -1825,9 +1842,14 @@ mod tests {
             T1,
         );
         let err = fm
-            .apply(Some(&drifted), &v2, "kubectl", false, None, T2)
+            .apply(Some(&drifted), &v3, "kubectl", false, None, T2)
             .unwrap_err();
         assert_eq!(err.http_status(), 409);
+        // Only the drifted field is reported; image still holds what client-side apply set.
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using example.com/v1: .spec.replicas"
+        );
     }
 
     #[test]
