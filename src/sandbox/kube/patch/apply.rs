@@ -24,6 +24,7 @@ const MAX_UPDATE_MANAGERS: usize = 10;
 /// The one manager kube-apiserver treats as `kubectl apply --server-side`.
 const KUBECTL: &str = "kubectl";
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+const ANNOTATIONS_SIZE_LIMIT: usize = 256 * 1024;
 
 /// One field another manager owns with a different value than the apply wants.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -612,7 +613,11 @@ fn sync_last_applied(out: &mut Value, applied: &Value) {
     else {
         return;
     };
-    if !annotations.contains_key(LAST_APPLIED) {
+    if annotations
+        .get(LAST_APPLIED)
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
         return;
     }
     let mut config = applied.clone();
@@ -623,6 +628,14 @@ fn sync_last_applied(out: &mut Value, applied: &Value) {
         own.remove(LAST_APPLIED);
     }
     annotations.insert(LAST_APPLIED.into(), Value::String(format!("{config}\n")));
+    // Annotations are limited to 256 KiB in total: a copy that does not fit is dropped.
+    let size: usize = annotations
+        .iter()
+        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
+        .sum();
+    if size > ANNOTATIONS_SIZE_LIMIT {
+        annotations.remove(LAST_APPLIED);
+    }
 }
 
 /// The checks kube-apiserver makes before applying.
@@ -1824,6 +1837,13 @@ mod tests {
             .as_str()
             .unwrap();
         assert_eq!(serde_json::from_str::<Value>(annotation).unwrap(), v2);
+        // A manifest too large to copy into the annotation drops it.
+        let mut big = v2.clone();
+        big["spec"]["env"] = json!({"BLOB": "x".repeat(ANNOTATIONS_SIZE_LIMIT)});
+        let out = fm
+            .apply(Some(&out), &big, "kubectl", false, None, T2)
+            .unwrap();
+        assert!(out["metadata"]["annotations"].get(LAST_APPLIED).is_none());
         // Another manager, or a field someone changed since, still conflicts.
         assert!(
             fm.apply(Some(&live), &v2, "other", false, None, T1)
