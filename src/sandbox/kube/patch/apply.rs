@@ -515,11 +515,14 @@ impl FieldManager {
             old.map(|o| managed::decode(o).unwrap_or_default())
                 .unwrap_or_default()
         };
-        let mut managers = match managed::recorded(new) {
+        // A subresource write never sets managed fields: the stored record is used.
+        let sent = match subresource {
+            None => managed::recorded(new),
+            Some(_) => Ok(Recorded::Absent),
+        };
+        let mut managers = match sent {
             Ok(Recorded::Reset) => Vec::new(),
-            Ok(Recorded::Entries(entries)) if subresource.is_none() && !entries.is_empty() => {
-                entries
-            }
+            Ok(Recorded::Entries(entries)) if !entries.is_empty() => entries,
             _ => from_old(),
         };
         if managers.is_empty() && old.is_some() {
@@ -1729,7 +1732,22 @@ mod tests {
             json!({"f:spec": {"f:replicas": {}}})
         );
         assert_eq!(fields_of(&next, "creator"), Value::Null);
-        // On a subresource, the record sent is ignored.
+        // On a subresource, the record sent is ignored, a reset included.
+        let mut reset_on_status = live.clone();
+        reset_on_status["metadata"]["managedFields"] = json!([]);
+        reset_on_status["status"] = json!({"phase": "Ready"});
+        fm.update(
+            Some(&live),
+            &mut reset_on_status,
+            "ctrl",
+            "Update",
+            Some("status"),
+            T1,
+        );
+        assert_eq!(
+            fields_of(&reset_on_status, "creator"),
+            json!({"f:spec": {".": {}, "f:replicas": {}}})
+        );
         let mut next = live.clone();
         next["metadata"]["managedFields"] = json!([{"manager": "imported", "operation": "Apply",
             "apiVersion": "example.com/v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]);
