@@ -8,146 +8,18 @@ use std::sync::{Arc, LazyLock, Mutex};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
+use super::conflict::{ApplyError, Conflict};
 use super::fieldset::{FieldSet, PathElement, path_string};
+use super::last_applied::{self, KUBECTL};
 use super::managed::{
-    self, APPLY, ManagedFieldsEntry, Recorded, UPDATE, remove_managed_fields, store,
-    without_managed_fields,
+    self, APPLY, ManagedFieldsEntry, Recorded, UPDATE, cap_update_managers, remove_managed_fields,
+    store, without_managed_fields,
 };
 use super::schema::{ListTypes, builtin_has_status_subresource, group_kind};
 use super::typed::{self, Comparison, ShapeError};
 
 /// Owner of the fields an object had before anyone applied to it.
 const BEFORE_FIRST_APPLY: &str = "before-first-apply";
-/// Bucket the oldest updaters are merged into beyond [`MAX_UPDATE_MANAGERS`].
-const ANCIENT_CHANGES: &str = "ancient-changes";
-const MAX_UPDATE_MANAGERS: usize = 10;
-/// The one manager kube-apiserver treats as `kubectl apply --server-side`.
-const KUBECTL: &str = "kubectl";
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-const ANNOTATIONS_SIZE_LIMIT: usize = 256 * 1024;
-
-/// One field another manager owns with a different value than the apply wants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    pub manager: String,
-    pub operation: String,
-    pub api_version: String,
-    pub subresource: Option<String>,
-    /// The field as kube-apiserver prints it: `.spec.replicas`, `.status.conditions[type="Ready"]`.
-    pub field: String,
-    pub path: Vec<PathElement>,
-}
-
-impl Conflict {
-    /// The manager as kube-apiserver names it: `"mgr"`, `"mgr" using v1`, ….
-    pub fn manager_description(&self) -> String {
-        ManagedFieldsEntry {
-            manager: self.manager.clone(),
-            operation: self.operation.clone(),
-            api_version: self.api_version.clone(),
-            time: None,
-            subresource: self.subresource.clone(),
-            fields: FieldSet::new(),
-        }
-        .describe()
-    }
-
-    /// The `message` of this conflict's `Status` cause: `conflict with "mgr" using v1`.
-    pub fn cause_message(&self) -> String {
-        format!("conflict with {}", self.manager_description())
-    }
-}
-
-/// Why an apply was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    /// Other managers own fields the apply would change (409 Conflict). Retry with
-    /// `force=true` to take them over, or stop applying those fields.
-    #[error("{}", conflict_message(.0))]
-    Conflicts(Vec<Conflict>),
-    /// The request cannot be an apply (400 BadRequest).
-    #[error("{0}")]
-    BadRequest(String),
-    /// The stored object cannot be addressed by field paths, e.g. an associative list with
-    /// duplicate or keyless items (500, as kube-apiserver answers).
-    #[error("failed to create typed live object: {0}")]
-    LiveObject(String),
-}
-
-impl ApplyError {
-    pub fn http_status(&self) -> u16 {
-        match self {
-            ApplyError::Conflicts(_) => 409,
-            ApplyError::BadRequest(_) => 400,
-            ApplyError::LiveObject(_) => 500,
-        }
-    }
-
-    /// The `reason` of the `Status` body.
-    pub fn status_reason(&self) -> &'static str {
-        match self {
-            ApplyError::Conflicts(_) => "Conflict",
-            ApplyError::BadRequest(_) => "BadRequest",
-            ApplyError::LiveObject(_) => "InternalError",
-        }
-    }
-
-    /// The `Status` body kube-apiserver answers with, causes included.
-    pub fn status_body(&self) -> Value {
-        let mut body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-            "status": "Failure", "message": self.to_string(), "reason": self.status_reason(),
-            "code": self.http_status()});
-        if let ApplyError::Conflicts(_) = self {
-            body["details"] = json!({"causes": self.causes()});
-        }
-        body
-    }
-
-    /// `details.causes` of the `Status` body: one `FieldManagerConflict` per conflict (the
-    /// cause type is serialized as `reason`, as in `metav1.StatusCause`).
-    pub fn causes(&self) -> Vec<Value> {
-        match self {
-            ApplyError::Conflicts(conflicts) => conflicts
-                .iter()
-                .map(|c| {
-                    json!({"reason": "FieldManagerConflict", "message": c.cause_message(),
-                           "field": c.field})
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// kube-apiserver's conflict message, e.g.
-/// `Apply failed with 1 conflict: conflict with "mgr" using v1: .spec.x`.
-fn conflict_message(conflicts: &[Conflict]) -> String {
-    if let [only] = conflicts {
-        return format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            only.manager_description(),
-            only.field
-        );
-    }
-    let mut managers: Vec<String> = conflicts.iter().map(|c| c.manager_description()).collect();
-    managers.sort();
-    managers.dedup();
-    let mut lines = Vec::new();
-    for manager in &managers {
-        lines.push(format!("conflicts with {manager}:"));
-        for c in conflicts
-            .iter()
-            .filter(|c| &c.manager_description() == manager)
-        {
-            lines.push(format!("- {}", c.field));
-        }
-    }
-    format!(
-        "Apply failed with {} conflicts: {}",
-        conflicts.len(),
-        lines.join("\n")
-    )
-}
 
 /// Field ownership for one kind: its merge schema and whether it has a `status` subresource
 /// (whose fields are then never owned through the main resource, and vice versa for `spec`).
@@ -245,7 +117,7 @@ impl FieldManager {
     ) -> Result<Value, ApplyError> {
         let result = match self.apply_once(live, applied, manager, force, subresource, now) {
             Err(ApplyError::Conflicts(conflicts)) if manager == KUBECTL => {
-                match live.and_then(|l| self.allowed_by_last_applied(l)) {
+                match live.and_then(|l| last_applied::allowed_conflicts(l, &self.types.root)) {
                     Some(allowed) if conflicts.iter().all(|c| allowed.contains(&c.path)) => {
                         self.apply_once(live, applied, manager, true, subresource, now)
                     }
@@ -263,31 +135,9 @@ impl FieldManager {
         };
         let mut out = result?;
         if manager == KUBECTL {
-            sync_last_applied(&mut out, applied);
+            last_applied::sync(&mut out, applied);
         }
         Ok(out)
-    }
-
-    /// The fields a client-side `kubectl apply` set and that still hold the value it set
-    /// (none when the annotation is missing, unreadable or of another API version).
-    fn allowed_by_last_applied(&self, live: &Value) -> Option<FieldSet> {
-        let text = live
-            .pointer("/metadata/annotations")?
-            .get(LAST_APPLIED)?
-            .as_str()
-            .filter(|t| !t.is_empty())?;
-        let last: Value = serde_json::from_str(text).ok()?;
-        if last.get("apiVersion") != live.get("apiVersion") {
-            return None;
-        }
-        let shape = &self.types.root;
-        let set = typed::to_live_field_set(&last, shape).ok()?;
-        let c = typed::compare(&last, &without_managed_fields(live), shape).ok()?;
-        Some(
-            set.difference(&c.modified)
-                .difference(&c.added)
-                .difference(&c.removed),
-        )
     }
 
     fn apply_once(
@@ -607,40 +457,6 @@ pub fn update_managed_fields(
     FieldManager::for_object(new).update(old, new, manager, operation, subresource, now);
 }
 
-/// Rewrites an existing last-applied annotation to the applied configuration (without the
-/// annotation itself), so a later client-side `kubectl apply` diffs against it.
-fn sync_last_applied(out: &mut Value, applied: &Value) {
-    let Some(annotations) = out
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    else {
-        return;
-    };
-    if annotations
-        .get(LAST_APPLIED)
-        .and_then(Value::as_str)
-        .is_none_or(str::is_empty)
-    {
-        return;
-    }
-    let mut config = applied.clone();
-    if let Some(own) = config
-        .pointer_mut("/metadata/annotations")
-        .and_then(Value::as_object_mut)
-    {
-        own.remove(LAST_APPLIED);
-    }
-    annotations.insert(LAST_APPLIED.into(), Value::String(format!("{config}\n")));
-    // Annotations are limited to 256 KiB in total: a copy that does not fit is dropped.
-    let size: usize = annotations
-        .iter()
-        .map(|(k, v)| k.len() + v.as_str().map_or(0, str::len))
-        .sum();
-    if size > ANNOTATIONS_SIZE_LIMIT {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
 /// The checks kube-apiserver makes before applying.
 fn check_applied(applied: &Value, manager: &str) -> Result<(), ApplyError> {
     if manager.is_empty() {
@@ -724,71 +540,10 @@ fn zero_object(obj: &Value) -> Value {
     zero
 }
 
-/// Keeps at most [`MAX_UPDATE_MANAGERS`] updaters: the oldest are merged, per API version,
-/// into an `ancient-changes` entry.
-fn cap_update_managers(mut managers: Vec<ManagedFieldsEntry>) -> Vec<ManagedFieldsEntry> {
-    let updaters = managers.iter().filter(|e| !e.is_apply()).count();
-    if updaters <= MAX_UPDATE_MANAGERS {
-        return managers;
-    }
-    let seconds = |e: &ManagedFieldsEntry| {
-        e.time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp())
-    };
-    let mut oldest: Vec<usize> = (0..managers.len())
-        .filter(|&i| !managers[i].is_apply())
-        .collect();
-    oldest.sort_by_key(|&i| seconds(&managers[i]));
-    let mut length = updaters;
-    let mut first_of_version: Vec<(String, usize)> = Vec::new();
-    let mut drop = Vec::new();
-    for i in oldest {
-        if length <= MAX_UPDATE_MANAGERS {
-            break;
-        }
-        let version = managers[i].api_version.clone();
-        match first_of_version.iter().find(|(v, _)| *v == version) {
-            Some(&(_, first)) => {
-                // An existing bucket of this version takes the merge; otherwise the first
-                // (oldest) updater of the version becomes the bucket.
-                let bucket = managers
-                    .iter()
-                    .position(|e| {
-                        e.manager == ANCIENT_CHANGES
-                            && !e.is_apply()
-                            && e.subresource.is_none()
-                            && e.api_version == version
-                    })
-                    .unwrap_or(first);
-                if bucket == i {
-                    continue;
-                }
-                let entry = managers[i].clone();
-                let target = &mut managers[bucket];
-                target.manager = ANCIENT_CHANGES.into();
-                target.subresource = None;
-                target.fields = target.fields.union(&entry.fields);
-                // The bucket keeps the most recent time of what it holds.
-                target.time = entry.time;
-                drop.push(i);
-                length -= 1;
-            }
-            None => first_of_version.push((version, i)),
-        }
-    }
-    let mut index = 0;
-    managers.retain(|_| {
-        let keep = !drop.contains(&index);
-        index += 1;
-        keep
-    });
-    managers
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::last_applied::{ANNOTATIONS_SIZE_LIMIT, LAST_APPLIED};
+    use super::super::managed::{ANCIENT_CHANGES, MAX_UPDATE_MANAGERS};
     use super::*;
 
     const T0: &str = "2026-11-22T10:00:00Z";

@@ -27,15 +27,16 @@
 //! of kinds with a status subresource, set resourceVersion/generation/uid/timestamps, validate.
 
 mod apply;
+mod conflict;
 mod fieldset;
+mod last_applied;
 mod managed;
 mod schema;
 mod strategic;
 mod typed;
 
-pub use apply::{
-    ApplyError, Conflict, FieldManager, parse_apply_body, server_side_apply, update_managed_fields,
-};
+pub use apply::{FieldManager, parse_apply_body, server_side_apply, update_managed_fields};
+pub use conflict::{ApplyError, Conflict};
 pub use fieldset::{FieldSet, FieldsV1Error, PathElement};
 pub use managed::{ManagedFieldsEntry, ManagedFieldsError};
 pub use schema::ListTypes;
