@@ -258,6 +258,7 @@ fn compare_lists(
         if !seen.insert(pe) {
             continue;
         }
+        // Set items compare as leaves, map-list items as objects that appear or disappear.
         path.push(pe.clone());
         compare_node(
             old_items.get(pe).copied(),
@@ -266,7 +267,6 @@ fn compare_lists(
             path,
             c,
         )?;
-        // Set items are leaves (handled above); map-list items are granular nodes.
         path.pop();
     }
     Ok(())
