@@ -25,6 +25,12 @@
 //! What the caller still does, as kube-apiserver's strategies do after the field manager:
 //! drop `status` from main-resource writes and everything but `status` from `/status` writes
 //! of kinds with a status subresource, set resourceVersion/generation/uid/timestamps, validate.
+//!
+//! Known differences from kube-apiserver: one schema serves every API version of a kind (no
+//! conversion of managed fields between versions); associative-list items must carry their
+//! key fields (schema defaults for keys are not used); unions and the reconciliation of
+//! managed fields after a schema change between atomic and granular are not modelled;
+//! strategic-merge strategies come from a fixed table, not Go struct tags.
 
 mod apply;
 mod conflict;
