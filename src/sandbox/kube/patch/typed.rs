@@ -55,8 +55,9 @@ fn item_element(
             ..
         } => PathElement::key_of(item, keys).ok_or_else(|| ShapeError {
             path: super::fieldset::path_string(path),
+            // The item itself is not quoted: it may hold secret values.
             reason: format!(
-                "associative list with keys {keys:?} has an element that omits a key field or has a non-scalar key: {item}"
+                "associative list with keys {keys:?} has an element that omits a key field or has a non-scalar key"
             ),
         }),
         _ => Ok(PathElement::value_of(item)),
@@ -501,9 +502,13 @@ mod tests {
     #[test]
     fn field_set_rejects_items_without_keys_and_duplicates() {
         let types = types();
-        let missing = json!({"spec": {"ports": [{"port": 80}]}});
+        let missing = json!({"spec": {"ports": [{"port": 80, "token": "s3cr3t"}]}});
         let err = to_field_set(&missing, &types.root).unwrap_err();
         assert_eq!(err.path, ".spec.ports");
+        assert!(
+            !err.to_string().contains("s3cr3t"),
+            "values stay out of errors: {err}"
+        );
         let dup = json!({"spec": {"ports": [{"name": "a"}, {"name": "a"}]}});
         assert!(
             to_field_set(&dup, &types.root)
