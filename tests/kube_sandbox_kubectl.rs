@@ -76,7 +76,45 @@ async fn crds_explain_examples_get_describe_patch() {
         "{wide}"
     );
 
+    // An events.k8s.io/v1 Event (what kube-rs's Recorder writes) shows up in `kubectl describe`,
+    // which reads core/v1 Events.
+    let uid = env
+        .ok(&[
+            "get",
+            "mxenv",
+            "calc-acceptance",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await;
+    let event = format!(
+        r#"apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: calc-acceptance.1
+eventTime: "2026-11-22T21:00:00.000000Z"
+reason: Transported
+note: package transported
+type: Normal
+action: Transport
+reportingController: mendixops.io/operator
+reportingInstance: op-1
+regarding:
+  apiVersion: mendixops.io/v1alpha1
+  kind: MendixEnvironment
+  name: calc-acceptance
+  namespace: default
+  uid: {uid}
+"#
+    );
+    env.ok_stdin(&["create", "-f", "-"], &event).await;
+    let out = env.ok(&["get", "events"]).await;
+    assert!(out.contains("mendixenvironment/calc-acceptance"), "{out}");
     let out = env.ok(&["describe", "mxenv", "calc-acceptance"]).await;
+    assert!(
+        out.contains("Transported") && out.contains("package transported"),
+        "{out}"
+    );
     assert!(
         out.contains("Name:") && out.contains("calc-acceptance"),
         "{out}"
