@@ -391,3 +391,39 @@ async fn oldest_kubectl_works_too() {
         .await;
     assert!(out.contains("deleted"), "{out}");
 }
+
+/// The `mendix-operator kube-sandbox` command: serves, writes a usable kubeconfig.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_sandbox_command_writes_a_kubeconfig_kubectl_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
+        .args(["kube-sandbox", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        banner
+            .unwrap_or_default()
+            .contains("listening on http://127.0.0.1:")
+    );
+    let out = tokio::process::Command::new("kubectl")
+        .args(["get", "namespaces"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .output();
+    let out = tokio::time::timeout(GUARD, out).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("kube-system"),
+        "{stdout}"
+    );
+    child.kill().await.unwrap();
+}
