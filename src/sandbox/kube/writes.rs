@@ -258,6 +258,17 @@ fn comparable(obj: &Value) -> Value {
     c
 }
 
+/// managedFields without their timestamps.
+fn ownership(obj: &Value) -> Value {
+    let mut entries = obj["metadata"]["managedFields"].clone();
+    for entry in entries.as_array_mut().into_iter().flatten() {
+        if let Some(m) = entry.as_object_mut() {
+            m.remove("time");
+        }
+    }
+    entries
+}
+
 fn spec_part(rt: &ResourceType, obj: &Value) -> Value {
     let mut c = obj.clone();
     if let Some(m) = c.as_object_mut() {
@@ -383,9 +394,10 @@ fn update_locked(
             &now(),
         );
     }
-    // An update that changes nothing is not stored (no new resourceVersion, no watch event).
-    if comparable(&new) == comparable(old)
-        && (!write.applied || new["metadata"]["managedFields"] == old["metadata"]["managedFields"])
+    // An update that changes nothing is not stored (no new resourceVersion, no watch event);
+    // like kube-apiserver, managedFields timestamps alone do not count as a change, so a
+    // controller re-applying the same status every reconcile does not wake itself up.
+    if comparable(&new) == comparable(old) && (!write.applied || ownership(&new) == ownership(old))
     {
         return Ok((**old).clone());
     }
