@@ -752,3 +752,78 @@ async fn scale_subresource_and_invalid_crd() {
         other => panic!("{other}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_conflicts_and_force() {
+    let (_sandbox, server, client) = start().await;
+    install_crds(&client).await;
+    let api: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
+    let mut applied = serde_json::to_value(example_environment()).unwrap();
+    api.patch(
+        "calc-acceptance",
+        &PatchParams::apply("gitops"),
+        &Patch::Apply(&applied),
+    )
+    .await
+    .unwrap();
+    applied["spec"]["instances"] = json!(3);
+    let err = api
+        .patch(
+            "calc-acceptance",
+            &PatchParams::apply("someone-else"),
+            &Patch::Apply(&applied),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(status) => {
+            assert_eq!(status.code, 409);
+            assert!(
+                status.message.contains("conflict") && status.message.contains("gitops"),
+                "{}",
+                status.message
+            );
+            let causes = status.details.map(|d| d.causes).unwrap_or_default();
+            assert!(
+                causes.iter().any(|c| c.field.contains("spec.instances")),
+                "{causes:?}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+    let env = api
+        .patch(
+            "calc-acceptance",
+            &PatchParams::apply("someone-else").force(),
+            &Patch::Apply(&applied),
+        )
+        .await
+        .unwrap();
+    assert_eq!(env.spec.instances, Some(3));
+
+    // Protobuf is not spoken: a protobuf Accept gets JSON, a protobuf body gets 415.
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/namespaces/default/configmaps", server.url());
+    let resp = http
+        .get(&url)
+        .header(
+            "accept",
+            "application/vnd.kubernetes.protobuf, application/json",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    assert_eq!(
+        resp.json::<serde_json::Value>().await.unwrap()["kind"],
+        "ConfigMapList"
+    );
+    let resp = http
+        .post(&url)
+        .header("content-type", "application/vnd.kubernetes.protobuf")
+        .body(vec![0x6b, 0x38, 0x73, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
+}

@@ -154,6 +154,26 @@ regarding:
         ])
         .await;
     assert!(!out.is_empty(), "stringData was converted into data");
+    // Re-applying a changed built-in object client-side is a strategic merge patch.
+    let secret =
+        std::fs::read_to_string(repo_path("deploy/examples/mendix-cloud-credentials.yaml"))
+            .unwrap();
+    let changed = secret.replace("REPLACE-WITH-MENDIX-API-KEY", "a-real-key");
+    let out = env.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("secret/mendix-cloud-credentials configured"),
+        "{out}"
+    );
+    let key = env
+        .ok(&[
+            "get",
+            "secret",
+            "mendix-cloud-credentials",
+            "-o",
+            "jsonpath={.data.apiKey}",
+        ])
+        .await;
+    assert_eq!(key.trim(), "YS1yZWFsLWtleQ==");
     let out = env.ok(&["get", "secrets"]).await;
     assert!(out.contains("TYPE") && out.contains("Opaque"), "{out}");
 }
