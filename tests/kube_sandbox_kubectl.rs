@@ -76,7 +76,45 @@ async fn crds_explain_examples_get_describe_patch() {
         "{wide}"
     );
 
+    // An events.k8s.io/v1 Event (what kube-rs's Recorder writes) shows up in `kubectl describe`,
+    // which reads core/v1 Events.
+    let uid = env
+        .ok(&[
+            "get",
+            "mxenv",
+            "calc-acceptance",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ])
+        .await;
+    let event = format!(
+        r#"apiVersion: events.k8s.io/v1
+kind: Event
+metadata:
+  name: calc-acceptance.1
+eventTime: "2026-11-22T21:00:00.000000Z"
+reason: Transported
+note: package transported
+type: Normal
+action: Transport
+reportingController: mendixops.io/operator
+reportingInstance: op-1
+regarding:
+  apiVersion: mendixops.io/v1alpha1
+  kind: MendixEnvironment
+  name: calc-acceptance
+  namespace: default
+  uid: {uid}
+"#
+    );
+    env.ok_stdin(&["create", "-f", "-"], &event).await;
+    let out = env.ok(&["get", "events"]).await;
+    assert!(out.contains("mendixenvironment/calc-acceptance"), "{out}");
     let out = env.ok(&["describe", "mxenv", "calc-acceptance"]).await;
+    assert!(
+        out.contains("Transported") && out.contains("package transported"),
+        "{out}"
+    );
     assert!(
         out.contains("Name:") && out.contains("calc-acceptance"),
         "{out}"
@@ -116,6 +154,26 @@ async fn crds_explain_examples_get_describe_patch() {
         ])
         .await;
     assert!(!out.is_empty(), "stringData was converted into data");
+    // Re-applying a changed built-in object client-side is a strategic merge patch.
+    let secret =
+        std::fs::read_to_string(repo_path("deploy/examples/mendix-cloud-credentials.yaml"))
+            .unwrap();
+    let changed = secret.replace("REPLACE-WITH-MENDIX-API-KEY", "a-real-key");
+    let out = env.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(
+        out.contains("secret/mendix-cloud-credentials configured"),
+        "{out}"
+    );
+    let key = env
+        .ok(&[
+            "get",
+            "secret",
+            "mendix-cloud-credentials",
+            "-o",
+            "jsonpath={.data.apiKey}",
+        ])
+        .await;
+    assert_eq!(key.trim(), "YS1yZWFsLWtleQ==");
     let out = env.ok(&["get", "secrets"]).await;
     assert!(out.contains("TYPE") && out.contains("Opaque"), "{out}");
 }
@@ -352,4 +410,40 @@ async fn oldest_kubectl_works_too() {
         .ok(&["delete", "-f", &repo_path("deploy/examples/")])
         .await;
     assert!(out.contains("deleted"), "{out}");
+}
+
+/// The `mendix-operator kube-sandbox` command: serves, writes a usable kubeconfig.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_sandbox_command_writes_a_kubeconfig_kubectl_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
+        .args(["kube-sandbox", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let banner = tokio::time::timeout(GUARD, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        banner
+            .unwrap_or_default()
+            .contains("listening on http://127.0.0.1:")
+    );
+    let out = tokio::process::Command::new("kubectl")
+        .args(["get", "namespaces"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", dir.path())
+        .output();
+    let out = tokio::time::timeout(GUARD, out).await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("kube-system"),
+        "{stdout}"
+    );
+    child.kill().await.unwrap();
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 struct Served {
     kinds: Vec<KindSchema>,
     address: String,
+    /// Method, path and query of every write kubectl sent.
+    writes: std::sync::Mutex<Vec<String>>,
 }
 
 fn crd_kinds() -> Vec<KindSchema> {
@@ -135,8 +137,29 @@ async fn v3_group(
     json_response(openapi_v3_group_version(&kinds))
 }
 
-/// Starts the server on an ephemeral loopback port; returns its base URL.
-async fn serve() -> String {
+/// Objects do not exist; creating one echoes it back (no storage: only the request matters).
+async fn object(
+    State(s): State<Arc<Served>>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Response {
+    if method == axum::http::Method::GET {
+        let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+            "reason": "NotFound", "code": 404, "message": "not found"});
+        return (StatusCode::NOT_FOUND, json_response(status)).into_response();
+    }
+    if let Ok(mut writes) = s.writes.lock() {
+        writes.push(format!("{method} {uri}"));
+    }
+    let mut created: Value = serde_json::from_slice(&body).unwrap_or(json!({}));
+    created["metadata"]["uid"] = json!("00000000-0000-0000-0000-000000000001");
+    created["metadata"]["resourceVersion"] = json!("1");
+    (StatusCode::CREATED, json_response(created)).into_response()
+}
+
+/// Starts the server on an ephemeral loopback port; returns its base URL and its state.
+async fn serve_with_state() -> (String, Arc<Served>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind loopback");
@@ -146,6 +169,7 @@ async fn serve() -> String {
     let state = Arc::new(Served {
         kinds,
         address: address.clone(),
+        writes: std::sync::Mutex::new(Vec::new()),
     });
     let app = Router::new()
         .route("/version", get(version))
@@ -157,11 +181,23 @@ async fn serve() -> String {
         .route("/openapi/v3", get(v3_root))
         .route("/openapi/v3/api/v1", get(v3_core))
         .route("/openapi/v3/apis/{group}/{version}", get(v3_group))
-        .with_state(state);
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}",
+            axum::routing::any(object),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
+            axum::routing::any(object),
+        )
+        .with_state(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    format!("http://{address}")
+    (format!("http://{address}"), state)
+}
+
+async fn serve() -> String {
+    serve_with_state().await.0
 }
 
 fn kubectl_versions() -> Vec<std::path::PathBuf> {
@@ -177,6 +213,15 @@ fn kubectl_versions() -> Vec<std::path::PathBuf> {
 }
 
 async fn explain(kubectl: &std::path::Path, server: &str, what: &str) -> (bool, String) {
+    run_kubectl(kubectl, server, &["explain", what], None).await
+}
+
+async fn run_kubectl(
+    kubectl: &std::path::Path,
+    server: &str,
+    args: &[&str],
+    manifest: Option<&str>,
+) -> (bool, String) {
     let home = tempfile::tempdir().expect("temp dir");
     let kubeconfig = home.path().join("config");
     std::fs::write(
@@ -191,8 +236,12 @@ async fn explain(kubectl: &std::path::Path, server: &str, what: &str) -> (bool, 
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(kubectl)
-            .arg("explain")
-            .arg(what)
+            .args(args)
+            .args(manifest.map(|m| {
+                let file = home.path().join("manifest.yaml");
+                let _ = std::fs::write(&file, m);
+                format!("--filename={}", file.display())
+            }))
             .arg("--kubeconfig")
             .arg(&kubeconfig)
             .arg("--cache-dir")
@@ -259,5 +308,39 @@ async fn every_kubectl_explains_crd_and_builtin_kinds() {
 
         let (ok, out) = explain(&kubectl, &server, "mendixenvironment.spec.nonsense").await;
         assert!(!ok, "{name}: a field that does not exist must fail: {out}");
+    }
+}
+
+/// With these documents every kubectl leaves field validation to the server: a manifest with an
+/// unknown field is not refused client-side but sent with `fieldValidation=Strict`, so the
+/// sandbox server must do the strict check itself (the paths [`CompiledSchema::prune`] returns).
+/// (kubectl 1.27+ sends the parameter by default; the PATCH operations in the v3 documents list
+/// it as kube-apiserver's do.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kubectl_leaves_field_validation_to_the_server() {
+    let versions = kubectl_versions();
+    if versions.is_empty() {
+        eprintln!("no kubectl.1.x binaries installed; nothing to check");
+        return;
+    }
+    let (server, state) = serve_with_state().await;
+    let manifest = "apiVersion: mendixops.io/v1alpha1\nkind: MendixPackage\nmetadata:\n  name: calc\n\
+        spec:\n  target: {mendixCloud: {appId: calc}}\n  credentialsSecretRef: {name: m}\n\
+        \x20 source: {existing: {packageId: 3f2504e0-4f89-11d3-9a0c-0305e82c3301}}\n  bogus: 1\n";
+    for kubectl in versions {
+        let name = kubectl.display().to_string();
+        if let Ok(mut writes) = state.writes.lock() {
+            writes.clear();
+        }
+        let (ok, out) = run_kubectl(&kubectl, &server, &["create"], Some(manifest)).await;
+        assert!(ok, "{name}: {out}");
+        let writes = state.writes.lock().map(|w| w.clone()).unwrap_or_default();
+        assert_eq!(writes.len(), 1, "{name}: {writes:?}");
+        assert!(
+            writes[0]
+                .starts_with("POST /apis/mendixops.io/v1alpha1/namespaces/default/mendixpackages?")
+                && writes[0].contains("fieldValidation=Strict"),
+            "{name}: {writes:?}"
+        );
     }
 }

@@ -19,6 +19,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod crds;
 pub mod discovery;
 pub mod events;
 pub mod faults;
@@ -28,13 +29,16 @@ pub mod openapi_proto;
 pub mod patch;
 pub mod patching;
 pub mod persist;
+pub mod reads;
 pub mod resources;
+pub mod scale;
 pub mod schema;
 pub mod selectors;
 pub mod status;
 pub mod store;
 pub mod table;
 pub mod watch;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -91,7 +95,7 @@ impl KubeSandbox {
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             // The built-in namespaces cannot fail to be created in an empty store.
-            let _ = api::create_namespace(&sandbox, ns);
+            let _ = writes::create_namespace(&sandbox, ns);
         }
         sandbox
     }

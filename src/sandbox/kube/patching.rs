@@ -64,7 +64,10 @@ pub fn patch(
     body: &[u8],
 ) -> Result<Value, ApiError> {
     match kind {
-        PatchType::Json => patch::json_patch(live, body).map_err(patch_error),
+        PatchType::Json => {
+            let body = null_tests_of_missing_paths_removed(live, body);
+            patch::json_patch(live, &body).map_err(patch_error)
+        }
         PatchType::Merge => patch::merge_patch(live, body).map_err(patch_error),
         PatchType::Strategic => {
             let gvk = GroupVersionKind::gvk(&rt.group, &rt.version, &rt.kind);
@@ -74,6 +77,24 @@ pub fn patch(
             "apply patches go through server_side_apply",
         )),
     }
+}
+
+/// kube-apiserver's JSON patch (evanphx/json-patch) treats a missing path as `null` in a
+/// `test` operation; kube-rs's finalizer helper relies on it (`test /metadata/finalizers null`
+/// before adding the first finalizer). RFC 6902 does not, so such tests are settled here.
+fn null_tests_of_missing_paths_removed(live: &Value, body: &[u8]) -> Vec<u8> {
+    let Ok(Value::Array(ops)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    let kept: Vec<Value> = ops
+        .into_iter()
+        .filter(|op| {
+            let null_test = op["op"] == "test" && op.get("value").is_some_and(Value::is_null);
+            let path = op["path"].as_str().unwrap_or_default();
+            !(null_test && live.pointer(path).is_none_or(Value::is_null))
+        })
+        .collect();
+    serde_json::to_vec(&kept).unwrap_or_else(|_| body.to_vec())
 }
 
 fn manager_for(rt: &ResourceType, obj: &Value) -> FieldManager {

@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use super::KubeSandbox;
-use super::api;
+use super::crds;
 
 /// Writes `{"resourceVersion": N, "objects": [{"group", "resource", "object"}]}`.
 pub fn save(sandbox: &KubeSandbox, path: &Path) -> std::io::Result<()> {
@@ -55,7 +55,7 @@ pub fn load(path: &Path) -> std::io::Result<KubeSandbox> {
             };
             let object = entry["object"].clone();
             if group == "apiextensions.k8s.io" {
-                api::register_crd_public(&mut store, &object);
+                crds::register_crd(&mut store, &object);
             }
             store.restore((group.to_string(), resource.to_string()), object);
         }

@@ -184,28 +184,10 @@ pub fn partial_metadata(obj: &Value) -> Value {
     })
 }
 
-/// kube-apiserver's short human durations: `45s`, `3m10s`, `5h`, `12d`, `2y`.
+/// kube-apiserver's short human durations (`45s`, `3m10s`, `5h`, `12d`) since `timestamp`.
 pub fn human_age(timestamp: &str) -> String {
-    let Ok(then) = DateTime::parse_from_rfc3339(timestamp) else {
-        return "<invalid>".into();
-    };
-    let secs = (Utc::now() - then.with_timezone(&Utc)).num_seconds().max(0);
-    let (m, h, d) = (secs / 60, secs / 3600, secs / 86400);
-    if secs < 120 {
-        format!("{secs}s")
-    } else if m < 10 {
-        format!("{m}m{}s", secs % 60)
-    } else if m < 180 {
-        format!("{m}m")
-    } else if h < 8 {
-        format!("{h}h{}m", m % 60)
-    } else if h < 48 {
-        format!("{h}h")
-    } else if d < 8 {
-        format!("{d}d{}h", h % 24)
-    } else if d < 730 {
-        format!("{d}d")
-    } else {
-        format!("{}y", d / 365)
+    match DateTime::parse_from_rfc3339(timestamp) {
+        Ok(then) => printer::human_duration(Utc::now() - then.with_timezone(&Utc)),
+        Err(_) => "<invalid>".into(),
     }
 }

@@ -11,7 +11,8 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use super::KubeSandbox;
-use super::api::{Filter, Output, Request, Target, body_response, present};
+use super::api::{Output, Request, Target, body_response, present};
+use super::reads::Filter;
 use super::status::ApiError;
 use super::store::{Change, EventType};
 use super::table;

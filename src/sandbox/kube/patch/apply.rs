@@ -2,145 +2,42 @@
 //! following kube-apiserver's field manager (structured-merge-diff's `Updater` wrapped in the
 //! strip-meta, managed-fields-updater, skip-non-applied and cap-managers layers).
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
+
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 
+use super::conflict::{ApplyError, Conflict};
 use super::fieldset::{FieldSet, PathElement, path_string};
+use super::last_applied::{self, KUBECTL};
 use super::managed::{
-    self, APPLY, ManagedFieldsEntry, Recorded, UPDATE, remove_managed_fields, store,
-    without_managed_fields,
+    self, APPLY, ManagedFieldsEntry, Recorded, UPDATE, cap_update_managers, remove_managed_fields,
+    store, without_managed_fields,
 };
 use super::schema::{ListTypes, builtin_has_status_subresource, group_kind};
 use super::typed::{self, Comparison, ShapeError};
 
 /// Owner of the fields an object had before anyone applied to it.
 const BEFORE_FIRST_APPLY: &str = "before-first-apply";
-/// Bucket the oldest updaters are merged into beyond [`MAX_UPDATE_MANAGERS`].
-const ANCIENT_CHANGES: &str = "ancient-changes";
-const MAX_UPDATE_MANAGERS: usize = 10;
-
-/// One field another manager owns with a different value than the apply wants.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Conflict {
-    pub manager: String,
-    pub operation: String,
-    pub api_version: String,
-    pub subresource: Option<String>,
-    /// The field as kube-apiserver prints it: `.spec.replicas`, `.status.conditions[type="Ready"]`.
-    pub field: String,
-}
-
-impl Conflict {
-    /// The manager as kube-apiserver names it: `"mgr"`, `"mgr" using v1`, ….
-    pub fn manager_description(&self) -> String {
-        ManagedFieldsEntry {
-            manager: self.manager.clone(),
-            operation: self.operation.clone(),
-            api_version: self.api_version.clone(),
-            time: None,
-            subresource: self.subresource.clone(),
-            fields: FieldSet::new(),
-        }
-        .describe()
-    }
-
-    /// The `message` of this conflict's `Status` cause: `conflict with "mgr" using v1`.
-    pub fn cause_message(&self) -> String {
-        format!("conflict with {}", self.manager_description())
-    }
-}
-
-/// Why an apply was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    /// Other managers own fields the apply would change (409 Conflict). Retry with
-    /// `force=true` to take them over, or stop applying those fields.
-    #[error("{}", conflict_message(.0))]
-    Conflicts(Vec<Conflict>),
-    /// The request cannot be an apply (400 BadRequest).
-    #[error("{0}")]
-    BadRequest(String),
-    /// The stored object cannot be addressed by field paths, e.g. an associative list with
-    /// duplicate or keyless items (500, as kube-apiserver answers).
-    #[error("failed to create typed live object: {0}")]
-    LiveObject(String),
-}
-
-impl ApplyError {
-    pub fn http_status(&self) -> u16 {
-        match self {
-            ApplyError::Conflicts(_) => 409,
-            ApplyError::BadRequest(_) => 400,
-            ApplyError::LiveObject(_) => 500,
-        }
-    }
-
-    /// The `reason` of the `Status` body.
-    pub fn status_reason(&self) -> &'static str {
-        match self {
-            ApplyError::Conflicts(_) => "Conflict",
-            ApplyError::BadRequest(_) => "BadRequest",
-            ApplyError::LiveObject(_) => "InternalError",
-        }
-    }
-
-    /// `details.causes` of the `Status` body: one `FieldManagerConflict` per conflict.
-    pub fn causes(&self) -> Vec<Value> {
-        match self {
-            ApplyError::Conflicts(conflicts) => conflicts
-                .iter()
-                .map(|c| {
-                    json!({"type": "FieldManagerConflict", "message": c.cause_message(),
-                           "field": c.field})
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
-    }
-}
-
-/// kube-apiserver's conflict message, e.g.
-/// `Apply failed with 1 conflict: conflict with "mgr" using v1: .spec.x`.
-fn conflict_message(conflicts: &[Conflict]) -> String {
-    if let [only] = conflicts {
-        return format!(
-            "Apply failed with 1 conflict: conflict with {}: {}",
-            only.manager_description(),
-            only.field
-        );
-    }
-    let mut managers: Vec<String> = conflicts.iter().map(|c| c.manager_description()).collect();
-    managers.sort();
-    managers.dedup();
-    let mut lines = Vec::new();
-    for manager in &managers {
-        lines.push(format!("conflicts with {manager}:"));
-        for c in conflicts
-            .iter()
-            .filter(|c| &c.manager_description() == manager)
-        {
-            lines.push(format!("- {}", c.field));
-        }
-    }
-    format!(
-        "Apply failed with {} conflicts: {}",
-        conflicts.len(),
-        lines.join("\n")
-    )
-}
 
 /// Field ownership for one kind: its merge schema and whether it has a `status` subresource
 /// (whose fields are then never owned through the main resource, and vice versa for `spec`).
+/// Cheap to clone; build one per kind (and CRD version) and keep it.
 #[derive(Clone, Debug)]
 pub struct FieldManager {
-    types: ListTypes,
+    types: Arc<ListTypes>,
     status_subresource: bool,
 }
 
+/// Field managers of the kinds known without a CRD, built once.
+static BY_OBJECT_KIND: LazyLock<Mutex<HashMap<(String, String), FieldManager>>> =
+    LazyLock::new(Default::default);
+
 impl FieldManager {
-    pub fn new(types: ListTypes, status_subresource: bool) -> Self {
+    pub fn new(types: impl Into<Arc<ListTypes>>, status_subresource: bool) -> Self {
         FieldManager {
-            types,
+            types: types.into(),
             status_subresource,
         }
     }
@@ -173,10 +70,20 @@ impl FieldManager {
     /// subresource for custom resources (prefer [`FieldManager::for_crd`] for those).
     pub fn for_object(obj: &Value) -> Self {
         let (group, kind) = group_kind(obj);
-        Self::new(
-            ListTypes::for_object(obj),
-            builtin_has_status_subresource(&group, &kind),
-        )
+        let build = || {
+            Self::new(
+                ListTypes::for_object(obj),
+                builtin_has_status_subresource(&group, &kind),
+            )
+        };
+        // A poisoned cache only loses the caching, never the answer.
+        match BY_OBJECT_KIND.lock() {
+            Ok(mut cache) => cache
+                .entry((group.clone(), kind.clone()))
+                .or_insert_with(build)
+                .clone(),
+            Err(_) => build(),
+        }
     }
 
     /// Fields a write through `subresource` never owns: `status` on the main resource of a kind
@@ -194,6 +101,11 @@ impl FieldManager {
     /// Server-side apply of `applied` by `manager` over `live` (`None` creates). Returns the
     /// object to store, with `metadata.managedFields` updated; the caller still applies its
     /// own rules (resourceVersion, status/spec reset of subresources, validation).
+    ///
+    /// As kube-apiserver does for the manager `kubectl` only: conflicts on fields whose live
+    /// value is still what the last client-side `kubectl apply` set are taken over (the
+    /// upgrade from client-side to server-side apply), and an existing
+    /// `kubectl.kubernetes.io/last-applied-configuration` annotation is kept in sync.
     pub fn apply(
         &self,
         live: Option<&Value>,
@@ -203,7 +115,51 @@ impl FieldManager {
         subresource: Option<&str>,
         now: &str,
     ) -> Result<Value, ApplyError> {
+        let result = match self.apply_once(live, applied, manager, force, subresource, now) {
+            Err(ApplyError::Conflicts(conflicts)) if manager == KUBECTL => {
+                match live.and_then(|l| last_applied::allowed_conflicts(l, &self.types.root)) {
+                    Some(allowed) if conflicts.iter().all(|c| allowed.contains(&c.path)) => {
+                        self.apply_once(live, applied, manager, true, subresource, now)
+                    }
+                    // Only the conflicts the annotation does not explain are reported.
+                    Some(allowed) => Err(ApplyError::Conflicts(
+                        conflicts
+                            .into_iter()
+                            .filter(|c| !allowed.contains(&c.path))
+                            .collect(),
+                    )),
+                    None => Err(ApplyError::Conflicts(conflicts)),
+                }
+            }
+            other => other,
+        };
+        let mut out = result?;
+        if manager == KUBECTL {
+            last_applied::sync(&mut out, applied);
+        }
+        Ok(out)
+    }
+
+    fn apply_once(
+        &self,
+        live: Option<&Value>,
+        applied: &Value,
+        manager: &str,
+        force: bool,
+        subresource: Option<&str>,
+        now: &str,
+    ) -> Result<Value, ApplyError> {
         check_applied(applied, manager)?;
+        if let Some(live) = live {
+            let kind = |o: &Value| o.get("kind").and_then(Value::as_str).map(str::to_string);
+            if kind(live) != kind(applied) {
+                return Err(ApplyError::BadRequest(format!(
+                    "invalid object type: {}, Kind={}",
+                    applied["apiVersion"].as_str().unwrap_or_default(),
+                    applied["kind"].as_str().unwrap_or_default()
+                )));
+            }
+        }
         let shape = &self.types.root;
         let api_version = applied
             .get("apiVersion")
@@ -291,6 +247,7 @@ impl FieldManager {
                     api_version: entry.api_version.clone(),
                     subresource: entry.subresource.clone(),
                     field: path_string(p),
+                    path: p.clone(),
                 }));
                 entry.fields = entry.fields.difference(&taken);
             }
@@ -307,12 +264,14 @@ impl FieldManager {
             .map_err(live_err)?
             .is_same();
         let me = &mut managers[mine];
+        // Stripped after pruning: identity fields still count as owned while pruning.
         me.fields = me.fields.difference(&strip_set());
         me.time = if object_changed || previous_time.is_none() {
             Some(now.into())
         } else {
             previous_time
         };
+        managers.retain(|e| !e.fields.is_empty());
         let managers = cap_update_managers(managers);
         let mut out = merged;
         store(&mut out, managers);
@@ -339,7 +298,7 @@ impl FieldManager {
         );
         let last = ensure(last);
         let fields_of = |v: &Value| -> Result<FieldSet, ShapeError> {
-            Ok(ensure(&typed::to_field_set(v, shape)?))
+            Ok(ensure(&typed::to_live_field_set(v, shape)?))
         };
         let merged_set = fields_of(&merged)?;
         // Everything the manager applied last time goes, then what someone owns comes back,
@@ -406,11 +365,14 @@ impl FieldManager {
             old.map(|o| managed::decode(o).unwrap_or_default())
                 .unwrap_or_default()
         };
-        let mut managers = match managed::recorded(new) {
+        // A subresource write never sets managed fields: the stored record is used.
+        let sent = match subresource {
+            None => managed::recorded(new),
+            Some(_) => Ok(Recorded::Absent),
+        };
+        let mut managers = match sent {
             Ok(Recorded::Reset) => Vec::new(),
-            Ok(Recorded::Entries(entries)) if subresource.is_none() && !entries.is_empty() => {
-                entries
-            }
+            Ok(Recorded::Entries(entries)) if !entries.is_empty() => entries,
             _ => from_old(),
         };
         if managers.is_empty() && old.is_some() {
@@ -454,6 +416,19 @@ impl FieldManager {
         managers.retain(|e| !e.fields.is_empty());
         Ok(cap_update_managers(managers))
     }
+}
+
+/// Parses an `application/apply-patch+yaml` body (YAML, or JSON which is YAML too) into the
+/// applied configuration. A body that is not one object is a 400, as in kube-apiserver.
+pub fn parse_apply_body(body: &[u8]) -> Result<Value, ApplyError> {
+    let applied: Value = serde_yaml::from_slice(body)
+        .map_err(|e| ApplyError::BadRequest(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() {
+        return Err(ApplyError::BadRequest(
+            "the applied configuration must be an object".into(),
+        ));
+    }
+    Ok(applied)
 }
 
 /// Server-side apply with the schema and subresources known from the object itself
@@ -565,71 +540,10 @@ fn zero_object(obj: &Value) -> Value {
     zero
 }
 
-/// Keeps at most [`MAX_UPDATE_MANAGERS`] updaters: the oldest are merged, per API version,
-/// into an `ancient-changes` entry.
-fn cap_update_managers(mut managers: Vec<ManagedFieldsEntry>) -> Vec<ManagedFieldsEntry> {
-    let updaters = managers.iter().filter(|e| !e.is_apply()).count();
-    if updaters <= MAX_UPDATE_MANAGERS {
-        return managers;
-    }
-    let seconds = |e: &ManagedFieldsEntry| {
-        e.time
-            .as_deref()
-            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.timestamp())
-    };
-    let mut oldest: Vec<usize> = (0..managers.len())
-        .filter(|&i| !managers[i].is_apply())
-        .collect();
-    oldest.sort_by_key(|&i| seconds(&managers[i]));
-    let mut length = updaters;
-    let mut first_of_version: Vec<(String, usize)> = Vec::new();
-    let mut drop = Vec::new();
-    for i in oldest {
-        if length <= MAX_UPDATE_MANAGERS {
-            break;
-        }
-        let version = managers[i].api_version.clone();
-        match first_of_version.iter().find(|(v, _)| *v == version) {
-            Some(&(_, first)) => {
-                // An existing bucket of this version takes the merge; otherwise the first
-                // (oldest) updater of the version becomes the bucket.
-                let bucket = managers
-                    .iter()
-                    .position(|e| {
-                        e.manager == ANCIENT_CHANGES
-                            && !e.is_apply()
-                            && e.subresource.is_none()
-                            && e.api_version == version
-                    })
-                    .unwrap_or(first);
-                if bucket == i {
-                    continue;
-                }
-                let entry = managers[i].clone();
-                let target = &mut managers[bucket];
-                target.manager = ANCIENT_CHANGES.into();
-                target.subresource = None;
-                target.fields = target.fields.union(&entry.fields);
-                // The bucket keeps the most recent time of what it holds.
-                target.time = entry.time;
-                drop.push(i);
-                length -= 1;
-            }
-            None => first_of_version.push((version, i)),
-        }
-    }
-    let mut index = 0;
-    managers.retain(|_| {
-        let keep = !drop.contains(&index);
-        index += 1;
-        keep
-    });
-    managers
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::last_applied::{ANNOTATIONS_SIZE_LIMIT, LAST_APPLIED};
+    use super::super::managed::{ANCIENT_CHANGES, MAX_UPDATE_MANAGERS};
     use super::*;
 
     const T0: &str = "2026-11-22T10:00:00Z";
@@ -861,7 +775,7 @@ mod tests {
         );
         assert_eq!(
             err.causes(),
-            vec![json!({"type": "FieldManagerConflict",
+            vec![json!({"reason": "FieldManagerConflict",
             "message": "conflict with \"alice\"", "field": ".spec.replicas"})]
         );
     }
@@ -1153,6 +1067,75 @@ mod tests {
     }
 
     #[test]
+    fn set_items_are_owned_one_by_one_and_atomic_lists_whole() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            "args": {"type": "array", "items": {"type": "string"}}}}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), false);
+        let spec = |v: Value| widget(v);
+        let live = fm
+            .apply(
+                None,
+                &spec(json!({"tags": ["a"], "args": ["x"]})),
+                "alice",
+                false,
+                None,
+                T0,
+            )
+            .unwrap();
+        let live = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"tags": ["b"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap();
+        assert_eq!(live["spec"]["tags"], json!(["a", "b"]));
+        assert_eq!(
+            fields_of(&live, "bob"),
+            json!({"f:spec": {"f:tags": {"v:\"b\"": {}}}})
+        );
+        // An atomic list is one field: another value is a conflict, not a merge.
+        let err = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["y"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap_err();
+        assert!(err.to_string().ends_with(".spec.args"), "{err}");
+        let out = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["x"]})),
+                "bob",
+                false,
+                None,
+                T1,
+            )
+            .unwrap();
+        assert_eq!(out["spec"]["args"], json!(["x"]));
+        // alice stops applying her tag: only hers goes.
+        let out = fm
+            .apply(
+                Some(&live),
+                &spec(json!({"args": ["x"]})),
+                "alice",
+                false,
+                None,
+                T2,
+            )
+            .unwrap();
+        assert_eq!(out["spec"]["tags"], json!(["b"]));
+    }
+
+    #[test]
     fn noop_apply_keeps_the_time() {
         let fm = widget_manager();
         let applied = widget(json!({"replicas": 1}));
@@ -1185,6 +1168,37 @@ mod tests {
             assert_eq!(err.http_status(), 400, "{err}");
             assert!(err.to_string().contains(needle), "{err}");
         }
+    }
+
+    #[test]
+    fn apply_bodies_are_yaml_or_json() {
+        let yaml = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\ndata:\n  k: v\n";
+        let json_body =
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"data":{"k":"v"}}"#;
+        assert_eq!(
+            parse_apply_body(yaml).unwrap(),
+            parse_apply_body(json_body).unwrap()
+        );
+        for bad in [&b"- a\n- b\n"[..], b"key: [unclosed", b"just a string"] {
+            assert_eq!(parse_apply_body(bad).unwrap_err().http_status(), 400);
+        }
+    }
+
+    #[test]
+    fn applying_another_kind_over_an_object_is_refused() {
+        let fm = widget_manager();
+        let live = fm
+            .apply(None, &widget(json!({"replicas": 1})), "m", false, None, T0)
+            .unwrap();
+        let mut other = widget(json!({"replicas": 1}));
+        other["kind"] = json!("Gadget");
+        let err = fm
+            .apply(Some(&live), &other, "m", false, None, T1)
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid object type: example.com/v1, Kind=Gadget"
+        );
     }
 
     #[test]
@@ -1297,6 +1311,132 @@ mod tests {
         assert_eq!(next["metadata"]["managedFields"], recorded);
     }
 
+    /// A Pod created by `kubectl run`, then applied server-side by kubectl with the manifest
+    /// kept in its last-applied annotation: the Apply entry kube-apiserver 1.28 recorded.
+    #[test]
+    fn apply_reproduces_a_real_pod_record() {
+        let schema = json!({"type": "object", "properties": {
+            "spec": {"type": "object", "properties": {
+                "containers": {"type": "array", "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["name"], "items": {"type": "object", "properties": {
+                        "name": {"type": "string"}, "image": {"type": "string"},
+                        "imagePullPolicy": {"type": "string"},
+                        "resources": {"type": "object", "properties": {
+                            "limits": {"type": "object", "additionalProperties": {"type": "string"}}}}}}},
+                "dnsPolicy": {"type": "string"}, "restartPolicy": {"type": "string"}}},
+            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), true);
+        let manifest = json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"creationTimestamp": null, "labels": {"run": "nginx"}, "name": "nginx",
+                         "namespace": "default"},
+            "spec": {"containers": [{"image": "nginx", "name": "nginx", "resources": {}}],
+                     "dnsPolicy": "ClusterFirst", "restartPolicy": "Never"},
+            "status": {}});
+        let mut live = manifest.clone();
+        live["metadata"]["creationTimestamp"] = json!("2023-10-26T03:22:48Z");
+        live["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+        fm.update(
+            None,
+            &mut live,
+            "kubectl-run",
+            "Update",
+            None,
+            "2023-10-26T03:22:48Z",
+        );
+        let out = fm
+            .apply(
+                Some(&live),
+                &manifest,
+                "kubectl",
+                false,
+                None,
+                "2023-10-26T03:24:46Z",
+            )
+            .unwrap();
+        let recorded: Value = serde_json::from_str(r#"{"f:metadata":{"f:labels":{"f:run":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"nginx\"}":{".":{},"f:image":{},"f:name":{},"f:resources":{}}},"f:dnsPolicy":{},"f:restartPolicy":{}}}"#).unwrap();
+        assert_eq!(fields_of(&out, "kubectl"), recorded);
+        assert_eq!(
+            out["spec"]["containers"][0]["imagePullPolicy"], "Always",
+            "kept: kubectl-run owns it"
+        );
+    }
+
+    /// A controller's server-side apply of a Deployment: ownerReferences items are atomic,
+    /// label selectors are atomic maps, nested metadata is not stripped. The Apply entry
+    /// kube-apiserver recorded for it.
+    #[test]
+    fn apply_reproduces_a_real_controller_record() {
+        let container = json!({"type": "object", "properties": {
+            "name": {"type": "string"}, "image": {"type": "string"},
+            "imagePullPolicy": {"type": "string"},
+            "command": {"type": "array", "items": {"type": "string"}},
+            "resources": {"type": "object"},
+            "securityContext": {"type": "object", "properties": {
+                "allowPrivilegeEscalation": {"type": "boolean"},
+                "runAsNonRoot": {"type": "boolean"}, "runAsUser": {"type": "integer"},
+                "capabilities": {"type": "object", "properties": {
+                    "drop": {"type": "array", "items": {"type": "string"}}}}}}}});
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "replicas": {"type": "integer"},
+            "selector": {"type": "object", "x-kubernetes-map-type": "atomic"},
+            "strategy": {"type": "object", "properties": {"type": {"type": "string"}}},
+            "template": {"type": "object", "properties": {
+                "metadata": {"type": "object", "properties": {
+                    "creationTimestamp": {"type": "string"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}}}},
+                "spec": {"type": "object", "properties": {
+                    "containers": {"type": "array", "x-kubernetes-list-type": "map",
+                                   "x-kubernetes-list-map-keys": ["name"], "items": container},
+                    "securityContext": {"type": "object", "properties": {
+                        "runAsNonRoot": {"type": "boolean"},
+                        "seccompProfile": {"type": "object", "properties": {
+                            "type": {"type": "string"}}}}}}}}}}}}});
+        let fm = FieldManager::new(ListTypes::from_openapi_v3(&schema), true);
+        let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "reconciler-sample", "namespace": "default",
+                "ownerReferences": [{"apiVersion": "test.example.com/v1alpha1", "kind": "Reconciler",
+                    "name": "reconciler-sample", "uid": "c8f0aab2-b8bd-438f-ad50-043e65017963",
+                    "controller": true, "blockOwnerDeletion": true}]},
+            "spec": {"selector": {"matchLabels": {"app": "netshoot"}}, "strategy": {},
+                "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "netshoot"}},
+                    "spec": {"containers": [{"name": "netshoot", "image": "nicolaka/netshoot",
+                        "command": ["sleep", "infinity"], "imagePullPolicy": "IfNotPresent",
+                        "resources": {}, "securityContext": {"allowPrivilegeEscalation": false,
+                            "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true, "runAsUser": 1000}}],
+                        "securityContext": {"runAsNonRoot": true,
+                                            "seccompProfile": {"type": "RuntimeDefault"}}}}}});
+        let out = fm
+            .apply(
+                None,
+                &applied,
+                "reconciler-controller",
+                true,
+                None,
+                "2025-09-02T12:04:06Z",
+            )
+            .unwrap();
+        let recorded: Value = serde_json::from_str(r#"{"f:metadata":{"f:ownerReferences":{"k:{\"uid\":\"c8f0aab2-b8bd-438f-ad50-043e65017963\"}":{}}},"f:spec":{"f:selector":{},"f:strategy":{},"f:template":{"f:metadata":{"f:creationTimestamp":{},"f:labels":{"f:app":{}}},"f:spec":{"f:containers":{"k:{\"name\":\"netshoot\"}":{".":{},"f:command":{},"f:image":{},"f:imagePullPolicy":{},"f:name":{},"f:resources":{},"f:securityContext":{"f:allowPrivilegeEscalation":{},"f:capabilities":{"f:drop":{}},"f:runAsNonRoot":{},"f:runAsUser":{}}}},"f:securityContext":{"f:runAsNonRoot":{},"f:seccompProfile":{"f:type":{}}}}}}}"#).unwrap();
+        assert_eq!(fields_of(&out, "reconciler-controller"), recorded);
+        // `kubectl scale`-style apply of replicas alone sits beside it without conflict.
+        let scale = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                           "metadata": {"name": "reconciler-sample"}, "spec": {"replicas": 3}});
+        let out = fm
+            .apply(
+                Some(&out),
+                &scale,
+                "kubectl",
+                false,
+                None,
+                "2025-09-02T13:48:02Z",
+            )
+            .unwrap();
+        assert_eq!(
+            fields_of(&out, "kubectl"),
+            json!({"f:spec": {"f:replicas": {}}})
+        );
+        assert_eq!(fields_of(&out, "reconciler-controller"), recorded);
+    }
+
     #[test]
     fn updates_move_ownership_and_drop_removed_fields() {
         let fm = widget_manager();
@@ -1347,7 +1487,22 @@ mod tests {
             json!({"f:spec": {"f:replicas": {}}})
         );
         assert_eq!(fields_of(&next, "creator"), Value::Null);
-        // On a subresource, the record sent is ignored.
+        // On a subresource, the record sent is ignored, a reset included.
+        let mut reset_on_status = live.clone();
+        reset_on_status["metadata"]["managedFields"] = json!([]);
+        reset_on_status["status"] = json!({"phase": "Ready"});
+        fm.update(
+            Some(&live),
+            &mut reset_on_status,
+            "ctrl",
+            "Update",
+            Some("status"),
+            T1,
+        );
+        assert_eq!(
+            fields_of(&reset_on_status, "creator"),
+            json!({"f:spec": {".": {}, "f:replicas": {}}})
+        );
         let mut next = live.clone();
         next["metadata"]["managedFields"] = json!([{"manager": "imported", "operation": "Apply",
             "apiVersion": "example.com/v1", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]);
@@ -1427,6 +1582,67 @@ mod tests {
             PathElement::field("env"),
             PathElement::field("K0")
         ]));
+    }
+
+    /// `kubectl apply` (client-side) then `kubectl apply --server-side` with a changed value:
+    /// the fields client-side apply set are taken over without a conflict, and the
+    /// last-applied annotation follows the new configuration.
+    #[test]
+    fn kubectl_upgrades_from_client_side_apply() {
+        let fm = widget_manager();
+        let v1 = widget(json!({"replicas": 1, "image": "a"}));
+        let mut live = v1.clone();
+        live["metadata"]["annotations"] = json!({LAST_APPLIED: format!("{v1}\n")});
+        fm.update(
+            None,
+            &mut live,
+            "kubectl-client-side-apply",
+            "Update",
+            None,
+            T0,
+        );
+        let v2 = widget(json!({"replicas": 2, "image": "a"}));
+        let out = fm
+            .apply(Some(&live), &v2, "kubectl", false, None, T1)
+            .unwrap();
+        assert_eq!(out["spec"]["replicas"], 2);
+        let annotation = out["metadata"]["annotations"][LAST_APPLIED]
+            .as_str()
+            .unwrap();
+        assert_eq!(serde_json::from_str::<Value>(annotation).unwrap(), v2);
+        // A manifest too large to copy into the annotation drops it.
+        let mut big = v2.clone();
+        big["spec"]["env"] = json!({"BLOB": "x".repeat(ANNOTATIONS_SIZE_LIMIT)});
+        let out = fm
+            .apply(Some(&out), &big, "kubectl", false, None, T2)
+            .unwrap();
+        assert!(out["metadata"]["annotations"].get(LAST_APPLIED).is_none());
+        // Another manager, or a field someone changed since, still conflicts.
+        assert!(
+            fm.apply(Some(&live), &v2, "other", false, None, T1)
+                .is_err()
+        );
+        let mut v3 = v2.clone();
+        v3["spec"]["image"] = json!("b");
+        let mut drifted = live.clone();
+        drifted["spec"]["replicas"] = json!(7);
+        fm.update(
+            Some(&live),
+            &mut drifted,
+            "kubectl-client-side-apply",
+            "Update",
+            None,
+            T1,
+        );
+        let err = fm
+            .apply(Some(&drifted), &v3, "kubectl", false, None, T2)
+            .unwrap_err();
+        assert_eq!(err.http_status(), 409);
+        // Only the drifted field is reported; image still holds what client-side apply set.
+        assert_eq!(
+            err.to_string(),
+            "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using example.com/v1: .spec.replicas"
+        );
     }
 
     #[test]

@@ -6,6 +6,9 @@ use super::fieldset::{FieldSet, FieldsV1Error};
 
 pub(crate) const APPLY: &str = "Apply";
 pub(crate) const UPDATE: &str = "Update";
+/// Bucket the oldest updaters are merged into beyond [`MAX_UPDATE_MANAGERS`].
+pub(crate) const ANCIENT_CHANGES: &str = "ancient-changes";
+pub(crate) const MAX_UPDATE_MANAGERS: usize = 10;
 
 /// One `metadata.managedFields` entry: who owns which fields, by which operation.
 #[derive(Clone, Debug, PartialEq)]
@@ -211,6 +214,71 @@ pub(crate) fn remove_managed_fields(obj: &mut Value) {
     if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
+}
+
+/// Keeps at most [`MAX_UPDATE_MANAGERS`] updaters: the oldest are merged, per API version,
+/// into an `ancient-changes` entry.
+pub(crate) fn cap_update_managers(
+    mut managers: Vec<ManagedFieldsEntry>,
+) -> Vec<ManagedFieldsEntry> {
+    let updaters = managers.iter().filter(|e| !e.is_apply()).count();
+    if updaters <= MAX_UPDATE_MANAGERS {
+        return managers;
+    }
+    let seconds = |e: &ManagedFieldsEntry| {
+        e.time
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.timestamp())
+    };
+    let mut oldest: Vec<usize> = (0..managers.len())
+        .filter(|&i| !managers[i].is_apply())
+        .collect();
+    oldest.sort_by_key(|&i| seconds(&managers[i]));
+    let mut length = updaters;
+    let mut first_of_version: Vec<(String, usize)> = Vec::new();
+    let mut drop = Vec::new();
+    for i in oldest {
+        if length <= MAX_UPDATE_MANAGERS {
+            break;
+        }
+        let version = managers[i].api_version.clone();
+        match first_of_version.iter().find(|(v, _)| *v == version) {
+            Some(&(_, first)) => {
+                // An existing bucket of this version takes the merge; otherwise the first
+                // (oldest) updater of the version becomes the bucket.
+                let bucket = managers
+                    .iter()
+                    .position(|e| {
+                        e.manager == ANCIENT_CHANGES
+                            && !e.is_apply()
+                            && e.subresource.is_none()
+                            && e.api_version == version
+                    })
+                    .unwrap_or(first);
+                if bucket == i {
+                    continue;
+                }
+                let entry = managers[i].clone();
+                let target = &mut managers[bucket];
+                target.manager = ANCIENT_CHANGES.into();
+                target.subresource = None;
+                target.fields = target.fields.union(&entry.fields);
+                // The bucket keeps the most recent time of what it holds.
+                target.time = entry.time;
+                drop.push(i);
+                length -= 1;
+            }
+            None => first_of_version.push((version, i)),
+        }
+    }
+    let mut index = 0;
+    managers.retain(|_| {
+        let keep = !drop.contains(&index);
+        index += 1;
+        keep
+    });
+    managers
 }
 
 #[cfg(test)]

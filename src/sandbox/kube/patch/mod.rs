@@ -3,25 +3,46 @@
 //! `metadata.managedFields` bookkeeping every write does.
 //!
 //! Everything here is pure: functions over `serde_json::Value` objects, no I/O, no clock (the
-//! caller passes `now`). The HTTP server maps the errors to `Status` bodies with
-//! [`PatchError::http_status`] and [`ApplyError::http_status`].
+//! caller passes `now`, RFC 3339). The HTTP server turns errors into `Status` bodies with
+//! [`PatchError::status_body`] / [`ApplyError::status_body`] (status code, reason, message and,
+//! for apply conflicts, one `FieldManagerConflict` cause per field).
 //!
-//! - [`json_patch`] — RFC 6902 (`application/json-patch+json`).
+//! - [`json_patch()`] — RFC 6902 (`application/json-patch+json`).
 //! - [`merge_patch`] — RFC 7386 (`application/merge-patch+json`).
 //! - [`strategic_merge_patch`] — `application/strategic-merge-patch+json`, approximated for the
 //!   built-in kinds the sandbox serves; custom resources get the API server's 415.
-//! - [`server_side_apply`] / [`FieldManager::apply`] — `application/apply-patch+yaml`, with
-//!   field ownership, conflicts and pruning as structured-merge-diff does them.
-//! - [`update_managed_fields`] / [`FieldManager::update`] — ownership for create/update/patch.
+//! - [`FieldManager::apply`] — `application/apply-patch+yaml` (body parsed by
+//!   [`parse_apply_body`]): field ownership, conflicts, pruning of the fields a manager stops
+//!   applying, and `force`.
+//! - [`FieldManager::update`] — ownership for create, update and the non-apply patches: call it
+//!   with the stored object (`None` on create) and the object about to be stored.
+//!
+//! Build one [`FieldManager`] per kind: [`FieldManager::for_crd`] (schema and `status`
+//! subresource from the CRD) or [`FieldManager::for_builtin`]. [`server_side_apply`] and
+//! [`update_managed_fields`] are shortcuts that pick the manager from the object itself
+//! ([`FieldManager::for_object`]): right for built-in kinds, schema-less for custom resources.
+//!
+//! What the caller still does, as kube-apiserver's strategies do after the field manager:
+//! drop `status` from main-resource writes and everything but `status` from `/status` writes
+//! of kinds with a status subresource, set resourceVersion/generation/uid/timestamps, validate.
+//!
+//! Known differences from kube-apiserver: one schema serves every API version of a kind (no
+//! conversion of managed fields between versions); associative-list items must carry their
+//! key fields (schema defaults for keys are not used); unions and the reconciliation of
+//! managed fields after a schema change between atomic and granular are not modelled;
+//! strategic-merge strategies come from a fixed table, not Go struct tags.
 
 mod apply;
+mod conflict;
 mod fieldset;
+mod last_applied;
 mod managed;
 mod schema;
 mod strategic;
 mod typed;
 
-pub use apply::{ApplyError, Conflict, FieldManager, server_side_apply, update_managed_fields};
+pub use apply::{FieldManager, parse_apply_body, server_side_apply, update_managed_fields};
+pub use conflict::{ApplyError, Conflict};
 pub use fieldset::{FieldSet, FieldsV1Error, PathElement};
 pub use managed::{ManagedFieldsEntry, ManagedFieldsError};
 pub use schema::ListTypes;
@@ -69,14 +90,29 @@ impl PatchError {
             PatchError::StrategicMergeUnsupported { .. } => "UnsupportedMediaType",
         }
     }
+
+    /// The `Status` body kube-apiserver answers with.
+    pub fn status_body(&self) -> Value {
+        failure_status(self.http_status(), self.status_reason(), &self.to_string())
+    }
+}
+
+/// A `metav1.Status` failure body.
+fn failure_status(code: u16, reason: &str, message: &str) -> Value {
+    serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": "Failure", "message": message, "reason": reason, "code": code})
 }
 
 const JSON_PATCH: &str = "application/json-patch+json";
 const MERGE_PATCH: &str = "application/merge-patch+json";
 
-/// Applies an RFC 6902 JSON patch. A body that is not a list of operations is a 400; an
-/// operation that fails on this object (missing path, failed `test`) is a 422, as in
+/// Applies an RFC 6902 JSON patch, all or nothing. A body that is not a list of operations is
+/// a 400; an operation that fails on this object (missing path, failed `test`) is a 422, as in
 /// kube-apiserver.
+///
+/// Like kube-apiserver's JSON patch library, a `test` for `null` passes when the path does not
+/// exist: kube-rs's finalizer helper relies on it (`test /metadata/finalizers == null` before
+/// adding the first finalizer).
 pub fn json_patch(obj: &Value, patch: &[u8]) -> Result<Value, PatchError> {
     let operations: json_patch::Patch =
         serde_json::from_slice(patch).map_err(|e| PatchError::Malformed {
@@ -84,9 +120,35 @@ pub fn json_patch(obj: &Value, patch: &[u8]) -> Result<Value, PatchError> {
             reason: e.to_string(),
         })?;
     let mut patched = obj.clone();
-    json_patch::patch(&mut patched, &operations)
-        .map_err(|e| PatchError::Unapplicable(e.to_string()))?;
+    for (index, operation) in operations.0.iter().enumerate() {
+        if let json_patch::PatchOperation::Test(test) = operation
+            && test.value.is_null()
+            && patched.pointer(test.path.as_str()).is_none()
+        {
+            continue;
+        }
+        json_patch::patch(&mut patched, std::slice::from_ref(operation)).map_err(|e| {
+            PatchError::Unapplicable(format!(
+                "operation {index} ({}) failed at path '{}': {}",
+                operation_name(operation),
+                operation.path(),
+                e.kind
+            ))
+        })?;
+    }
     Ok(patched)
+}
+
+fn operation_name(operation: &json_patch::PatchOperation) -> &'static str {
+    use json_patch::PatchOperation as Op;
+    match operation {
+        Op::Add(_) => "add",
+        Op::Remove(_) => "remove",
+        Op::Replace(_) => "replace",
+        Op::Move(_) => "move",
+        Op::Copy(_) => "copy",
+        Op::Test(_) => "test",
+    }
 }
 
 /// Applies an RFC 7386 JSON merge patch: objects merge key by key, `null` deletes a key, every
@@ -144,6 +206,33 @@ mod tests {
         assert!(err.to_string().contains("/data/k"), "{err}");
     }
 
+    /// The exact patches kube-rs's `finalizer()` helper sends.
+    #[test]
+    fn json_patch_accepts_the_kube_rs_finalizer_patches() {
+        let add_first = br#"[{"op":"test","path":"/metadata/finalizers","value":null},
+                             {"op":"add","path":"/metadata/finalizers","value":["a.example.com/f"]}]"#;
+        let with_one = json_patch(&cm(), add_first).unwrap();
+        assert_eq!(
+            with_one["metadata"]["finalizers"],
+            json!(["a.example.com/f"])
+        );
+        // Someone else added one in the meantime: the null test fails, kube-rs retries.
+        let err = json_patch(&with_one, add_first).unwrap_err();
+        assert_eq!(err.http_status(), 422);
+        let add_more = br#"[{"op":"test","path":"/metadata/finalizers","value":["a.example.com/f"]},
+                            {"op":"add","path":"/metadata/finalizers/-","value":"b.example.com/f"}]"#;
+        let with_two = json_patch(&with_one, add_more).unwrap();
+        assert_eq!(
+            with_two["metadata"]["finalizers"],
+            json!(["a.example.com/f", "b.example.com/f"])
+        );
+        let remove = br#"[{"op":"test","path":"/metadata/finalizers/1","value":"b.example.com/f"},
+                          {"op":"remove","path":"/metadata/finalizers/1"}]"#;
+        assert_eq!(json_patch(&with_two, remove).unwrap(), with_one);
+        let err = json_patch(&with_one, remove).unwrap_err();
+        assert!(err.to_string().contains("operation 0 (test)"), "{err}");
+    }
+
     #[test]
     fn json_patch_missing_path_is_unprocessable() {
         let err = json_patch(&cm(), br#"[{"op":"remove","path":"/spec/x"}]"#).unwrap_err();
@@ -174,6 +263,128 @@ mod tests {
             json!({"metadata": {"name": "c", "finalizers": ["z"],
                    "labels": {"b": "2", "c": "3"}}})
         );
+    }
+
+    #[test]
+    fn status_bodies() {
+        let err = json_patch(&cm(), b"{}").unwrap_err();
+        let body = err.status_body();
+        assert_eq!(body["kind"], "Status");
+        assert_eq!(body["code"], 400);
+        assert_eq!(body["reason"], "BadRequest");
+        assert_eq!(body["message"], err.to_string());
+        let conflict = server_side_apply(
+            Some(
+                &merge_patch(&cm(), b"{}")
+                    .map(|mut o| {
+                        update_managed_fields(
+                            None,
+                            &mut o,
+                            "creator",
+                            "Update",
+                            None,
+                            "2026-11-22T10:00:00Z",
+                        );
+                        o
+                    })
+                    .unwrap(),
+            ),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"},
+                               "data": {"k": "other"}}),
+            "kubectl",
+            false,
+            None,
+            "2026-11-22T10:00:01Z",
+        )
+        .unwrap_err();
+        let body = conflict.status_body();
+        assert_eq!(body["code"], 409);
+        assert_eq!(body["reason"], "Conflict");
+        assert_eq!(body["details"]["causes"][0]["field"], ".data.k");
+        assert_eq!(
+            body["details"]["causes"][0]["message"],
+            "conflict with \"creator\" using v1"
+        );
+    }
+
+    /// The write sequence kube-lease-manager makes on a Lease: acquire by apply, renew and
+    /// release by strategic merge patch. A released lease can be applied by the next holder; a
+    /// lease whose holder vanished without releasing it conflicts.
+    #[test]
+    fn lease_hand_over_as_kube_lease_manager_does_it() {
+        let gvk = kube::core::GroupVersionKind::gvk("coordination.k8s.io", "v1", "Lease");
+        let fm = FieldManager::for_builtin(&gvk).unwrap();
+        let lease = json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                           "metadata": {"name": "leader", "namespace": "default"}});
+        let mut live = lease.clone();
+        fm.update(
+            None,
+            &mut live,
+            "kubectl-create",
+            "Update",
+            None,
+            "2026-11-22T10:00:00Z",
+        );
+        let acquire = |who: &str, t: &str| {
+            json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "spec": {"acquireTime": t, "renewTime": t, "holderIdentity": who, "leaseDurationSeconds": 15}})
+        };
+        let smp = |live: &Value, patch: Value, manager: &str, t: &str| {
+            let mut next = strategic_merge_patch(live, patch.to_string().as_bytes(), &gvk).unwrap();
+            fm.update(Some(live), &mut next, manager, "Update", None, t);
+            next
+        };
+        let t1 = "2026-11-22T10:00:01Z";
+        let held = fm
+            .apply(Some(&live), &acquire("a", t1), "lease-a", false, None, t1)
+            .unwrap();
+        let held = smp(
+            &held,
+            json!({"spec": {"leaseTransitions": 1}}),
+            "lease-a",
+            t1,
+        );
+        let renewed = smp(
+            &held,
+            json!({"spec": {"renewTime": "2026-11-22T10:00:05Z"}}),
+            "lease-a",
+            "2026-11-22T10:00:05Z",
+        );
+        assert_eq!(renewed["spec"]["holderIdentity"], "a");
+        // b cannot take a held lease by apply without force.
+        let err = fm
+            .apply(
+                Some(&renewed),
+                &acquire("b", "2026-11-22T10:00:06Z"),
+                "lease-b",
+                false,
+                None,
+                "2026-11-22T10:00:06Z",
+            )
+            .unwrap_err();
+        assert_eq!(err.http_status(), 409);
+        assert!(err.to_string().contains(".spec.holderIdentity"), "{err}");
+        // a releases: the fields go, and with them a's ownership.
+        let released = smp(
+            &renewed,
+            json!({"spec": {"acquireTime": null, "renewTime": null,
+            "holderIdentity": null, "leaseDurationSeconds": null}}),
+            "lease-a",
+            "2026-11-22T10:00:07Z",
+        );
+        assert_eq!(released["spec"], json!({"leaseTransitions": 1}));
+        let taken = fm
+            .apply(
+                Some(&released),
+                &acquire("b", "2026-11-22T10:00:08Z"),
+                "lease-b",
+                false,
+                None,
+                "2026-11-22T10:00:08Z",
+            )
+            .unwrap();
+        assert_eq!(taken["spec"]["holderIdentity"], "b");
+        assert_eq!(taken["spec"]["leaseTransitions"], 1);
     }
 
     #[test]

@@ -55,8 +55,9 @@ fn item_element(
             ..
         } => PathElement::key_of(item, keys).ok_or_else(|| ShapeError {
             path: super::fieldset::path_string(path),
+            // The item itself is not quoted: it may hold secret values.
             reason: format!(
-                "associative list with keys {keys:?} has an element that omits a key field or has a non-scalar key: {item}"
+                "associative list with keys {keys:?} has an element that omits a key field or has a non-scalar key"
             ),
         }),
         _ => Ok(PathElement::value_of(item)),
@@ -91,10 +92,21 @@ fn index_items<'v>(
 
 /// The fields an object sets, as the owner of exactly this object would own them: every leaf,
 /// every list item, and objects that are empty, null or keys of free-form maps.
+/// Duplicate list items are an error here (an applied configuration must be unambiguous).
 pub(crate) fn to_field_set(value: &Value, shape: &Shape) -> Result<FieldSet, ShapeError> {
+    field_set(value, shape, true)
+}
+
+/// [`to_field_set`] for stored objects, which may hold duplicate items written by plain
+/// updates: the first of duplicates counts, as structured-merge-diff tolerates them there.
+pub(crate) fn to_live_field_set(value: &Value, shape: &Shape) -> Result<FieldSet, ShapeError> {
+    field_set(value, shape, false)
+}
+
+fn field_set(value: &Value, shape: &Shape, strict: bool) -> Result<FieldSet, ShapeError> {
     let mut set = FieldSet::new();
     let mut path = Vec::new();
-    collect_fields(value, shape, &mut path, &mut set, true)?;
+    collect_fields(value, shape, &mut path, &mut set, strict)?;
     set.prune_empty();
     Ok(set)
 }
@@ -247,6 +259,7 @@ fn compare_lists(
         if !seen.insert(pe) {
             continue;
         }
+        // Set items compare as leaves, map-list items as objects that appear or disappear.
         path.push(pe.clone());
         compare_node(
             old_items.get(pe).copied(),
@@ -255,7 +268,6 @@ fn compare_lists(
             path,
             c,
         )?;
-        // Set items are leaves (handled above); map-list items are granular nodes.
         path.pop();
     }
     Ok(())
@@ -278,6 +290,11 @@ fn merge_node(
         (Node::Object(l), Node::Object(r)) => {
             let mut out = l.clone();
             for (key, value) in r {
+                // An applied `null` unsets the field (and the applier owns its absence).
+                if value.is_null() {
+                    out.remove(key);
+                    continue;
+                }
                 let (child_shape, _) = shape.field(key);
                 let merged = match l.get(key) {
                     Some(existing) => {
@@ -485,9 +502,13 @@ mod tests {
     #[test]
     fn field_set_rejects_items_without_keys_and_duplicates() {
         let types = types();
-        let missing = json!({"spec": {"ports": [{"port": 80}]}});
+        let missing = json!({"spec": {"ports": [{"port": 80, "token": "s3cr3t"}]}});
         let err = to_field_set(&missing, &types.root).unwrap_err();
         assert_eq!(err.path, ".spec.ports");
+        assert!(
+            !err.to_string().contains("s3cr3t"),
+            "values stay out of errors: {err}"
+        );
         let dup = json!({"spec": {"ports": [{"name": "a"}, {"name": "a"}]}});
         assert!(
             to_field_set(&dup, &types.root)
@@ -495,6 +516,17 @@ mod tests {
                 .reason
                 .contains("duplicate")
         );
+    }
+
+    #[test]
+    fn stored_objects_may_hold_duplicates() {
+        let dup = json!({"spec": {"ports": [{"name": "a", "port": 1}, {"name": "a", "port": 2}]}});
+        let set = to_live_field_set(&dup, &types().root).unwrap();
+        assert!(set.contains(&[
+            PathElement::field("spec"),
+            PathElement::field("ports"),
+            PathElement::Key(vec![("name".into(), "\"a\"".into())])
+        ]));
     }
 
     #[test]
@@ -549,6 +581,17 @@ mod tests {
             "ports": [{"name": "a", "port": 10, "extra": true}, {"name": "b", "port": 2}, {"name": "c", "port": 3}],
             "env": {"K": "V", "L": "W"}, "selector": {"c": "3"}}})
         );
+    }
+
+    #[test]
+    fn merge_unsets_fields_applied_as_null() {
+        let out = merge(
+            &json!({"spec": {"replicas": 1, "image": "a"}}),
+            &json!({"spec": {"replicas": null}}),
+            &types().root,
+        )
+        .unwrap();
+        assert_eq!(out, json!({"spec": {"image": "a"}}));
     }
 
     /// Traced by hand through structured-merge-diff's `visitListItems`: live-only items keep

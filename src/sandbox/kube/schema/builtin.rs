@@ -255,4 +255,75 @@ mod tests {
             panic!("{errors:#?}");
         }
     }
+
+    #[test]
+    fn the_real_crds_pass_the_crd_schema_untouched() {
+        let compiled = CompiledSchema::new(
+            &builtin_schema("apiextensions.k8s.io", "v1", "CustomResourceDefinition").unwrap(),
+        )
+        .unwrap();
+        for file in ["mendixenvironments.yaml", "mendixpackages.yaml"] {
+            let path = format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(path).unwrap();
+            let original: Value = serde_yaml::from_str(&text).unwrap();
+            let mut crd = original.clone();
+            let admission = compiled.admit(&mut crd, None);
+            assert!(
+                admission.pruned.is_empty(),
+                "{file}: {:?}",
+                admission.pruned
+            );
+            assert!(
+                admission.errors.is_empty(),
+                "{file}: {:?}",
+                admission.errors
+            );
+            assert_eq!(
+                crd["spec"]["versions"][0]["schema"], original["spec"]["versions"][0]["schema"],
+                "{file}: the schema is kept as written"
+            );
+        }
+    }
+
+    #[test]
+    fn events_and_leases_as_clients_send_them_pass() {
+        let event = json!({
+            "apiVersion": "events.k8s.io/v1", "kind": "Event",
+            "metadata": {"name": "prod.1", "namespace": "apps"},
+            "eventTime": "2026-01-01T00:00:00.123456Z",
+            "reportingController": "mendix-operator", "reportingInstance": "mendix-operator-0",
+            "action": "Transport", "reason": "Transporting", "type": "Normal",
+            "note": "2/4: transporting 2.5.4",
+            "regarding": {"apiVersion": "mendixops.io/v1alpha1", "kind": "MendixEnvironment",
+                          "name": "prod", "namespace": "apps", "uid": "u-1"},
+            "series": {"count": 2, "lastObservedTime": "2026-01-01T00:01:00.000000Z"}
+        });
+        let schema =
+            CompiledSchema::new(&builtin_schema("events.k8s.io", "v1", "Event").unwrap()).unwrap();
+        let mut e = event.clone();
+        let admission = schema.admit(&mut e, None);
+        assert!(
+            admission.pruned.is_empty() && admission.errors.is_empty(),
+            "{admission:?}"
+        );
+        let mut bad = event.clone();
+        bad["series"]["count"] = json!("two");
+        assert_eq!(schema.admit(&mut bad, None).errors[0].field, "series.count");
+
+        let core = CompiledSchema::new(&builtin_schema("", "v1", "Event").unwrap()).unwrap();
+        let mut e = json!({"metadata": {"name": "e"}, "involvedObject": {"kind": "Secret", "name": "s"},
+            "reason": "Created", "message": "m", "type": "Normal", "count": 1,
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+            "source": {"component": "mendix-operator"}});
+        let admission = core.admit(&mut e, None);
+        assert!(
+            admission.pruned.is_empty() && admission.errors.is_empty(),
+            "{admission:?}"
+        );
+        let mut missing = json!({"metadata": {"name": "e"}});
+        assert_eq!(
+            core.admit(&mut missing, None).errors[0].message,
+            "involvedObject: Required value"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 //! (`spec: Invalid value: "object": <message>`), and a rule's `reason` picks the error kind.
 
 use super::errors::{FieldError, FieldErrorKind};
-use super::node::Node;
+use super::node::{ListType, Node};
 use kube::core::cel::{self as kcel, CompilationError, ErrorKind, ValidationError};
 use serde_json::Value;
 
@@ -51,15 +51,119 @@ impl CelRules {
         if !self.any_rules {
             return;
         }
+        let (obj_raw, old_raw) = (obj, old);
         let obj = cel_view(root, obj);
-        let old = old.map(|o| cel_view(root, o));
+        let old = old.map(|o| correlate(&self.compiled, root, &obj, &cel_view(root, o)));
         let result = VALIDATOR.with(|v| v.validate_compiled(&self.compiled, &obj, old.as_ref()));
         if let Err(failures) = result {
             for failure in failures.iter() {
-                errors.push(to_field_error(root, failure));
+                let error = to_field_error(root, failure);
+                // Ratcheting: a rule without oldSelf that fails on an unchanged value is not
+                // reported on update.
+                if let Some(old_raw) = old_raw
+                    && !failure.rule.contains("oldSelf")
+                    && super::ratchet::is_ratcheted(root, &error, obj_raw, old_raw)
+                {
+                    continue;
+                }
+                errors.push(error);
             }
         }
     }
+}
+
+/// The old object re-shaped so that kube-cel, which pairs old and new list items by index, pairs
+/// them the way the API server does: items of a `map` list by their keys (an item that is new
+/// sees itself as `oldSelf`, so transition rules pass for it as the API server skips them), and
+/// items of `set` and `atomic` lists not at all. Lists whose own rules use `oldSelf` keep their
+/// old value as it is.
+fn correlate(compiled: &kcel::CompiledSchema, node: &Node, new: &Value, old: &Value) -> Value {
+    match (new, old) {
+        (Value::Object(new_map), Value::Object(old_map)) => Value::Object(
+            old_map
+                .iter()
+                .map(|(k, old_child)| {
+                    let child = match (
+                        new_map.get(k),
+                        node.properties.get(k),
+                        compiled.properties.get(k),
+                    ) {
+                        (Some(new_child), Some(n), Some(c)) => {
+                            correlate(c, n, new_child, old_child)
+                        }
+                        _ => match (
+                            &node.additional,
+                            &compiled.additional_properties,
+                            new_map.get(k),
+                        ) {
+                            (super::node::Additional::Schema(n), Some(c), Some(new_child)) => {
+                                correlate(c, n, new_child, old_child)
+                            }
+                            _ => old_child.clone(),
+                        },
+                    };
+                    (k.clone(), child)
+                })
+                .collect(),
+        ),
+        (Value::Array(new_items), Value::Array(old_items)) => {
+            let (Some(item_node), Some(item_compiled)) = (&node.items, &compiled.items) else {
+                return old.clone();
+            };
+            if has_transition_rule(compiled) || !subtree_has_transition_rule(item_compiled) {
+                return old.clone();
+            }
+            match node.list_type {
+                ListType::Map => {
+                    let key = |item: &Value| -> Vec<Value> {
+                        node.list_map_keys
+                            .iter()
+                            .map(|k| item.get(k).cloned().unwrap_or(Value::Null))
+                            .collect()
+                    };
+                    Value::Array(
+                        new_items
+                            .iter()
+                            .map(|new_item| {
+                                let k = key(new_item);
+                                match old_items.iter().find(|o| key(o) == k) {
+                                    Some(old_item) => {
+                                        correlate(item_compiled, item_node, new_item, old_item)
+                                    }
+                                    None => new_item.clone(),
+                                }
+                            })
+                            .collect(),
+                    )
+                }
+                ListType::Set | ListType::Atomic => Value::Array(Vec::new()),
+            }
+        }
+        _ => old.clone(),
+    }
+}
+
+fn has_transition_rule(compiled: &kcel::CompiledSchema) -> bool {
+    compiled
+        .validations
+        .iter()
+        .any(|r| r.as_ref().is_ok_and(|r| r.is_transition_rule))
+}
+
+fn subtree_has_transition_rule(compiled: &kcel::CompiledSchema) -> bool {
+    has_transition_rule(compiled)
+        || compiled
+            .properties
+            .values()
+            .any(subtree_has_transition_rule)
+        || compiled
+            .items
+            .as_deref()
+            .is_some_and(subtree_has_transition_rule)
+        || compiled
+            .additional_properties
+            .as_deref()
+            .is_some_and(subtree_has_transition_rule)
 }
 
 /// The object as CEL should see it: a declared property whose value is `null` is absent (so

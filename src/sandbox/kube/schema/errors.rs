@@ -149,12 +149,13 @@ impl FieldError {
         self.message.get(prefix_len..).unwrap_or(&self.message)
     }
 
-    /// The `Status` cause for this error: `{"reason", "message", "field"}`.
+    /// The `Status` cause for this error: `{"reason", "message", "field"}` (the field of an
+    /// error about the whole object is `<nil>`, as the API server sends it).
     pub fn to_cause(&self) -> Value {
         serde_json::json!({
             "reason": self.kind.reason(),
             "message": self.body(),
-            "field": self.field,
+            "field": display_field(&self.field),
         })
     }
 }

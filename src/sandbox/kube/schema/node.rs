@@ -61,6 +61,8 @@ pub(crate) struct Node {
     pub(crate) not: Option<Box<Node>>,
     pub(crate) list_type: ListType,
     pub(crate) list_map_keys: Vec<String>,
+    /// `x-kubernetes-map-type: atomic`.
+    pub(crate) atomic_map: bool,
     pub(crate) default: Option<Value>,
 }
 
@@ -246,6 +248,9 @@ impl Node {
             })
             .unwrap_or_default();
 
+        node.atomic_map =
+            map.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic");
+
         node.check_structural(map, path, place, errors);
         node
     }
@@ -348,20 +353,21 @@ impl Node {
                         _ => return None,
                     },
                 },
-                Segment::Index => node.items.as_deref()?,
+                Segment::Index(_) => node.items.as_deref()?,
             };
         }
         Some(node)
     }
 }
 
-enum Segment<'a> {
+/// One step of a field path.
+pub(crate) enum Segment<'a> {
     Field(&'a str),
-    Index,
+    Index(usize),
 }
 
 /// Splits `a.b[0].c` / `a[key]` into segments; a bracketed non-number is a map key.
-fn path_segments(path: &str) -> Vec<Segment<'_>> {
+pub(crate) fn path_segments(path: &str) -> Vec<Segment<'_>> {
     let mut out = Vec::new();
     for part in path.split('.').filter(|p| !p.is_empty()) {
         let (name, rest) = match part.find('[') {
@@ -373,10 +379,9 @@ fn path_segments(path: &str) -> Vec<Segment<'_>> {
         }
         for bracket in rest.split('[').filter(|b| !b.is_empty()) {
             let inner = bracket.trim_end_matches(']');
-            if inner.parse::<usize>().is_ok() {
-                out.push(Segment::Index);
-            } else {
-                out.push(Segment::Field(inner.trim_matches('\'').trim_matches('"')));
+            match inner.parse::<usize>() {
+                Ok(i) => out.push(Segment::Index(i)),
+                Err(_) => out.push(Segment::Field(inner.trim_matches('\'').trim_matches('"'))),
             }
         }
     }

@@ -16,6 +16,7 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// One kind as the OpenAPI documents describe it.
 ///
@@ -216,14 +217,23 @@ pub fn openapi_v3_group_version(kinds: &[KindSchema]) -> Value {
     })
 }
 
-/// ObjectMeta, ListMeta and everything they refer to, from k8s-openapi.
+/// ObjectMeta, ListMeta and everything they refer to, from k8s-openapi (generated once).
 fn meta_definitions(flavour: Flavour) -> Map<String, Value> {
-    let (object_meta, mut definitions) = generate::<ObjectMeta>(flavour.settings());
-    definitions.insert(OBJECT_META.to_string(), object_meta);
-    let (list_meta, list_definitions) = generate::<ListMeta>(flavour.settings());
-    definitions.insert(LIST_META.to_string(), list_meta);
-    definitions.extend(list_definitions);
-    definitions
+    static V2: OnceLock<Map<String, Value>> = OnceLock::new();
+    static V3: OnceLock<Map<String, Value>> = OnceLock::new();
+    let cell = match flavour {
+        Flavour::V2 => &V2,
+        Flavour::V3 => &V3,
+    };
+    cell.get_or_init(|| {
+        let (object_meta, mut definitions) = generate::<ObjectMeta>(flavour.settings());
+        definitions.insert(OBJECT_META.to_string(), object_meta);
+        let (list_meta, list_definitions) = generate::<ListMeta>(flavour.settings());
+        definitions.insert(LIST_META.to_string(), list_meta);
+        definitions.extend(list_definitions);
+        definitions
+    })
+    .clone()
 }
 
 /// Adds the kind's definition, its list's definition and its paths.

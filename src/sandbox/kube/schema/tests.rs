@@ -56,10 +56,8 @@ fn package() -> Value {
 
 /// Prune, default and validate, the order of a write.
 fn admit(schema: &CompiledSchema, mut obj: Value, old: Option<&Value>) -> (Value, Vec<FieldError>) {
-    schema.prune(&mut obj);
-    schema.apply_defaults(&mut obj);
-    let errors = schema.validate(&obj, old);
-    (obj, errors)
+    let admission = schema.admit(&mut obj, old);
+    (obj, admission.errors)
 }
 
 /// The closing error when CEL rules were skipped because of schema errors.
@@ -748,4 +746,371 @@ fn kind_schemas_from_crds() {
         "io.mendixops.v1alpha1.MendixEnvironment"
     );
     assert_eq!(k.group_version_path(), "apis/mendixops.io/v1alpha1");
+}
+
+#[test]
+fn printer_columns_of_the_real_crds_evaluate() {
+    let crd = crd("mendixenvironments.yaml");
+    let columns = crd["spec"]["versions"][0]["additionalPrinterColumns"]
+        .as_array()
+        .expect("printer columns")
+        .clone();
+    let mut env = environment();
+    set(
+        &mut env,
+        "/metadata/creationTimestamp",
+        json!("2026-01-01T00:00:00Z"),
+    );
+    set(
+        &mut env,
+        "/status",
+        json!({"phase": "Running", "deployedVersion": "2.5.4", "instances": 2,
+               "url": "https://calc.mendixcloud.com",
+               "conditions": [{"type": "Reconciling", "status": "False"}, {"type": "Ready", "status": "True"}]}),
+    );
+    let now = chrono::DateTime::parse_from_rfc3339("2026-01-03T01:00:00Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let cells: Vec<(String, Value)> = columns
+        .iter()
+        .map(|c| {
+            let name = c["name"].as_str().unwrap_or_default().to_string();
+            let path = c["jsonPath"].as_str().unwrap_or_default();
+            let ty = c["type"].as_str().unwrap_or_default();
+            let value = printer::evaluate(path, &env);
+            (name, printer::cell(ty, value.as_ref(), now))
+        })
+        .collect();
+    assert_eq!(
+        cells,
+        vec![
+            ("Ready".to_string(), json!("True")),
+            ("Status".to_string(), json!("Running")),
+            ("Version".to_string(), json!("2.5.4")),
+            ("Instances".to_string(), json!(2)),
+            ("Step".to_string(), Value::Null),
+            ("URL".to_string(), json!("https://calc.mendixcloud.com")),
+            ("Age".to_string(), json!("2d1h")),
+        ]
+    );
+}
+
+/// Not a timed assertion: prints what one admission (prune, default, validate with CEL) costs,
+/// for the sandbox's benchmark notes. Run with `--nocapture` to see it.
+#[test]
+fn admission_cost_is_printed() {
+    let schema = environment_schema();
+    let old = admit(&schema, environment(), None).0;
+    let n = 2_000;
+    let started = std::time::Instant::now();
+    for i in 0..n {
+        let mut env = environment();
+        set(&mut env, "/metadata/name", json!(format!("env-{i}")));
+        let (_, errors) = admit(&schema, env, Some(&old));
+        assert!(errors.is_empty());
+    }
+    let per = started.elapsed() / n;
+    println!("MendixEnvironment admission (prune+default+validate, update with CEL): {per:?} each");
+}
+
+#[test]
+fn transition_rules_in_lists_pair_items_like_the_api_server() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {
+            "byKey": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+                          "x-kubernetes-validations": [{"rule": "self.size >= oldSelf.size", "message": "size may only grow"}]}},
+            "atomic": {"type": "array",
+                "items": {"type": "object", "properties": {"v": {"type": "integer"}},
+                          "x-kubernetes-validations": [{"rule": "self.v == oldSelf.v", "message": "v is immutable"}]}}
+        }
+    }))
+    .expect("compiles");
+    let old = json!({"byKey": [{"name": "a", "size": 1}, {"name": "b", "size": 5}], "atomic": [{"v": 1}]});
+
+    // Reordered and grown: items are paired by name, not by position; atomic items have no oldSelf.
+    let new = json!({"byKey": [{"name": "b", "size": 6}, {"name": "c", "size": 0}, {"name": "a", "size": 1}],
+                     "atomic": [{"v": 2}]});
+    let errors = schema.validate(&new, Some(&old));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+
+    // A real shrink of "b" is caught on the right item.
+    let new = json!({"byKey": [{"name": "a", "size": 1}, {"name": "b", "size": 4}]});
+    let errors = schema.validate(&new, Some(&old));
+    assert_eq!(
+        messages(&errors),
+        vec![r#"byKey[1]: Invalid value: "object": size may only grow"#]
+    );
+}
+
+#[test]
+fn metadata_name_constraints_of_a_crd_schema_apply() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {
+            "metadata": {"type": "object", "properties": {"name": {"type": "string", "maxLength": 5}}},
+            "spec": {"type": "object"}
+        }
+    }))
+    .expect("compiles");
+    assert!(
+        schema
+            .validate(
+                &json!({"metadata": {"name": "short", "labels": {"x": "y"}}}),
+                None
+            )
+            .is_empty()
+    );
+    let errors = schema.validate(&json!({"metadata": {"name": "far-too-long"}}), None);
+    assert_eq!(
+        errors[0].message,
+        "metadata.name: Too long: may not be more than 5 bytes"
+    );
+}
+
+#[test]
+fn admit_reports_pruned_fields_and_errors_together() {
+    let schema = package_schema();
+    let mut pkg = package();
+    set(&mut pkg, "/spec/colour", json!("blue"));
+    set(&mut pkg, "/spec/deletionPolicy", json!("Shred"));
+    let admission = schema.admit(&mut pkg, None);
+    assert_eq!(admission.pruned, vec!["spec.colour"]);
+    assert_eq!(admission.errors[0].field, "spec.deletionPolicy");
+    assert!(pkg["spec"].get("colour").is_none());
+    let causes: Vec<Value> = admission.errors.iter().map(FieldError::to_cause).collect();
+    assert_eq!(causes[0]["reason"], "FieldValueNotSupported");
+    assert_eq!(
+        causes[0]["message"],
+        r#"Unsupported value: "Shred": supported values: "Retain", "Delete""#
+    );
+    assert_eq!(
+        invalid_status_message(
+            "MendixPackage",
+            "mendixops.io",
+            "calc",
+            &admission.errors[..1]
+        ),
+        r#"MendixPackage.mendixops.io "calc" is invalid: spec.deletionPolicy: Unsupported value: "Shred": supported values: "Retain", "Delete""#
+    );
+}
+
+#[test]
+fn updates_ratchet_errors_on_unchanged_values() {
+    let schema = environment_schema();
+    // Stored before the schema got stricter: 11 instances and a bad constant name.
+    let mut stored = environment();
+    set(&mut stored, "/spec/instances", json!(11));
+    set(
+        &mut stored,
+        "/spec/constants",
+        json!([{"name": "bad name", "value": "1"}, {"name": "M.B", "value": "2"}]),
+    );
+    let (stored, errors) = admit(&schema, stored, None);
+    assert_eq!(errors.len(), 2, "{:?}", messages(&errors));
+
+    // An update elsewhere (and reordering the map list) is accepted.
+    let mut update = stored.clone();
+    set(&mut update, "/spec/runState", json!("Stopped"));
+    set(
+        &mut update,
+        "/spec/constants",
+        json!([{"name": "M.B", "value": "3"}, {"name": "bad name", "value": "1"}]),
+    );
+    let (_, errors) = admit(&schema, update.clone(), Some(&stored));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+
+    // Touching the invalid value reports it again.
+    set(&mut update, "/spec/instances", json!(12));
+    let (_, errors) = admit(&schema, update, Some(&stored));
+    assert_eq!(
+        messages(&errors),
+        vec![
+            "spec.instances: Invalid value: 12: spec.instances in body should be less than or equal to 10"
+        ]
+    );
+
+    // CEL rules without oldSelf ratchet too: both package sources set before the rule existed.
+    let mut both = environment();
+    set(
+        &mut both,
+        "/spec/packageId",
+        json!("3f2504e0-4f89-11d3-9a0c-0305e82c3301"),
+    );
+    let (both, errors) = admit(&schema, both, None);
+    assert_eq!(errors.len(), 1);
+    let mut update = both.clone();
+    set(&mut update, "/spec/runState", json!("Stopped"));
+    let (_, errors) = admit(&schema, update, Some(&both));
+    assert_eq!(
+        messages(&errors),
+        vec![
+            r#"spec: Invalid value: "object": exactly one of spec.packageRef or spec.packageId must be set"#
+        ],
+        "spec itself changed, so its rule is evaluated"
+    );
+    let mut update = both.clone();
+    set(&mut update, "/metadata/labels", json!({"a": "b"}));
+    let (_, errors) = admit(&schema, update, Some(&both));
+    assert!(errors.is_empty(), "{:?}", messages(&errors));
+}
+
+#[test]
+fn merge_shapes_for_server_side_apply() {
+    let schema = environment_schema();
+    assert_eq!(
+        schema.merge_shape("spec.constants"),
+        Some(MergeShape::MapList(vec!["name".into()]))
+    );
+    assert_eq!(schema.merge_shape("spec.tags"), Some(MergeShape::SetList));
+    assert_eq!(
+        schema.merge_shape("spec.constants[3]"),
+        Some(MergeShape::Object)
+    );
+    assert_eq!(
+        schema.merge_shape("spec.constants[3].name"),
+        Some(MergeShape::Scalar)
+    );
+    assert_eq!(
+        schema.merge_shape("status.conditions"),
+        Some(MergeShape::MapList(vec!["type".into()]))
+    );
+    assert_eq!(schema.merge_shape("spec.nothing"), None);
+    let atomic = CompiledSchema::new(&json!({"type": "object", "properties": {
+        "a": {"type": "object", "x-kubernetes-map-type": "atomic"},
+        "l": {"type": "array", "items": {"type": "string"}}}}))
+    .expect("compiles");
+    assert_eq!(atomic.merge_shape("a"), Some(MergeShape::AtomicObject));
+    assert_eq!(atomic.merge_shape("l"), Some(MergeShape::AtomicList));
+    assert_eq!(atomic.merge_shape(""), Some(MergeShape::Object));
+}
+
+#[test]
+fn package_field_rules_each_name_their_field() {
+    let schema = package_schema();
+    let cases: Vec<(&str, Value, &str, FieldErrorKind)> = vec![
+        (
+            "/spec/source/build/version",
+            json!("2.5"),
+            "spec.source.build.version",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/source/build/revision",
+            json!("abc-123"),
+            "spec.source.build.revision",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/source/build/branch",
+            json!(""),
+            "spec.source.build.branch",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/target/mendixCloud/appId",
+            json!("-calc"),
+            "spec.target.mendixCloud.appId",
+            FieldErrorKind::Invalid,
+        ),
+        (
+            "/spec/deletionPolicy",
+            json!("Keep"),
+            "spec.deletionPolicy",
+            FieldErrorKind::NotSupported,
+        ),
+        (
+            "/spec/credentialsSecretRef/name",
+            json!(7),
+            "spec.credentialsSecretRef.name",
+            FieldErrorKind::TypeInvalid,
+        ),
+        (
+            "/spec/source/build/description",
+            json!("d".repeat(1001)),
+            "spec.source.build.description",
+            FieldErrorKind::TooLong,
+        ),
+    ];
+    for (pointer, value, field, kind) in cases {
+        let mut pkg = package();
+        set(&mut pkg, pointer, value);
+        let (_, errors) = admit(&schema, pkg, None);
+        assert_eq!(errors[0].field, field, "{pointer}: {:?}", messages(&errors));
+        assert_eq!(errors[0].kind, kind, "{pointer}: {:?}", messages(&errors));
+    }
+
+    let upload_cases: Vec<(Value, &str)> = vec![
+        (
+            json!({"url": "ftp://x/a.mda", "fileName": "a.mda"}),
+            "spec.source.upload.url",
+        ),
+        (
+            json!({"url": "https://x/a.mda", "fileName": "dir/a.mda"}),
+            "spec.source.upload.fileName",
+        ),
+        (
+            json!({"url": "https://x/a.mda", "fileName": "a.mda", "sha256": "ABC"}),
+            "spec.source.upload.sha256",
+        ),
+        (
+            json!({"url": "https://x/a.mda"}),
+            "spec.source.upload.fileName",
+        ),
+    ];
+    for (upload, field) in upload_cases {
+        let mut pkg = package();
+        set(&mut pkg, "/spec/source", json!({"upload": upload}));
+        let (_, errors) = admit(&schema, pkg, None);
+        assert_eq!(errors[0].field, field, "{:?}", messages(&errors));
+    }
+
+    let mut pkg = package();
+    set(
+        &mut pkg,
+        "/spec/source",
+        json!({"existing": {"packageId": "not-a-uuid"}}),
+    );
+    let (_, errors) = admit(&schema, pkg, None);
+    assert_eq!(
+        errors[0].message,
+        r#"spec.source.existing.packageId: Invalid value: "not-a-uuid": spec.source.existing.packageId in body should match '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'"#
+    );
+
+    // Private Cloud target for a package.
+    let mut pkg = package();
+    set(
+        &mut pkg,
+        "/spec/target",
+        json!({"privateCloud": {"appId": "3f2504e0"}}),
+    );
+    assert!(admit(&schema, pkg, None).1.is_empty());
+    let mut pkg = package();
+    set(&mut pkg, "/spec/target", json!({}));
+    let (_, errors) = admit(&schema, pkg, None);
+    assert_eq!(
+        messages(&errors),
+        vec![
+            r#"spec.target: Invalid value: "object": exactly one of target.mendixCloud or target.privateCloud must be set"#
+        ]
+    );
+}
+
+#[test]
+fn closed_objects_refuse_unknown_properties() {
+    let schema = CompiledSchema::new(&json!({
+        "type": "object",
+        "properties": {"spec": {"type": "object", "additionalProperties": false},
+                       "n": {"type": "integer"}}
+    }))
+    .expect("compiles");
+    let errors = schema.validate(&json!({"spec": {"b": 1}}), None);
+    assert_eq!(
+        messages(&errors),
+        vec![r#"spec: Invalid value: "b": spec.b in body is a forbidden property"#]
+    );
+    assert_eq!(errors[0].to_cause()["field"], "spec");
+    let blocked = schema.validate(&json!({"n": "one"}), None);
+    assert_eq!(blocked[1].to_cause()["field"], "<nil>");
 }

@@ -52,7 +52,7 @@ fn validate_node(node: &Node, value: &Value, path: &str, root: bool, errors: &mu
     match value {
         Value::String(s) => validate_string(node, s, value, path, errors),
         Value::Number(_) => validate_number(node, value, path, errors),
-        Value::Array(items) => validate_array(node, items, value, path, errors),
+        Value::Array(items) => validate_array(node, items, path, errors),
         Value::Object(map) => validate_object(node, map, path, root, errors),
         _ => {}
     }
@@ -78,10 +78,7 @@ fn validate_string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut
         errors.push(FieldError::invalid(
             path,
             value,
-            &format!(
-                "{} in body should be at least {min} chars long",
-                body_name(path)
-            ),
+            &format!("{} in body should be at least {min} chars long", path),
         ));
     }
     if let Some((pattern, re)) = &node.pattern
@@ -90,7 +87,7 @@ fn validate_string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut
         errors.push(FieldError::invalid(
             path,
             value,
-            &format!("{} in body should match '{pattern}'", body_name(path)),
+            &format!("{} in body should match '{pattern}'", path),
         ));
     }
     if let Some(format) = &node.format
@@ -102,7 +99,7 @@ fn validate_string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut
             Some(value),
             &format!(
                 "{} in body must be of type {format}: {}",
-                body_name(path),
+                path,
                 super::errors::go_quote(s)
             ),
         ));
@@ -111,7 +108,7 @@ fn validate_string(node: &Node, s: &str, value: &Value, path: &str, errors: &mut
 
 fn validate_number(node: &Node, value: &Value, path: &str, errors: &mut Vec<FieldError>) {
     let Some(n) = value.as_f64() else { return };
-    let name = body_name(path);
+    let name = path;
 
     // The brief asks for the integer formats to be range-checked as kube-openapi's
     // IsValueValidAgainstRange does for typed schemas.
@@ -188,13 +185,7 @@ fn validate_number(node: &Node, value: &Value, path: &str, errors: &mut Vec<Fiel
     }
 }
 
-fn validate_array(
-    node: &Node,
-    items: &[Value],
-    value: &Value,
-    path: &str,
-    errors: &mut Vec<FieldError>,
-) {
+fn validate_array(node: &Node, items: &[Value], path: &str, errors: &mut Vec<FieldError>) {
     let len = items.len() as u64;
     if let Some(min) = node.min_items
         && len < min
@@ -202,10 +193,7 @@ fn validate_array(
         errors.push(FieldError::invalid(
             path,
             &Value::from(len),
-            &format!(
-                "{} in body should have at least {min} items",
-                body_name(path)
-            ),
+            &format!("{} in body should have at least {min} items", path),
         ));
     }
     if let Some(max) = node.max_items
@@ -222,7 +210,7 @@ fn validate_array(
         errors.push(FieldError::invalid(
             path,
             &Value::String(String::new()),
-            &format!("{} in body shouldn't contain duplicates", body_name(path)),
+            &format!("{} in body shouldn't contain duplicates", path),
         ));
     }
     if let Some(item_node) = &node.items {
@@ -253,7 +241,6 @@ fn validate_array(
         }
         ListType::Atomic => {}
     }
-    let _ = value;
 }
 
 /// The key object of a map-list item (`{"name": "x"}`); `None` when the item is no object.
@@ -282,10 +269,7 @@ fn validate_object(
         errors.push(FieldError::invalid(
             path,
             &Value::from(count),
-            &format!(
-                "{} in body should have at least {min} properties",
-                body_name(path)
-            ),
+            &format!("{} in body should have at least {min} properties", path),
         ));
     }
     if let Some(max) = node.max_properties
@@ -307,7 +291,15 @@ fn validate_object(
     for (key, child) in map {
         let child_path = join(path, key);
         if (root || node.embedded_resource) && key == "metadata" {
-            // ObjectMeta is validated by the API machinery, not by the CRD schema.
+            // ObjectMeta is validated by the API machinery; a CRD schema may only constrain
+            // `metadata.name` and `metadata.generateName`.
+            if let (Some(meta_node), Some(meta)) = (node.properties.get(key), child.as_object()) {
+                for field in ["name", "generateName"] {
+                    if let (Some(n), Some(v)) = (meta_node.properties.get(field), meta.get(field)) {
+                        validate_node(n, v, &join(&child_path, field), false, errors);
+                    }
+                }
+            }
             continue;
         }
         if let Some(prop) = node.properties.get(key) {
@@ -318,9 +310,11 @@ fn validate_object(
             && !((root || node.embedded_resource) && OBJECT_ENVELOPE.contains(&key.as_str()))
             && !node.preserve_unknown
         {
-            errors.push(FieldError::forbidden(
-                child_path,
-                &format!("{}.{key} is a forbidden property", body_name(path)),
+            // kube-openapi names the object and shows the key as the value.
+            errors.push(FieldError::invalid(
+                path,
+                &Value::String(key.clone()),
+                &format!("{path}.{key} in body is a forbidden property"),
             ));
         }
     }
@@ -427,7 +421,7 @@ fn type_error(path: &str, value: &Value, expected: &str, actual: &str) -> FieldE
         Some(value),
         &format!(
             "{} in body must be of type {expected}: {}",
-            body_name(path),
+            path,
             super::errors::go_quote(actual)
         ),
     )
@@ -482,11 +476,6 @@ fn has_duplicates(items: &[Value]) -> bool {
         .iter()
         .enumerate()
         .any(|(i, item)| items[..i].iter().any(|e| json_eq(e, item)))
-}
-
-/// The name kube-openapi uses in messages: the field path, or `body` itself at the root.
-fn body_name(path: &str) -> &str {
-    path
 }
 
 pub(crate) fn join(path: &str, key: &str) -> String {
