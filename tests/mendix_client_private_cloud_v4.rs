@@ -137,7 +137,7 @@ async fn upload_and_list_all_pages() {
     let mut uploaded = Vec::new();
     for n in 0..5u8 {
         let path = dir.path().join(format!("app-{n}.mda"));
-        let mut content = b"PK\x05\x06".to_vec();
+        let mut content = b"PK\x03\x04".to_vec();
         content.extend_from_slice(&[n; 18]);
         std::fs::write(&path, &content).unwrap();
         let name = format!("app_1.0.{n}");
