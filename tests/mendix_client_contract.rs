@@ -544,3 +544,36 @@ async fn cloud_v1_requests_use_the_documented_paths_fields_and_headers() {
         assert!(request.headers.get("authorization").is_none());
     }
 }
+
+#[tokio::test]
+async fn manifests_read_from_the_sandbox_become_valid_request_bodies() {
+    use mendix_operator::sandbox::mendix::MendixSandbox;
+    use mendix_operator::sandbox::mendix::demo::{PC_APP_ID, PC_NAMESPACE_ID, PC_PAT};
+
+    let sandbox = MendixSandbox::demo();
+    let server = sandbox.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = MendixConfig::default().with_urls(
+        server.cloud_v1_url().parse().unwrap(),
+        server.private_cloud_v4_url().parse().unwrap(),
+    );
+    let deploy = Mendix::new(config).unwrap().pc_deploy(&Pat::new(PC_PAT));
+    let doc = openapi("privatecloud-deploy-v4.yaml");
+    let put = request_validator(
+        &doc,
+        "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+        "put",
+        "application/json",
+    );
+    let environments = deploy.list_environments(PC_APP_ID).await.unwrap();
+    assert!(environments.len() >= 2);
+    for listed in environments {
+        let id = listed.environment.id.clone();
+        let mut manifest = deploy
+            .get_environment(PC_APP_ID, PC_NAMESPACE_ID, &id)
+            .await
+            .unwrap();
+        manifest.environment.container.instances = 3;
+        let body = serde_json::to_value(&manifest).unwrap();
+        assert_valid(&put, &body, &format!("PUT of {id} after GET"));
+    }
+}
