@@ -256,15 +256,28 @@ async fn connection_refused_is_transient_and_secret_free() {
         format!("http://127.0.0.1:{port}/api/1").parse().unwrap(),
         format!("http://127.0.0.1:{port}/api/v4").parse().unwrap(),
     );
-    let mendix = mendix_operator::mendix::Mendix::new(config).unwrap();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let mendix = mendix_operator::mendix::Mendix::new(config)
+        .unwrap()
+        .with_observer(std::sync::Arc::new(
+            move |_: &mendix_operator::mendix::RequestEvent| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        ));
     let err = mendix
         .cloud_build(&cloud())
         .start_build(CLOUD_APP_ID, &build_request())
         .await
         .unwrap_err();
-    assert!(matches!(err, MendixError::Connection { .. }), "{err}");
+    assert!(
+        matches!(err, MendixError::Connection { not_sent: true, .. }),
+        "{err}"
+    );
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_no_secrets(&err);
+    // A refused connection proves Mendix never saw the build: even the POST was retried.
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
     let err = mendix.pc_deploy(&pat()).list_apps().await.unwrap_err();
     assert_no_secrets(&err);
 }

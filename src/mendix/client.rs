@@ -328,7 +328,8 @@ pub(crate) fn transport_error(
             timeout,
         };
     }
-    let mut detail = if err.is_connect() {
+    let not_sent = err.is_connect();
+    let mut detail = if not_sent {
         "could not connect".to_string()
     } else if err.is_body() || err.is_decode() {
         "the answer broke off".to_string()
@@ -345,6 +346,7 @@ pub(crate) fn transport_error(
         api,
         operation,
         detail: super::credentials::redact_url(&detail),
+        not_sent,
     }
 }
 
@@ -527,7 +529,7 @@ impl Call {
             Retry::Idempotent => true,
             Retry::Unsafe => match err {
                 MendixError::Api { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS,
-                MendixError::Connection { detail, .. } => detail.starts_with("could not connect"),
+                MendixError::Connection { not_sent, .. } => *not_sent,
                 _ => false,
             },
         }
@@ -738,6 +740,20 @@ mod tests {
         };
         assert!(call.may_retry(&api_err(429)));
         assert!(!call.may_retry(&api_err(502)));
+        let connection = |not_sent| MendixError::Connection {
+            api: Api::CloudBuildV1,
+            operation: "build",
+            detail: String::new(),
+            not_sent,
+        };
+        assert!(
+            call.may_retry(&connection(true)),
+            "refused: nothing was sent"
+        );
+        assert!(
+            !call.may_retry(&connection(false)),
+            "broken mid-request: maybe acted on"
+        );
         let get = Call::new(
             Api::CloudBuildV1,
             "get",

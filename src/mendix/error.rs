@@ -139,6 +139,8 @@ pub enum MendixError {
         api: Api,
         operation: &'static str,
         detail: String,
+        /// No connection was established, so Mendix cannot have seen the request.
+        not_sent: bool,
     },
     /// Mendix answered 2xx with a body that does not match the documented shape.
     #[error("{api} {operation}: unexpected response body: {detail}")]
