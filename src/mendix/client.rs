@@ -139,7 +139,7 @@ impl Mendix {
 
     async fn execute<T>(
         &self,
-        mut call: Call,
+        call: Call,
         mut parse: impl FnMut(&Reply) -> Result<T, MendixError>,
     ) -> Result<T, MendixError> {
         let policy = &self.inner.config.retry;
@@ -152,12 +152,10 @@ impl Mendix {
             let started = Instant::now();
             let result = {
                 let _slot = limiter.acquire().await;
-                self.attempt(&mut call, &secrets).await
+                self.attempt(&call, &secrets).await
             };
-            let result = result.and_then(|reply| match parse(&reply) {
-                Ok(value) => Ok((value, reply.status)),
-                Err(err) => Err(err),
-            });
+            // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
+            let result = result.and_then(|reply| parse(&reply).map(|value| (value, reply.status)));
             let (outcome, error) = match result {
                 Ok((value, status)) => {
                     self.observe(
@@ -223,6 +221,15 @@ impl Mendix {
         will_retry: bool,
         started: Instant,
     ) {
+        tracing::debug!(
+            api = api.label(),
+            operation,
+            attempt,
+            outcome = %outcome.label(),
+            will_retry,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Mendix API request"
+        );
         self.inner.observer.on_attempt(&RequestEvent {
             api,
             operation,
@@ -234,7 +241,7 @@ impl Mendix {
     }
 
     /// One attempt: send, read the whole (bounded) answer, map error statuses.
-    async fn attempt(&self, call: &mut Call, secrets: &[&str]) -> Result<Reply, MendixError> {
+    async fn attempt(&self, call: &Call, secrets: &[&str]) -> Result<Reply, MendixError> {
         let (api, operation) = (call.api, call.operation);
         let timeout = if call.transfer {
             self.inner.config.transfer_timeout
