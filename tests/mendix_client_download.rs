@@ -117,3 +117,39 @@ async fn bad_expired_and_unknown_urls() {
         "no partial files"
     );
 }
+
+#[tokio::test]
+async fn a_streamed_upload_arrives_intact() {
+    let env = start().await;
+    let build = env.mendix.cloud_build(&cloud());
+    let chunks: Vec<std::io::Result<bytes::Bytes>> = (0..40u8)
+        .map(|n| {
+            let mut chunk = if n == 0 {
+                b"PK\x03\x04".to_vec()
+            } else {
+                Vec::new()
+            };
+            chunk.extend(std::iter::repeat_n(n, 10_000));
+            Ok(bytes::Bytes::from(chunk))
+        })
+        .collect();
+    let expected: Vec<u8> = chunks
+        .iter()
+        .flat_map(|c| c.as_ref().unwrap().to_vec())
+        .collect();
+    let source = UploadSource::stream(futures::stream::iter(chunks));
+    let package_id = build
+        .upload_package(CLOUD_APP_ID, "streamed.mda", source)
+        .await
+        .unwrap()
+        .expect("PackageId");
+    let url = build.download_url(CLOUD_APP_ID, &package_id).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sha = hex::encode(Sha256::digest(&expected));
+    let downloaded = env
+        .mendix
+        .download(url.location.expose(), dir.path(), Some(&sha))
+        .await
+        .unwrap();
+    assert_eq!(downloaded.size, expected.len() as u64);
+}

@@ -611,6 +611,25 @@ impl UploadSource {
         }
     }
 
+    /// A one-shot reader whose byte length is known (sent as the part's length).
+    pub fn reader_with_length(
+        reader: impl tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+        length: u64,
+    ) -> Self {
+        UploadSource::Stream {
+            reader: Box::new(reader),
+            length: Some(length),
+        }
+    }
+
+    /// A one-shot stream of chunks, e.g. an HTTP download being relayed.
+    pub fn stream<S>(stream: S) -> Self
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + Sync + Unpin + 'static,
+    {
+        Self::reader(tokio_util::io::StreamReader::new(stream))
+    }
+
     fn replayable(&self) -> bool {
         matches!(self, UploadSource::File(_))
     }
