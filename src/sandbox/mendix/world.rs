@@ -62,6 +62,9 @@ pub struct World {
     pub time_scale: f64,
     pub cloud: CloudState,
     pub private_cloud: PrivateCloudState,
+    /// Simulated time skipped by [`super::MendixSandbox::advance_time`].
+    #[serde(skip)]
+    pub clock_offset: Duration,
 }
 
 fn one() -> f64 {
@@ -745,6 +748,11 @@ impl World {
             .clusters
             .iter()
             .any(|c| c.namespaces.iter().any(|n| n.namespace_id == namespace_id))
+    }
+
+    /// The sandbox clock: real time plus any time skipped by a test.
+    pub fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset
     }
 
     /// `from` + a simulated duration, scaled.
