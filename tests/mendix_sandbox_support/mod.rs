@@ -129,3 +129,4 @@ where
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+pub mod contract;

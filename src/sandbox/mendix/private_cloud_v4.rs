@@ -241,6 +241,7 @@ fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Respons
         error_code: None,
         error_message: None,
         build_log,
+        sequence: world.private_cloud.jobs.len(),
         running_at: Some(running_at),
         done_at: Some(done_at),
         effect: Some(effect),

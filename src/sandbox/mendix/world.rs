@@ -599,6 +599,9 @@ pub struct PcJob {
     pub error_message: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub build_log: String,
+    /// Creation order: jobs due at the same time end in the order they were made.
+    #[serde(skip)]
+    pub sequence: usize,
     #[serde(skip)]
     pub running_at: Option<Instant>,
     #[serde(skip)]
@@ -879,7 +882,7 @@ impl World {
     }
 
     fn advance_pc_jobs(&mut self, now: Instant) {
-        let due: Vec<String> = self
+        let mut due: Vec<(Instant, usize, String)> = self
             .private_cloud
             .jobs
             .values_mut()
@@ -887,11 +890,16 @@ impl World {
                 if job.status == "created" && job.running_at.is_some_and(|at| at <= now) {
                     job.status = "running".to_string();
                 }
-                (job.status == "running" && job.done_at.is_some_and(|at| at <= now))
-                    .then(|| job.id.clone())
+                match job.done_at {
+                    Some(at) if job.status == "running" && at <= now => {
+                        Some((at, job.sequence, job.id.clone()))
+                    }
+                    _ => None,
+                }
             })
             .collect();
-        for job_id in due {
+        due.sort();
+        for (_, _, job_id) in due {
             let Some(job) = self.private_cloud.jobs.get_mut(&job_id) else {
                 continue;
             };
