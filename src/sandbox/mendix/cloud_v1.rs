@@ -2,8 +2,6 @@
 //! `mendix-docs/mendix-cloud-build-api-v1.txt` and `mendix-docs/mendix-cloud-deploy-api-v1.txt`.
 //! Field names are PascalCase as in the docs; errors are `{"errorCode", "errorMessage"}`.
 
-use std::time::Instant;
-
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Multipart, Path, Query, State};
@@ -578,7 +576,7 @@ async fn build_package(
     } else {
         branch.trim_start_matches("branches/").to_string()
     };
-    let now = Instant::now();
+    let now = world.now();
     let queued_until = world.after(now, world.timings.build_queued_ms);
     let package_id = uuid::Uuid::new_v4().to_string();
     let app = &mut world.cloud.apps[index];
@@ -668,7 +666,7 @@ async fn upload_package(
     let mut world = sb.world();
     let user = authenticate(&world, &headers)?;
     let index = find_app(&world, user, &app_id)?;
-    let now = Instant::now();
+    let now = world.now();
     let processing_until = world.after(now, world.timings.mda_processing_ms);
     let package_id = uuid::Uuid::new_v4().to_string();
     let app = &mut world.cloud.apps[index];
@@ -745,7 +743,7 @@ async fn start_environment(
         .get("AutoSyncDb")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let done_at = world.after(Instant::now(), world.timings.start_ms);
+    let done_at = world.after(world.now(), world.timings.start_ms);
     let env = &mut world.cloud.apps[a].environments[e];
     if env.package_id.is_none() {
         return Err(V1Error::new(

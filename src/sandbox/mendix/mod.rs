@@ -81,7 +81,7 @@ pub mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -147,7 +147,8 @@ impl MendixSandbox {
     /// The world, with time advanced to now.
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         let mut world = lock(&self.shared.world);
-        world.advance(Instant::now());
+        let now = world.now();
+        world.advance(now);
         world
     }
 
@@ -176,6 +177,15 @@ impl MendixSandbox {
         if scale.is_finite() && scale >= 0.0 {
             self.world().time_scale = scale;
         }
+    }
+
+    /// Move the sandbox clock forward by `by` (real, already-scaled time), so tests can cross a
+    /// state machine's phases without waiting.
+    pub fn advance_time(&self, by: Duration) {
+        let mut world = lock(&self.shared.world);
+        world.clock_offset += by;
+        let now = world.now();
+        world.advance(now);
     }
 
     /// Request counters so far.

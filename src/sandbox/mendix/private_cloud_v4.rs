@@ -8,7 +8,6 @@
 //! `/cli` downloads are not simulated.
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -147,6 +146,17 @@ fn find_app(world: &World, app_id: &str) -> Result<usize, V4Error> {
         .ok_or_else(|| V4Error::not_found("App", format!("App {app_id} could not be found")))
 }
 
+/// For writes whose contract has no 404 (build, upload, create environment): an app the token
+/// cannot see is a 403.
+fn find_app_for_write(world: &World, app_id: &str) -> Result<usize, V4Error> {
+    find_app(world, app_id).map_err(|_| {
+        V4Error::new(403, "Forbidden").param(
+            "Authorization",
+            format!("App {app_id} could not be found or the token has no access to it"),
+        )
+    })
+}
+
 fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
@@ -159,29 +169,18 @@ fn ok(value: Value) -> V4Result {
     Ok(axum::Json(value).into_response())
 }
 
-/// `offset` and `limit` from the query; `max_limit` as the contract says.
-fn paging(
-    query: &HashMap<String, String>,
-    max_limit: Option<usize>,
-) -> Result<(usize, usize), V4Error> {
-    let number = |name: &str, default: usize| match query.get(name) {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<usize>()
-            .map_err(|_| V4Error::bad_request(name, format!("{name} must be an integer >= 0"))),
+/// `offset` and `limit` from the query. The list operations document no 400, so values out
+/// of range are clamped (limit to 1..=`max_limit`) and unparsable ones take the defaults.
+fn paging(query: &HashMap<String, String>, max_limit: Option<usize>) -> (usize, usize) {
+    let number = |name: &str, default: usize| {
+        query
+            .get(name)
+            .and_then(|text| text.parse::<usize>().ok())
+            .unwrap_or(default)
     };
-    let offset = number("offset", 0)?;
-    let limit = number("limit", 20)?;
-    if limit < 1 || max_limit.is_some_and(|max| limit > max) {
-        return Err(V4Error::bad_request(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                max_limit.map_or("unbounded".to_string(), |m| m.to_string())
-            ),
-        ));
-    }
-    Ok((offset, limit))
+    let offset = number("offset", 0);
+    let limit = number("limit", 20).clamp(1, max_limit.unwrap_or(usize::MAX));
+    (offset, limit)
 }
 
 fn flag(query: &HashMap<String, String>, name: &str) -> bool {
@@ -229,7 +228,7 @@ fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Respons
         effect,
         build_log,
     } = new;
-    let now = Instant::now();
+    let now = world.now();
     let running_at = world.after(now, world.timings.job_created_ms);
     let done_at = world.after(running_at, running_ms);
     let job = PcJob {
@@ -242,6 +241,7 @@ fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Respons
         error_code: None,
         error_message: None,
         build_log,
+        sequence: world.private_cloud.jobs.len(),
         running_at: Some(running_at),
         done_at: Some(done_at),
         effect: Some(effect),
@@ -303,7 +303,7 @@ async fn list_deployment_packages(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_BUILD_READ)?;
-    let (offset, limit) = paging(&query, Some(50))?;
+    let (offset, limit) = paging(&query, Some(50));
     let app = &world.private_cloud.apps[find_app(&world, &app_id)?];
     let packages: Vec<Value> = app
         .packages
@@ -391,7 +391,7 @@ async fn build_deployment_package(
 ) -> V4Result {
     let mut world = sb.world();
     authorize(&world, &headers, SCOPES_BUILD_PACKAGE)?;
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|err| V4Error::bad_request("body", format!("not valid JSON: {err}")))?;
     let branch = string_field(&body, "branch", 200, true)?.unwrap_or_default();
@@ -467,7 +467,7 @@ async fn upload_deployment_package(
     {
         let world = sb.world();
         authorize(&world, &headers, SCOPES_BUILD_WRITE)?;
-        find_app(&world, &app_id)?;
+        find_app_for_write(&world, &app_id)?;
     }
     let mut file: Option<Bytes> = None;
     let mut file_name: Option<String> = None;
@@ -501,7 +501,7 @@ async fn upload_deployment_package(
         file_name.push_str(".mda");
     }
     let mut world = sb.world();
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let app = &world.private_cloud.apps[index];
     let effect = if downloads::looks_like_mda(&file) {
         let stem = file_name.trim_end_matches(".mda");
@@ -585,7 +585,7 @@ async fn list_cluster_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let clusters: Vec<Value> = world
         .private_cloud
         .clusters
@@ -708,7 +708,7 @@ async fn list_namespace_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let cluster = find_cluster(&world, &cluster_id)?;
     let with_environments = flag(&query, "retrieveEnvironments");
     let namespaces: Vec<Value> = cluster
@@ -758,7 +758,7 @@ async fn list_app_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_APPS)?;
-    let (offset, limit) = paging(&query, Some(100))?;
+    let (offset, limit) = paging(&query, Some(100));
     let apps: Vec<Value> = world
         .private_cloud
         .apps
@@ -824,7 +824,7 @@ async fn list_environments_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let app = &world.private_cloud.apps[find_app(&world, &app_id)?];
     let environments: Vec<Value> = app
         .environments
@@ -1034,7 +1034,7 @@ async fn create_environment(
 ) -> V4Result {
     let mut world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_WRITE)?;
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let body = parse_json(&body)?;
     let environment = validate_manifest(&world, &world.private_cloud.apps[index], &body)?;
     let Some(namespace_id) = environment

@@ -62,6 +62,9 @@ pub struct World {
     pub time_scale: f64,
     pub cloud: CloudState,
     pub private_cloud: PrivateCloudState,
+    /// Simulated time skipped by [`super::MendixSandbox::advance_time`].
+    #[serde(skip)]
+    pub clock_offset: Duration,
 }
 
 fn one() -> f64 {
@@ -596,6 +599,9 @@ pub struct PcJob {
     pub error_message: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub build_log: String,
+    /// Creation order: jobs due at the same time end in the order they were made.
+    #[serde(skip)]
+    pub sequence: usize,
     #[serde(skip)]
     pub running_at: Option<Instant>,
     #[serde(skip)]
@@ -747,6 +753,11 @@ impl World {
             .any(|c| c.namespaces.iter().any(|n| n.namespace_id == namespace_id))
     }
 
+    /// The sandbox clock: real time plus any time skipped by a test.
+    pub fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset
+    }
+
     /// `from` + a simulated duration, scaled.
     pub fn after(&self, from: Instant, simulated_ms: u64) -> Instant {
         let seconds = simulated_ms as f64 / 1000.0 * self.time_scale;
@@ -871,7 +882,7 @@ impl World {
     }
 
     fn advance_pc_jobs(&mut self, now: Instant) {
-        let due: Vec<String> = self
+        let mut due: Vec<(Instant, usize, String)> = self
             .private_cloud
             .jobs
             .values_mut()
@@ -879,11 +890,16 @@ impl World {
                 if job.status == "created" && job.running_at.is_some_and(|at| at <= now) {
                     job.status = "running".to_string();
                 }
-                (job.status == "running" && job.done_at.is_some_and(|at| at <= now))
-                    .then(|| job.id.clone())
+                match job.done_at {
+                    Some(at) if job.status == "running" && at <= now => {
+                        Some((at, job.sequence, job.id.clone()))
+                    }
+                    _ => None,
+                }
             })
             .collect();
-        for job_id in due {
+        due.sort();
+        for (_, _, job_id) in due {
             let Some(job) = self.private_cloud.jobs.get_mut(&job_id) else {
                 continue;
             };
