@@ -117,6 +117,13 @@ async fn a_failing_build_fails_its_job() {
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.failure_message().is_some());
     assert!(job.package_id.is_none());
+    let with_log = build.get_job_with_log(&handle.id).await.unwrap();
+    assert_eq!(with_log.status, JobStatus::Failed);
+    let log = with_log
+        .log
+        .and_then(|l| l.build)
+        .expect("?log=true returns the build log");
+    assert!(!log.is_empty());
 }
 
 #[tokio::test]

@@ -147,6 +147,15 @@ impl PcBuild {
         self.0.job(handle).await
     }
 
+    /// `GET /jobs/{jobId}?log=true`: the job with its build log (to explain a failed build).
+    pub async fn get_job_with_log(&self, job_id: &str) -> Result<Job, MendixError> {
+        let call = self
+            .0
+            .call("get_job", Method::GET, &["jobs", job_id])
+            .query("log", "true");
+        self.0.mendix.json(call).await
+    }
+
     /// `GET /apps/{appId}/packages?offset&limit`: one page.
     pub async fn list_packages_page(
         &self,
