@@ -5,12 +5,15 @@ mod mendix_client_support;
 
 use mendix_client_support::*;
 use mendix_operator::mendix::cloud_v1::types::*;
-use mendix_operator::mendix::{CloudCredentials, ErrorClass, MendixError, UploadSource};
+use mendix_operator::mendix::{
+    CloudCredentials, ErrorClass, MendixError, UploadSource, V1ErrorCode,
+};
 use mendix_operator::sandbox::mendix::demo::*;
 
 fn assert_mendix(err: &MendixError, status: u16, code: &str, class: ErrorClass) {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{err}");
     assert_eq!(err.code(), Some(code), "{err}");
+    assert!(err.v1_code().is_some(), "{code} is a documented code");
     assert_eq!(err.class(), class, "{err}");
     assert_no_secrets(err);
 }
@@ -329,6 +332,7 @@ async fn upload_then_transport_start_and_stop() {
         .await
         .unwrap_err();
     assert_mendix(&err, 403, "APP_IS_RUNNING", ErrorClass::StateConflict);
+    assert_eq!(err.v1_code(), Some(V1ErrorCode::AppIsRunning));
     let err = deploy.start(CLOUD_APP_ID, "Test", false).await.unwrap_err();
     assert_mendix(&err, 500, "ALREADY_STARTED", ErrorClass::StateConflict);
     let err = deploy.clean(CLOUD_APP_ID, "Test").await.unwrap_err();

@@ -45,7 +45,7 @@ pub use client::{Mendix, UploadSource, install_crypto_provider};
 pub use config::MendixConfig;
 pub use credentials::{CloudCredentials, Pat, SignedUrl};
 pub use download::Downloaded;
-pub use error::{ErrorClass, MendixError};
+pub use error::{ErrorClass, MendixError, V1ErrorCode};
 pub use limiter::HostLimits;
 pub use observer::{Outcome, RequestEvent, RequestObserver};
 pub use retry::RetryPolicy;
