@@ -120,16 +120,17 @@ async fn record(recorder: Recorder, request: Request) -> Response {
         body,
         file_bytes,
     });
-    if path.starts_with("/api/v4/") {
+    if path.starts_with("/api/v4/") || path.starts_with("/api/v3/") {
         if method == Method::GET && path.contains("/environments/") {
             return axum::Json(environment_manifest("calc-test")).into_response();
         }
         let job = json!({"id": "0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11", "status": "created"});
         return (
             StatusCode::ACCEPTED,
+            // As in the docs' example, the Location may name another API version.
             [(
                 "location",
-                "/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
+                "/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
             )],
             axum::Json(job),
         )
@@ -280,7 +281,23 @@ async fn private_cloud_request_bodies_match_the_openapi_contracts() {
     assert_eq!(job.id, "0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11");
     assert_eq!(
         job.location.as_deref(),
-        Some("/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11")
+        Some("/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11")
+    );
+    // Jobs are followed at their Location on the API host...
+    build.job(&job).await.unwrap();
+    recorder.find(
+        Method::GET,
+        "/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
+    );
+    // ...and by id when the Location points elsewhere (the PAT never leaves the API host).
+    let foreign = v4::JobHandle {
+        id: job.id.clone(),
+        location: Some("http://192.0.2.1/api/v4/jobs/x".into()),
+    };
+    build.job(&foreign).await.unwrap();
+    recorder.find(
+        Method::GET,
+        "/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
     );
 
     // Upload: multipart `file` streamed from disk plus `fileName`.
