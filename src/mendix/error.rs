@@ -472,6 +472,25 @@ impl MendixError {
         self.class() == ErrorClass::Transient
     }
 
+    /// Whether Mendix may have carried out the request although it failed: a timeout, a
+    /// connection broken after sending, an unreadable 2xx answer, or an unexplained 5xx from
+    /// a gateway. Before repeating a write that must not happen twice (a build, an upload, a
+    /// start), the caller should look at the remote state first.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            MendixError::Timeout { .. } | MendixError::Decode { .. } => true,
+            MendixError::Connection { not_sent, .. } => !not_sent,
+            MendixError::Api { status, code, .. } => {
+                status.is_server_error()
+                    && *status != StatusCode::SERVICE_UNAVAILABLE
+                    && code.as_deref().and_then(V1ErrorCode::parse).is_none()
+            }
+            MendixError::InvalidInput { .. }
+            | MendixError::ChecksumMismatch { .. }
+            | MendixError::Io { .. } => false,
+        }
+    }
+
     /// 404: the app, environment, package or job does not exist (any more).
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(StatusCode::NOT_FOUND)
@@ -698,6 +717,29 @@ mod tests {
             v1(503, r#"{"errorCode":"BUILD_FAILED"}"#).class(),
             ErrorClass::Transient
         );
+    }
+
+    #[test]
+    fn ambiguous_failures_are_flagged() {
+        assert!(v1(502, "").outcome_unknown());
+        assert!(v1(500, r#"{"errorCode":"SOMETHING_NEW"}"#).outcome_unknown());
+        assert!(!v1(500, r#"{"errorCode":"BUILD_FAILED"}"#).outcome_unknown());
+        assert!(!v1(503, "").outcome_unknown(), "503: not processed");
+        assert!(!v1(429, "").outcome_unknown());
+        assert!(!v1(400, "").outcome_unknown());
+        let timeout = MendixError::Timeout {
+            api: Api::CloudBuildV1,
+            operation: "build_package",
+            timeout: Duration::from_secs(1),
+        };
+        assert!(timeout.outcome_unknown());
+        let refused = MendixError::Connection {
+            api: Api::CloudBuildV1,
+            operation: "build_package",
+            detail: String::new(),
+            not_sent: true,
+        };
+        assert!(!refused.outcome_unknown());
     }
 
     #[test]
