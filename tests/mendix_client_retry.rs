@@ -118,6 +118,7 @@ async fn unsafe_requests_are_retried_only_when_mendix_did_not_act() {
         ErrorClass::Transient,
         "the caller may still retry later"
     );
+    assert!(err.outcome_unknown());
     assert_eq!(env.sandbox.stats().count("v1_build_package"), 1);
     // A 429 means the request was refused: safe to send again.
     env.sandbox
@@ -136,6 +137,10 @@ async fn unsafe_requests_are_retried_only_when_mendix_did_not_act() {
         .unwrap_err();
     assert!(matches!(err, MendixError::Connection { .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::Transient);
+    assert!(
+        err.outcome_unknown(),
+        "the build may have started: look before retrying"
+    );
     assert_eq!(env.sandbox.stats().count("v1_build_package"), 4);
     // ...but not for a GET.
     env.sandbox
