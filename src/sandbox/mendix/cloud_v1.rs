@@ -4,7 +4,7 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -626,7 +626,7 @@ async fn upload_package(
     headers: HeaderMap,
     Path(app_id): Path<String>,
     Query(query): Query<UrlQuery>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> V1Result {
     // Authenticate before reading the (possibly large) body.
     {
@@ -641,6 +641,9 @@ async fn upload_package(
             "Failed to process the deployment package.",
         )
     };
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| invalid())?;
     let mut file: Option<(Option<String>, Bytes)> = None;
     while let Some(part) = multipart.next_field().await.map_err(|_| invalid())? {
         if part.name() == Some("file") {

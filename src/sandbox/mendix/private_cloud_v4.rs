@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -462,13 +462,17 @@ async fn upload_deployment_package(
     State(sb): State<MendixSandbox>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> V4Result {
+    // Authorize before reading the (possibly large) body.
     {
         let world = sb.world();
         authorize(&world, &headers, SCOPES_BUILD_WRITE)?;
         find_app_for_write(&world, &app_id)?;
     }
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|err| {
+        V4Error::bad_request("body", format!("expected multipart/form-data: {err}"))
+    })?;
     let mut file: Option<Bytes> = None;
     let mut file_name: Option<String> = None;
     while let Some(part) = multipart
