@@ -493,3 +493,40 @@ async fn the_server_stops_on_shutdown() {
         .await;
     assert!(after.is_err(), "nothing listens after shutdown");
 }
+
+#[tokio::test]
+async fn secrets_stay_out_of_state_debug_and_answers() {
+    let sb = start().await;
+    let env_path = format!(
+        "/apps/{}/namespaces/{}/environments/{}",
+        demo::PC_APP_ID,
+        demo::PC_NAMESPACE_ID,
+        demo::PC_ENVIRONMENT_TEST
+    );
+    let mut manifest = call(sb.v4(Method::GET, &env_path)).await.1;
+    manifest["environment"]["runtime"]["mxAdminPassword"] = json!("Admin-Secret-42");
+    manifest["environment"]["network"] = json!({"outgoingConnectionCertificate": [
+        {"enabled": true, "password": "Cert-Secret-42", "certificateType": "Client", "key": "S2V5LVNlY3JldA=="}
+    ]});
+    let put = call(sb.v4(Method::PUT, &env_path).json(&manifest)).await;
+    assert_eq!(put.0, 202, "{:?}", put.1);
+    sb.advance(10_000);
+    let got = call(sb.v4(Method::GET, &env_path)).await.1.to_string();
+    let state = sb.sandbox.state_json().to_string();
+    let debug = sb.sandbox.with_world(|world| format!("{world:?}"));
+    for text in [&got, &state, &debug] {
+        for secret in [
+            "Admin-Secret-42",
+            "Cert-Secret-42",
+            "S2V5LVNlY3JldA==",
+            demo::CLOUD_API_KEY,
+            demo::PC_PAT,
+        ] {
+            assert!(!text.contains(secret), "{secret} leaked");
+        }
+    }
+    assert!(
+        got.contains("\"certificateType\":\"Client\""),
+        "the rest of the manifest is kept"
+    );
+}

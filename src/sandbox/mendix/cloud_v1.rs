@@ -1129,14 +1129,28 @@ async fn scale(
     let body = parse_body(&body)?;
     let app = &world.cloud.apps[a];
     let env = &app.environments[e];
-    let instances = body
-        .get("Instances")
-        .and_then(Value::as_u64)
-        .map_or(env.instances, |v| v as u32);
-    let memory = body
-        .get("MemoryPerInstance")
-        .and_then(Value::as_u64)
-        .map_or(env.memory_per_instance, |v| v as u32);
+    let number = |name: &str, current: u32| match body.get(name) {
+        None | Some(Value::Null) => Ok(current),
+        Some(value) => value
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                V1Error::new(
+                    400,
+                    "INVALID_REQUEST",
+                    format!("{name} must be a whole number"),
+                )
+            }),
+    };
+    let instances = number("Instances", env.instances)?;
+    let memory = number("MemoryPerInstance", env.memory_per_instance)?;
+    if instances == 0 {
+        return Err(V1Error::new(
+            400,
+            "INVALID_REQUEST",
+            "Instances must be at least 1; stop the environment to run none.",
+        ));
+    }
     if !app.licensed {
         return Err(V1Error::new(
             400,
@@ -1151,7 +1165,7 @@ async fn scale(
             "Memory per instance cannot be smaller than 1024 MB.",
         ));
     }
-    if instances == 0 || u64::from(instances) * u64::from(memory) > u64::from(env.plan_memory) {
+    if u64::from(instances) * u64::from(memory) > u64::from(env.plan_memory) {
         return Err(V1Error::new(
             400,
             "INVALID_REQUEST",

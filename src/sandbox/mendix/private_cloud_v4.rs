@@ -23,6 +23,7 @@ use super::cloud_v1::lookup_revision;
 use super::downloads;
 use super::world::{
     BuildOutcome, JobApi, JobEffect, PcApp, PcEnvironment, PcJob, PcPackage, World,
+    strip_write_only_secrets,
 };
 
 type V4Result = Result<Response, V4Error>;
@@ -804,14 +805,7 @@ fn environment_manifest(env: &PcEnvironment) -> Value {
             json!(env.last_running_instance_count),
         );
     }
-    if let Some(runtime) = environment
-        .get_mut("runtime")
-        .and_then(Value::as_object_mut)
-    {
-        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
-            runtime.remove(secret);
-        }
-    }
+    strip_write_only_secrets(&mut environment);
     if let Some(object) = environment.as_object_mut() {
         // The contract's GET schema for deploymentStrategy cannot be satisfied (an object that
         // must also be one of two strings), so the sandbox leaves it out of answers.
@@ -974,6 +968,7 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
         container.remove("state");
         container.remove("lastRunningInstanceCount");
     }
+    strip_write_only_secrets(&mut environment);
     Ok(environment)
 }
 
