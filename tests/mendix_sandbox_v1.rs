@@ -225,7 +225,7 @@ async fn builds_go_queued_building_succeeded_and_fresh_packages_are_still_proces
 
     let got = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages/{package}"))).await;
     assert_eq!(keys(&got.1), sorted(PACKAGE_FIELDS));
-    assert_eq!(got.1["Version"], "2.5.4.2");
+    assert_eq!(got.1["Version"], "2.5.4.10");
     assert_eq!(got.1["Description"], "test build");
     assert!(got.1["CreationDate"].is_i64() && got.1["Size"].is_u64());
 
@@ -239,7 +239,7 @@ async fn builds_go_queued_building_succeeded_and_fresh_packages_are_still_proces
     let done = transport(&sb, "Test", &package).await;
     assert_eq!(done.0, 200, "{:?}", done.1);
     let env = call(sb.v1(Method::GET, &format!("/apps/{APP}/environments/Test"))).await;
-    assert_eq!(env.1["ModelVersion"], "2.5.4.2");
+    assert_eq!(env.1["ModelVersion"], "2.5.4.10");
 
     let list = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages"))).await;
     assert_eq!(list.0, 200);

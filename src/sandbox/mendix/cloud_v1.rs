@@ -568,7 +568,7 @@ async fn build_package(
     let build_number = if revision.chars().all(|c| c.is_ascii_digit()) {
         revision.clone()
     } else {
-        (app.packages.len() + 1).to_string()
+        super::world::next_build_number(app.packages.iter().map(|p| p.version.as_str())).to_string()
     };
     let full_version = format!("{version}.{build_number}");
     let branch_label = if branch == "main" || branch == "trunk" {

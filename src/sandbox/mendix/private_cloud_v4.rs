@@ -408,7 +408,8 @@ async fn build_deployment_package(
         ));
     }
     let app = &world.private_cloud.apps[index];
-    let build_number = app.packages.len() + 1;
+    let build_number =
+        super::world::next_build_number(app.packages.iter().map(|p| p.model_version.as_str()));
     let model_version = format!("{}.{build_number}", version.as_deref().unwrap_or("1.0.0"));
     let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut log = format!(

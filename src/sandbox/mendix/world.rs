@@ -1052,6 +1052,16 @@ impl World {
     }
 }
 
+/// The next build number: one more than the highest last version component so far, so that
+/// versions never repeat (also after deletions).
+pub fn next_build_number<'a>(versions: impl Iterator<Item = &'a str>) -> u64 {
+    versions
+        .filter_map(|v| v.rsplit('.').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
 /// Why a start job fails, decided when it ends (documented v1 start failures).
 fn start_failure(env: &mut CloudEnvironment, auto_sync_db: bool) -> Option<(String, String)> {
     if let Some(code) = env.next_start_failure.take() {
