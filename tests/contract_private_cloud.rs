@@ -323,7 +323,7 @@ async fn build_api_responses_match_the_contract() {
             true,
         )
         .await;
-    assert_eq!(got["package"]["modelVersion"], "2.0.4.2");
+    assert_eq!(got["package"]["modelVersion"], "2.0.4.624");
 
     // Upload: good, missing fileName, read-only.
     let form = || {

@@ -225,7 +225,7 @@ async fn builds_go_queued_building_succeeded_and_fresh_packages_are_still_proces
 
     let got = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages/{package}"))).await;
     assert_eq!(keys(&got.1), sorted(PACKAGE_FIELDS));
-    assert_eq!(got.1["Version"], "2.5.4.2");
+    assert_eq!(got.1["Version"], "2.5.4.10");
     assert_eq!(got.1["Description"], "test build");
     assert!(got.1["CreationDate"].is_i64() && got.1["Size"].is_u64());
 
@@ -239,7 +239,7 @@ async fn builds_go_queued_building_succeeded_and_fresh_packages_are_still_proces
     let done = transport(&sb, "Test", &package).await;
     assert_eq!(done.0, 200, "{:?}", done.1);
     let env = call(sb.v1(Method::GET, &format!("/apps/{APP}/environments/Test"))).await;
-    assert_eq!(env.1["ModelVersion"], "2.5.4.2");
+    assert_eq!(env.1["ModelVersion"], "2.5.4.10");
 
     let list = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages"))).await;
     assert_eq!(list.0, 200);
@@ -888,4 +888,45 @@ cloud:
     assert_v1_error(&as_admin("p-parse").await, 500, "PACKAGE_PARSE_FAILED");
     assert_v1_error(&as_admin("p-old").await, 400, "INVALID_RUNTIME_VERSION");
     assert_eq!(as_admin("p-ok").await.0, 200);
+}
+
+#[tokio::test]
+async fn stopping_a_starting_environment_fails_its_start_job() {
+    let sb = start().await;
+    let started = start_env(&sb, "Test", true).await;
+    let job = started.1["JobId"].as_str().expect("JobId").to_string();
+    let stopped = call(sb.v1(Method::POST, &format!("/apps/{APP}/environments/test/stop"))).await;
+    assert_eq!(stopped.0, 200);
+    assert_v1_error(&start_status(&sb, "Test", &job).await, 500, "START_FAILED");
+    sb.advance(2_000);
+    assert_eq!(env_status(&sb, "Test").await, "Stopped");
+    // Counted under the seeded mode, whatever the case in the path.
+    let stats = sb.sandbox.stats();
+    assert_eq!(
+        stats.environment_count(APP, "Test", "v1_stop_environment"),
+        1
+    );
+}
+
+#[tokio::test]
+async fn large_packages_can_be_uploaded() {
+    let sb = start().await;
+    let mut bytes = b"PK\x03\x04".to_vec();
+    bytes.resize(5 * 1024 * 1024, b'x');
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("big_1.2.3.4.mda"),
+    );
+    let answer = call(
+        sb.v1(
+            Method::POST,
+            &format!("/apps/{APP}/packages/upload?name=big_1.2.3.4.mda"),
+        )
+        .multipart(form),
+    )
+    .await;
+    assert_eq!(answer.0, 200, "{:?}", answer.1);
+    let package = answer.1["PackageId"].as_str().expect("PackageId");
+    let got = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages/{package}"))).await;
+    assert_eq!(got.1["Size"], 5 * 1024 * 1024);
 }

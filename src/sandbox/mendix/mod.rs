@@ -90,6 +90,9 @@ pub use server::SandboxServer;
 pub use stats::Stats;
 pub use world::World;
 
+/// The largest request body (an uploaded .mda) the sandbox accepts.
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
+
 /// A seed file that cannot be used: the message names the field and what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum SeedError {
@@ -163,6 +166,8 @@ impl MendixSandbox {
             ))
             .merge(sim::routes())
             .merge(downloads::routes())
+            // Deployment packages are large; axum's default body limit is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
             .with_state(self.clone())
     }
 
@@ -247,6 +252,19 @@ impl MendixSandbox {
     }
 
     fn count(&self, operation: &str, app: Option<&str>, environment: Option<&str>) {
+        // v1 modes are matched without regard to case: count them under the seeded spelling.
+        let environment = environment.map(|given| {
+            let world = lock(&self.shared.world);
+            world
+                .cloud
+                .apps
+                .iter()
+                .filter(|a| Some(a.app_id.as_str()) == app)
+                .flat_map(|a| a.environments.iter())
+                .find(|e| e.mode.eq_ignore_ascii_case(given))
+                .map_or_else(|| given.to_string(), |e| e.mode.clone())
+        });
+        let environment = environment.as_deref();
         let mut stats = lock(&self.shared.stats);
         stats.total += 1;
         *stats.operations.entry(operation.to_string()).or_default() += 1;

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,7 @@ use super::cloud_v1::lookup_revision;
 use super::downloads;
 use super::world::{
     BuildOutcome, JobApi, JobEffect, PcApp, PcEnvironment, PcJob, PcPackage, World,
+    strip_write_only_secrets,
 };
 
 type V4Result = Result<Response, V4Error>;
@@ -407,7 +408,8 @@ async fn build_deployment_package(
         ));
     }
     let app = &world.private_cloud.apps[index];
-    let build_number = app.packages.len() + 1;
+    let build_number =
+        super::world::next_build_number(app.packages.iter().map(|p| p.model_version.as_str()));
     let model_version = format!("{}.{build_number}", version.as_deref().unwrap_or("1.0.0"));
     let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut log = format!(
@@ -462,13 +464,17 @@ async fn upload_deployment_package(
     State(sb): State<MendixSandbox>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> V4Result {
+    // Authorize before reading the (possibly large) body.
     {
         let world = sb.world();
         authorize(&world, &headers, SCOPES_BUILD_WRITE)?;
         find_app_for_write(&world, &app_id)?;
     }
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|err| {
+        V4Error::bad_request("body", format!("expected multipart/form-data: {err}"))
+    })?;
     let mut file: Option<Bytes> = None;
     let mut file_name: Option<String> = None;
     while let Some(part) = multipart
@@ -800,14 +806,7 @@ fn environment_manifest(env: &PcEnvironment) -> Value {
             json!(env.last_running_instance_count),
         );
     }
-    if let Some(runtime) = environment
-        .get_mut("runtime")
-        .and_then(Value::as_object_mut)
-    {
-        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
-            runtime.remove(secret);
-        }
-    }
+    strip_write_only_secrets(&mut environment);
     if let Some(object) = environment.as_object_mut() {
         // The contract's GET schema for deploymentStrategy cannot be satisfied (an object that
         // must also be one of two strings), so the sandbox leaves it out of answers.
@@ -970,6 +969,7 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
         container.remove("state");
         container.remove("lastRunningInstanceCount");
     }
+    strip_write_only_secrets(&mut environment);
     Ok(environment)
 }
 

@@ -80,8 +80,8 @@ pub struct CloudState {
     pub apps: Vec<CloudApp>,
 }
 
-/// A Mendix account with an API key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A Mendix account with an API key (never shown by `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudUser {
     pub username: String,
@@ -105,6 +105,16 @@ pub struct AppAccess {
     /// The Transport permission (without it transport answers 403 `TRANSPORT_NOT_ALLOWED`).
     #[serde(default = "yes")]
     pub transport: bool,
+}
+
+impl std::fmt::Debug for CloudUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudUser")
+            .field("username", &self.username)
+            .field("api_key", &"<redacted>")
+            .field("access", &self.access)
+            .finish()
+    }
 }
 
 fn yes() -> bool {
@@ -360,7 +370,8 @@ pub struct PrivateCloudState {
     pub jobs: BTreeMap<String, PcJob>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A PAT (the token is never shown by `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersonalAccessToken {
     /// A label for `/_sim/state` (the token itself is never written there).
@@ -369,6 +380,16 @@ pub struct PersonalAccessToken {
     #[serde(skip_serializing)]
     pub token: String,
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for PersonalAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonalAccessToken")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -551,6 +572,8 @@ impl PcEnvironment {
                 })
             }
         };
+        let mut environment = environment;
+        strip_write_only_secrets(&mut environment);
         let instances = environment
             .pointer("/container/instances")
             .and_then(serde_json::Value::as_u64)
@@ -578,6 +601,32 @@ impl PcEnvironment {
         self.environment
             .pointer("/deployment/packageId")
             .and_then(serde_json::Value::as_str)
+    }
+}
+
+/// Remove the manifest's write-only secrets (admin, debugger and subscription passwords,
+/// certificate keys). The sandbox accepts them but keeps none, so they cannot reach answers,
+/// `/_sim/state` or `Debug` output.
+pub fn strip_write_only_secrets(environment: &mut serde_json::Value) {
+    if let Some(runtime) = environment
+        .get_mut("runtime")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
+            runtime.remove(secret);
+        }
+    }
+    if let Some(certificates) = environment
+        .pointer_mut("/network/outgoingConnectionCertificate")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for certificate in certificates
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            certificate.remove("password");
+            certificate.remove("key");
+        }
     }
 }
 
@@ -1001,6 +1050,16 @@ impl World {
             }
         }
     }
+}
+
+/// The next build number: one more than the highest last version component so far, so that
+/// versions never repeat (also after deletions).
+pub fn next_build_number<'a>(versions: impl Iterator<Item = &'a str>) -> u64 {
+    versions
+        .filter_map(|v| v.rsplit('.').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 /// Why a start job fails, decided when it ends (documented v1 start failures).
