@@ -15,9 +15,9 @@ async fn an_uploaded_package_downloads_byte_for_byte() {
     let build = env.mendix.pc_build(&pat());
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("big.mda");
-    // 1.5 MB: several chunks each way. (The sandbox's upload body limit is axum's default 2 MB.)
+    // 3 MB: many chunks each way, and beyond axum's default 2 MB body limit.
     let mut content = b"PK\x03\x04".to_vec();
-    content.extend((0..1_500_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    content.extend((0..3_000_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
     std::fs::write(&source, &content).unwrap();
     let expected = hex::encode(Sha256::digest(&content));
 
