@@ -14,7 +14,7 @@ use super::error::MendixError;
 use types::*;
 
 /// Upper bound of pages fetched by one "list all" call, against servers that ignore `offset`.
-const MAX_PAGES: u64 = 1000;
+const MAX_PAGES: u64 = 200;
 
 impl Mendix {
     /// The Private Cloud Build API v4 with this token.
@@ -104,9 +104,11 @@ impl V4 {
         let mut all = Vec::new();
         for index in 0..MAX_PAGES {
             let items = page(index * limit, limit).await?;
-            let full = items.len() as u64 >= limit;
+            // A short page ends the list; so does a long one (the server ignored `limit` and
+            // sent everything from `offset` on).
+            let exactly_full = items.len() as u64 == limit;
             all.extend(items);
-            if !full {
+            if !exactly_full {
                 return Ok(all);
             }
         }
