@@ -505,6 +505,54 @@ fn bool_str(value: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mendix::MendixConfig;
+
+    fn v4(page_size: u32) -> V4 {
+        let config = MendixConfig {
+            page_size,
+            ..MendixConfig::default()
+        };
+        V4 {
+            mendix: Mendix::new(config).unwrap(),
+            auth: Auth::Pat(Pat::new("t")),
+            api: Api::PrivateCloudBuildV4,
+        }
+    }
+
+    #[tokio::test]
+    async fn paging_collects_every_page_and_stops_safely() {
+        let items: Vec<u64> = (0..7).collect();
+        let offsets = std::sync::Mutex::new(Vec::new());
+        let all = v4(3)
+            .all_pages("list", |offset, limit| {
+                offsets.lock().unwrap().push(offset);
+                let page: Vec<u64> = items
+                    .iter()
+                    .copied()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect();
+                async move { Ok(page) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(all, items);
+        assert_eq!(*offsets.lock().unwrap(), [0, 3, 6]);
+
+        // A server that ignores `limit`: the long first page is the whole list.
+        let all = v4(3)
+            .all_pages("list", |_, _| async { Ok((0..10).collect::<Vec<u64>>()) })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 10);
+
+        // A server that ignores `offset` would page forever: stopped with an error.
+        let err = v4(2)
+            .all_pages("list", |_, _| async { Ok(vec![1u64, 2]) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MendixError::Decode { .. }), "{err}");
+    }
 
     #[test]
     fn locations_are_followed_only_on_the_api_host() {
