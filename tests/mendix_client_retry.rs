@@ -286,3 +286,28 @@ async fn connection_refused_is_transient_and_secret_free() {
     let err = mendix.pc_deploy(&pat()).list_apps().await.unwrap_err();
     assert_no_secrets(&err);
 }
+
+#[tokio::test]
+async fn https_uses_rustls_and_a_failed_handshake_is_a_connection_error() {
+    // The sandbox speaks plain HTTP: an https:// base URL makes the TLS handshake fail, which
+    // proves the rustls stack (with ring) is set up and maps failures without panicking.
+    let env = start().await;
+    let https_v1 = env.server.cloud_v1_url().replacen("http://", "https://", 1);
+    let config = MendixConfig {
+        retry: RetryPolicy::none(),
+        ..MendixConfig::default()
+    }
+    .with_urls(
+        https_v1.parse().unwrap(),
+        env.server.private_cloud_v4_url().parse().unwrap(),
+    );
+    let mendix = mendix_operator::mendix::Mendix::new(config).unwrap();
+    let err = mendix.cloud_deploy(&cloud()).list_apps().await.unwrap_err();
+    assert!(matches!(err, MendixError::Connection { .. }), "{err}");
+    assert_no_secrets(&err);
+    assert_eq!(
+        env.sandbox.stats().count("v1_list_apps"),
+        0,
+        "nothing reached the API"
+    );
+}
