@@ -54,7 +54,9 @@
 //! `list_namespace_manifests`, `get_namespace_manifest`, `list_app_manifests`,
 //! `get_app_manifest`, `list_environments_manifests`, `create_environment`,
 //! `get_environment_manifest_for_namespace`, `update_environment_for_namespace`,
-//! `delete_environment_for_namespace` — the last three also for the deprecated paths).
+//! `delete_environment_for_namespace` — the last three also for the deprecated paths —,
+//! `create_cluster`, `update_cluster`, `delete_cluster`, `create_namespace`,
+//! `update_namespace_manifest`, `delete_namespace`, `list_cli_versions`, `get_cli`).
 //! v1: `v1_list_packages`, `v1_get_package`, `v1_delete_package`, `v1_download_package`,
 //! `v1_build_package`, `v1_upload_package`, `v1_list_apps`, `v1_create_free_app`, `v1_get_app`,
 //! `v1_list_environments`, `v1_get_environment`, `v1_start_environment`,
@@ -74,6 +76,7 @@ pub mod demo;
 mod downloads;
 mod faults;
 mod private_cloud_v4;
+mod private_cloud_v4_clusters;
 mod server;
 mod sim;
 mod stats;
