@@ -16,6 +16,8 @@ const CLUSTER: &str = demo::PC_CLUSTER_ID;
 
 struct Checked {
     sb: Sandbox,
+    /// Redirects are part of the contract (303 from `POST /cli/...`): never followed here.
+    no_redirects: reqwest::Client,
     contract: Contract,
     checked: std::cell::Cell<usize>,
 }
@@ -24,6 +26,11 @@ impl Checked {
     async fn new() -> Self {
         Checked {
             sb: start().await,
+            no_redirects: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("client"),
             contract: Contract::load(),
             checked: std::cell::Cell::new(0),
         }
@@ -34,8 +41,7 @@ impl Checked {
         let request = request.build().expect("request");
         let method = request.method().as_str().to_string();
         let response = self
-            .sb
-            .http
+            .no_redirects
             .execute(request)
             .await
             .expect("sandbox answers");
@@ -46,9 +52,13 @@ impl Checked {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let text = response.text().await.expect("body");
-        let body: Value = serde_json::from_str(&text).unwrap_or_else(|err| {
-            panic!("{method} {template} {status}: body is not JSON ({err}): {text}")
-        });
+        let body: Value = if text.is_empty() && status == 303 {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|err| {
+                panic!("{method} {template} {status}: body is not JSON ({err}): {text}")
+            })
+        };
         self.contract.check(
             &method,
             template,
@@ -848,5 +858,271 @@ async fn deploy_api_responses_match_the_contract() {
         c.checked.get() > 30,
         "only {} answers checked",
         c.checked.get()
+    );
+}
+
+async fn job_status(c: &Checked, job: &Value) -> String {
+    let path = format!("/jobs/{}", job["id"].as_str().expect("job id"));
+    let (_, job) = c
+        .send(c.v4(Method::GET, &path), "/jobs/{jobId}", false)
+        .await;
+    job["status"].as_str().expect("status").to_string()
+}
+
+#[tokio::test]
+async fn cluster_namespace_and_cli_responses_match_the_contract() {
+    let c = Checked::new().await;
+    let new_cluster = "0f0e0d0c-0b0a-4908-8706-050403020100";
+    let new_namespace = "1a1b1c1d-1e1f-4a2b-8c3d-4e5f6a7b8c9d";
+    let cluster_body = json!({"manifestVersion": "2.0.0", "cluster": {"clusterId": new_cluster, "name": "c2", "clusterType": "eks"}});
+    let (status, job) = c
+        .send(
+            c.v4(Method::POST, "/clusters").json(&cluster_body),
+            "/clusters",
+            false,
+        )
+        .await;
+    assert_eq!(status, 202);
+    let (_, duplicate) = c
+        .send(
+            c.v4(Method::POST, "/clusters").json(&cluster_body),
+            "/clusters",
+            false,
+        )
+        .await;
+    let bad_type = json!({"manifestVersion": "2.0.0", "cluster": {"clusterId": new_cluster, "name": "c2", "clusterType": "vms"}});
+    assert_eq!(
+        c.send(
+            c.v4(Method::POST, "/clusters").json(&bad_type),
+            "/clusters",
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        c.send(
+            c.read_only(Method::POST, "/clusters").json(&cluster_body),
+            "/clusters",
+            false
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        c.send(
+            c.anonymous(Method::POST, "/clusters").json(&cluster_body),
+            "/clusters",
+            false
+        )
+        .await
+        .0,
+        401
+    );
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    assert_eq!(job_status(&c, &duplicate).await, "failed");
+
+    let cluster_t = "/clusters/{clusterId}";
+    let cluster = format!("/clusters/{new_cluster}");
+    let renamed = json!({"manifestVersion": "2.0.0", "cluster": {"clusterId": new_cluster, "name": "renamed", "clusterType": "eks"}});
+    let (status, job) = c
+        .send(c.v4(Method::PUT, &cluster).json(&renamed), cluster_t, false)
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        c.send(
+            c.v4(Method::PUT, "/clusters/nope").json(&renamed),
+            cluster_t,
+            false
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        c.send(
+            c.v4(Method::PUT, &cluster)
+                .json(&json!({"manifestVersion": "2.0.0"})),
+            cluster_t,
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, got) = c.send(c.v4(Method::GET, &cluster), cluster_t, false).await;
+    assert_eq!(got["cluster"]["name"], "renamed");
+
+    let namespaces_t = "/clusters/{clusterId}/namespaces";
+    let namespaces = format!("{cluster}/namespaces");
+    let ns_body = json!({"manifestVersion": "2.0.0", "namespace": {"namespaceId": new_namespace, "name": "apps", "installationType": "Connected", "secret": "c2VjcmV0"}});
+    let (status, job) = c
+        .send(
+            c.v4(Method::POST, &namespaces).json(&ns_body),
+            namespaces_t,
+            false,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        c.send(
+            c.v4(Method::POST, "/clusters/nope/namespaces")
+                .json(&ns_body),
+            namespaces_t,
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        c.send(
+            c.v4(Method::POST, &namespaces)
+                .json(&json!({"manifestVersion": "2.0.0", "namespace": {"name": "x"}})),
+            namespaces_t,
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    // A cluster with namespaces cannot be deleted.
+    let (_, job) = c
+        .send(c.v4(Method::DELETE, &cluster), cluster_t, false)
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "failed");
+
+    let namespace_t = "/clusters/{clusterId}/namespaces/{namespaceId}";
+    let namespace = format!("{namespaces}/{new_namespace}");
+    assert_eq!(
+        c.send(c.v4(Method::GET, &namespace), namespace_t, false)
+            .await
+            .0,
+        200
+    );
+    let (status, _) = c
+        .send(
+            c.v4(Method::PUT, &namespace).json(
+                &json!({"manifestVersion": "2.0.0", "namespace": {"enableDevelopmentMode": true}}),
+            ),
+            namespace_t,
+            false,
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(
+        c.send(
+            c.v4(Method::PUT, &namespace).json(&json!({})),
+            namespace_t,
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        c.send(
+            c.v4(Method::PUT, &format!("{namespaces}/nope"))
+                .json(&json!({"manifestVersion": "2.0.0"})),
+            namespace_t,
+            false
+        )
+        .await
+        .0,
+        404
+    );
+    // A namespace with environments cannot be deleted.
+    let busy = format!("/clusters/{CLUSTER}/namespaces/{NS}");
+    let (_, job) = c
+        .send(c.v4(Method::DELETE, &busy), namespace_t, false)
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "failed");
+    let (_, job) = c
+        .send(c.v4(Method::DELETE, &namespace), namespace_t, false)
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    assert_eq!(
+        c.send(c.v4(Method::DELETE, &namespace), namespace_t, false)
+            .await
+            .0,
+        404
+    );
+    let (_, job) = c
+        .send(c.v4(Method::DELETE, &cluster), cluster_t, false)
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    assert_eq!(
+        c.send(c.v4(Method::GET, &cluster), cluster_t, false)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        c.send(c.read_only(Method::DELETE, &busy), namespace_t, false)
+            .await
+            .0,
+        403
+    );
+
+    // mxpc-cli.
+    let (status, body) = c
+        .send(c.read_only(Method::GET, "/cli"), "/cli", false)
+        .await;
+    assert_eq!(status, 200);
+    let version = body["cliVersionList"][0]["cliVersion"]
+        .as_str()
+        .expect("version")
+        .to_string();
+    let cli_t = "/cli/{cliVersionValue}";
+    let download = format!("/cli/{version}?os=linux&architecture=x86");
+    assert_eq!(
+        c.send(c.v4(Method::POST, &download), cli_t, false).await.0,
+        303
+    );
+    let followed =
+        c.sb.v4(Method::POST, &download)
+            .send()
+            .await
+            .expect("followed");
+    assert!(followed.text().await.expect("text").contains(&version));
+    assert_eq!(
+        c.send(
+            c.v4(
+                Method::POST,
+                &format!("/cli/{version}?os=beos&architecture=x86")
+            ),
+            cli_t,
+            false
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        c.send(
+            c.v4(Method::POST, "/cli/0.0.1?os=linux&architecture=x86"),
+            cli_t,
+            false
+        )
+        .await
+        .0,
+        404
+    );
+    assert_eq!(
+        c.send(c.anonymous(Method::GET, "/cli"), "/cli", false)
+            .await
+            .0,
+        401
     );
 }

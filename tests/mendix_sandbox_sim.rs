@@ -530,3 +530,47 @@ async fn secrets_stay_out_of_state_debug_and_answers() {
         "the rest of the manifest is kept"
     );
 }
+
+/// A figure, not a check: `cargo test --test mendix_sandbox_sim -- --ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "prints throughput figures; run by hand"]
+async fn throughput_figures() {
+    let sb = start().await;
+    let env_path = format!(
+        "/apps/{}/namespaces/{}/environments/{}",
+        demo::PC_APP_ID,
+        demo::PC_NAMESPACE_ID,
+        demo::PC_ENVIRONMENT_TEST
+    );
+    for (name, v4) in [("v1 GET environment", false), ("v4 GET manifest", true)] {
+        let started = std::time::Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let request = if v4 {
+                sb.v4(Method::GET, &env_path)
+            } else {
+                sb.v1(Method::GET, "/apps/calc/environments/Test")
+            };
+            tasks.push(tokio::spawn(async move {
+                for _ in 0..250 {
+                    let response = request
+                        .try_clone()
+                        .expect("clonable")
+                        .send()
+                        .await
+                        .expect("answer");
+                    assert_eq!(response.status(), 200);
+                    response.bytes().await.expect("body");
+                }
+            }));
+        }
+        for task in tasks {
+            task.await.expect("task");
+        }
+        let elapsed = started.elapsed();
+        println!(
+            "{name}: 4000 requests, 16 connections: {:.0} requests/s ({elapsed:?})",
+            4000.0 / elapsed.as_secs_f64()
+        );
+    }
+}

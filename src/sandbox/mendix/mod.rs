@@ -26,6 +26,18 @@
 //! Unknown fields are rejected with the path of the field.
 //!
 //! # Behaviour
+//! - Auth, v1: missing or wrong `Mendix-Username`/`Mendix-ApiKey` → 401 `UNAUTHORIZED` (the docs
+//!   name no code); an app the user has no access to is invisible (`APP_NOT_FOUND`, or
+//!   `INVALID_APPID` where the docs list only that); a write to an environment without API access
+//!   → 403 `NO_ACCESS`, a transport without the Transport right → 403 `TRANSPORT_NOT_ALLOWED`.
+//!   v4: missing or malformed `Authorization` → 401; unknown token → 403 ("The token is not
+//!   accepted"); a token without the documented scopes → 403 naming them.
+//! - v1 error codes are the docs' tables verbatim, spaces included (`SERVICE UNAVAILABLE`,
+//!   `NOT ALLOWED`, `NOT FOUND`). Codes that depend on Mendix internals (`STOP_FAILED`,
+//!   `ENVIRONMENT_CLEAN_FAILED`, `UPLOAD_COPY_FAILED`) are reachable with an error fault that
+//!   carries the code ([`Fault::error_code`]).
+//! - v1 tags: `GET .../tags` answers a list of `{"Tag": ...}` objects (the docs show one object
+//!   and, for delete, `[]`).
 //! - v1 builds: `Queued` → `Building` → `Succeeded` | `Failed` (revision outcome from the seed;
 //!   unknown branch or revision: 500 `BUILD_FAILED` at once). Version must be `x.y.z`; the package
 //!   `Version` is `x.y.z.N`.
@@ -54,7 +66,9 @@
 //! `list_namespace_manifests`, `get_namespace_manifest`, `list_app_manifests`,
 //! `get_app_manifest`, `list_environments_manifests`, `create_environment`,
 //! `get_environment_manifest_for_namespace`, `update_environment_for_namespace`,
-//! `delete_environment_for_namespace` — the last three also for the deprecated paths).
+//! `delete_environment_for_namespace` — the last three also for the deprecated paths —,
+//! `create_cluster`, `update_cluster`, `delete_cluster`, `create_namespace`,
+//! `update_namespace_manifest`, `delete_namespace`, `list_cli_versions`, `get_cli`).
 //! v1: `v1_list_packages`, `v1_get_package`, `v1_delete_package`, `v1_download_package`,
 //! `v1_build_package`, `v1_upload_package`, `v1_list_apps`, `v1_create_free_app`, `v1_get_app`,
 //! `v1_list_environments`, `v1_get_environment`, `v1_start_environment`,
@@ -74,6 +88,7 @@ pub mod demo;
 mod downloads;
 mod faults;
 mod private_cloud_v4;
+mod private_cloud_v4_clusters;
 mod server;
 mod sim;
 mod stats;

@@ -5,7 +5,7 @@
 //! token 403 ("The token is not accepted"), a token without the documented scope 403. Writes
 //! answer 202 with a job and a `Location` header; the job goes `created` → `running` →
 //! `finished` | `failed` and only then changes the world. Cluster and namespace writes and the
-//! `/cli` downloads are not simulated.
+//! `/cli` downloads are in [`super::private_cloud_v4_clusters`].
 
 use std::collections::HashMap;
 
@@ -21,12 +21,13 @@ use super::MendixSandbox;
 use super::api_errors::V4Error;
 use super::cloud_v1::lookup_revision;
 use super::downloads;
+use super::private_cloud_v4_clusters as clusters;
 use super::world::{
     BuildOutcome, JobApi, JobEffect, PcApp, PcEnvironment, PcJob, PcPackage, World,
     strip_write_only_secrets,
 };
 
-type V4Result = Result<Response, V4Error>;
+pub(super) type V4Result = Result<Response, V4Error>;
 
 const URL_TTL_SECONDS: u64 = 900;
 
@@ -38,12 +39,12 @@ pub const DEPLOYMENT_WRITE: &str = "mx:deployment:write";
 pub const APP_METADATA_READ: &str = "mx:app:metadata:read";
 
 /// Alternatives of scope sets: a token passes when it holds every scope of one alternative.
-type Scopes = &'static [&'static [&'static str]];
+pub(super) type Scopes = &'static [&'static [&'static str]];
 const SCOPES_BUILD_READ: Scopes = &[&[BUILD_READ], &[BUILD_WRITE]];
 const SCOPES_BUILD_WRITE: Scopes = &[&[BUILD_WRITE]];
 const SCOPES_BUILD_PACKAGE: Scopes = &[&[BUILD_WRITE, MODEL_REPOSITORY_WRITE]];
-const SCOPES_DEPLOY_READ: Scopes = &[&[DEPLOYMENT_READ], &[DEPLOYMENT_WRITE]];
-const SCOPES_DEPLOY_WRITE: Scopes = &[&[DEPLOYMENT_WRITE]];
+pub(super) const SCOPES_DEPLOY_READ: Scopes = &[&[DEPLOYMENT_READ], &[DEPLOYMENT_WRITE]];
+pub(super) const SCOPES_DEPLOY_WRITE: Scopes = &[&[DEPLOYMENT_WRITE]];
 const SCOPES_APPS: Scopes = &[&[DEPLOYMENT_WRITE, APP_METADATA_READ]];
 const SCOPES_ANY_JOB: Scopes = &[
     &[BUILD_READ],
@@ -69,16 +70,28 @@ pub fn routes() -> Router<MendixSandbox> {
             "/apps/{appId}/packages/{packageId}",
             get(get_deployment_package).delete(delete_deployment_package),
         )
-        .route("/clusters", get(list_cluster_manifests))
-        .route("/clusters/{clusterId}", get(get_cluster_manifest))
+        .route(
+            "/clusters",
+            get(list_cluster_manifests).post(clusters::create_cluster),
+        )
+        .route(
+            "/clusters/{clusterId}",
+            get(get_cluster_manifest)
+                .put(clusters::update_cluster)
+                .delete(clusters::delete_cluster),
+        )
         .route(
             "/clusters/{clusterId}/namespaces",
-            get(list_namespace_manifests),
+            get(list_namespace_manifests).post(clusters::create_namespace),
         )
         .route(
             "/clusters/{clusterId}/namespaces/{namespaceId}",
-            get(get_namespace_manifest),
+            get(get_namespace_manifest)
+                .put(clusters::update_namespace_manifest)
+                .delete(clusters::delete_namespace),
         )
+        .route("/cli", get(clusters::list_cli_versions))
+        .route("/cli/{cliVersionValue}", post(clusters::get_cli))
         .route("/apps", get(list_app_manifests))
         .route("/apps/{appId}", get(get_app_manifest))
         .route(
@@ -101,7 +114,7 @@ pub fn routes() -> Router<MendixSandbox> {
 
 // ---------------------------------------------------------------- auth and helpers
 
-fn authorize(world: &World, headers: &HeaderMap, needed: Scopes) -> Result<(), V4Error> {
+pub(super) fn authorize(world: &World, headers: &HeaderMap, needed: Scopes) -> Result<(), V4Error> {
     let unauthorized = || {
         V4Error::new(401, "Unauthorized")
             .param("Authentication", "Missing or invalid Authorization header")
@@ -158,7 +171,7 @@ fn find_app_for_write(world: &World, app_id: &str) -> Result<usize, V4Error> {
     })
 }
 
-fn base_url(headers: &HeaderMap) -> String {
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -166,7 +179,7 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn ok(value: Value) -> V4Result {
+pub(super) fn ok(value: Value) -> V4Result {
     Ok(axum::Json(value).into_response())
 }
 
@@ -210,17 +223,17 @@ fn job_json(job: &PcJob, with_log: bool) -> Value {
 }
 
 /// A job about to be registered.
-struct NewJob<'a> {
-    api: JobApi,
-    app_id: &'a str,
-    details: &'a str,
-    running_ms: u64,
-    effect: JobEffect,
-    build_log: String,
+pub(super) struct NewJob<'a> {
+    pub api: JobApi,
+    pub app_id: &'a str,
+    pub details: &'a str,
+    pub running_ms: u64,
+    pub effect: JobEffect,
+    pub build_log: String,
 }
 
 /// Register a job and answer 202 with it and its `Location`.
-fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Response {
+pub(super) fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Response {
     let NewJob {
         api,
         app_id,
@@ -630,7 +643,7 @@ fn cluster_json(world: &World, cluster: &super::world::Cluster) -> Value {
     })
 }
 
-fn find_cluster<'w>(
+pub(super) fn find_cluster<'w>(
     world: &'w World,
     cluster_id: &str,
 ) -> Result<&'w super::world::Cluster, V4Error> {
@@ -973,7 +986,7 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
     Ok(environment)
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, V4Error> {
+pub(super) fn parse_json(body: &Bytes) -> Result<Value, V4Error> {
     serde_json::from_slice(body)
         .map_err(|err| V4Error::bad_request("body", format!("not valid JSON: {err}")))
 }

@@ -686,6 +686,25 @@ pub enum JobEffect {
     DeleteEnvironment {
         environment_id: String,
     },
+    CreateCluster(Cluster),
+    UpdateCluster {
+        cluster_id: String,
+        name: String,
+        cluster_type: String,
+    },
+    DeleteCluster {
+        cluster_id: String,
+    },
+    CreateNamespace {
+        cluster_id: String,
+        namespace: Namespace,
+    },
+    /// Namespace settings the sandbox does not model (plans, members, …): accepted, no change.
+    UpdateNamespace,
+    DeleteNamespace {
+        cluster_id: String,
+        namespace_id: String,
+    },
 }
 
 // ---------------------------------------------------------------- seeding and time
@@ -986,6 +1005,10 @@ impl World {
         effect: JobEffect,
         at: Instant,
     ) -> Result<(), (u16, String)> {
+        let effect = match self.apply_cluster_effect(effect) {
+            Ok(result) => return result,
+            Err(effect) => effect,
+        };
         let processing_until = self.after(at, self.timings.container_processing_ms);
         let Some(app) = self
             .private_cloud
@@ -1048,7 +1071,128 @@ impl World {
                 app.environments.retain(|e| e.id != environment_id);
                 Ok(())
             }
+            other => Err((500, format!("job effect {other:?} is not an app effect"))),
         }
+    }
+
+    /// Cluster and namespace effects; any other effect is handed back.
+    fn apply_cluster_effect(
+        &mut self,
+        effect: JobEffect,
+    ) -> Result<Result<(), (u16, String)>, JobEffect> {
+        let in_use = |world: &World, namespace_ids: &[String]| {
+            world
+                .private_cloud
+                .apps
+                .iter()
+                .flat_map(|a| a.environments.iter())
+                .find(|e| namespace_ids.contains(&e.namespace_id))
+                .map(|e| e.id.clone())
+        };
+        let clusters = &self.private_cloud.clusters;
+        let result = match effect {
+            JobEffect::CreateCluster(cluster) => {
+                if clusters.iter().any(|c| c.cluster_id == cluster.cluster_id) {
+                    Err((
+                        400,
+                        format!("Cluster with id {} already exists", cluster.cluster_id),
+                    ))
+                } else {
+                    self.private_cloud.clusters.push(cluster);
+                    Ok(())
+                }
+            }
+            JobEffect::UpdateCluster {
+                cluster_id,
+                name,
+                cluster_type,
+            } => match self
+                .private_cloud
+                .clusters
+                .iter_mut()
+                .find(|c| c.cluster_id == cluster_id)
+            {
+                Some(cluster) => {
+                    cluster.name = name;
+                    cluster.cluster_type = cluster_type;
+                    Ok(())
+                }
+                None => Err((404, format!("Cluster {cluster_id} could not be found"))),
+            },
+            JobEffect::DeleteCluster { cluster_id } => {
+                let namespaces: Vec<String> = clusters
+                    .iter()
+                    .filter(|c| c.cluster_id == cluster_id)
+                    .flat_map(|c| c.namespaces.iter().map(|n| n.namespace_id.clone()))
+                    .collect();
+                if namespaces.is_empty() {
+                    self.private_cloud
+                        .clusters
+                        .retain(|c| c.cluster_id != cluster_id);
+                    Ok(())
+                } else {
+                    Err((
+                        400,
+                        format!("Cluster {cluster_id} still has namespaces; delete them first"),
+                    ))
+                }
+            }
+            JobEffect::CreateNamespace {
+                cluster_id,
+                namespace,
+            } => {
+                let exists = clusters
+                    .iter()
+                    .flat_map(|c| c.namespaces.iter())
+                    .any(|n| n.namespace_id == namespace.namespace_id);
+                match self
+                    .private_cloud
+                    .clusters
+                    .iter_mut()
+                    .find(|c| c.cluster_id == cluster_id)
+                {
+                    _ if exists => Err((
+                        400,
+                        format!(
+                            "Namespace with id {} already exists",
+                            namespace.namespace_id
+                        ),
+                    )),
+                    Some(cluster) => {
+                        cluster.namespaces.push(namespace);
+                        Ok(())
+                    }
+                    None => Err((404, format!("Cluster {cluster_id} could not be found"))),
+                }
+            }
+            JobEffect::UpdateNamespace => Ok(()),
+            JobEffect::DeleteNamespace {
+                cluster_id,
+                namespace_id,
+            } => match in_use(self, std::slice::from_ref(&namespace_id)) {
+                Some(environment) => Err((
+                    400,
+                    format!(
+                        "Namespace {namespace_id} still has environment {environment}; delete it first"
+                    ),
+                )),
+                None => {
+                    for cluster in self
+                        .private_cloud
+                        .clusters
+                        .iter_mut()
+                        .filter(|c| c.cluster_id == cluster_id)
+                    {
+                        cluster
+                            .namespaces
+                            .retain(|n| n.namespace_id != namespace_id);
+                    }
+                    Ok(())
+                }
+            },
+            other => return Err(other),
+        };
+        Ok(result)
     }
 }
 
