@@ -5,12 +5,15 @@ mod mendix_client_support;
 
 use mendix_client_support::*;
 use mendix_operator::mendix::cloud_v1::types::*;
-use mendix_operator::mendix::{CloudCredentials, ErrorClass, MendixError, UploadSource};
+use mendix_operator::mendix::{
+    CloudCredentials, ErrorClass, MendixError, UploadSource, V1ErrorCode,
+};
 use mendix_operator::sandbox::mendix::demo::*;
 
 fn assert_mendix(err: &MendixError, status: u16, code: &str, class: ErrorClass) {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(status), "{err}");
     assert_eq!(err.code(), Some(code), "{err}");
+    assert!(err.v1_code().is_some(), "{code} is a documented code");
     assert_eq!(err.class(), class, "{err}");
     assert_no_secrets(err);
 }
@@ -246,11 +249,11 @@ async fn build_errors() {
     assert_mendix(&err, 404, "PACKAGE_NOT_FOUND", ErrorClass::Terminal);
 }
 
-/// Smallest valid zip: an empty archive (end-of-central-directory record only).
-fn empty_zip() -> Vec<u8> {
-    let mut zip = b"PK\x05\x06".to_vec();
-    zip.extend_from_slice(&[0; 18]);
-    zip
+/// Starts like a zip (local file header), as every .mda does.
+fn fake_mda() -> Vec<u8> {
+    let mut mda = b"PK\x03\x04".to_vec();
+    mda.extend((0..10_000u32).map(|i| (i % 253) as u8));
+    mda
 }
 
 #[tokio::test]
@@ -260,19 +263,42 @@ async fn upload_then_transport_start_and_stop() {
     let deploy = env.mendix.cloud_deploy(&cloud());
     let dir = tempfile::tempdir().unwrap();
     let mda = dir.path().join("calc_1.0.0.45.mda");
-    std::fs::write(&mda, empty_zip()).unwrap();
+    std::fs::write(&mda, fake_mda()).unwrap();
+    // Slow the sandbox down so that the fresh upload stays "being processed".
+    env.sandbox.set_time_scale(1000.0);
     let package_id = build
         .upload_package(CLOUD_APP_ID, "calc_1.0.0.45.mda", UploadSource::file(&mda))
         .await
         .unwrap()
         .expect("the upload answers a PackageId");
+    env.sandbox.set_time_scale(0.001);
     let uploaded = build
         .get_package(CLOUD_APP_ID, &package_id, false)
         .await
         .unwrap();
-    assert_eq!(uploaded.size, Some(empty_zip().len() as i64));
+    assert_eq!(uploaded.size, Some(fake_mda().len() as i64));
 
-    // A fresh upload is still being processed: 503, retried by the client until it passes.
+    // Still being processed: 503, retried (transport is idempotent) until attempts run out.
+    let err = deploy
+        .transport(CLOUD_APP_ID, "Test", &package_id)
+        .await
+        .unwrap_err();
+    assert_mendix(&err, 503, "SERVICE UNAVAILABLE", ErrorClass::Transient);
+    assert_eq!(env.attempts("transport"), 4);
+    env.sandbox.with_world(|world| {
+        let app = world
+            .cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == CLOUD_APP_ID)
+            .unwrap();
+        let package = app
+            .packages
+            .iter_mut()
+            .find(|p| p.package_id == package_id)
+            .unwrap();
+        package.timer.processing_until = Some(std::time::Instant::now());
+    });
     deploy
         .transport(CLOUD_APP_ID, "Test", &package_id)
         .await
@@ -306,6 +332,7 @@ async fn upload_then_transport_start_and_stop() {
         .await
         .unwrap_err();
     assert_mendix(&err, 403, "APP_IS_RUNNING", ErrorClass::StateConflict);
+    assert_eq!(err.v1_code(), Some(V1ErrorCode::AppIsRunning));
     let err = deploy.start(CLOUD_APP_ID, "Test", false).await.unwrap_err();
     assert_mendix(&err, 500, "ALREADY_STARTED", ErrorClass::StateConflict);
     let err = deploy.clean(CLOUD_APP_ID, "Test").await.unwrap_err();

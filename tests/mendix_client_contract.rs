@@ -120,16 +120,17 @@ async fn record(recorder: Recorder, request: Request) -> Response {
         body,
         file_bytes,
     });
-    if path.starts_with("/api/v4/") {
+    if path.starts_with("/api/v4/") || path.starts_with("/api/v3/") {
         if method == Method::GET && path.contains("/environments/") {
             return axum::Json(environment_manifest("calc-test")).into_response();
         }
         let job = json!({"id": "0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11", "status": "created"});
         return (
             StatusCode::ACCEPTED,
+            // As in the docs' example, the Location may name another API version.
             [(
                 "location",
-                "/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
+                "/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
             )],
             axum::Json(job),
         )
@@ -280,7 +281,23 @@ async fn private_cloud_request_bodies_match_the_openapi_contracts() {
     assert_eq!(job.id, "0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11");
     assert_eq!(
         job.location.as_deref(),
-        Some("/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11")
+        Some("/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11")
+    );
+    // Jobs are followed at their Location on the API host...
+    build.job(&job).await.unwrap();
+    recorder.find(
+        Method::GET,
+        "/api/v3/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
+    );
+    // ...and by id when the Location points elsewhere (the PAT never leaves the API host).
+    let foreign = v4::JobHandle {
+        id: job.id.clone(),
+        location: Some("http://192.0.2.1/api/v4/jobs/x".into()),
+    };
+    build.job(&foreign).await.unwrap();
+    recorder.find(
+        Method::GET,
+        "/api/v4/jobs/0d1f6a2e-8c0b-4a53-9d55-31c9b3f07a11",
     );
 
     // Upload: multipart `file` streamed from disk plus `fileName`.
@@ -542,5 +559,38 @@ async fn cloud_v1_requests_use_the_documented_paths_fields_and_headers() {
         );
         assert_eq!(request.headers.get("mendix-apikey").unwrap(), API_KEY);
         assert!(request.headers.get("authorization").is_none());
+    }
+}
+
+#[tokio::test]
+async fn manifests_read_from_the_sandbox_become_valid_request_bodies() {
+    use mendix_operator::sandbox::mendix::MendixSandbox;
+    use mendix_operator::sandbox::mendix::demo::{PC_APP_ID, PC_NAMESPACE_ID, PC_PAT};
+
+    let sandbox = MendixSandbox::demo();
+    let server = sandbox.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let config = MendixConfig::default().with_urls(
+        server.cloud_v1_url().parse().unwrap(),
+        server.private_cloud_v4_url().parse().unwrap(),
+    );
+    let deploy = Mendix::new(config).unwrap().pc_deploy(&Pat::new(PC_PAT));
+    let doc = openapi("privatecloud-deploy-v4.yaml");
+    let put = request_validator(
+        &doc,
+        "/apps/{appId}/namespaces/{namespaceId}/environments/{environmentId}",
+        "put",
+        "application/json",
+    );
+    let environments = deploy.list_environments(PC_APP_ID).await.unwrap();
+    assert!(environments.len() >= 2);
+    for listed in environments {
+        let id = listed.environment.id.clone();
+        let mut manifest = deploy
+            .get_environment(PC_APP_ID, PC_NAMESPACE_ID, &id)
+            .await
+            .unwrap();
+        manifest.environment.container.instances = 3;
+        let body = serde_json::to_value(&manifest).unwrap();
+        assert_valid(&put, &body, &format!("PUT of {id} after GET"));
     }
 }

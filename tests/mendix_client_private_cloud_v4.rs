@@ -117,6 +117,13 @@ async fn a_failing_build_fails_its_job() {
     assert_eq!(job.status, JobStatus::Failed);
     assert!(job.failure_message().is_some());
     assert!(job.package_id.is_none());
+    let with_log = build.get_job_with_log(&handle.id).await.unwrap();
+    assert_eq!(with_log.status, JobStatus::Failed);
+    let log = with_log
+        .log
+        .and_then(|l| l.build)
+        .expect("?log=true returns the build log");
+    assert!(!log.is_empty());
 }
 
 #[tokio::test]
@@ -137,7 +144,7 @@ async fn upload_and_list_all_pages() {
     let mut uploaded = Vec::new();
     for n in 0..5u8 {
         let path = dir.path().join(format!("app-{n}.mda"));
-        let mut content = b"PK\x05\x06".to_vec();
+        let mut content = b"PK\x03\x04".to_vec();
         content.extend_from_slice(&[n; 18]);
         std::fs::write(&path, &content).unwrap();
         let name = format!("app_1.0.{n}");

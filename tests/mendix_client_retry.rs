@@ -118,6 +118,7 @@ async fn unsafe_requests_are_retried_only_when_mendix_did_not_act() {
         ErrorClass::Transient,
         "the caller may still retry later"
     );
+    assert!(err.outcome_unknown());
     assert_eq!(env.sandbox.stats().count("v1_build_package"), 1);
     // A 429 means the request was refused: safe to send again.
     env.sandbox
@@ -136,6 +137,10 @@ async fn unsafe_requests_are_retried_only_when_mendix_did_not_act() {
         .unwrap_err();
     assert!(matches!(err, MendixError::Connection { .. }), "{err}");
     assert_eq!(err.class(), ErrorClass::Transient);
+    assert!(
+        err.outcome_unknown(),
+        "the build may have started: look before retrying"
+    );
     assert_eq!(env.sandbox.stats().count("v1_build_package"), 4);
     // ...but not for a GET.
     env.sandbox
@@ -256,15 +261,53 @@ async fn connection_refused_is_transient_and_secret_free() {
         format!("http://127.0.0.1:{port}/api/1").parse().unwrap(),
         format!("http://127.0.0.1:{port}/api/v4").parse().unwrap(),
     );
-    let mendix = mendix_operator::mendix::Mendix::new(config).unwrap();
+    let attempts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = attempts.clone();
+    let mendix = mendix_operator::mendix::Mendix::new(config)
+        .unwrap()
+        .with_observer(std::sync::Arc::new(
+            move |_: &mendix_operator::mendix::RequestEvent| {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            },
+        ));
     let err = mendix
         .cloud_build(&cloud())
         .start_build(CLOUD_APP_ID, &build_request())
         .await
         .unwrap_err();
-    assert!(matches!(err, MendixError::Connection { .. }), "{err}");
+    assert!(
+        matches!(err, MendixError::Connection { not_sent: true, .. }),
+        "{err}"
+    );
     assert_eq!(err.class(), ErrorClass::Transient);
     assert_no_secrets(&err);
+    // A refused connection proves Mendix never saw the build: even the POST was retried.
+    assert_eq!(attempts.load(std::sync::atomic::Ordering::SeqCst), 2);
     let err = mendix.pc_deploy(&pat()).list_apps().await.unwrap_err();
     assert_no_secrets(&err);
+}
+
+#[tokio::test]
+async fn https_uses_rustls_and_a_failed_handshake_is_a_connection_error() {
+    // The sandbox speaks plain HTTP: an https:// base URL makes the TLS handshake fail, which
+    // proves the rustls stack (with ring) is set up and maps failures without panicking.
+    let env = start().await;
+    let https_v1 = env.server.cloud_v1_url().replacen("http://", "https://", 1);
+    let config = MendixConfig {
+        retry: RetryPolicy::none(),
+        ..MendixConfig::default()
+    }
+    .with_urls(
+        https_v1.parse().unwrap(),
+        env.server.private_cloud_v4_url().parse().unwrap(),
+    );
+    let mendix = mendix_operator::mendix::Mendix::new(config).unwrap();
+    let err = mendix.cloud_deploy(&cloud()).list_apps().await.unwrap_err();
+    assert!(matches!(err, MendixError::Connection { .. }), "{err}");
+    assert_no_secrets(&err);
+    assert_eq!(
+        env.sandbox.stats().count("v1_list_apps"),
+        0,
+        "nothing reached the API"
+    );
 }

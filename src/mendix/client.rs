@@ -139,7 +139,7 @@ impl Mendix {
 
     async fn execute<T>(
         &self,
-        mut call: Call,
+        call: Call,
         mut parse: impl FnMut(&Reply) -> Result<T, MendixError>,
     ) -> Result<T, MendixError> {
         let policy = &self.inner.config.retry;
@@ -152,12 +152,10 @@ impl Mendix {
             let started = Instant::now();
             let result = {
                 let _slot = limiter.acquire().await;
-                self.attempt(&mut call, &secrets).await
+                self.attempt(&call, &secrets).await
             };
-            let result = result.and_then(|reply| match parse(&reply) {
-                Ok(value) => Ok((value, reply.status)),
-                Err(err) => Err(err),
-            });
+            // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
+            let result = result.and_then(|reply| parse(&reply).map(|value| (value, reply.status)));
             let (outcome, error) = match result {
                 Ok((value, status)) => {
                     self.observe(
@@ -223,6 +221,15 @@ impl Mendix {
         will_retry: bool,
         started: Instant,
     ) {
+        tracing::debug!(
+            api = api.label(),
+            operation,
+            attempt,
+            outcome = %outcome.label(),
+            will_retry,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "Mendix API request"
+        );
         self.inner.observer.on_attempt(&RequestEvent {
             api,
             operation,
@@ -234,7 +241,7 @@ impl Mendix {
     }
 
     /// One attempt: send, read the whole (bounded) answer, map error statuses.
-    async fn attempt(&self, call: &mut Call, secrets: &[&str]) -> Result<Reply, MendixError> {
+    async fn attempt(&self, call: &Call, secrets: &[&str]) -> Result<Reply, MendixError> {
         let (api, operation) = (call.api, call.operation);
         let timeout = if call.transfer {
             self.inner.config.transfer_timeout
@@ -328,7 +335,8 @@ pub(crate) fn transport_error(
             timeout,
         };
     }
-    let mut detail = if err.is_connect() {
+    let not_sent = err.is_connect();
+    let mut detail = if not_sent {
         "could not connect".to_string()
     } else if err.is_body() || err.is_decode() {
         "the answer broke off".to_string()
@@ -345,6 +353,7 @@ pub(crate) fn transport_error(
         api,
         operation,
         detail: super::credentials::redact_url(&detail),
+        not_sent,
     }
 }
 
@@ -527,7 +536,7 @@ impl Call {
             Retry::Idempotent => true,
             Retry::Unsafe => match err {
                 MendixError::Api { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS,
-                MendixError::Connection { detail, .. } => detail.starts_with("could not connect"),
+                MendixError::Connection { not_sent, .. } => *not_sent,
                 _ => false,
             },
         }
@@ -600,6 +609,25 @@ impl UploadSource {
             reader: Box::new(reader),
             length: None,
         }
+    }
+
+    /// A one-shot reader whose byte length is known (sent as the part's length).
+    pub fn reader_with_length(
+        reader: impl tokio::io::AsyncRead + Send + Sync + Unpin + 'static,
+        length: u64,
+    ) -> Self {
+        UploadSource::Stream {
+            reader: Box::new(reader),
+            length: Some(length),
+        }
+    }
+
+    /// A one-shot stream of chunks, e.g. an HTTP download being relayed.
+    pub fn stream<S>(stream: S) -> Self
+    where
+        S: futures::Stream<Item = std::io::Result<Bytes>> + Send + Sync + Unpin + 'static,
+    {
+        Self::reader(tokio_util::io::StreamReader::new(stream))
     }
 
     fn replayable(&self) -> bool {
@@ -738,6 +766,20 @@ mod tests {
         };
         assert!(call.may_retry(&api_err(429)));
         assert!(!call.may_retry(&api_err(502)));
+        let connection = |not_sent| MendixError::Connection {
+            api: Api::CloudBuildV1,
+            operation: "build",
+            detail: String::new(),
+            not_sent,
+        };
+        assert!(
+            call.may_retry(&connection(true)),
+            "refused: nothing was sent"
+        );
+        assert!(
+            !call.may_retry(&connection(false)),
+            "broken mid-request: maybe acted on"
+        );
         let get = Call::new(
             Api::CloudBuildV1,
             "get",

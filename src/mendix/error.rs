@@ -30,68 +30,304 @@ impl ErrorClass {
     }
 }
 
-/// Documented Mendix Cloud v1 error codes (build and deploy docs) and their class.
-/// Codes are compared after upper-casing and turning spaces into underscores, because the docs
-/// spell some with a space (`NOT ALLOWED`, `SERVICE UNAVAILABLE`, `NOT FOUND`).
-const V1_CODES: &[(&str, ErrorClass)] = &[
+/// Every error code documented for the Mendix Cloud v1 Build and Deploy APIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum V1ErrorCode {
     // Invalid input.
-    ("INVALID_APPID", ErrorClass::Terminal),
-    ("INVALID_PARAMETERS", ErrorClass::Terminal),
-    ("INVALID_VERSION", ErrorClass::Terminal),
-    ("INVALID_ENVIRONMENT", ErrorClass::Terminal),
-    ("INVALID_RUNTIME_VERSION", ErrorClass::Terminal),
-    ("INVALID_PROJECTID", ErrorClass::Terminal),
-    ("APPLICATION_ALREADY_EXISTS", ErrorClass::Terminal),
-    ("CONSTANT_NOT_FOUND", ErrorClass::Terminal),
-    ("CUSTOM_SETTING_NOT_SUPPORTED", ErrorClass::Terminal),
-    ("SCHEDULED_EVENT_NOT_FOUND", ErrorClass::Terminal),
-    ("INVALID_SCHEDULED_EVENT_PARAMETER", ErrorClass::Terminal),
-    ("INVALID_REQUEST", ErrorClass::Terminal),
-    ("NOT_ALLOWED", ErrorClass::Terminal),
-    ("INVALID_PACKAGE", ErrorClass::Terminal),
-    ("PACKAGE_PARSE_FAILED", ErrorClass::Terminal),
+    InvalidAppid,
+    InvalidParameters,
+    InvalidVersion,
+    InvalidEnvironment,
+    InvalidRuntimeVersion,
+    InvalidProjectid,
+    ApplicationAlreadyExists,
+    ConstantNotFound,
+    CustomSettingNotSupported,
+    ScheduledEventNotFound,
+    InvalidScheduledEventParameter,
+    InvalidRequest,
+    NotAllowed,
+    InvalidPackage,
+    PackageParseFailed,
     // Not found / no access.
-    ("APP_NOT_FOUND", ErrorClass::Terminal),
-    ("PACKAGE_NOT_FOUND", ErrorClass::Terminal),
-    ("ENVIRONMENT_NOT_FOUND", ErrorClass::Terminal),
-    ("NO_SUCH_STARTJOB", ErrorClass::Terminal),
-    ("NOT_FOUND", ErrorClass::Terminal),
-    ("NO_ACCESS", ErrorClass::Terminal),
-    ("FORBIDDEN", ErrorClass::Terminal),
-    ("TRANSPORT_NOT_ALLOWED", ErrorClass::Terminal),
+    AppNotFound,
+    PackageNotFound,
+    EnvironmentNotFound,
+    NoSuchStartjob,
+    NotFound,
+    NoAccess,
+    Forbidden,
+    TransportNotAllowed,
     // Failures that need a person (build, start-up, support).
-    ("BUILD_FAILED", ErrorClass::Terminal),
-    ("DB_SYNC_FAILED", ErrorClass::Terminal),
-    ("INVALID_DB_STRUCTURE", ErrorClass::Terminal),
-    ("MISSING_CONSTANT", ErrorClass::Terminal),
-    ("INSECURE_ADMIN_PASSWORD", ErrorClass::Terminal),
-    ("STARTUP_ACTION_FAILED", ErrorClass::Terminal),
-    ("START_FAILED", ErrorClass::Terminal),
-    ("ENVIRONMENT_CLEAN_FAILED", ErrorClass::Terminal),
+    BuildFailed,
+    DbSyncFailed,
+    InvalidDbStructure,
+    MissingConstant,
+    InsecureAdminPassword,
+    StartupActionFailed,
+    StartFailed,
+    EnvironmentCleanFailed,
     // The remote state forbids the request now; the caller handles it.
-    ("APP_IS_RUNNING", ErrorClass::StateConflict),
-    ("ALREADY_STARTED", ErrorClass::StateConflict),
-    ("APP_ALREADY_HAS_A_STARTING_JOB", ErrorClass::StateConflict),
-    ("ALREADY_LOCKED", ErrorClass::StateConflict),
-    ("PACKAGE_IN_USE", ErrorClass::StateConflict),
-    ("ENVIRONMENT_NOT_STOPPED", ErrorClass::StateConflict),
-    ("ENVIRONMENT_NOT_DEPLOYED", ErrorClass::StateConflict),
-    ("NO_MDA_HAS_BEEN_DEPLOYED", ErrorClass::StateConflict),
-    ("NO_PACKAGE", ErrorClass::StateConflict),
-    ("BUILD_NOT_SUCCEEDED", ErrorClass::StateConflict),
+    AppIsRunning,
+    AlreadyStarted,
+    AppAlreadyHasAStartingJob,
+    AlreadyLocked,
+    PackageInUse,
+    EnvironmentNotStopped,
+    EnvironmentNotDeployed,
+    NoMdaHasBeenDeployed,
+    NoPackage,
+    BuildNotSucceeded,
     // Temporary conditions on Mendix's side.
-    ("SERVICE_UNAVAILABLE", ErrorClass::Transient),
-    ("STOP_FAILED", ErrorClass::Transient),
-    ("UPLOAD_COPY_FAILED", ErrorClass::Transient),
+    ServiceUnavailable,
+    StopFailed,
+    UploadCopyFailed,
+}
+
+/// Each code as the docs spell it (spaces as underscores) and its class.
+const V1_CODES: &[(V1ErrorCode, &str, ErrorClass)] = &[
+    // Invalid input.
+    (
+        V1ErrorCode::InvalidAppid,
+        "INVALID_APPID",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidParameters,
+        "INVALID_PARAMETERS",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidVersion,
+        "INVALID_VERSION",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidEnvironment,
+        "INVALID_ENVIRONMENT",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidRuntimeVersion,
+        "INVALID_RUNTIME_VERSION",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidProjectid,
+        "INVALID_PROJECTID",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::ApplicationAlreadyExists,
+        "APPLICATION_ALREADY_EXISTS",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::ConstantNotFound,
+        "CONSTANT_NOT_FOUND",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::CustomSettingNotSupported,
+        "CUSTOM_SETTING_NOT_SUPPORTED",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::ScheduledEventNotFound,
+        "SCHEDULED_EVENT_NOT_FOUND",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidScheduledEventParameter,
+        "INVALID_SCHEDULED_EVENT_PARAMETER",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidRequest,
+        "INVALID_REQUEST",
+        ErrorClass::Terminal,
+    ),
+    (V1ErrorCode::NotAllowed, "NOT_ALLOWED", ErrorClass::Terminal),
+    (
+        V1ErrorCode::InvalidPackage,
+        "INVALID_PACKAGE",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::PackageParseFailed,
+        "PACKAGE_PARSE_FAILED",
+        ErrorClass::Terminal,
+    ),
+    // Not found / no access.
+    (
+        V1ErrorCode::AppNotFound,
+        "APP_NOT_FOUND",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::PackageNotFound,
+        "PACKAGE_NOT_FOUND",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::EnvironmentNotFound,
+        "ENVIRONMENT_NOT_FOUND",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::NoSuchStartjob,
+        "NO_SUCH_STARTJOB",
+        ErrorClass::Terminal,
+    ),
+    (V1ErrorCode::NotFound, "NOT_FOUND", ErrorClass::Terminal),
+    (V1ErrorCode::NoAccess, "NO_ACCESS", ErrorClass::Terminal),
+    (V1ErrorCode::Forbidden, "FORBIDDEN", ErrorClass::Terminal),
+    (
+        V1ErrorCode::TransportNotAllowed,
+        "TRANSPORT_NOT_ALLOWED",
+        ErrorClass::Terminal,
+    ),
+    // Failures that need a person (build, start-up, support).
+    (
+        V1ErrorCode::BuildFailed,
+        "BUILD_FAILED",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::DbSyncFailed,
+        "DB_SYNC_FAILED",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InvalidDbStructure,
+        "INVALID_DB_STRUCTURE",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::MissingConstant,
+        "MISSING_CONSTANT",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::InsecureAdminPassword,
+        "INSECURE_ADMIN_PASSWORD",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::StartupActionFailed,
+        "STARTUP_ACTION_FAILED",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::StartFailed,
+        "START_FAILED",
+        ErrorClass::Terminal,
+    ),
+    (
+        V1ErrorCode::EnvironmentCleanFailed,
+        "ENVIRONMENT_CLEAN_FAILED",
+        ErrorClass::Terminal,
+    ),
+    // The remote state forbids the request now; the caller handles it.
+    (
+        V1ErrorCode::AppIsRunning,
+        "APP_IS_RUNNING",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::AlreadyStarted,
+        "ALREADY_STARTED",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::AppAlreadyHasAStartingJob,
+        "APP_ALREADY_HAS_A_STARTING_JOB",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::AlreadyLocked,
+        "ALREADY_LOCKED",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::PackageInUse,
+        "PACKAGE_IN_USE",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::EnvironmentNotStopped,
+        "ENVIRONMENT_NOT_STOPPED",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::EnvironmentNotDeployed,
+        "ENVIRONMENT_NOT_DEPLOYED",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::NoMdaHasBeenDeployed,
+        "NO_MDA_HAS_BEEN_DEPLOYED",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::NoPackage,
+        "NO_PACKAGE",
+        ErrorClass::StateConflict,
+    ),
+    (
+        V1ErrorCode::BuildNotSucceeded,
+        "BUILD_NOT_SUCCEEDED",
+        ErrorClass::StateConflict,
+    ),
+    // Temporary conditions on Mendix's side.
+    (
+        V1ErrorCode::ServiceUnavailable,
+        "SERVICE_UNAVAILABLE",
+        ErrorClass::Transient,
+    ),
+    (
+        V1ErrorCode::StopFailed,
+        "STOP_FAILED",
+        ErrorClass::Transient,
+    ),
+    (
+        V1ErrorCode::UploadCopyFailed,
+        "UPLOAD_COPY_FAILED",
+        ErrorClass::Transient,
+    ),
 ];
+
+impl V1ErrorCode {
+    /// The code for Mendix's spelling. Compared after upper-casing and turning spaces into
+    /// underscores, because the docs spell some with a space (`NOT ALLOWED`, `NOT FOUND`).
+    pub fn parse(code: &str) -> Option<Self> {
+        let canonical = code.trim().to_ascii_uppercase().replace([' ', '-'], "_");
+        V1_CODES
+            .iter()
+            .find(|(_, known, _)| *known == canonical)
+            .map(|(variant, _, _)| *variant)
+    }
+
+    /// The canonical spelling, e.g. `APP_IS_RUNNING`.
+    pub fn as_str(self) -> &'static str {
+        self.entry().1
+    }
+
+    pub fn class(self) -> ErrorClass {
+        self.entry().2
+    }
+
+    fn entry(self) -> &'static (V1ErrorCode, &'static str, ErrorClass) {
+        match V1_CODES.iter().find(|(variant, _, _)| *variant == self) {
+            Some(entry) => entry,
+            None => unreachable!("V1_CODES lists every variant (checked by a unit test)"),
+        }
+    }
+}
 
 /// The documented v1 code in canonical form (`NOT ALLOWED` → `NOT_ALLOWED`), if documented.
 pub fn documented_v1_code(code: &str) -> Option<(&'static str, ErrorClass)> {
-    let canonical = code.trim().to_ascii_uppercase().replace([' ', '-'], "_");
-    V1_CODES
-        .iter()
-        .find(|(known, _)| *known == canonical)
-        .map(|(known, class)| (*known, *class))
+    V1ErrorCode::parse(code).map(|c| (c.as_str(), c.class()))
 }
 
 /// The class of an HTTP error answer: a documented code decides first (v1 answers 500 for
@@ -139,6 +375,8 @@ pub enum MendixError {
         api: Api,
         operation: &'static str,
         detail: String,
+        /// No connection was established, so Mendix cannot have seen the request.
+        not_sent: bool,
     },
     /// Mendix answered 2xx with a body that does not match the documented shape.
     #[error("{api} {operation}: unexpected response body: {detail}")]
@@ -197,6 +435,11 @@ impl MendixError {
         }
     }
 
+    /// Mendix's code as a [`V1ErrorCode`], when it is a documented one.
+    pub fn v1_code(&self) -> Option<V1ErrorCode> {
+        self.code().and_then(V1ErrorCode::parse)
+    }
+
     /// The HTTP status of an error answer.
     pub fn status(&self) -> Option<StatusCode> {
         match self {
@@ -227,6 +470,25 @@ impl MendixError {
 
     pub fn is_transient(&self) -> bool {
         self.class() == ErrorClass::Transient
+    }
+
+    /// Whether Mendix may have carried out the request although it failed: a timeout, a
+    /// connection broken after sending, an unreadable 2xx answer, or an unexplained 5xx from
+    /// a gateway. Before repeating a write that must not happen twice (a build, an upload, a
+    /// start), the caller should look at the remote state first.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            MendixError::Timeout { .. } | MendixError::Decode { .. } => true,
+            MendixError::Connection { not_sent, .. } => !not_sent,
+            MendixError::Api { status, code, .. } => {
+                status.is_server_error()
+                    && *status != StatusCode::SERVICE_UNAVAILABLE
+                    && code.as_deref().and_then(V1ErrorCode::parse).is_none()
+            }
+            MendixError::InvalidInput { .. }
+            | MendixError::ChecksumMismatch { .. }
+            | MendixError::Io { .. } => false,
+        }
     }
 
     /// 404: the app, environment, package or job does not exist (any more).
@@ -427,6 +689,22 @@ mod tests {
     }
 
     #[test]
+    fn the_code_table_is_consistent() {
+        for (variant, code, class) in V1_CODES {
+            assert_eq!(V1ErrorCode::parse(code), Some(*variant));
+            assert_eq!(variant.as_str(), *code);
+            assert_eq!(variant.class(), *class);
+        }
+        let unique: std::collections::HashSet<_> = V1_CODES.iter().map(|(v, _, _)| v).collect();
+        assert_eq!(unique.len(), V1_CODES.len(), "each variant once");
+        assert_eq!(
+            V1ErrorCode::parse("not allowed"),
+            Some(V1ErrorCode::NotAllowed)
+        );
+        assert_eq!(V1ErrorCode::parse("SOMETHING_ELSE"), None);
+    }
+
+    #[test]
     fn status_decides_without_a_documented_code() {
         assert_eq!(v1(500, "oops").class(), ErrorClass::Transient);
         assert_eq!(v1(502, "").class(), ErrorClass::Transient);
@@ -439,6 +717,29 @@ mod tests {
             v1(503, r#"{"errorCode":"BUILD_FAILED"}"#).class(),
             ErrorClass::Transient
         );
+    }
+
+    #[test]
+    fn ambiguous_failures_are_flagged() {
+        assert!(v1(502, "").outcome_unknown());
+        assert!(v1(500, r#"{"errorCode":"SOMETHING_NEW"}"#).outcome_unknown());
+        assert!(!v1(500, r#"{"errorCode":"BUILD_FAILED"}"#).outcome_unknown());
+        assert!(!v1(503, "").outcome_unknown(), "503: not processed");
+        assert!(!v1(429, "").outcome_unknown());
+        assert!(!v1(400, "").outcome_unknown());
+        let timeout = MendixError::Timeout {
+            api: Api::CloudBuildV1,
+            operation: "build_package",
+            timeout: Duration::from_secs(1),
+        };
+        assert!(timeout.outcome_unknown());
+        let refused = MendixError::Connection {
+            api: Api::CloudBuildV1,
+            operation: "build_package",
+            detail: String::new(),
+            not_sent: true,
+        };
+        assert!(!refused.outcome_unknown());
     }
 
     #[test]

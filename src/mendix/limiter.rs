@@ -92,11 +92,6 @@ impl HostLimiter {
         bucket.tokens -= 1.0;
         (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / self.rate))
     }
-
-    /// Requests currently in flight.
-    pub fn in_flight(&self, limits: &HostLimits) -> usize {
-        limits.max_in_flight.max(1) - self.in_flight.available_permits()
-    }
 }
 
 /// One limiter per host (`host:port`), created on first use.
@@ -123,10 +118,6 @@ impl Limiters {
             .entry(host_key.to_string())
             .or_insert_with(|| Arc::new(HostLimiter::new(&self.limits)))
             .clone()
-    }
-
-    pub fn limits(&self) -> &HostLimits {
-        &self.limits
     }
 }
 

@@ -14,7 +14,7 @@ use super::error::MendixError;
 use types::*;
 
 /// Upper bound of pages fetched by one "list all" call, against servers that ignore `offset`.
-const MAX_PAGES: u64 = 1000;
+const MAX_PAGES: u64 = 200;
 
 impl Mendix {
     /// The Private Cloud Build API v4 with this token.
@@ -104,9 +104,11 @@ impl V4 {
         let mut all = Vec::new();
         for index in 0..MAX_PAGES {
             let items = page(index * limit, limit).await?;
-            let full = items.len() as u64 >= limit;
+            // A short page ends the list; so does a long one (the server ignored `limit` and
+            // sent everything from `offset` on).
+            let exactly_full = items.len() as u64 == limit;
             all.extend(items);
-            if !full {
+            if !exactly_full {
                 return Ok(all);
             }
         }
@@ -145,6 +147,15 @@ impl PcBuild {
     /// The job's current state, via its `Location` or `GET /jobs/{id}`.
     pub async fn job(&self, handle: &JobHandle) -> Result<Job, MendixError> {
         self.0.job(handle).await
+    }
+
+    /// `GET /jobs/{jobId}?log=true`: the job with its build log (to explain a failed build).
+    pub async fn get_job_with_log(&self, job_id: &str) -> Result<Job, MendixError> {
+        let call = self
+            .0
+            .call("get_job", Method::GET, &["jobs", job_id])
+            .query("log", "true");
+        self.0.mendix.json(call).await
     }
 
     /// `GET /apps/{appId}/packages?offset&limit`: one page.
@@ -494,6 +505,54 @@ fn bool_str(value: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mendix::MendixConfig;
+
+    fn v4(page_size: u32) -> V4 {
+        let config = MendixConfig {
+            page_size,
+            ..MendixConfig::default()
+        };
+        V4 {
+            mendix: Mendix::new(config).unwrap(),
+            auth: Auth::Pat(Pat::new("t")),
+            api: Api::PrivateCloudBuildV4,
+        }
+    }
+
+    #[tokio::test]
+    async fn paging_collects_every_page_and_stops_safely() {
+        let items: Vec<u64> = (0..7).collect();
+        let offsets = std::sync::Mutex::new(Vec::new());
+        let all = v4(3)
+            .all_pages("list", |offset, limit| {
+                offsets.lock().unwrap().push(offset);
+                let page: Vec<u64> = items
+                    .iter()
+                    .copied()
+                    .skip(offset as usize)
+                    .take(limit as usize)
+                    .collect();
+                async move { Ok(page) }
+            })
+            .await
+            .unwrap();
+        assert_eq!(all, items);
+        assert_eq!(*offsets.lock().unwrap(), [0, 3, 6]);
+
+        // A server that ignores `limit`: the long first page is the whole list.
+        let all = v4(3)
+            .all_pages("list", |_, _| async { Ok((0..10).collect::<Vec<u64>>()) })
+            .await
+            .unwrap();
+        assert_eq!(all.len(), 10);
+
+        // A server that ignores `offset` would page forever: stopped with an error.
+        let err = v4(2)
+            .all_pages("list", |_, _| async { Ok(vec![1u64, 2]) })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MendixError::Decode { .. }), "{err}");
+    }
 
     #[test]
     fn locations_are_followed_only_on_the_api_host() {

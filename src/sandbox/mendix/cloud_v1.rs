@@ -2,11 +2,9 @@
 //! `mendix-docs/mendix-cloud-build-api-v1.txt` and `mendix-docs/mendix-cloud-deploy-api-v1.txt`.
 //! Field names are PascalCase as in the docs; errors are `{"errorCode", "errorMessage"}`.
 
-use std::time::Instant;
-
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -570,7 +568,7 @@ async fn build_package(
     let build_number = if revision.chars().all(|c| c.is_ascii_digit()) {
         revision.clone()
     } else {
-        (app.packages.len() + 1).to_string()
+        super::world::next_build_number(app.packages.iter().map(|p| p.version.as_str())).to_string()
     };
     let full_version = format!("{version}.{build_number}");
     let branch_label = if branch == "main" || branch == "trunk" {
@@ -578,7 +576,7 @@ async fn build_package(
     } else {
         branch.trim_start_matches("branches/").to_string()
     };
-    let now = Instant::now();
+    let now = world.now();
     let queued_until = world.after(now, world.timings.build_queued_ms);
     let package_id = uuid::Uuid::new_v4().to_string();
     let app = &mut world.cloud.apps[index];
@@ -628,7 +626,7 @@ async fn upload_package(
     headers: HeaderMap,
     Path(app_id): Path<String>,
     Query(query): Query<UrlQuery>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> V1Result {
     // Authenticate before reading the (possibly large) body.
     {
@@ -643,6 +641,9 @@ async fn upload_package(
             "Failed to process the deployment package.",
         )
     };
+    let mut multipart = Multipart::from_request(request, &())
+        .await
+        .map_err(|_| invalid())?;
     let mut file: Option<(Option<String>, Bytes)> = None;
     while let Some(part) = multipart.next_field().await.map_err(|_| invalid())? {
         if part.name() == Some("file") {
@@ -668,7 +669,7 @@ async fn upload_package(
     let mut world = sb.world();
     let user = authenticate(&world, &headers)?;
     let index = find_app(&world, user, &app_id)?;
-    let now = Instant::now();
+    let now = world.now();
     let processing_until = world.after(now, world.timings.mda_processing_ms);
     let package_id = uuid::Uuid::new_v4().to_string();
     let app = &mut world.cloud.apps[index];
@@ -745,7 +746,7 @@ async fn start_environment(
         .get("AutoSyncDb")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let done_at = world.after(Instant::now(), world.timings.start_ms);
+    let done_at = world.after(world.now(), world.timings.start_ms);
     let env = &mut world.cloud.apps[a].environments[e];
     if env.package_id.is_none() {
         return Err(V1Error::new(
@@ -1128,14 +1129,28 @@ async fn scale(
     let body = parse_body(&body)?;
     let app = &world.cloud.apps[a];
     let env = &app.environments[e];
-    let instances = body
-        .get("Instances")
-        .and_then(Value::as_u64)
-        .map_or(env.instances, |v| v as u32);
-    let memory = body
-        .get("MemoryPerInstance")
-        .and_then(Value::as_u64)
-        .map_or(env.memory_per_instance, |v| v as u32);
+    let number = |name: &str, current: u32| match body.get(name) {
+        None | Some(Value::Null) => Ok(current),
+        Some(value) => value
+            .as_u64()
+            .and_then(|v| u32::try_from(v).ok())
+            .ok_or_else(|| {
+                V1Error::new(
+                    400,
+                    "INVALID_REQUEST",
+                    format!("{name} must be a whole number"),
+                )
+            }),
+    };
+    let instances = number("Instances", env.instances)?;
+    let memory = number("MemoryPerInstance", env.memory_per_instance)?;
+    if instances == 0 {
+        return Err(V1Error::new(
+            400,
+            "INVALID_REQUEST",
+            "Instances must be at least 1; stop the environment to run none.",
+        ));
+    }
     if !app.licensed {
         return Err(V1Error::new(
             400,
@@ -1150,7 +1165,7 @@ async fn scale(
             "Memory per instance cannot be smaller than 1024 MB.",
         ));
     }
-    if instances == 0 || u64::from(instances) * u64::from(memory) > u64::from(env.plan_memory) {
+    if u64::from(instances) * u64::from(memory) > u64::from(env.plan_memory) {
         return Err(V1Error::new(
             400,
             "INVALID_REQUEST",

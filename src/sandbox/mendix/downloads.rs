@@ -23,6 +23,7 @@ pub fn routes() -> Router<MendixSandbox> {
             get(download_package),
         )
         .route("/_sim/logs/{kind}/{environment}/{date}", get(download_log))
+        .route("/_sim/cli/{version}/{os}/{architecture}", get(download_cli))
 }
 
 fn expiry(ttl_seconds: u64) -> i64 {
@@ -145,4 +146,14 @@ async fn download_log(
         format!("{date}T08:00:00Z INFO - Core: Mendix Runtime started ({environment})\n")
     };
     ([(header::CONTENT_TYPE, "text/plain")], text).into_response()
+}
+
+/// The "CDN" behind `POST /cli/{version}`: a stand-in script, not a real mxpc-cli.
+async fn download_cli(
+    Path((version, os, architecture)): Path<(String, String, String)>,
+) -> Response {
+    let script = format!(
+        "#!/bin/sh\n# mxpc-cli {version} ({os}/{architecture}) stand-in from the Mendix sandbox\necho mxpc-cli {version}\n"
+    );
+    ([(header::CONTENT_TYPE, "application/octet-stream")], script).into_response()
 }

@@ -26,6 +26,18 @@
 //! Unknown fields are rejected with the path of the field.
 //!
 //! # Behaviour
+//! - Auth, v1: missing or wrong `Mendix-Username`/`Mendix-ApiKey` → 401 `UNAUTHORIZED` (the docs
+//!   name no code); an app the user has no access to is invisible (`APP_NOT_FOUND`, or
+//!   `INVALID_APPID` where the docs list only that); a write to an environment without API access
+//!   → 403 `NO_ACCESS`, a transport without the Transport right → 403 `TRANSPORT_NOT_ALLOWED`.
+//!   v4: missing or malformed `Authorization` → 401; unknown token → 403 ("The token is not
+//!   accepted"); a token without the documented scopes → 403 naming them.
+//! - v1 error codes are the docs' tables verbatim, spaces included (`SERVICE UNAVAILABLE`,
+//!   `NOT ALLOWED`, `NOT FOUND`). Codes that depend on Mendix internals (`STOP_FAILED`,
+//!   `ENVIRONMENT_CLEAN_FAILED`, `UPLOAD_COPY_FAILED`) are reachable with an error fault that
+//!   carries the code ([`Fault::error_code`]).
+//! - v1 tags: `GET .../tags` answers a list of `{"Tag": ...}` objects (the docs show one object
+//!   and, for delete, `[]`).
 //! - v1 builds: `Queued` → `Building` → `Succeeded` | `Failed` (revision outcome from the seed;
 //!   unknown branch or revision: 500 `BUILD_FAILED` at once). Version must be `x.y.z`; the package
 //!   `Version` is `x.y.z.N`.
@@ -54,7 +66,9 @@
 //! `list_namespace_manifests`, `get_namespace_manifest`, `list_app_manifests`,
 //! `get_app_manifest`, `list_environments_manifests`, `create_environment`,
 //! `get_environment_manifest_for_namespace`, `update_environment_for_namespace`,
-//! `delete_environment_for_namespace` — the last three also for the deprecated paths).
+//! `delete_environment_for_namespace` — the last three also for the deprecated paths —,
+//! `create_cluster`, `update_cluster`, `delete_cluster`, `create_namespace`,
+//! `update_namespace_manifest`, `delete_namespace`, `list_cli_versions`, `get_cli`).
 //! v1: `v1_list_packages`, `v1_get_package`, `v1_delete_package`, `v1_download_package`,
 //! `v1_build_package`, `v1_upload_package`, `v1_list_apps`, `v1_create_free_app`, `v1_get_app`,
 //! `v1_list_environments`, `v1_get_environment`, `v1_start_environment`,
@@ -74,6 +88,7 @@ pub mod demo;
 mod downloads;
 mod faults;
 mod private_cloud_v4;
+mod private_cloud_v4_clusters;
 mod server;
 mod sim;
 mod stats;
@@ -81,7 +96,7 @@ pub mod world;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rand::Rng;
 
@@ -89,6 +104,9 @@ pub use faults::{Fault, FaultKind};
 pub use server::SandboxServer;
 pub use stats::Stats;
 pub use world::World;
+
+/// The largest request body (an uploaded .mda) the sandbox accepts.
+pub const MAX_UPLOAD_BYTES: usize = 1 << 30;
 
 /// A seed file that cannot be used: the message names the field and what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +165,8 @@ impl MendixSandbox {
     /// The world, with time advanced to now.
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         let mut world = lock(&self.shared.world);
-        world.advance(Instant::now());
+        let now = world.now();
+        world.advance(now);
         world
     }
 
@@ -162,6 +181,8 @@ impl MendixSandbox {
             ))
             .merge(sim::routes())
             .merge(downloads::routes())
+            // Deployment packages are large; axum's default body limit is 2 MB.
+            .layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
             .with_state(self.clone())
     }
 
@@ -176,6 +197,15 @@ impl MendixSandbox {
         if scale.is_finite() && scale >= 0.0 {
             self.world().time_scale = scale;
         }
+    }
+
+    /// Move the sandbox clock forward by `by` (real, already-scaled time), so tests can cross a
+    /// state machine's phases without waiting.
+    pub fn advance_time(&self, by: Duration) {
+        let mut world = lock(&self.shared.world);
+        world.clock_offset += by;
+        let now = world.now();
+        world.advance(now);
     }
 
     /// Request counters so far.
@@ -237,6 +267,19 @@ impl MendixSandbox {
     }
 
     fn count(&self, operation: &str, app: Option<&str>, environment: Option<&str>) {
+        // v1 modes are matched without regard to case: count them under the seeded spelling.
+        let environment = environment.map(|given| {
+            let world = lock(&self.shared.world);
+            world
+                .cloud
+                .apps
+                .iter()
+                .filter(|a| Some(a.app_id.as_str()) == app)
+                .flat_map(|a| a.environments.iter())
+                .find(|e| e.mode.eq_ignore_ascii_case(given))
+                .map_or_else(|| given.to_string(), |e| e.mode.clone())
+        });
+        let environment = environment.as_deref();
         let mut stats = lock(&self.shared.stats);
         stats.total += 1;
         *stats.operations.entry(operation.to_string()).or_default() += 1;

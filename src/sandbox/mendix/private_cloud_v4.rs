@@ -5,14 +5,13 @@
 //! token 403 ("The token is not accepted"), a token without the documented scope 403. Writes
 //! answer 202 with a job and a `Location` header; the job goes `created` → `running` →
 //! `finished` | `failed` and only then changes the world. Cluster and namespace writes and the
-//! `/cli` downloads are not simulated.
+//! `/cli` downloads are in [`super::private_cloud_v4_clusters`].
 
 use std::collections::HashMap;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,11 +21,13 @@ use super::MendixSandbox;
 use super::api_errors::V4Error;
 use super::cloud_v1::lookup_revision;
 use super::downloads;
+use super::private_cloud_v4_clusters as clusters;
 use super::world::{
     BuildOutcome, JobApi, JobEffect, PcApp, PcEnvironment, PcJob, PcPackage, World,
+    strip_write_only_secrets,
 };
 
-type V4Result = Result<Response, V4Error>;
+pub(super) type V4Result = Result<Response, V4Error>;
 
 const URL_TTL_SECONDS: u64 = 900;
 
@@ -38,12 +39,12 @@ pub const DEPLOYMENT_WRITE: &str = "mx:deployment:write";
 pub const APP_METADATA_READ: &str = "mx:app:metadata:read";
 
 /// Alternatives of scope sets: a token passes when it holds every scope of one alternative.
-type Scopes = &'static [&'static [&'static str]];
+pub(super) type Scopes = &'static [&'static [&'static str]];
 const SCOPES_BUILD_READ: Scopes = &[&[BUILD_READ], &[BUILD_WRITE]];
 const SCOPES_BUILD_WRITE: Scopes = &[&[BUILD_WRITE]];
 const SCOPES_BUILD_PACKAGE: Scopes = &[&[BUILD_WRITE, MODEL_REPOSITORY_WRITE]];
-const SCOPES_DEPLOY_READ: Scopes = &[&[DEPLOYMENT_READ], &[DEPLOYMENT_WRITE]];
-const SCOPES_DEPLOY_WRITE: Scopes = &[&[DEPLOYMENT_WRITE]];
+pub(super) const SCOPES_DEPLOY_READ: Scopes = &[&[DEPLOYMENT_READ], &[DEPLOYMENT_WRITE]];
+pub(super) const SCOPES_DEPLOY_WRITE: Scopes = &[&[DEPLOYMENT_WRITE]];
 const SCOPES_APPS: Scopes = &[&[DEPLOYMENT_WRITE, APP_METADATA_READ]];
 const SCOPES_ANY_JOB: Scopes = &[
     &[BUILD_READ],
@@ -69,16 +70,28 @@ pub fn routes() -> Router<MendixSandbox> {
             "/apps/{appId}/packages/{packageId}",
             get(get_deployment_package).delete(delete_deployment_package),
         )
-        .route("/clusters", get(list_cluster_manifests))
-        .route("/clusters/{clusterId}", get(get_cluster_manifest))
+        .route(
+            "/clusters",
+            get(list_cluster_manifests).post(clusters::create_cluster),
+        )
+        .route(
+            "/clusters/{clusterId}",
+            get(get_cluster_manifest)
+                .put(clusters::update_cluster)
+                .delete(clusters::delete_cluster),
+        )
         .route(
             "/clusters/{clusterId}/namespaces",
-            get(list_namespace_manifests),
+            get(list_namespace_manifests).post(clusters::create_namespace),
         )
         .route(
             "/clusters/{clusterId}/namespaces/{namespaceId}",
-            get(get_namespace_manifest),
+            get(get_namespace_manifest)
+                .put(clusters::update_namespace_manifest)
+                .delete(clusters::delete_namespace),
         )
+        .route("/cli", get(clusters::list_cli_versions))
+        .route("/cli/{cliVersionValue}", post(clusters::get_cli))
         .route("/apps", get(list_app_manifests))
         .route("/apps/{appId}", get(get_app_manifest))
         .route(
@@ -101,7 +114,7 @@ pub fn routes() -> Router<MendixSandbox> {
 
 // ---------------------------------------------------------------- auth and helpers
 
-fn authorize(world: &World, headers: &HeaderMap, needed: Scopes) -> Result<(), V4Error> {
+pub(super) fn authorize(world: &World, headers: &HeaderMap, needed: Scopes) -> Result<(), V4Error> {
     let unauthorized = || {
         V4Error::new(401, "Unauthorized")
             .param("Authentication", "Missing or invalid Authorization header")
@@ -147,7 +160,18 @@ fn find_app(world: &World, app_id: &str) -> Result<usize, V4Error> {
         .ok_or_else(|| V4Error::not_found("App", format!("App {app_id} could not be found")))
 }
 
-fn base_url(headers: &HeaderMap) -> String {
+/// For writes whose contract has no 404 (build, upload, create environment): an app the token
+/// cannot see is a 403.
+fn find_app_for_write(world: &World, app_id: &str) -> Result<usize, V4Error> {
+    find_app(world, app_id).map_err(|_| {
+        V4Error::new(403, "Forbidden").param(
+            "Authorization",
+            format!("App {app_id} could not be found or the token has no access to it"),
+        )
+    })
+}
+
+pub(super) fn base_url(headers: &HeaderMap) -> String {
     let host = headers
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
@@ -155,33 +179,22 @@ fn base_url(headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn ok(value: Value) -> V4Result {
+pub(super) fn ok(value: Value) -> V4Result {
     Ok(axum::Json(value).into_response())
 }
 
-/// `offset` and `limit` from the query; `max_limit` as the contract says.
-fn paging(
-    query: &HashMap<String, String>,
-    max_limit: Option<usize>,
-) -> Result<(usize, usize), V4Error> {
-    let number = |name: &str, default: usize| match query.get(name) {
-        None => Ok(default),
-        Some(text) => text
-            .parse::<usize>()
-            .map_err(|_| V4Error::bad_request(name, format!("{name} must be an integer >= 0"))),
+/// `offset` and `limit` from the query. The list operations document no 400, so values out
+/// of range are clamped (limit to 1..=`max_limit`) and unparsable ones take the defaults.
+fn paging(query: &HashMap<String, String>, max_limit: Option<usize>) -> (usize, usize) {
+    let number = |name: &str, default: usize| {
+        query
+            .get(name)
+            .and_then(|text| text.parse::<usize>().ok())
+            .unwrap_or(default)
     };
-    let offset = number("offset", 0)?;
-    let limit = number("limit", 20)?;
-    if limit < 1 || max_limit.is_some_and(|max| limit > max) {
-        return Err(V4Error::bad_request(
-            "limit",
-            format!(
-                "limit must be between 1 and {}",
-                max_limit.map_or("unbounded".to_string(), |m| m.to_string())
-            ),
-        ));
-    }
-    Ok((offset, limit))
+    let offset = number("offset", 0);
+    let limit = number("limit", 20).clamp(1, max_limit.unwrap_or(usize::MAX));
+    (offset, limit)
 }
 
 fn flag(query: &HashMap<String, String>, name: &str) -> bool {
@@ -210,17 +223,17 @@ fn job_json(job: &PcJob, with_log: bool) -> Value {
 }
 
 /// A job about to be registered.
-struct NewJob<'a> {
-    api: JobApi,
-    app_id: &'a str,
-    details: &'a str,
-    running_ms: u64,
-    effect: JobEffect,
-    build_log: String,
+pub(super) struct NewJob<'a> {
+    pub api: JobApi,
+    pub app_id: &'a str,
+    pub details: &'a str,
+    pub running_ms: u64,
+    pub effect: JobEffect,
+    pub build_log: String,
 }
 
 /// Register a job and answer 202 with it and its `Location`.
-fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Response {
+pub(super) fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Response {
     let NewJob {
         api,
         app_id,
@@ -229,7 +242,7 @@ fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Respons
         effect,
         build_log,
     } = new;
-    let now = Instant::now();
+    let now = world.now();
     let running_at = world.after(now, world.timings.job_created_ms);
     let done_at = world.after(running_at, running_ms);
     let job = PcJob {
@@ -242,6 +255,7 @@ fn start_job(world: &mut World, headers: &HeaderMap, new: NewJob<'_>) -> Respons
         error_code: None,
         error_message: None,
         build_log,
+        sequence: world.private_cloud.jobs.len(),
         running_at: Some(running_at),
         done_at: Some(done_at),
         effect: Some(effect),
@@ -303,7 +317,7 @@ async fn list_deployment_packages(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_BUILD_READ)?;
-    let (offset, limit) = paging(&query, Some(50))?;
+    let (offset, limit) = paging(&query, Some(50));
     let app = &world.private_cloud.apps[find_app(&world, &app_id)?];
     let packages: Vec<Value> = app
         .packages
@@ -391,7 +405,7 @@ async fn build_deployment_package(
 ) -> V4Result {
     let mut world = sb.world();
     authorize(&world, &headers, SCOPES_BUILD_PACKAGE)?;
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let body: Value = serde_json::from_slice(&body)
         .map_err(|err| V4Error::bad_request("body", format!("not valid JSON: {err}")))?;
     let branch = string_field(&body, "branch", 200, true)?.unwrap_or_default();
@@ -407,7 +421,8 @@ async fn build_deployment_package(
         ));
     }
     let app = &world.private_cloud.apps[index];
-    let build_number = app.packages.len() + 1;
+    let build_number =
+        super::world::next_build_number(app.packages.iter().map(|p| p.model_version.as_str()));
     let model_version = format!("{}.{build_number}", version.as_deref().unwrap_or("1.0.0"));
     let stamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut log = format!(
@@ -462,13 +477,17 @@ async fn upload_deployment_package(
     State(sb): State<MendixSandbox>,
     headers: HeaderMap,
     Path(app_id): Path<String>,
-    mut multipart: Multipart,
+    request: axum::extract::Request,
 ) -> V4Result {
+    // Authorize before reading the (possibly large) body.
     {
         let world = sb.world();
         authorize(&world, &headers, SCOPES_BUILD_WRITE)?;
-        find_app(&world, &app_id)?;
+        find_app_for_write(&world, &app_id)?;
     }
+    let mut multipart = Multipart::from_request(request, &()).await.map_err(|err| {
+        V4Error::bad_request("body", format!("expected multipart/form-data: {err}"))
+    })?;
     let mut file: Option<Bytes> = None;
     let mut file_name: Option<String> = None;
     while let Some(part) = multipart
@@ -501,7 +520,7 @@ async fn upload_deployment_package(
         file_name.push_str(".mda");
     }
     let mut world = sb.world();
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let app = &world.private_cloud.apps[index];
     let effect = if downloads::looks_like_mda(&file) {
         let stem = file_name.trim_end_matches(".mda");
@@ -585,7 +604,7 @@ async fn list_cluster_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let clusters: Vec<Value> = world
         .private_cloud
         .clusters
@@ -624,7 +643,7 @@ fn cluster_json(world: &World, cluster: &super::world::Cluster) -> Value {
     })
 }
 
-fn find_cluster<'w>(
+pub(super) fn find_cluster<'w>(
     world: &'w World,
     cluster_id: &str,
 ) -> Result<&'w super::world::Cluster, V4Error> {
@@ -708,7 +727,7 @@ async fn list_namespace_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let cluster = find_cluster(&world, &cluster_id)?;
     let with_environments = flag(&query, "retrieveEnvironments");
     let namespaces: Vec<Value> = cluster
@@ -758,7 +777,7 @@ async fn list_app_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_APPS)?;
-    let (offset, limit) = paging(&query, Some(100))?;
+    let (offset, limit) = paging(&query, Some(100));
     let apps: Vec<Value> = world
         .private_cloud
         .apps
@@ -800,14 +819,7 @@ fn environment_manifest(env: &PcEnvironment) -> Value {
             json!(env.last_running_instance_count),
         );
     }
-    if let Some(runtime) = environment
-        .get_mut("runtime")
-        .and_then(Value::as_object_mut)
-    {
-        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
-            runtime.remove(secret);
-        }
-    }
+    strip_write_only_secrets(&mut environment);
     if let Some(object) = environment.as_object_mut() {
         // The contract's GET schema for deploymentStrategy cannot be satisfied (an object that
         // must also be one of two strings), so the sandbox leaves it out of answers.
@@ -824,7 +836,7 @@ async fn list_environments_manifests(
 ) -> V4Result {
     let world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_READ)?;
-    let (offset, limit) = paging(&query, None)?;
+    let (offset, limit) = paging(&query, None);
     let app = &world.private_cloud.apps[find_app(&world, &app_id)?];
     let environments: Vec<Value> = app
         .environments
@@ -970,10 +982,11 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
         container.remove("state");
         container.remove("lastRunningInstanceCount");
     }
+    strip_write_only_secrets(&mut environment);
     Ok(environment)
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, V4Error> {
+pub(super) fn parse_json(body: &Bytes) -> Result<Value, V4Error> {
     serde_json::from_slice(body)
         .map_err(|err| V4Error::bad_request("body", format!("not valid JSON: {err}")))
 }
@@ -1034,7 +1047,7 @@ async fn create_environment(
 ) -> V4Result {
     let mut world = sb.world();
     authorize(&world, &headers, SCOPES_DEPLOY_WRITE)?;
-    let index = find_app(&world, &app_id)?;
+    let index = find_app_for_write(&world, &app_id)?;
     let body = parse_json(&body)?;
     let environment = validate_manifest(&world, &world.private_cloud.apps[index], &body)?;
     let Some(namespace_id) = environment

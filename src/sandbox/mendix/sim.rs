@@ -450,3 +450,66 @@ async fn fail_next_start(State(sb): State<MendixSandbox>, body: axum::body::Byte
             .into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    #[test]
+    fn every_operation_is_documented_in_the_module_docs() {
+        let docs = include_str!("mod.rs");
+        for (_, _, name) in OPERATIONS {
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "{name} is missing from the module docs"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn every_operation_is_routed_and_asks_for_credentials() {
+        let router = MendixSandbox::demo().router();
+        for (method, route, name) in OPERATIONS {
+            let path = route
+                .split('/')
+                .map(|segment| {
+                    if segment.starts_with('{') {
+                        "x"
+                    } else {
+                        segment
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("/");
+            let request = Request::builder()
+                .method(*method)
+                .uri(&path)
+                .body(Body::empty())
+                .expect("request");
+            let response = router.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(
+                response.status(),
+                StatusCode::UNAUTHORIZED,
+                "{name}: {method} {path} should be routed and need credentials"
+            );
+        }
+    }
+
+    #[test]
+    fn targets_are_read_from_the_route() {
+        assert_eq!(
+            target(
+                "/api/1/apps/{app}/environments/{mode}/start",
+                "/api/1/apps/calc/environments/Test/start"
+            ),
+            (Some("calc".to_string()), Some("Test".to_string()))
+        );
+        assert_eq!(
+            target("/api/v4/jobs/{jobId}", "/api/v4/jobs/1"),
+            (None, None)
+        );
+    }
+}

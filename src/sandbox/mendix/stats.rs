@@ -15,7 +15,8 @@ pub struct Stats {
     pub operations: BTreeMap<String, u64>,
     /// App id → operation name → count.
     pub apps: BTreeMap<String, BTreeMap<String, u64>>,
-    /// `appId/environment` (v1 mode as given in the path, v4 environment id) → operation → count.
+    /// `appId/environment` (v1: the mode as seeded, e.g. `Test`, whatever the request's case;
+    /// v4: the environment id) → operation → count.
     pub environments: BTreeMap<String, BTreeMap<String, u64>>,
     /// Faults that fired, per operation.
     pub faults_fired: BTreeMap<String, u64>,

@@ -62,6 +62,9 @@ pub struct World {
     pub time_scale: f64,
     pub cloud: CloudState,
     pub private_cloud: PrivateCloudState,
+    /// Simulated time skipped by [`super::MendixSandbox::advance_time`].
+    #[serde(skip)]
+    pub clock_offset: Duration,
 }
 
 fn one() -> f64 {
@@ -77,8 +80,8 @@ pub struct CloudState {
     pub apps: Vec<CloudApp>,
 }
 
-/// A Mendix account with an API key.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A Mendix account with an API key (never shown by `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CloudUser {
     pub username: String,
@@ -102,6 +105,16 @@ pub struct AppAccess {
     /// The Transport permission (without it transport answers 403 `TRANSPORT_NOT_ALLOWED`).
     #[serde(default = "yes")]
     pub transport: bool,
+}
+
+impl std::fmt::Debug for CloudUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CloudUser")
+            .field("username", &self.username)
+            .field("api_key", &"<redacted>")
+            .field("access", &self.access)
+            .finish()
+    }
 }
 
 fn yes() -> bool {
@@ -357,7 +370,8 @@ pub struct PrivateCloudState {
     pub jobs: BTreeMap<String, PcJob>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// A PAT (the token is never shown by `Debug`).
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PersonalAccessToken {
     /// A label for `/_sim/state` (the token itself is never written there).
@@ -366,6 +380,16 @@ pub struct PersonalAccessToken {
     #[serde(skip_serializing)]
     pub token: String,
     pub scopes: Vec<String>,
+}
+
+impl std::fmt::Debug for PersonalAccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonalAccessToken")
+            .field("name", &self.name)
+            .field("token", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -548,6 +572,8 @@ impl PcEnvironment {
                 })
             }
         };
+        let mut environment = environment;
+        strip_write_only_secrets(&mut environment);
         let instances = environment
             .pointer("/container/instances")
             .and_then(serde_json::Value::as_u64)
@@ -578,6 +604,32 @@ impl PcEnvironment {
     }
 }
 
+/// Remove the manifest's write-only secrets (admin, debugger and subscription passwords,
+/// certificate keys). The sandbox accepts them but keeps none, so they cannot reach answers,
+/// `/_sim/state` or `Debug` output.
+pub fn strip_write_only_secrets(environment: &mut serde_json::Value) {
+    if let Some(runtime) = environment
+        .get_mut("runtime")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
+            runtime.remove(secret);
+        }
+    }
+    if let Some(certificates) = environment
+        .pointer_mut("/network/outgoingConnectionCertificate")
+        .and_then(serde_json::Value::as_array_mut)
+    {
+        for certificate in certificates
+            .iter_mut()
+            .filter_map(serde_json::Value::as_object_mut)
+        {
+            certificate.remove("password");
+            certificate.remove("key");
+        }
+    }
+}
+
 /// A Private Cloud job (build and deploy share `GET /jobs/{jobId}`).
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -596,6 +648,9 @@ pub struct PcJob {
     pub error_message: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub build_log: String,
+    /// Creation order: jobs due at the same time end in the order they were made.
+    #[serde(skip)]
+    pub sequence: usize,
     #[serde(skip)]
     pub running_at: Option<Instant>,
     #[serde(skip)]
@@ -630,6 +685,25 @@ pub enum JobEffect {
     CreateEnvironment(Box<PcEnvironment>),
     DeleteEnvironment {
         environment_id: String,
+    },
+    CreateCluster(Cluster),
+    UpdateCluster {
+        cluster_id: String,
+        name: String,
+        cluster_type: String,
+    },
+    DeleteCluster {
+        cluster_id: String,
+    },
+    CreateNamespace {
+        cluster_id: String,
+        namespace: Namespace,
+    },
+    /// Namespace settings the sandbox does not model (plans, members, …): accepted, no change.
+    UpdateNamespace,
+    DeleteNamespace {
+        cluster_id: String,
+        namespace_id: String,
     },
 }
 
@@ -745,6 +819,11 @@ impl World {
             .clusters
             .iter()
             .any(|c| c.namespaces.iter().any(|n| n.namespace_id == namespace_id))
+    }
+
+    /// The sandbox clock: real time plus any time skipped by a test.
+    pub fn now(&self) -> Instant {
+        Instant::now() + self.clock_offset
     }
 
     /// `from` + a simulated duration, scaled.
@@ -871,7 +950,7 @@ impl World {
     }
 
     fn advance_pc_jobs(&mut self, now: Instant) {
-        let due: Vec<String> = self
+        let mut due: Vec<(Instant, usize, String)> = self
             .private_cloud
             .jobs
             .values_mut()
@@ -879,11 +958,16 @@ impl World {
                 if job.status == "created" && job.running_at.is_some_and(|at| at <= now) {
                     job.status = "running".to_string();
                 }
-                (job.status == "running" && job.done_at.is_some_and(|at| at <= now))
-                    .then(|| job.id.clone())
+                match job.done_at {
+                    Some(at) if job.status == "running" && at <= now => {
+                        Some((at, job.sequence, job.id.clone()))
+                    }
+                    _ => None,
+                }
             })
             .collect();
-        for job_id in due {
+        due.sort();
+        for (_, _, job_id) in due {
             let Some(job) = self.private_cloud.jobs.get_mut(&job_id) else {
                 continue;
             };
@@ -921,6 +1005,10 @@ impl World {
         effect: JobEffect,
         at: Instant,
     ) -> Result<(), (u16, String)> {
+        let effect = match self.apply_cluster_effect(effect) {
+            Ok(result) => return result,
+            Err(effect) => effect,
+        };
         let processing_until = self.after(at, self.timings.container_processing_ms);
         let Some(app) = self
             .private_cloud
@@ -983,8 +1071,139 @@ impl World {
                 app.environments.retain(|e| e.id != environment_id);
                 Ok(())
             }
+            other => Err((500, format!("job effect {other:?} is not an app effect"))),
         }
     }
+
+    /// Cluster and namespace effects; any other effect is handed back.
+    fn apply_cluster_effect(
+        &mut self,
+        effect: JobEffect,
+    ) -> Result<Result<(), (u16, String)>, JobEffect> {
+        let in_use = |world: &World, namespace_ids: &[String]| {
+            world
+                .private_cloud
+                .apps
+                .iter()
+                .flat_map(|a| a.environments.iter())
+                .find(|e| namespace_ids.contains(&e.namespace_id))
+                .map(|e| e.id.clone())
+        };
+        let clusters = &self.private_cloud.clusters;
+        let result = match effect {
+            JobEffect::CreateCluster(cluster) => {
+                if clusters.iter().any(|c| c.cluster_id == cluster.cluster_id) {
+                    Err((
+                        400,
+                        format!("Cluster with id {} already exists", cluster.cluster_id),
+                    ))
+                } else {
+                    self.private_cloud.clusters.push(cluster);
+                    Ok(())
+                }
+            }
+            JobEffect::UpdateCluster {
+                cluster_id,
+                name,
+                cluster_type,
+            } => match self
+                .private_cloud
+                .clusters
+                .iter_mut()
+                .find(|c| c.cluster_id == cluster_id)
+            {
+                Some(cluster) => {
+                    cluster.name = name;
+                    cluster.cluster_type = cluster_type;
+                    Ok(())
+                }
+                None => Err((404, format!("Cluster {cluster_id} could not be found"))),
+            },
+            JobEffect::DeleteCluster { cluster_id } => {
+                let namespaces: Vec<String> = clusters
+                    .iter()
+                    .filter(|c| c.cluster_id == cluster_id)
+                    .flat_map(|c| c.namespaces.iter().map(|n| n.namespace_id.clone()))
+                    .collect();
+                if namespaces.is_empty() {
+                    self.private_cloud
+                        .clusters
+                        .retain(|c| c.cluster_id != cluster_id);
+                    Ok(())
+                } else {
+                    Err((
+                        400,
+                        format!("Cluster {cluster_id} still has namespaces; delete them first"),
+                    ))
+                }
+            }
+            JobEffect::CreateNamespace {
+                cluster_id,
+                namespace,
+            } => {
+                let exists = clusters
+                    .iter()
+                    .flat_map(|c| c.namespaces.iter())
+                    .any(|n| n.namespace_id == namespace.namespace_id);
+                match self
+                    .private_cloud
+                    .clusters
+                    .iter_mut()
+                    .find(|c| c.cluster_id == cluster_id)
+                {
+                    _ if exists => Err((
+                        400,
+                        format!(
+                            "Namespace with id {} already exists",
+                            namespace.namespace_id
+                        ),
+                    )),
+                    Some(cluster) => {
+                        cluster.namespaces.push(namespace);
+                        Ok(())
+                    }
+                    None => Err((404, format!("Cluster {cluster_id} could not be found"))),
+                }
+            }
+            JobEffect::UpdateNamespace => Ok(()),
+            JobEffect::DeleteNamespace {
+                cluster_id,
+                namespace_id,
+            } => match in_use(self, std::slice::from_ref(&namespace_id)) {
+                Some(environment) => Err((
+                    400,
+                    format!(
+                        "Namespace {namespace_id} still has environment {environment}; delete it first"
+                    ),
+                )),
+                None => {
+                    for cluster in self
+                        .private_cloud
+                        .clusters
+                        .iter_mut()
+                        .filter(|c| c.cluster_id == cluster_id)
+                    {
+                        cluster
+                            .namespaces
+                            .retain(|n| n.namespace_id != namespace_id);
+                    }
+                    Ok(())
+                }
+            },
+            other => return Err(other),
+        };
+        Ok(result)
+    }
+}
+
+/// The next build number: one more than the highest last version component so far, so that
+/// versions never repeat (also after deletions).
+pub fn next_build_number<'a>(versions: impl Iterator<Item = &'a str>) -> u64 {
+    versions
+        .filter_map(|v| v.rsplit('.').next()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0)
+        + 1
 }
 
 /// Why a start job fails, decided when it ends (documented v1 start failures).
