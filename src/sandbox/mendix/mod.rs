@@ -88,7 +88,6 @@ pub mod demo;
 mod downloads;
 mod faults;
 mod private_cloud_v4;
-mod private_cloud_v4_clusters;
 mod server;
 mod sim;
 mod stats;
