@@ -76,6 +76,18 @@
 //! `v1_clean_environment`, `v1_get_settings`, `v1_set_settings`, `v1_scale`, `v1_get_tags`,
 //! `v1_create_tag`, `v1_delete_tag`, `v1_app_logs`, `v1_access_logs`.
 //!
+//! # Time
+//! Durations are simulated milliseconds times the time scale ([`MendixSandbox::set_time_scale`],
+//! `POST /_sim/time-scale`; a new scale applies to transitions scheduled afterwards). Tests that
+//! must not depend on the machine's speed use a large scale (nothing moves by itself) and move
+//! the clock with [`MendixSandbox::advance_time`]. Injected latency is real time.
+//!
+//! # Rust API for tests
+//! [`MendixSandbox::stats`], [`MendixSandbox::reset_stats`], [`MendixSandbox::state_json`],
+//! [`MendixSandbox::add_fault`], [`MendixSandbox::faults`], [`MendixSandbox::clear_faults`],
+//! [`MendixSandbox::fail_next_start`], [`MendixSandbox::advance_time`] and
+//! [`MendixSandbox::with_world`] (change the [`World`] directly, e.g. unset a constant).
+//!
 //! # Simulator routes
 //! `GET /_sim/stats` ([`Stats`]), `DELETE /_sim/stats` (reset), `GET /_sim/state` (the world as
 //! JSON, without API keys or tokens), `GET|POST|DELETE /_sim/faults` ([`Fault`], one or a list),
