@@ -574,3 +574,33 @@ async fn throughput_figures() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_rollout_can_be_made_to_fail() {
+    let sb = start().await;
+    let env_path = format!(
+        "/apps/{}/namespaces/{}/environments/{}",
+        demo::PC_APP_ID,
+        demo::PC_NAMESPACE_ID,
+        demo::PC_ENVIRONMENT_TEST
+    );
+    let requested = sb
+        .http
+        .post(sb.url("/_sim/rollout-failure"))
+        .json(&json!({"appId": demo::PC_APP_ID, "environmentId": demo::PC_ENVIRONMENT_TEST}))
+        .send()
+        .await
+        .expect("sim");
+    assert_eq!(requested.status(), 200);
+    let manifest = call(sb.v4(Method::GET, &env_path)).await.1;
+    for expected in ["Failed", "Ready"] {
+        assert_eq!(
+            call(sb.v4(Method::PUT, &env_path).json(&manifest)).await.0,
+            202
+        );
+        sb.advance(10_000);
+        let env = call(sb.v4(Method::GET, &env_path)).await.1;
+        assert_eq!(env["environment"]["container"]["state"], expected);
+    }
+    assert!(!sb.sandbox.fail_next_rollout(demo::PC_APP_ID, "nope"));
+}

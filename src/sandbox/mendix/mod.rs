@@ -55,7 +55,9 @@
 //! - Private Cloud writes: 202 + job + `Location`; `created` for `jobCreatedMs`, `running` for
 //!   `jobRunningMs` (`pcBuildMs` for builds), then `finished` | `failed`. A manifest change is
 //!   applied when its job finishes; `container.state` is then `Processing` for
-//!   `containerProcessingMs`, then `Ready`.
+//!   `containerProcessingMs`, then `Ready` (or `Failed`, once, after
+//!   [`MendixSandbox::fail_next_rollout`], `POST /_sim/rollout-failure` or the seed's
+//!   `failNextRollout`).
 //! - Download URLs (`Url.Location`, `url.location`, log `DownloadUrl`) point back into the
 //!   sandbox and expire after their TTL (900 real seconds).
 //!
@@ -85,14 +87,15 @@
 //! # Rust API for tests
 //! [`MendixSandbox::stats`], [`MendixSandbox::reset_stats`], [`MendixSandbox::state_json`],
 //! [`MendixSandbox::add_fault`], [`MendixSandbox::faults`], [`MendixSandbox::clear_faults`],
-//! [`MendixSandbox::fail_next_start`], [`MendixSandbox::advance_time`] and
+//! [`MendixSandbox::fail_next_start`], [`MendixSandbox::fail_next_rollout`],
+//! [`MendixSandbox::advance_time`] and
 //! [`MendixSandbox::with_world`] (change the [`World`] directly, e.g. unset a constant).
 //!
 //! # Simulator routes
 //! `GET /_sim/stats` ([`Stats`]), `DELETE /_sim/stats` (reset), `GET /_sim/state` (the world as
 //! JSON, without API keys or tokens), `GET|POST|DELETE /_sim/faults` ([`Fault`], one or a list),
 //! `POST /_sim/time-scale` (`{"scale": 0.01}`), `POST /_sim/start-failure`
-//! (`{"appId", "mode", "errorCode"}`).
+//! (`{"appId", "mode", "errorCode"}`), `POST /_sim/rollout-failure` (`{"appId", "environmentId"}`).
 
 mod api_errors;
 mod cloud_v1;
@@ -266,6 +269,26 @@ impl MendixSandbox {
         match env {
             Some(env) => {
                 env.next_start_failure = Some(error_code.to_string());
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Make the next manifest change of a Private Cloud environment end in
+    /// `container.state: Failed`. False when there is no such app or environment.
+    pub fn fail_next_rollout(&self, app_id: &str, environment_id: &str) -> bool {
+        let mut world = self.world();
+        let env = world
+            .private_cloud
+            .apps
+            .iter_mut()
+            .filter(|a| a.app_id == app_id)
+            .flat_map(|a| a.environments.iter_mut())
+            .find(|e| e.id == environment_id);
+        match env {
+            Some(env) => {
+                env.fail_next_rollout = true;
                 true
             }
             None => false,

@@ -486,6 +486,7 @@ pub(super) async fn create_environment(
         container_state: "Processing".to_string(),
         last_running_instance_count: instances,
         updates: 0,
+        fail_next_rollout: false,
         processing_until: None,
     };
     let running_ms = world.timings.job_running_ms;

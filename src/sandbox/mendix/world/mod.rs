@@ -208,6 +208,10 @@ impl World {
                     && until <= now
                 {
                     env.processing_until = None;
+                    if std::mem::take(&mut env.fail_next_rollout) {
+                        env.container_state = "Failed".to_string();
+                        continue;
+                    }
                     env.container_state = "Ready".to_string();
                     let instances = env.instances();
                     if instances > 0 {

@@ -116,6 +116,8 @@ pub struct PcEnvironment {
     pub last_running_instance_count: u64,
     /// Manifest changes applied (for tests: "did a restart happen?").
     pub updates: u64,
+    /// The next applied manifest ends in `container.state: Failed` instead of `Ready`, once.
+    pub fail_next_rollout: bool,
     #[serde(skip)]
     pub processing_until: Option<Instant>,
 }
@@ -142,6 +144,9 @@ pub struct PcEnvironmentSeed {
     pub constants: Vec<NameValue>,
     #[serde(default)]
     pub scheduled_events: Vec<NameEnabled>,
+    /// The first manifest change ends in `container.state: Failed`.
+    #[serde(default)]
+    pub fail_next_rollout: bool,
     /// A full `environment` object instead of the fields above (they are then ignored except
     /// `id` and `namespaceId`).
     #[serde(default)]
@@ -236,6 +241,7 @@ impl PcEnvironment {
             container_state: "Ready".to_string(),
             last_running_instance_count: instances,
             updates: 0,
+            fail_next_rollout: seed.fail_next_rollout,
             processing_until: None,
         }
     }
