@@ -129,6 +129,11 @@ pub enum SeedError {
     Yaml(#[from] serde_yaml::Error),
     #[error("seed field `{field}`: {problem}")]
     Invalid { field: String, problem: String },
+    #[error("cannot read the seed file {path}: {source}; give a readable YAML file")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The shared state of one sandbox; cheap to clone (an `Arc` inside).
@@ -164,6 +169,15 @@ impl MendixSandbox {
     /// State from a seed file (format in the module docs and `demo.yaml`).
     pub fn from_yaml(text: &str) -> Result<Self, SeedError> {
         World::from_yaml(text).map(Self::from_world)
+    }
+
+    /// State from a seed file on disk.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, SeedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text)
     }
 
     fn from_world(world: World) -> Self {
@@ -385,15 +399,10 @@ pub async fn run_standalone(
 ) -> Result<(), String> {
     let sandbox = match state {
         None => MendixSandbox::demo(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                format!(
-                    "cannot read the state file {}: {err}; give a readable YAML file or omit --state for the demo state",
-                    path.display()
-                )
-            })?;
-            MendixSandbox::from_yaml(&text).map_err(|err| format!("{}: {err}", path.display()))?
-        }
+        Some(path) => MendixSandbox::from_file(path).map_err(|err| match err {
+            SeedError::Read { .. } => err.to_string(),
+            _ => format!("{}: {err}", path.display()),
+        })?,
     };
     let server = sandbox.serve(listen).await.map_err(|err| {
         format!("cannot listen on {listen}: {err}; choose a free address with --listen")
