@@ -1,6 +1,7 @@
 //! `mendix-operator mendix-sandbox --listen ADDR [--state PATH]`, as a process.
 
 use std::io::{BufRead, BufReader, Write};
+
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -35,14 +36,21 @@ async fn serves_a_seed_file_until_stopped() {
             .expect("start the sandbox"),
     );
     let stdout = child.0.stdout.take().expect("stdout");
-    let first_line = tokio::task::spawn_blocking(move || {
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).map(|_| line)
+    // Read the first line, then keep draining stdout in the background.
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        let _ = first_tx.send(lines.next());
+        for _ in lines {}
     });
+    let first_line = async move {
+        first_rx
+            .await
+            .map(|line| line.and_then(Result::ok).unwrap_or_default())
+    };
     let line = tokio::time::timeout(Duration::from_secs(60), first_line)
         .await
         .expect("the sandbox prints its address")
-        .expect("reader")
         .expect("a line");
     let base = line
         .trim()
@@ -64,7 +72,24 @@ async fn serves_a_seed_file_until_stopped() {
         .await
         .expect("JSON");
     assert_eq!(apps[0]["AppId"], "cli-app");
-    drop(child);
+
+    // SIGTERM (what a container runtime sends) stops it cleanly.
+    let pid = child.0.id().to_string();
+    let signalled = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(signalled.success());
+    let mut process = child;
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = process.0.wait();
+        (process, status)
+    });
+    let (_process, status) = tokio::time::timeout(Duration::from_secs(60), exit)
+        .await
+        .expect("the sandbox stops on SIGTERM")
+        .expect("join");
+    assert!(status.expect("exit status").success());
 }
 
 #[test]

@@ -404,25 +404,58 @@ pub async fn run_standalone(
             _ => format!("{}: {err}", path.display()),
         })?,
     };
+    let stop = StopSignal::install()?;
     let server = sandbox.serve(listen).await.map_err(|err| {
         format!("cannot listen on {listen}: {err}; choose a free address with --listen")
     })?;
-    println!("Mendix sandbox listening on http://{}", server.addr());
-    println!(
-        "  Mendix Cloud Build/Deploy API v1:  {}",
-        server.cloud_v1_url()
+    // Written without println!, which would panic if whoever started us closed stdout.
+    let banner = format!(
+        "Mendix sandbox listening on http://{addr}\n  Mendix Cloud Build/Deploy API v1:  {v1}\n  Private Cloud Build/Deploy API v4: {v4}\n  Simulator: {base}/_sim/stats, {base}/_sim/state, {base}/_sim/faults\n",
+        addr = server.addr(),
+        v1 = server.cloud_v1_url(),
+        v4 = server.private_cloud_v4_url(),
+        base = server.base_url(),
     );
-    println!(
-        "  Private Cloud Build/Deploy API v4: {}",
-        server.private_cloud_v4_url()
-    );
-    println!(
-        "  Simulator: {0}/_sim/stats, {0}/_sim/state, {0}/_sim/faults",
-        server.base_url()
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|err| format!("cannot wait for Ctrl-C: {err}"))?;
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(banner.as_bytes());
+        let _ = stdout.flush();
+    }
+    stop.wait().await?;
     server.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a container runtime sends). Installed before the address is
+/// printed, so a supervisor that signals right after reading it is heard.
+struct StopSignal {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<Self, String> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|err| format!("cannot listen for SIGTERM: {err}"))?,
+        })
+    }
+
+    async fn wait(mut self) -> Result<(), String> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => result.map_err(|err| format!("cannot wait for Ctrl-C: {err}")),
+                _ = self.terminate.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|err| format!("cannot wait for Ctrl-C: {err}"))
+        }
+    }
 }
