@@ -420,6 +420,24 @@ privateCloud:
         .expect("refused")
         .to_string();
     assert!(message.contains("namespaceId"), "{message}");
+    let twice = "cloud:\n  apps:\n    - {appId: a, name: A}\n    - {appId: a, name: B}\n";
+    let message = MendixSandbox::from_yaml(twice)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("cloud.apps[1].appId"), "{message}");
+    let pc_package = include_str!("../src/sandbox/mendix/demo.yaml").replace(
+        "          packageId: 905ba2c3-4424-48b8-b4b0-393eedd4cd1e\n          instances: 1\n",
+        "          packageId: 00000000-0000-4000-8000-000000000000\n          instances: 1\n",
+    );
+    let message = MendixSandbox::from_yaml(&pc_package)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        message.contains("privateCloud.apps[0].environments[0].packageId"),
+        "{message}"
+    );
 
     // A minimal seed works, with the documented defaults.
     let minimal = r#"

@@ -102,7 +102,39 @@ impl World {
                 ));
             }
         }
+        let duplicate = |ids: Vec<&str>| {
+            let mut seen = std::collections::BTreeSet::new();
+            ids.into_iter().position(|id| !seen.insert(id))
+        };
+        if let Some(i) = duplicate(self.cloud.apps.iter().map(|a| a.app_id.as_str()).collect()) {
+            return Err(invalid(format!("cloud.apps[{i}].appId"), "is used twice"));
+        }
+        if let Some(i) = duplicate(
+            self.private_cloud
+                .apps
+                .iter()
+                .map(|a| a.app_id.as_str())
+                .collect(),
+        ) {
+            return Err(invalid(
+                format!("privateCloud.apps[{i}].appId"),
+                "is used twice",
+            ));
+        }
         for (i, app) in self.cloud.apps.iter().enumerate() {
+            if let Some(j) = duplicate(app.environments.iter().map(|e| e.mode.as_str()).collect()) {
+                return Err(invalid(
+                    format!("cloud.apps[{i}].environments[{j}].mode"),
+                    "is used twice in this app",
+                ));
+            }
+            if let Some(j) = duplicate(app.packages.iter().map(|p| p.package_id.as_str()).collect())
+            {
+                return Err(invalid(
+                    format!("cloud.apps[{i}].packages[{j}].packageId"),
+                    "is used twice in this app",
+                ));
+            }
             for (j, env) in app.environments.iter().enumerate() {
                 if let Some(package) = &env.package_id
                     && !app.packages.iter().any(|p| &p.package_id == package)
@@ -128,6 +160,15 @@ impl World {
                     return Err(invalid(
                         format!("privateCloud.apps[{i}].environments[{j}].namespaceId"),
                         "names no namespace of any cluster; add it under privateCloud.clusters",
+                    ));
+                }
+                if !env
+                    .package_id()
+                    .is_some_and(|id| app.packages.iter().any(|p| p.id == id))
+                {
+                    return Err(invalid(
+                        format!("privateCloud.apps[{i}].environments[{j}].packageId"),
+                        "names no package of this app; add it under the app's packages",
                     ));
                 }
                 if env.id.len() > 32 {
