@@ -1126,3 +1126,29 @@ async fn cluster_namespace_and_cli_responses_match_the_contract() {
         401
     );
 }
+
+#[tokio::test]
+async fn every_operation_in_both_contracts_is_served() {
+    let c = Checked::new().await;
+    let operations = c.contract.operations();
+    assert!(operations.len() >= 29, "{operations:?}");
+    for (method, template, build_api) in operations {
+        let path = template
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "x"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        // Without credentials every operation answers the contract's 401.
+        let (status, _) = c
+            .send(c.anonymous(method, &path), &template, build_api)
+            .await;
+        assert_eq!(status, 401, "{template}");
+    }
+}

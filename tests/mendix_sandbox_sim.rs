@@ -420,6 +420,24 @@ privateCloud:
         .expect("refused")
         .to_string();
     assert!(message.contains("namespaceId"), "{message}");
+    let twice = "cloud:\n  apps:\n    - {appId: a, name: A}\n    - {appId: a, name: B}\n";
+    let message = MendixSandbox::from_yaml(twice)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(message.contains("cloud.apps[1].appId"), "{message}");
+    let pc_package = include_str!("../src/sandbox/mendix/demo.yaml").replace(
+        "          packageId: 905ba2c3-4424-48b8-b4b0-393eedd4cd1e\n          instances: 1\n",
+        "          packageId: 00000000-0000-4000-8000-000000000000\n          instances: 1\n",
+    );
+    let message = MendixSandbox::from_yaml(&pc_package)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        message.contains("privateCloud.apps[0].environments[0].packageId"),
+        "{message}"
+    );
 
     // A minimal seed works, with the documented defaults.
     let minimal = r#"
@@ -573,4 +591,34 @@ async fn throughput_figures() {
             4000.0 / elapsed.as_secs_f64()
         );
     }
+}
+
+#[tokio::test]
+async fn a_rollout_can_be_made_to_fail() {
+    let sb = start().await;
+    let env_path = format!(
+        "/apps/{}/namespaces/{}/environments/{}",
+        demo::PC_APP_ID,
+        demo::PC_NAMESPACE_ID,
+        demo::PC_ENVIRONMENT_TEST
+    );
+    let requested = sb
+        .http
+        .post(sb.url("/_sim/rollout-failure"))
+        .json(&json!({"appId": demo::PC_APP_ID, "environmentId": demo::PC_ENVIRONMENT_TEST}))
+        .send()
+        .await
+        .expect("sim");
+    assert_eq!(requested.status(), 200);
+    let manifest = call(sb.v4(Method::GET, &env_path)).await.1;
+    for expected in ["Failed", "Ready"] {
+        assert_eq!(
+            call(sb.v4(Method::PUT, &env_path).json(&manifest)).await.0,
+            202
+        );
+        sb.advance(10_000);
+        let env = call(sb.v4(Method::GET, &env_path)).await.1;
+        assert_eq!(env["environment"]["container"]["state"], expected);
+    }
+    assert!(!sb.sandbox.fail_next_rollout(demo::PC_APP_ID, "nope"));
 }

@@ -930,3 +930,98 @@ async fn large_packages_can_be_uploaded() {
     let got = call(sb.v1(Method::GET, &format!("/apps/{APP}/packages/{package}"))).await;
     assert_eq!(got.1["Size"], 5 * 1024 * 1024);
 }
+
+#[tokio::test]
+async fn start_failures_on_request_and_internal_errors_through_faults() {
+    let sb = start().await;
+    for code in ["ALREADY_LOCKED", "INSECURE_ADMIN_PASSWORD", "NO_PACKAGE"] {
+        assert!(sb.sandbox.fail_next_start(APP, "Test", code));
+        assert_v1_error(&start_and_finish(&sb, "Test", true).await, 500, code);
+    }
+    // Failures that depend on Mendix's internals: faults carrying the documented code.
+    use mendix_operator::sandbox::mendix::Fault;
+    sb.sandbox
+        .add_fault(Fault::error_code("v1_stop_environment", 500, "STOP_FAILED").times(1));
+    sb.sandbox.add_fault(
+        Fault::error_code("v1_clean_environment", 500, "ENVIRONMENT_CLEAN_FAILED").times(1),
+    );
+    sb.sandbox
+        .add_fault(Fault::error_code("v1_upload_package", 500, "UPLOAD_COPY_FAILED").times(1));
+    let env = format!("/apps/{APP}/environments/Test");
+    assert_v1_error(
+        &call(sb.v1(Method::POST, &format!("{env}/stop"))).await,
+        500,
+        "STOP_FAILED",
+    );
+    assert_v1_error(
+        &call(sb.v1(Method::POST, &format!("{env}/clean"))).await,
+        500,
+        "ENVIRONMENT_CLEAN_FAILED",
+    );
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(b"PK\x03\x04".to_vec()).file_name("a.mda"),
+    );
+    assert_v1_error(
+        &call(
+            sb.v1(Method::POST, &format!("/apps/{APP}/packages/upload"))
+                .multipart(form),
+        )
+        .await,
+        500,
+        "UPLOAD_COPY_FAILED",
+    );
+}
+
+/// Every error code in the v1 docs' tables is asserted by a test in this file.
+#[test]
+fn every_documented_error_code_is_tested() {
+    let dir = std::env::var("MENDIX_DOCS_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/mendix-docs")
+        });
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name)).unwrap_or_else(|err| {
+            panic!(
+                "cannot read {name} in {}: {err}; set MENDIX_DOCS_DIR",
+                dir.display()
+            )
+        })
+    };
+    let mut codes = std::collections::BTreeSet::new();
+    // Build API: "| 400 | INVALID_APPID | Invalid AppId |".
+    for line in read("mendix-cloud-build-api-v1.txt").lines() {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        if cells.len() >= 3 && cells[0].len() == 3 && cells[0].parse::<u16>().is_ok() {
+            codes.insert(cells[1].to_string());
+        }
+    }
+    // Deploy API: "400 INVALID_APPID Invalid AppId" (a code may contain one space).
+    for line in read("mendix-cloud-deploy-api-v1.txt").lines() {
+        let mut words = line.split_whitespace();
+        let (Some(status), Some(first)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let is_code =
+            |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_uppercase() || c == '_');
+        if status.len() != 3 || status.parse::<u16>().is_err() || !is_code(first) {
+            continue;
+        }
+        let code = match words.next() {
+            Some(second) if is_code(second) && !first.contains('_') => format!("{first} {second}"),
+            _ => first.to_string(),
+        };
+        codes.insert(code);
+    }
+    assert!(codes.len() > 40, "parsed only {codes:?}");
+    let tests = include_str!("mendix_sandbox_v1.rs");
+    let untested: Vec<&String> = codes
+        .iter()
+        .filter(|code| !tests.contains(&format!("\"{code}\"")))
+        .collect();
+    assert!(
+        untested.is_empty(),
+        "documented error codes without a test: {untested:?}"
+    );
+}

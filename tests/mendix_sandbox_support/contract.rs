@@ -52,6 +52,24 @@ impl Contract {
         }
     }
 
+    /// Every (method, path template, is-build-file) in both files.
+    pub fn operations(&self) -> Vec<(String, String, bool)> {
+        let mut operations = Vec::new();
+        for (spec, build_api) in [(&self.build, true), (&self.deploy, false)] {
+            let Some(paths) = spec["paths"].as_object() else {
+                continue;
+            };
+            for (template, item) in paths {
+                for method in ["get", "put", "post", "delete", "patch"] {
+                    if item.get(method).is_some() {
+                        operations.push((method.to_uppercase(), template.clone(), build_api));
+                    }
+                }
+            }
+        }
+        operations
+    }
+
     /// The documented statuses of an operation.
     pub fn statuses(&self, method: &str, template: &str, build_api: bool) -> Vec<String> {
         let spec = self.spec(template, build_api);

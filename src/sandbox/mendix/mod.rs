@@ -55,7 +55,9 @@
 //! - Private Cloud writes: 202 + job + `Location`; `created` for `jobCreatedMs`, `running` for
 //!   `jobRunningMs` (`pcBuildMs` for builds), then `finished` | `failed`. A manifest change is
 //!   applied when its job finishes; `container.state` is then `Processing` for
-//!   `containerProcessingMs`, then `Ready`.
+//!   `containerProcessingMs`, then `Ready` (or `Failed`, once, after
+//!   [`MendixSandbox::fail_next_rollout`], `POST /_sim/rollout-failure` or the seed's
+//!   `failNextRollout`).
 //! - Download URLs (`Url.Location`, `url.location`, log `DownloadUrl`) point back into the
 //!   sandbox and expire after their TTL (900 real seconds).
 //!
@@ -76,11 +78,24 @@
 //! `v1_clean_environment`, `v1_get_settings`, `v1_set_settings`, `v1_scale`, `v1_get_tags`,
 //! `v1_create_tag`, `v1_delete_tag`, `v1_app_logs`, `v1_access_logs`.
 //!
+//! # Time
+//! Durations are simulated milliseconds times the time scale ([`MendixSandbox::set_time_scale`],
+//! `POST /_sim/time-scale`; a new scale applies to transitions scheduled afterwards). Tests that
+//! must not depend on the machine's speed use a large scale (nothing moves by itself) and move
+//! the clock with [`MendixSandbox::advance_time`]. Injected latency is real time.
+//!
+//! # Rust API for tests
+//! [`MendixSandbox::stats`], [`MendixSandbox::reset_stats`], [`MendixSandbox::state_json`],
+//! [`MendixSandbox::add_fault`], [`MendixSandbox::faults`], [`MendixSandbox::clear_faults`],
+//! [`MendixSandbox::fail_next_start`], [`MendixSandbox::fail_next_rollout`],
+//! [`MendixSandbox::advance_time`] and
+//! [`MendixSandbox::with_world`] (change the [`World`] directly, e.g. unset a constant).
+//!
 //! # Simulator routes
 //! `GET /_sim/stats` ([`Stats`]), `DELETE /_sim/stats` (reset), `GET /_sim/state` (the world as
 //! JSON, without API keys or tokens), `GET|POST|DELETE /_sim/faults` ([`Fault`], one or a list),
 //! `POST /_sim/time-scale` (`{"scale": 0.01}`), `POST /_sim/start-failure`
-//! (`{"appId", "mode", "errorCode"}`).
+//! (`{"appId", "mode", "errorCode"}`), `POST /_sim/rollout-failure` (`{"appId", "environmentId"}`).
 
 mod api_errors;
 mod cloud_v1;
@@ -88,7 +103,6 @@ pub mod demo;
 mod downloads;
 mod faults;
 mod private_cloud_v4;
-mod private_cloud_v4_clusters;
 mod server;
 mod sim;
 mod stats;
@@ -115,6 +129,11 @@ pub enum SeedError {
     Yaml(#[from] serde_yaml::Error),
     #[error("seed field `{field}`: {problem}")]
     Invalid { field: String, problem: String },
+    #[error("cannot read the seed file {path}: {source}; give a readable YAML file")]
+    Read {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// The shared state of one sandbox; cheap to clone (an `Arc` inside).
@@ -150,6 +169,15 @@ impl MendixSandbox {
     /// State from a seed file (format in the module docs and `demo.yaml`).
     pub fn from_yaml(text: &str) -> Result<Self, SeedError> {
         World::from_yaml(text).map(Self::from_world)
+    }
+
+    /// State from a seed file on disk.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, SeedError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SeedError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(&text)
     }
 
     fn from_world(world: World) -> Self {
@@ -261,6 +289,26 @@ impl MendixSandbox {
         }
     }
 
+    /// Make the next manifest change of a Private Cloud environment end in
+    /// `container.state: Failed`. False when there is no such app or environment.
+    pub fn fail_next_rollout(&self, app_id: &str, environment_id: &str) -> bool {
+        let mut world = self.world();
+        let env = world
+            .private_cloud
+            .apps
+            .iter_mut()
+            .filter(|a| a.app_id == app_id)
+            .flat_map(|a| a.environments.iter_mut())
+            .find(|e| e.id == environment_id);
+        match env {
+            Some(env) => {
+                env.fail_next_rollout = true;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Change the world directly (tests: e.g. set a constant's value to null).
     pub fn with_world<R>(&self, change: impl FnOnce(&mut World) -> R) -> R {
         change(&mut self.world())
@@ -351,35 +399,63 @@ pub async fn run_standalone(
 ) -> Result<(), String> {
     let sandbox = match state {
         None => MendixSandbox::demo(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|err| {
-                format!(
-                    "cannot read the state file {}: {err}; give a readable YAML file or omit --state for the demo state",
-                    path.display()
-                )
-            })?;
-            MendixSandbox::from_yaml(&text).map_err(|err| format!("{}: {err}", path.display()))?
-        }
+        Some(path) => MendixSandbox::from_file(path).map_err(|err| match err {
+            SeedError::Read { .. } => err.to_string(),
+            _ => format!("{}: {err}", path.display()),
+        })?,
     };
+    let stop = StopSignal::install()?;
     let server = sandbox.serve(listen).await.map_err(|err| {
         format!("cannot listen on {listen}: {err}; choose a free address with --listen")
     })?;
-    println!("Mendix sandbox listening on http://{}", server.addr());
-    println!(
-        "  Mendix Cloud Build/Deploy API v1:  {}",
-        server.cloud_v1_url()
+    // Written without println!, which would panic if whoever started us closed stdout.
+    let banner = format!(
+        "Mendix sandbox listening on http://{addr}\n  Mendix Cloud Build/Deploy API v1:  {v1}\n  Private Cloud Build/Deploy API v4: {v4}\n  Simulator: {base}/_sim/stats, {base}/_sim/state, {base}/_sim/faults\n",
+        addr = server.addr(),
+        v1 = server.cloud_v1_url(),
+        v4 = server.private_cloud_v4_url(),
+        base = server.base_url(),
     );
-    println!(
-        "  Private Cloud Build/Deploy API v4: {}",
-        server.private_cloud_v4_url()
-    );
-    println!(
-        "  Simulator: {0}/_sim/stats, {0}/_sim/state, {0}/_sim/faults",
-        server.base_url()
-    );
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|err| format!("cannot wait for Ctrl-C: {err}"))?;
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout();
+        let _ = stdout.write_all(banner.as_bytes());
+        let _ = stdout.flush();
+    }
+    stop.wait().await?;
     server.shutdown().await;
     Ok(())
+}
+
+/// Ctrl-C, or SIGTERM (what a container runtime sends). Installed before the address is
+/// printed, so a supervisor that signals right after reading it is heard.
+struct StopSignal {
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignal {
+    fn install() -> Result<Self, String> {
+        Ok(StopSignal {
+            #[cfg(unix)]
+            terminate: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .map_err(|err| format!("cannot listen for SIGTERM: {err}"))?,
+        })
+    }
+
+    async fn wait(mut self) -> Result<(), String> {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                result = tokio::signal::ctrl_c() => result.map_err(|err| format!("cannot wait for Ctrl-C: {err}")),
+                _ = self.terminate.recv() => Ok(()),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            tokio::signal::ctrl_c()
+                .await
+                .map_err(|err| format!("cannot wait for Ctrl-C: {err}"))
+        }
+    }
 }

@@ -75,7 +75,9 @@ async fn accept_loop(listener: TcpListener, router: Router, stop: CancellationTo
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
                     tracing::warn!(error = %err, "mendix sandbox: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
             },

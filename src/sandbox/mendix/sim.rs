@@ -337,6 +337,7 @@ pub fn routes() -> Router<MendixSandbox> {
         )
         .route("/_sim/time-scale", post(set_time_scale))
         .route("/_sim/start-failure", post(fail_next_start))
+        .route("/_sim/rollout-failure", post(fail_next_rollout))
 }
 
 async fn get_stats(State(sb): State<MendixSandbox>) -> Response {
@@ -446,6 +447,31 @@ async fn fail_next_start(State(sb): State<MendixSandbox>, body: axum::body::Byte
         (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": "no such Mendix Cloud app or environment" })),
+        )
+            .into_response()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RolloutFailure {
+    app_id: String,
+    environment_id: String,
+}
+
+async fn fail_next_rollout(State(sb): State<MendixSandbox>, body: axum::body::Bytes) -> Response {
+    let request: RolloutFailure = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad_request(format!("expected {{\"appId\", \"environmentId\"}}: {err}"));
+        }
+    };
+    if sb.fail_next_rollout(&request.app_id, &request.environment_id) {
+        Json(Value::Null).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "no such Private Cloud app or environment" })),
         )
             .into_response()
     }

@@ -10,13 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::MendixSandbox;
-use super::api_errors::V4Error;
-use super::private_cloud_v4::{
-    NewJob, SCOPES_DEPLOY_READ, SCOPES_DEPLOY_WRITE, V4Result, authorize, base_url, find_cluster,
-    ok, parse_json, start_job,
+use super::deploy::{find_cluster, parse_json};
+use super::{
+    NewJob, SCOPES_DEPLOY_READ, SCOPES_DEPLOY_WRITE, V4Result, authorize, base_url, ok, start_job,
 };
-use super::world::{Cluster, JobApi, JobEffect, Namespace};
+use crate::sandbox::mendix::MendixSandbox;
+use crate::sandbox::mendix::api_errors::V4Error;
+use crate::sandbox::mendix::world::{Cluster, JobApi, JobEffect, Namespace, World};
 
 const CLUSTER_TYPES: &[&str] = &["os", "k8s", "eks", "aks", "stackit"];
 const INSTALLATION_TYPES: &[&str] = &["Connected", "Standalone"];
@@ -195,11 +195,7 @@ pub async fn create_namespace(
     ))
 }
 
-fn require_namespace(
-    world: &super::World,
-    cluster_id: &str,
-    namespace_id: &str,
-) -> Result<(), V4Error> {
+fn require_namespace(world: &World, cluster_id: &str, namespace_id: &str) -> Result<(), V4Error> {
     let cluster = find_cluster(world, cluster_id)?;
     if cluster
         .namespaces

@@ -5,14 +5,17 @@
 //! lazily: every request first calls [`World::advance`], which applies every transition whose
 //! deadline has passed, in order. No background task is needed, so a sandbox is deterministic.
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::SeedError;
+
+mod cloud;
+mod private_cloud;
+
+pub use cloud::*;
+pub use private_cloud::*;
 
 /// Simulated durations in milliseconds; multiplied by the time scale.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -71,644 +74,6 @@ fn one() -> f64 {
     1.0
 }
 
-// ---------------------------------------------------------------- Mendix Cloud (v1)
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct CloudState {
-    pub users: Vec<CloudUser>,
-    pub apps: Vec<CloudApp>,
-}
-
-/// A Mendix account with an API key (never shown by `Debug`).
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CloudUser {
-    pub username: String,
-    /// Never written to `/_sim/state`.
-    #[serde(skip_serializing)]
-    pub api_key: String,
-    /// Apps this user may use through the API; absent = every app with every right.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub access: Option<Vec<AppAccess>>,
-}
-
-/// One user's rights on one app.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct AppAccess {
-    pub app_id: String,
-    /// Environment modes with API access (writes elsewhere answer 403 `NO_ACCESS`);
-    /// absent = all.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub environments: Option<Vec<String>>,
-    /// The Transport permission (without it transport answers 403 `TRANSPORT_NOT_ALLOWED`).
-    #[serde(default = "yes")]
-    pub transport: bool,
-}
-
-impl std::fmt::Debug for CloudUser {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CloudUser")
-            .field("username", &self.username)
-            .field("api_key", &"<redacted>")
-            .field("access", &self.access)
-            .finish()
-    }
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// What building a revision does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum BuildOutcome {
-    Succeeds,
-    Fails,
-}
-
-/// Branch name → revision → outcome. Revisions may be given short or full: a request matches a
-/// revision when either is a prefix of the other.
-pub type Branches = BTreeMap<String, BTreeMap<String, BuildOutcome>>;
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CloudApp {
-    pub app_id: String,
-    pub name: String,
-    #[serde(default = "new_id")]
-    pub project_id: String,
-    /// Production or Free App URL; `https://<appId>.mendixcloud.com` by default.
-    #[serde(default)]
-    pub url: String,
-    /// Unlicensed apps cannot scale (400 `NOT_ALLOWED`).
-    #[serde(default = "yes")]
-    pub licensed: bool,
-    /// Mendix version of packages built from this app's repository.
-    #[serde(default = "default_mendix_version")]
-    pub mendix_version: String,
-    #[serde(default)]
-    pub branches: Branches,
-    #[serde(default)]
-    pub packages: Vec<CloudPackage>,
-    #[serde(default)]
-    pub environments: Vec<CloudEnvironment>,
-}
-
-pub fn default_mendix_version() -> String {
-    "10.24.0.73019".to_string()
-}
-
-fn new_id() -> String {
-    uuid::Uuid::new_v4().to_string()
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum PackageStatus {
-    Queued,
-    Building,
-    Uploading,
-    Succeeded,
-    Failed,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CloudPackage {
-    pub package_id: String,
-    pub version: String,
-    /// `Main line-<version>.mda` by default.
-    #[serde(default)]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default = "default_creator")]
-    pub creator: String,
-    /// Milliseconds since the epoch.
-    #[serde(default = "now_ms")]
-    pub creation_date: i64,
-    #[serde(default = "succeeded")]
-    pub status: PackageStatus,
-    #[serde(default = "default_size")]
-    pub size: u64,
-    #[serde(default = "default_mendix_version")]
-    pub mendix_version: String,
-    /// Transport answers 500 `PACKAGE_PARSE_FAILED`.
-    #[serde(default)]
-    pub parse_fails: bool,
-    /// The MDA could not be processed: transport answers 403 `NOT ALLOWED`.
-    #[serde(default)]
-    pub processing_failed: bool,
-    /// True while the package is "still being processed" (transport answers 503).
-    #[serde(default, skip_deserializing)]
-    pub processing: bool,
-    #[serde(skip)]
-    pub timer: PackageTimer,
-    #[serde(skip)]
-    pub content: Option<Bytes>,
-}
-
-/// Runtime-only timers of a v1 package.
-#[derive(Clone, Debug, Default)]
-pub struct PackageTimer {
-    /// When the current build phase (`Queued`/`Building`) ends.
-    pub phase_until: Option<Instant>,
-    /// The build result once `Building` ends.
-    pub outcome: Option<BuildOutcome>,
-    /// End of the "still being processed" window.
-    pub processing_until: Option<Instant>,
-}
-
-fn default_creator() -> String {
-    "Richard Ford".to_string()
-}
-
-pub fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
-}
-
-fn succeeded() -> PackageStatus {
-    PackageStatus::Succeeded
-}
-
-fn default_size() -> u64 {
-    1_999_059
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EnvironmentStatus {
-    Empty,
-    Stopped,
-    Running,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CloudEnvironment {
-    /// `Test`, `Acceptance`, `Production` or the name of a flexible environment.
-    pub mode: String,
-    #[serde(default = "new_id")]
-    pub environment_id: String,
-    #[serde(default)]
-    pub url: String,
-    #[serde(default)]
-    pub production: bool,
-    /// `Empty` when no package is deployed; `Stopped` by default otherwise.
-    #[serde(default)]
-    pub status: Option<EnvironmentStatus>,
-    /// The deployed package.
-    #[serde(default)]
-    pub package_id: Option<String>,
-    #[serde(default = "one_u32")]
-    pub instances: u32,
-    #[serde(default = "default_memory")]
-    pub memory_per_instance: u32,
-    /// The plan's memory: scaling beyond it answers 400 `INVALID_REQUEST`.
-    #[serde(default = "default_plan_memory")]
-    pub plan_memory: u32,
-    /// Mendix major versions this environment runs (empty = all); transporting another
-    /// answers 400 `INVALID_RUNTIME_VERSION`.
-    #[serde(default)]
-    pub supported_mendix_major_versions: Vec<u32>,
-    #[serde(default)]
-    pub constants: Vec<ConstantSetting>,
-    #[serde(default)]
-    pub custom_settings: Vec<ValueSetting>,
-    #[serde(default)]
-    pub scheduled_events: Vec<ValueSetting>,
-    #[serde(default)]
-    pub tags: Vec<String>,
-    /// The next start job fails with this error code (e.g. `DB_SYNC_FAILED`), once.
-    #[serde(default)]
-    pub next_start_failure: Option<String>,
-    /// After a transport, starting without `AutoSyncDb: true` fails with
-    /// `INVALID_DB_STRUCTURE`.
-    #[serde(default)]
-    pub require_auto_sync_db: bool,
-    #[serde(default, skip_deserializing)]
-    pub db_out_of_sync: bool,
-    /// The one start job that may be in flight.
-    #[serde(default, skip_deserializing)]
-    pub starting_job: Option<String>,
-    #[serde(default, skip_deserializing)]
-    pub start_jobs: BTreeMap<String, StartJob>,
-    /// Counts of completed starts and stops (for tests: "was it restarted?").
-    #[serde(default, skip_deserializing)]
-    pub starts: u64,
-    #[serde(default, skip_deserializing)]
-    pub stops: u64,
-    #[serde(default, skip_deserializing)]
-    pub transports: u64,
-}
-
-fn one_u32() -> u32 {
-    1
-}
-
-fn default_memory() -> u32 {
-    1024
-}
-
-fn default_plan_memory() -> u32 {
-    8192
-}
-
-/// A constant: `Value` is what the next start uses, `DeployedValue` what runs now.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ConstantSetting {
-    pub name: String,
-    #[serde(default = "default_data_type")]
-    pub data_type: String,
-    #[serde(default)]
-    pub value: Option<String>,
-    #[serde(default)]
-    pub deployed_value: Option<String>,
-}
-
-fn default_data_type() -> String {
-    "String".to_string()
-}
-
-/// A custom setting or scheduled event (`Enabled`/`Disabled`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ValueSetting {
-    pub name: String,
-    #[serde(default)]
-    pub value: String,
-    #[serde(default)]
-    pub deployed_value: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StartJob {
-    pub job_id: String,
-    pub auto_sync_db: bool,
-    /// `Starting`, `Started` or `Failed`.
-    pub status: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(skip)]
-    pub done_at: Option<Instant>,
-}
-
-// ---------------------------------------------------------------- Private Cloud (v4)
-
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct PrivateCloudState {
-    pub pats: Vec<PersonalAccessToken>,
-    pub clusters: Vec<Cluster>,
-    pub apps: Vec<PcApp>,
-    #[serde(skip_deserializing)]
-    pub jobs: BTreeMap<String, PcJob>,
-}
-
-/// A PAT (the token is never shown by `Debug`).
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PersonalAccessToken {
-    /// A label for `/_sim/state` (the token itself is never written there).
-    #[serde(default)]
-    pub name: String,
-    #[serde(skip_serializing)]
-    pub token: String,
-    pub scopes: Vec<String>,
-}
-
-impl std::fmt::Debug for PersonalAccessToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PersonalAccessToken")
-            .field("name", &self.name)
-            .field("token", &"<redacted>")
-            .field("scopes", &self.scopes)
-            .finish()
-    }
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Cluster {
-    pub cluster_id: String,
-    pub name: String,
-    #[serde(default = "default_cluster_type")]
-    pub cluster_type: String,
-    #[serde(default)]
-    pub namespaces: Vec<Namespace>,
-}
-
-fn default_cluster_type() -> String {
-    "k8s".to_string()
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Namespace {
-    pub namespace_id: String,
-    pub name: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PcApp {
-    pub app_id: String,
-    pub name: String,
-    #[serde(default = "default_mendix_version")]
-    pub runtime_version: String,
-    #[serde(default)]
-    pub branches: Branches,
-    #[serde(default)]
-    pub packages: Vec<PcPackage>,
-    /// Seeded in a short form (see [`PcEnvironmentSeed`]); kept as full manifests.
-    #[serde(default, deserialize_with = "deserialize_pc_environments")]
-    pub environments: Vec<PcEnvironment>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PcPackage {
-    pub id: String,
-    pub model_version: String,
-    #[serde(default = "default_mendix_version")]
-    pub runtime_version: String,
-    #[serde(default = "Utc::now")]
-    pub created_on: DateTime<Utc>,
-    #[serde(default)]
-    pub description: String,
-    /// `MainLine-<modelVersion>.mda` by default.
-    #[serde(default)]
-    pub file_name: String,
-    #[serde(default = "default_size")]
-    pub file_size: u64,
-    #[serde(default)]
-    pub build_log: String,
-    #[serde(skip)]
-    pub content: Option<Bytes>,
-}
-
-/// One Private Cloud environment: its manifest's `environment` object as last applied, with
-/// the server-managed `container.state` and `lastRunningInstanceCount` kept beside it.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PcEnvironment {
-    pub id: String,
-    pub namespace_id: String,
-    pub manifest_version: String,
-    pub environment: serde_json::Value,
-    /// `Ready`, `Processing`, `Failed` or `Unknown`.
-    pub container_state: String,
-    pub last_running_instance_count: u64,
-    /// Manifest changes applied (for tests: "did a restart happen?").
-    pub updates: u64,
-    #[serde(skip)]
-    pub processing_until: Option<Instant>,
-}
-
-/// The seed form of a Private Cloud environment.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PcEnvironmentSeed {
-    pub id: String,
-    #[serde(default)]
-    pub name: String,
-    pub cluster_id: String,
-    pub namespace_id: String,
-    /// The Kubernetes namespace name.
-    pub namespace: String,
-    #[serde(default)]
-    pub production: bool,
-    pub package_id: String,
-    #[serde(default)]
-    pub app_url: String,
-    #[serde(default = "one_u32")]
-    pub instances: u32,
-    #[serde(default)]
-    pub constants: Vec<NameValue>,
-    #[serde(default)]
-    pub scheduled_events: Vec<NameEnabled>,
-    /// A full `environment` object instead of the fields above (they are then ignored except
-    /// `id` and `namespaceId`).
-    #[serde(default)]
-    pub manifest: Option<serde_json::Value>,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NameValue {
-    pub name: String,
-    pub value: String,
-}
-
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NameEnabled {
-    pub name: String,
-    pub enabled: bool,
-}
-
-fn deserialize_pc_environments<'de, D>(deserializer: D) -> Result<Vec<PcEnvironment>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-{
-    let seeds = Vec::<PcEnvironmentSeed>::deserialize(deserializer)?;
-    Ok(seeds.into_iter().map(PcEnvironment::from_seed).collect())
-}
-
-impl PcEnvironment {
-    fn from_seed(seed: PcEnvironmentSeed) -> Self {
-        let environment = match seed.manifest {
-            Some(manifest) => manifest,
-            None => {
-                let name = if seed.name.is_empty() {
-                    seed.id.clone()
-                } else {
-                    seed.name.clone()
-                };
-                let app_url = if seed.app_url.is_empty() {
-                    format!("https://{}.example.mendix-sandbox.local", seed.id)
-                } else {
-                    seed.app_url.clone()
-                };
-                serde_json::json!({
-                    "id": seed.id,
-                    "properties": {
-                        "name": name,
-                        "production": seed.production,
-                        "defaultStudioTarget": false,
-                        "secretsStoreEnabled": false,
-                        "environmentPurpose": if seed.production { "Production" } else { "Test" },
-                    },
-                    "deployment": {
-                        "appUrl": app_url,
-                        "packageId": seed.package_id,
-                        "constants": seed.constants,
-                        "scheduledEvents": seed.scheduled_events,
-                        "appLogLevels": [],
-                    },
-                    "container": {
-                        "instances": seed.instances,
-                        "coreResources": {
-                            "limits": {"cpu": "1", "memory": "1.0"},
-                            "requests": {"cpu": "0.1", "memory": "0.512"},
-                        },
-                    },
-                    "runtime": {
-                        "environmentVariables": [],
-                        "customRuntimeSettings": [],
-                    },
-                    "provider": {
-                        "clusterId": seed.cluster_id,
-                        "namespace": seed.namespace,
-                        "namespaceId": seed.namespace_id,
-                    },
-                    "annotations": [],
-                    "services": [],
-                })
-            }
-        };
-        let mut environment = environment;
-        strip_write_only_secrets(&mut environment);
-        let instances = environment
-            .pointer("/container/instances")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0);
-        PcEnvironment {
-            id: seed.id,
-            namespace_id: seed.namespace_id,
-            manifest_version: "2.0.0".to_string(),
-            environment,
-            container_state: "Ready".to_string(),
-            last_running_instance_count: instances,
-            updates: 0,
-            processing_until: None,
-        }
-    }
-
-    pub fn instances(&self) -> u64 {
-        self.environment
-            .pointer("/container/instances")
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-    }
-
-    pub fn package_id(&self) -> Option<&str> {
-        self.environment
-            .pointer("/deployment/packageId")
-            .and_then(serde_json::Value::as_str)
-    }
-}
-
-/// Remove the manifest's write-only secrets (admin, debugger and subscription passwords,
-/// certificate keys). The sandbox accepts them but keeps none, so they cannot reach answers,
-/// `/_sim/state` or `Debug` output.
-pub fn strip_write_only_secrets(environment: &mut serde_json::Value) {
-    if let Some(runtime) = environment
-        .get_mut("runtime")
-        .and_then(serde_json::Value::as_object_mut)
-    {
-        for secret in ["subscriptionSecret", "debuggerPassword", "mxAdminPassword"] {
-            runtime.remove(secret);
-        }
-    }
-    if let Some(certificates) = environment
-        .pointer_mut("/network/outgoingConnectionCertificate")
-        .and_then(serde_json::Value::as_array_mut)
-    {
-        for certificate in certificates
-            .iter_mut()
-            .filter_map(serde_json::Value::as_object_mut)
-        {
-            certificate.remove("password");
-            certificate.remove("key");
-        }
-    }
-}
-
-/// A Private Cloud job (build and deploy share `GET /jobs/{jobId}`).
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PcJob {
-    pub id: String,
-    pub api: JobApi,
-    pub app_id: String,
-    /// `created`, `running`, `finished` or `failed`.
-    pub status: String,
-    pub details: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub package_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_message: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub build_log: String,
-    /// Creation order: jobs due at the same time end in the order they were made.
-    #[serde(skip)]
-    pub sequence: usize,
-    #[serde(skip)]
-    pub running_at: Option<Instant>,
-    #[serde(skip)]
-    pub done_at: Option<Instant>,
-    #[serde(skip)]
-    pub effect: Option<JobEffect>,
-}
-
-/// Which API a job belongs to (decides the scopes needed to read it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum JobApi {
-    Build,
-    Deploy,
-}
-
-/// What a job does to the world when it ends.
-#[derive(Clone, Debug)]
-pub enum JobEffect {
-    AddPackage(Box<PcPackage>),
-    DeletePackage {
-        package_id: String,
-    },
-    Fail {
-        code: u16,
-        message: String,
-    },
-    ApplyManifest {
-        environment_id: String,
-        environment: serde_json::Value,
-    },
-    CreateEnvironment(Box<PcEnvironment>),
-    DeleteEnvironment {
-        environment_id: String,
-    },
-    CreateCluster(Cluster),
-    UpdateCluster {
-        cluster_id: String,
-        name: String,
-        cluster_type: String,
-    },
-    DeleteCluster {
-        cluster_id: String,
-    },
-    CreateNamespace {
-        cluster_id: String,
-        namespace: Namespace,
-    },
-    /// Namespace settings the sandbox does not model (plans, members, …): accepted, no change.
-    UpdateNamespace,
-    DeleteNamespace {
-        cluster_id: String,
-        namespace_id: String,
-    },
-}
-
-// ---------------------------------------------------------------- seeding and time
-
 impl World {
     /// Parse and check a seed file.
     pub fn from_yaml(text: &str) -> Result<Self, SeedError> {
@@ -737,7 +102,39 @@ impl World {
                 ));
             }
         }
+        let duplicate = |ids: Vec<&str>| {
+            let mut seen = std::collections::BTreeSet::new();
+            ids.into_iter().position(|id| !seen.insert(id))
+        };
+        if let Some(i) = duplicate(self.cloud.apps.iter().map(|a| a.app_id.as_str()).collect()) {
+            return Err(invalid(format!("cloud.apps[{i}].appId"), "is used twice"));
+        }
+        if let Some(i) = duplicate(
+            self.private_cloud
+                .apps
+                .iter()
+                .map(|a| a.app_id.as_str())
+                .collect(),
+        ) {
+            return Err(invalid(
+                format!("privateCloud.apps[{i}].appId"),
+                "is used twice",
+            ));
+        }
         for (i, app) in self.cloud.apps.iter().enumerate() {
+            if let Some(j) = duplicate(app.environments.iter().map(|e| e.mode.as_str()).collect()) {
+                return Err(invalid(
+                    format!("cloud.apps[{i}].environments[{j}].mode"),
+                    "is used twice in this app",
+                ));
+            }
+            if let Some(j) = duplicate(app.packages.iter().map(|p| p.package_id.as_str()).collect())
+            {
+                return Err(invalid(
+                    format!("cloud.apps[{i}].packages[{j}].packageId"),
+                    "is used twice in this app",
+                ));
+            }
             for (j, env) in app.environments.iter().enumerate() {
                 if let Some(package) = &env.package_id
                     && !app.packages.iter().any(|p| &p.package_id == package)
@@ -763,6 +160,15 @@ impl World {
                     return Err(invalid(
                         format!("privateCloud.apps[{i}].environments[{j}].namespaceId"),
                         "names no namespace of any cluster; add it under privateCloud.clusters",
+                    ));
+                }
+                if !env
+                    .package_id()
+                    .is_some_and(|id| app.packages.iter().any(|p| p.id == id))
+                {
+                    return Err(invalid(
+                        format!("privateCloud.apps[{i}].environments[{j}].packageId"),
+                        "names no package of this app; add it under the app's packages",
                     ));
                 }
                 if env.id.len() > 32 {
@@ -843,6 +249,10 @@ impl World {
                     && until <= now
                 {
                     env.processing_until = None;
+                    if std::mem::take(&mut env.fail_next_rollout) {
+                        env.container_state = "Failed".to_string();
+                        continue;
+                    }
                     env.container_state = "Ready".to_string();
                     let instances = env.instances();
                     if instances > 0 {
