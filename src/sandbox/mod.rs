@@ -1,8 +1,5 @@
 //! Local stand-ins for the remote systems, for tests, benchmarks and the one-command demo:
 //! a Mendix API sandbox and a Kubernetes API sandbox. The operator's `run` never needs them.
 
-<<<<<<< HEAD
 pub mod kube;
-=======
->>>>>>> mendix-sandbox
 pub mod mendix;
