@@ -27,6 +27,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// The object changed under this reconcile (a stale cached copy): look again right away.
+    pub fn is_conflict(&self) -> bool {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Error::Status(e) => e.is_conflict(),
+            Error::Kube(kube::Error::Api(status)) => status.code == 409,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                F::ApplyFailed(e) | F::CleanupFailed(e) => e.is_conflict(),
+                F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s)) => s.code == 409,
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
     /// Short, bounded label for metrics and logs.
     pub fn metric_label(&self) -> String {
         match self {

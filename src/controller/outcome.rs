@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
@@ -94,4 +94,17 @@ pub fn stalled_by(err: &MendixError, what: &str) -> Option<(&'static str, String
         ),
     };
     Some((reason, format!("{what}: {err}; {hint}")))
+}
+
+/// The Stalled verdict to keep while a person has not acted yet: when the resource stalled for
+/// its current generation less than [`STALLED_RECHECK`] ago and no reconcile was requested
+/// since, the rejected remote write is not sent again (each status write triggers a reconcile,
+/// which would otherwise repeat it). Later it is retried once per [`STALLED_RECHECK`].
+pub fn hold_stalled(conditions: &[Condition], generation: Option<i64>, new_request: bool) -> Option<Verdict> {
+    let stalled = crate::crd::conditions::find(conditions, crate::crd::conditions::STALLED)?;
+    if stalled.status != crate::crd::conditions::TRUE || stalled.observed_generation != generation || new_request {
+        return None;
+    }
+    let since = Duration::from_millis(u64::try_from(now().as_millisecond() - stalled.last_transition_time.0.as_millisecond()).unwrap_or(0));
+    (since < STALLED_RECHECK).then(|| Verdict::new(Outcome::stalled(stalled.reason.clone(), stalled.message.clone()), STALLED_RECHECK - since))
 }

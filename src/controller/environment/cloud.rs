@@ -11,6 +11,7 @@ use kube::runtime::events::EventType;
 use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
+use crate::controller::status::StatusWriter;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
 use crate::crd::OperationKind;
@@ -97,21 +98,14 @@ fn start_failure(err: &MendixError) -> Option<(&'static str, &'static str)> {
         .map(|(_, reason, hint)| (*reason, *hint))
 }
 
-/// True when the last start of this generation failed and nothing asked to retry it.
-fn start_already_failed(
-    env: &MendixEnvironment,
-    status: &MendixEnvironmentStatus,
-) -> Option<Verdict> {
-    let stalled =
-        crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
-    let is_start_failure = START_FAILURES
-        .iter()
-        .any(|(_, reason, _)| *reason == stalled.reason);
-    let same_generation = stalled.observed_generation == env.metadata.generation;
-    let no_new_request =
-        crate::controller::outcome::reconcile_requested_at(env) == status.reconcile_requested_at;
-    (stalled.status == "True" && is_start_failure && same_generation && no_new_request)
-        .then(|| Verdict::stalled(&stalled.reason, stalled.message.clone()))
+/// The last start of this generation failed, recently, and nothing asked to retry it.
+fn start_already_failed(env: &MendixEnvironment, status: &MendixEnvironmentStatus) -> Option<Verdict> {
+    let stalled = crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
+    if !START_FAILURES.iter().any(|(_, reason, _)| *reason == stalled.reason) {
+        return None;
+    }
+    let new_request = crate::controller::outcome::reconcile_requested_at(env) != status.reconcile_requested_at;
+    crate::controller::outcome::hold_stalled(&status.conditions, env.metadata.generation, new_request)
 }
 
 fn wrap(err: MendixError, what: &str) -> Result<Verdict, Error> {
@@ -124,6 +118,7 @@ fn wrap(err: MendixError, what: &str) -> Result<Verdict, Error> {
 pub async fn converge(
     env: &MendixEnvironment,
     ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
     api: &CloudDeploy,
     app: &str,
     mode: &str,
@@ -405,10 +400,7 @@ pub async fn converge(
             let mut op = start_operation(OperationKind::Start, message.clone());
             op.intent = token;
             status.operation = Some(op.clone());
-            record_operation(
-                env,
-                ctx,
-                status,
+            record_operation(env, ctx, writer, status,
                 &Outcome::progressing("Starting", message.clone()),
             )
             .await?;
@@ -473,10 +465,7 @@ pub async fn converge(
             op.intent = restart_token;
             op.phase = Some("stop".into());
             status.operation = Some(op);
-            record_operation(
-                env,
-                ctx,
-                status,
+            record_operation(env, ctx, writer, status,
                 &Outcome::progressing("Restarting", message.clone()),
             )
             .await?;

@@ -23,7 +23,7 @@ use super::Context;
 use super::credentials::{self, Credentials, Platform};
 use super::error::Error;
 use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
-use super::status::apply_status;
+use super::status::StatusWriter;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
@@ -97,25 +97,24 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
     );
 }
 
-/// Writes status now, before a request whose answer must not be lost.
+/// Completes `status` for this reconcile and writes it; also used to record an operation
+/// before the request whose answer must not be lost.
 pub async fn record_operation(
     env: &MendixEnvironment,
     ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
     status: &mut MendixEnvironmentStatus,
     outcome: &Outcome,
 ) -> Result<(), Error> {
-    let api: Api<MendixEnvironment> =
-        Api::namespaced(ctx.client.clone(), &env.namespace().unwrap_or_default());
     finish(env, status, outcome);
-    apply_status(&api, env, env.status.as_ref(), status).await?;
+    let written = writer.write(status).await;
+    let label = if written.is_ok() { "ok" } else { "error" };
+    ctx.metrics.status_writes.get_or_create(&crate::metrics::ReconcileLabels { kind: KIND.into(), result: label.into() }).inc();
+    written?;
     Ok(())
 }
 
-async fn converge(
-    env: &MendixEnvironment,
-    ctx: &Context,
-    status: &mut MendixEnvironmentStatus,
-) -> Result<Verdict, Error> {
+async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnvironmentStatus, writer: &mut StatusWriter<MendixEnvironment>) -> Result<Verdict, Error> {
     let desired = match resolve(env, ctx).await? {
         Resolved::Ready(desired) => desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
@@ -148,9 +147,7 @@ async fn converge(
         &creds,
     ) {
         (Some(target), _, Credentials::Cloud(c)) => {
-            cloud::converge(
-                env,
-                ctx,
+            cloud::converge(env, ctx, writer,
                 &ctx.mendix.cloud_deploy(c),
                 &target.app_id,
                 &target.mode,
@@ -160,9 +157,7 @@ async fn converge(
             .await
         }
         (_, Some(target), Credentials::Private(pat)) => {
-            private::converge(
-                env,
-                ctx,
+            private::converge(env, ctx, writer,
                 &ctx.mendix.pc_deploy(pat),
                 target,
                 &desired,
@@ -200,7 +195,8 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut status = env.status.clone().unwrap_or_default();
-    let verdict = match converge(env, ctx, &mut status).await {
+    let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
+    let verdict = match converge(env, ctx, &mut status, &mut writer).await {
         Ok(verdict) => verdict,
         Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
             Some((reason, message)) => Verdict::stalled(reason, message),
@@ -217,17 +213,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         },
         Err(other) => return Err(other),
     };
-    finish(env, &mut status, &verdict.outcome);
-    let written = apply_status(&api, env, env.status.as_ref(), &status).await;
-    let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .status_writes
-        .get_or_create(&crate::metrics::ReconcileLabels {
-            kind: KIND.into(),
-            result: label.into(),
-        })
-        .inc();
-    written?;
+    record_operation(env, ctx, &mut writer, &mut status, &verdict.outcome).await?;
     let after = if verdict.requeue.is_zero() {
         ctx.settings.resync
     } else {
@@ -237,6 +223,9 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
 }
 
 pub fn error_policy(_env: Arc<MendixEnvironment>, error: &Error, _ctx: Arc<Context>) -> Action {
+    if error.is_conflict() {
+        return Action::requeue(super::package::CONFLICT_RETRY);
+    }
     tracing::warn!(error = %error, "MendixEnvironment reconcile failed");
     Action::requeue(Duration::from_secs(15))
 }

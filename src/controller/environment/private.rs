@@ -10,6 +10,7 @@ use kube::runtime::events::EventType;
 use super::desired::{Desired, merge_manifest, private_instances};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
+use crate::controller::status::StatusWriter;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
 use crate::crd::conditions::Outcome;
@@ -34,6 +35,7 @@ fn wrap(err: crate::mendix::error::MendixError, what: &str) -> Result<Verdict, E
 async fn put_manifest(
     env: &MendixEnvironment,
     ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
     api: &PcDeploy,
     target: &PrivateCloudEnvironment,
     manifest: &EnvironmentManifest,
@@ -42,10 +44,7 @@ async fn put_manifest(
 ) -> Result<Verdict, Error> {
     let message = op.step.clone().unwrap_or_default();
     status.operation = Some(op.clone());
-    record_operation(
-        env,
-        ctx,
-        status,
+    record_operation(env, ctx, writer, status,
         &Outcome::progressing("UpdatingManifest", message.clone()),
     )
     .await?;
@@ -78,6 +77,7 @@ async fn put_manifest(
 pub async fn converge(
     env: &MendixEnvironment,
     ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
     api: &PcDeploy,
     target: &PrivateCloudEnvironment,
     desired: &Desired,
@@ -198,17 +198,17 @@ pub async fn converge(
                 "restart 2/2: scaling back to {} instance(s)",
                 instances.max(1)
             ));
-            return put_manifest(env, ctx, api, target, &up, op, status).await;
+            return put_manifest(env, ctx, writer, api, target, &up, op, status).await;
         }
         if phase == SCALE_DOWN {
             let mut down = manifest.clone();
             down.environment.container.instances = 0;
-            return put_manifest(env, ctx, api, target, &down, op, status).await;
+            return put_manifest(env, ctx, writer, api, target, &down, op, status).await;
         }
         if phase == SCALE_UP && container.instances == 0 {
             let mut up = manifest.clone();
             up.environment.container.instances = instances.max(1);
-            return put_manifest(env, ctx, api, target, &up, op, status).await;
+            return put_manifest(env, ctx, writer, api, target, &up, op, status).await;
         }
         if phase == SCALE_UP && container.state() == ContainerState::Processing {
             let after = poll(op.polls);
@@ -269,7 +269,7 @@ pub async fn converge(
         );
         // Pods are replaced when the manifest changes, which satisfies a restart request.
         op.intent = restart_token;
-        return put_manifest(env, ctx, api, target, &next, op, status).await;
+        return put_manifest(env, ctx, writer, api, target, &next, op, status).await;
     }
 
     // The manifest matches: wait for the environment to be Ready.
@@ -331,7 +331,7 @@ pub async fn converge(
                 "restarting by scaling to 0 and back".into(),
             )
             .await;
-            return put_manifest(env, ctx, api, target, &down, op, status).await;
+            return put_manifest(env, ctx, writer, api, target, &down, op, status).await;
         }
     }
 

@@ -4,16 +4,15 @@
 use std::time::Duration;
 
 use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::events::EventType;
 
 use super::remote::{JobState, PackageApi, RemotePackage, RemoteState, Started, log_tail};
 use crate::controller::Context;
 use crate::controller::credentials::{self, Platform};
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, age, is_paused, now, stalled_by, start_operation};
-use crate::controller::status::apply_status;
-use crate::crd::conditions::{Outcome, apply_outcome};
+use crate::controller::outcome::{Verdict, age, is_paused, stalled_by, start_operation};
+use crate::controller::status::StatusWriter;
+use crate::crd::conditions::Outcome;
 use crate::crd::package::{MendixPackage, MendixPackageStatus, PackagePhase, PackageSource};
 use crate::crd::{OperationKind, OperationStatus};
 
@@ -146,20 +145,10 @@ async fn record(
     ctx: &Context,
     pkg: &MendixPackage,
     status: &mut MendixPackageStatus,
+    writer: &mut StatusWriter<MendixPackage>,
     outcome: &Outcome,
 ) -> Result<(), Error> {
-    let api: Api<MendixPackage> =
-        Api::namespaced(ctx.client.clone(), &pkg.namespace().unwrap_or_default());
-    apply_outcome(
-        &mut status.conditions,
-        outcome,
-        pkg.metadata.generation,
-        now(),
-    );
-    status.observed_generation = pkg.metadata.generation;
-    status.phase = Some(phase_of(outcome, status.operation.as_ref()));
-    apply_status(&api, pkg, pkg.status.as_ref(), status).await?;
-    Ok(())
+    super::write_status(pkg, ctx, writer, status, outcome).await
 }
 
 pub fn phase_of(outcome: &Outcome, operation: Option<&OperationStatus>) -> PackagePhase {
@@ -180,6 +169,7 @@ pub async fn converge(
     pkg: &MendixPackage,
     ctx: &Context,
     status: &mut MendixPackageStatus,
+    writer: &mut StatusWriter<MendixPackage>,
 ) -> Result<Verdict, Error> {
     let remote = match remote_for(pkg, ctx).await? {
         Ok(remote) => remote,
@@ -422,6 +412,10 @@ pub async fn converge(
                 .await;
                 return Ok(report(status, pkg, &found));
             }
+            let new_request = crate::controller::outcome::reconcile_requested_at(pkg) != status.reconcile_requested_at;
+            if let Some(verdict) = crate::controller::outcome::hold_stalled(&status.conditions, pkg.metadata.generation, new_request) {
+                return Ok(verdict);
+            }
             if is_paused(pkg) {
                 return Ok(Verdict::new(
                     Outcome::progressing(
@@ -433,7 +427,7 @@ pub async fn converge(
                     ctx.settings.resync,
                 ));
             }
-            start(pkg, ctx, status, &remote).await
+            start(pkg, ctx, status, writer, &remote).await
         }
         _ => Ok(Verdict::stalled(
             "InvalidSpec",
@@ -447,16 +441,14 @@ async fn start(
     pkg: &MendixPackage,
     ctx: &Context,
     status: &mut MendixPackageStatus,
+    writer: &mut StatusWriter<MendixPackage>,
     remote: &PackageApi,
 ) -> Result<Verdict, Error> {
     let what = describe(&pkg.spec.source);
     let (kind, result) = if let Some(build) = &pkg.spec.source.build {
         let op = start_operation(OperationKind::Build, format!("1/2: starting the {what}"));
         status.operation = Some(op.clone());
-        record(
-            ctx,
-            pkg,
-            status,
+        record(ctx, pkg, status, writer,
             &Outcome::progressing("Building", op.step.clone().unwrap_or_default()),
         )
         .await?;
@@ -502,10 +494,7 @@ async fn start(
         );
         status.operation = Some(op.clone());
         status.size = i64::try_from(downloaded.size).ok();
-        record(
-            ctx,
-            pkg,
-            status,
+        record(ctx, pkg, status, writer,
             &Outcome::progressing("Uploading", op.step.clone().unwrap_or_default()),
         )
         .await?;

@@ -19,11 +19,14 @@ use self::cleanup::{Cleanup, cleanup};
 use super::Context;
 use super::error::Error;
 use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
-use super::status::apply_status;
+use super::status::StatusWriter;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
 
 pub const KIND: &str = "MendixPackage";
+
+/// A conflict means the cache lagged behind a write: look again almost at once.
+pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
 
 /// Reconciles one MendixPackage.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -57,7 +60,8 @@ async fn apply(
     api: &Api<MendixPackage>,
 ) -> Result<Action, Error> {
     let mut status = pkg.status.clone().unwrap_or_default();
-    let verdict = match converge(pkg, ctx, &mut status).await {
+    let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
+    let verdict = match converge(pkg, ctx, &mut status, &mut writer).await {
         Ok(verdict) => verdict,
         Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
             Some((reason, message)) => Verdict::stalled(reason, message),
@@ -74,7 +78,7 @@ async fn apply(
         },
         Err(other) => return Err(other),
     };
-    write(pkg, ctx, api, &mut status, &verdict).await?;
+    write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
     Ok(requeue(&verdict, ctx))
 }
 
@@ -85,10 +89,11 @@ async fn delete(
     api: &Api<MendixPackage>,
 ) -> Result<Action, Error> {
     let mut status = pkg.status.clone().unwrap_or_default();
+    let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
     match cleanup(pkg, ctx, &mut status).await {
         Ok(Cleanup::Done) => Ok(Action::await_change()),
         Ok(Cleanup::Wait(verdict)) => {
-            write(pkg, ctx, api, &mut status, &verdict).await?;
+            write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
             Err(Error::CleanupPending(requeue_after(&verdict, ctx)))
         }
         Err(Error::Mendix(err)) => {
@@ -99,43 +104,32 @@ async fn delete(
                 ),
                 ctx.settings.poll.max,
             );
-            write(pkg, ctx, api, &mut status, &verdict).await?;
+            write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
             Err(Error::CleanupPending(verdict.requeue))
         }
         Err(other) => Err(other),
     }
 }
 
-async fn write(
+/// Completes `status` for this reconcile (generation, echo, phase, conditions) and writes it.
+pub(crate) async fn write_status(
     pkg: &MendixPackage,
     ctx: &Context,
-    api: &Api<MendixPackage>,
+    writer: &mut StatusWriter<MendixPackage>,
     status: &mut MendixPackageStatus,
-    verdict: &Verdict,
+    outcome: &Outcome,
 ) -> Result<(), Error> {
     status.observed_generation = pkg.metadata.generation;
-    status.reconcile_requested_at =
-        reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
+    status.reconcile_requested_at = reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
     status.phase = Some(if pkg.meta().deletion_timestamp.is_some() {
         crate::crd::package::PackagePhase::Deleting
     } else {
-        phase_of(&verdict.outcome, status.operation.as_ref())
+        phase_of(outcome, status.operation.as_ref())
     });
-    apply_outcome(
-        &mut status.conditions,
-        &verdict.outcome,
-        pkg.metadata.generation,
-        now(),
-    );
-    let written = apply_status(api, pkg, pkg.status.as_ref(), status).await;
+    apply_outcome(&mut status.conditions, outcome, pkg.metadata.generation, now());
+    let written = writer.write(status).await;
     let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .status_writes
-        .get_or_create(&crate::metrics::ReconcileLabels {
-            kind: KIND.into(),
-            result: label.into(),
-        })
-        .inc();
+    ctx.metrics.status_writes.get_or_create(&crate::metrics::ReconcileLabels { kind: KIND.into(), result: label.into() }).inc();
     written?;
     Ok(())
 }
@@ -154,6 +148,9 @@ fn requeue(verdict: &Verdict, ctx: &Context) -> Action {
 
 /// Failed reconciles are retried after a pause; deletions that wait say how long.
 pub fn error_policy(_pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+    if error.is_conflict() {
+        return Action::requeue(CONFLICT_RETRY);
+    }
     match error {
         Error::Finalizer(inner) => match inner.as_ref() {
             kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) => {

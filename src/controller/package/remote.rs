@@ -257,7 +257,13 @@ impl PackageApi {
         let PackageApi::Private { api, .. } = self else {
             return Ok(JobState::Finished { package_id: None });
         };
-        let job = api.get_job(job_id).await?;
+        let mut job = api.get_job(job_id).await?;
+        if job.status == v4::JobStatus::Failed && job.log.is_none() {
+            // The build log comes only with `log=true`: fetch it once, for the Stalled message.
+            if let Ok(with_log) = api.get_job_with_log(job_id).await {
+                job = with_log;
+            }
+        }
         Ok(match job.status {
             v4::JobStatus::Finished => JobState::Finished {
                 package_id: job.package_id,
