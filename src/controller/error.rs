@@ -35,7 +35,9 @@ impl Error {
             Error::Kube(kube::Error::Api(status)) => status.code == 409,
             Error::Finalizer(inner) => match inner.as_ref() {
                 F::ApplyFailed(e) | F::CleanupFailed(e) => e.is_conflict(),
-                F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s)) => s.code == 409,
+                F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s)) => {
+                    s.code == 409
+                }
                 _ => false,
             },
             _ => false,

@@ -100,11 +100,26 @@ pub fn stalled_by(err: &MendixError, what: &str) -> Option<(&'static str, String
 /// its current generation less than [`STALLED_RECHECK`] ago and no reconcile was requested
 /// since, the rejected remote write is not sent again (each status write triggers a reconcile,
 /// which would otherwise repeat it). Later it is retried once per [`STALLED_RECHECK`].
-pub fn hold_stalled(conditions: &[Condition], generation: Option<i64>, new_request: bool) -> Option<Verdict> {
+pub fn hold_stalled(
+    conditions: &[Condition],
+    generation: Option<i64>,
+    new_request: bool,
+) -> Option<Verdict> {
     let stalled = crate::crd::conditions::find(conditions, crate::crd::conditions::STALLED)?;
-    if stalled.status != crate::crd::conditions::TRUE || stalled.observed_generation != generation || new_request {
+    if stalled.status != crate::crd::conditions::TRUE
+        || stalled.observed_generation != generation
+        || new_request
+    {
         return None;
     }
-    let since = Duration::from_millis(u64::try_from(now().as_millisecond() - stalled.last_transition_time.0.as_millisecond()).unwrap_or(0));
-    (since < STALLED_RECHECK).then(|| Verdict::new(Outcome::stalled(stalled.reason.clone(), stalled.message.clone()), STALLED_RECHECK - since))
+    let since = Duration::from_millis(
+        u64::try_from(now().as_millisecond() - stalled.last_transition_time.0.as_millisecond())
+            .unwrap_or(0),
+    );
+    (since < STALLED_RECHECK).then(|| {
+        Verdict::new(
+            Outcome::stalled(stalled.reason.clone(), stalled.message.clone()),
+            STALLED_RECHECK - since,
+        )
+    })
 }

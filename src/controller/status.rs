@@ -67,12 +67,21 @@ impl<K> StatusWriter<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
-    pub fn new<S: Serialize>(api: Api<K>, obj: &K, current: Option<&S>) -> Result<Self, StatusError> {
+    pub fn new<S: Serialize>(
+        api: Api<K>,
+        obj: &K,
+        current: Option<&S>,
+    ) -> Result<Self, StatusError> {
         let written = match current {
             Some(c) => comparable(&serde_json::to_value(c)?),
             None => Value::Null,
         };
-        Ok(Self { api, name: obj.name_any(), resource_version: obj.meta().resource_version.clone(), written })
+        Ok(Self {
+            api,
+            name: obj.name_any(),
+            resource_version: obj.meta().resource_version.clone(),
+            written,
+        })
     }
 
     /// Applies `desired` as the whole status (fields the operator no longer sets are removed,
@@ -95,7 +104,13 @@ where
             "status": value,
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        let updated = match tokio::time::timeout(PATCH_TIMEOUT, self.api.patch_status(&self.name, &params, &Patch::Apply(&patch))).await {
+        let updated = match tokio::time::timeout(
+            PATCH_TIMEOUT,
+            self.api
+                .patch_status(&self.name, &params, &Patch::Apply(&patch)),
+        )
+        .await
+        {
             Ok(result) => result?,
             Err(_) => return Err(StatusError::Timeout(PATCH_TIMEOUT)),
         };

@@ -61,8 +61,15 @@ pub fn config(mendix: &SandboxServer) -> RunConfig {
 
 fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     Secret {
-        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
-        data: Some(data.iter().map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec()))).collect::<BTreeMap<_, _>>()),
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect::<BTreeMap<_, _>>(),
+        ),
         ..Default::default()
     }
 }
@@ -74,19 +81,49 @@ impl Harness {
         mendix_operator::runtime::telemetry::init(LogFormat::Text);
         let mendix = MendixSandbox::demo();
         mendix.set_time_scale(0.01);
-        let mendix_server = mendix.serve("127.0.0.1:0".parse().expect("addr")).await.expect("mendix sandbox serves");
+        let mendix_server = mendix
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("mendix sandbox serves");
         let sandbox = KubeSandbox::new();
-        let kube = sandbox.serve("127.0.0.1:0".parse().expect("addr")).await.expect("kube sandbox serves");
+        let kube = sandbox
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("kube sandbox serves");
         let client = kube.client().await;
         let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
         for (_, crd) in crd::all() {
-            crds.create(&PostParams::default(), &crd).await.expect("CRD created");
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .expect("CRD created");
         }
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns = Namespace { metadata: ObjectMeta { name: Some(NS.into()), ..Default::default() }, ..Default::default() };
-        namespaces.create(&PostParams::default(), &ns).await.expect("namespace created");
-        let h = Harness { kube, mendix, mendix_server, client, operator: None };
-        h.put_secret(CLOUD_SECRET, &[("username", demo::CLOUD_USERNAME), ("apiKey", demo::CLOUD_API_KEY)]).await;
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(NS.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace created");
+        let h = Harness {
+            kube,
+            mendix,
+            mendix_server,
+            client,
+            operator: None,
+        };
+        h.put_secret(
+            CLOUD_SECRET,
+            &[
+                ("username", demo::CLOUD_USERNAME),
+                ("apiKey", demo::CLOUD_API_KEY),
+            ],
+        )
+        .await;
         h.put_secret(PC_SECRET, &[("pat", demo::PC_PAT)]).await;
         h
     }
@@ -106,7 +143,9 @@ impl Harness {
         let mut value = serde_json::to_value(&s).expect("secret serializes");
         value["apiVersion"] = "v1".into();
         value["kind"] = "Secret".into();
-        api.patch(name, &params, &Patch::Apply(&value)).await.expect("secret applied");
+        api.patch(name, &params, &Patch::Apply(&value))
+            .await
+            .expect("secret applied");
     }
 
     pub fn config(&self) -> RunConfig {
@@ -125,7 +164,9 @@ impl Harness {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            if let Err(err) = mendix_operator::runtime::operator::run(config, client, shutdown, |_| {}).await {
+            if let Err(err) =
+                mendix_operator::runtime::operator::run(config, client, shutdown, |_| {}).await
+            {
                 panic!("operator failed: {err}");
             }
         });
@@ -160,14 +201,24 @@ impl Harness {
     /// Creates a namespaced resource from YAML in namespace `apps`.
     pub async fn create<K>(&self, yaml: &str) -> K
     where
-        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope> + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
     {
         let obj: K = serde_yaml::from_str(yaml).expect("test YAML parses");
-        Api::<K>::namespaced(self.client.clone(), NS).create(&PostParams::default(), &obj).await.expect("resource created")
+        Api::<K>::namespaced(self.client.clone(), NS)
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("resource created")
     }
 
     pub async fn delete_package(&self, name: &str) {
-        self.packages().delete(name, &DeleteParams::default()).await.expect("delete accepted");
+        self.packages()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete accepted");
     }
 }
 
@@ -194,47 +245,104 @@ where
     }
 }
 
-pub fn condition<'a>(conditions: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+pub fn condition<'a>(
+    conditions: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
     conditions.iter().find(|c| c.type_ == type_)
 }
 
-pub fn is(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], type_: &str) -> bool {
+pub fn is(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> bool {
     condition(conditions, type_).is_some_and(|c| c.status == "True")
 }
 
 impl Harness {
-    pub async fn wait_package(&self, name: &str, done: impl Fn(&MendixPackage) -> bool) -> MendixPackage {
+    pub async fn wait_package(
+        &self,
+        name: &str,
+        done: impl Fn(&MendixPackage) -> bool,
+    ) -> MendixPackage {
         let api = self.packages();
-        wait_for(&format!("MendixPackage {name}"), || { let api = api.clone(); let name = name.to_string(); async move { api.get_opt(&name).await.ok().flatten() } }, done).await
+        wait_for(
+            &format!("MendixPackage {name}"),
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            done,
+        )
+        .await
     }
 
-    pub async fn wait_environment(&self, name: &str, done: impl Fn(&MendixEnvironment) -> bool) -> MendixEnvironment {
+    pub async fn wait_environment(
+        &self,
+        name: &str,
+        done: impl Fn(&MendixEnvironment) -> bool,
+    ) -> MendixEnvironment {
         let api = self.environments();
-        wait_for(&format!("MendixEnvironment {name}"), || { let api = api.clone(); let name = name.to_string(); async move { api.get_opt(&name).await.ok().flatten() } }, done).await
+        wait_for(
+            &format!("MendixEnvironment {name}"),
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            done,
+        )
+        .await
     }
 }
 
 /// Ready for the current generation.
-pub fn ready<K: kube::Resource>(obj: &K, status_conditions: Option<(&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition], Option<i64>)>) -> bool {
-    status_conditions.is_some_and(|(c, observed)| observed == obj.meta().generation && is(c, "Ready"))
+pub fn ready<K: kube::Resource>(
+    obj: &K,
+    status_conditions: Option<(
+        &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+        Option<i64>,
+    )>,
+) -> bool {
+    status_conditions
+        .is_some_and(|(c, observed)| observed == obj.meta().generation && is(c, "Ready"))
 }
 
 pub fn package_ready(p: &MendixPackage) -> bool {
-    ready(p, p.status.as_ref().map(|s| (s.conditions.as_slice(), s.observed_generation)))
+    ready(
+        p,
+        p.status
+            .as_ref()
+            .map(|s| (s.conditions.as_slice(), s.observed_generation)),
+    )
 }
 
 pub fn package_stalled(p: &MendixPackage) -> bool {
-    p.status.as_ref().is_some_and(|s| is(&s.conditions, "Stalled"))
+    p.status
+        .as_ref()
+        .is_some_and(|s| is(&s.conditions, "Stalled"))
 }
 
 pub fn environment_ready(e: &MendixEnvironment) -> bool {
-    ready(e, e.status.as_ref().map(|s| (s.conditions.as_slice(), s.observed_generation)))
+    ready(
+        e,
+        e.status
+            .as_ref()
+            .map(|s| (s.conditions.as_slice(), s.observed_generation)),
+    )
 }
 
 pub fn environment_stalled(e: &MendixEnvironment) -> bool {
-    e.status.as_ref().is_some_and(|s| is(&s.conditions, "Stalled") && s.observed_generation == e.metadata.generation)
+    e.status.as_ref().is_some_and(|s| {
+        is(&s.conditions, "Stalled") && s.observed_generation == e.metadata.generation
+    })
 }
 
 pub fn stalled_reason_package(p: &MendixPackage) -> String {
-    p.status.as_ref().and_then(|s| condition(&s.conditions, "Stalled")).map(|c| c.reason.clone()).unwrap_or_default()
+    p.status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .map(|c| c.reason.clone())
+        .unwrap_or_default()
 }

@@ -11,9 +11,9 @@ use kube::runtime::events::EventType;
 use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
-use crate::controller::status::StatusWriter;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{MendixEnvironment, MendixEnvironmentStatus, RunState};
@@ -99,13 +99,25 @@ fn start_failure(err: &MendixError) -> Option<(&'static str, &'static str)> {
 }
 
 /// The last start of this generation failed, recently, and nothing asked to retry it.
-fn start_already_failed(env: &MendixEnvironment, status: &MendixEnvironmentStatus) -> Option<Verdict> {
-    let stalled = crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
-    if !START_FAILURES.iter().any(|(_, reason, _)| *reason == stalled.reason) {
+fn start_already_failed(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> Option<Verdict> {
+    let stalled =
+        crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
+    if !START_FAILURES
+        .iter()
+        .any(|(_, reason, _)| *reason == stalled.reason)
+    {
         return None;
     }
-    let new_request = crate::controller::outcome::reconcile_requested_at(env) != status.reconcile_requested_at;
-    crate::controller::outcome::hold_stalled(&status.conditions, env.metadata.generation, new_request)
+    let new_request =
+        crate::controller::outcome::reconcile_requested_at(env) != status.reconcile_requested_at;
+    crate::controller::outcome::hold_stalled(
+        &status.conditions,
+        env.metadata.generation,
+        new_request,
+    )
 }
 
 fn wrap(err: MendixError, what: &str) -> Result<Verdict, Error> {
@@ -400,7 +412,11 @@ pub async fn converge(
             let mut op = start_operation(OperationKind::Start, message.clone());
             op.intent = token;
             status.operation = Some(op.clone());
-            record_operation(env, ctx, writer, status,
+            record_operation(
+                env,
+                ctx,
+                writer,
+                status,
                 &Outcome::progressing("Starting", message.clone()),
             )
             .await?;
@@ -465,7 +481,11 @@ pub async fn converge(
             op.intent = restart_token;
             op.phase = Some("stop".into());
             status.operation = Some(op);
-            record_operation(env, ctx, writer, status,
+            record_operation(
+                env,
+                ctx,
+                writer,
+                status,
                 &Outcome::progressing("Restarting", message.clone()),
             )
             .await?;

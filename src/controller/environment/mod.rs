@@ -109,12 +109,23 @@ pub async fn record_operation(
     finish(env, status, outcome);
     let written = writer.write(status).await;
     let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics.status_writes.get_or_create(&crate::metrics::ReconcileLabels { kind: KIND.into(), result: label.into() }).inc();
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: label.into(),
+        })
+        .inc();
     written?;
     Ok(())
 }
 
-async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnvironmentStatus, writer: &mut StatusWriter<MendixEnvironment>) -> Result<Verdict, Error> {
+async fn converge(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+    writer: &mut StatusWriter<MendixEnvironment>,
+) -> Result<Verdict, Error> {
     let desired = match resolve(env, ctx).await? {
         Resolved::Ready(desired) => desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
@@ -147,7 +158,10 @@ async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnv
         &creds,
     ) {
         (Some(target), _, Credentials::Cloud(c)) => {
-            cloud::converge(env, ctx, writer,
+            cloud::converge(
+                env,
+                ctx,
+                writer,
                 &ctx.mendix.cloud_deploy(c),
                 &target.app_id,
                 &target.mode,
@@ -157,7 +171,10 @@ async fn converge(env: &MendixEnvironment, ctx: &Context, status: &mut MendixEnv
             .await
         }
         (_, Some(target), Credentials::Private(pat)) => {
-            private::converge(env, ctx, writer,
+            private::converge(
+                env,
+                ctx,
+                writer,
                 &ctx.mendix.pc_deploy(pat),
                 target,
                 &desired,

@@ -10,9 +10,9 @@ use kube::runtime::events::EventType;
 use super::desired::{Desired, merge_manifest, private_instances};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
-use crate::controller::status::StatusWriter;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
     MendixEnvironment, MendixEnvironmentStatus, PrivateCloudEnvironment, RunState,
@@ -44,7 +44,11 @@ async fn put_manifest(
 ) -> Result<Verdict, Error> {
     let message = op.step.clone().unwrap_or_default();
     status.operation = Some(op.clone());
-    record_operation(env, ctx, writer, status,
+    record_operation(
+        env,
+        ctx,
+        writer,
+        status,
         &Outcome::progressing("UpdatingManifest", message.clone()),
     )
     .await?;

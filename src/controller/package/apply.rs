@@ -19,6 +19,11 @@ use crate::crd::{OperationKind, OperationStatus};
 /// Lines of a failed build's log shown in the Stalled message.
 const LOG_LINES: usize = 10;
 
+/// "; build log ends with: ..." for a Stalled message, or nothing when there is no log.
+fn log_excerpt(log: Option<&str>) -> String {
+    log.map(|l| log_tail(l, LOG_LINES)).filter(|t| !t.is_empty()).map(|t| format!("; build log ends with:\n{t}")).unwrap_or_default()
+}
+
 pub fn platform(pkg: &MendixPackage) -> Platform {
     if pkg.spec.target.mendix_cloud.is_some() {
         Platform::MendixCloud
@@ -97,11 +102,7 @@ fn report(
         }
         RemoteState::Failed => {
             status.operation = None;
-            let tail = remote
-                .build_log
-                .as_deref()
-                .map(|l| format!("; build log ends with:\n{}", log_tail(l, LOG_LINES)))
-                .unwrap_or_default();
+            let tail = log_excerpt(remote.build_log.as_deref());
             Verdict::stalled(
                 "BuildFailed",
                 format!(
@@ -310,10 +311,7 @@ pub async fn converge(
                 };
                 status.operation = None;
                 status.remote_state = Some("failed".into());
-                let tail = log
-                    .as_deref()
-                    .map(|l| format!("; build log ends with:\n{}", log_tail(l, LOG_LINES)))
-                    .unwrap_or_default();
+                let tail = log_excerpt(log.as_deref());
                 let reason = if op.kind == OperationKind::Upload {
                     "UploadFailed"
                 } else {
@@ -412,8 +410,13 @@ pub async fn converge(
                 .await;
                 return Ok(report(status, pkg, &found));
             }
-            let new_request = crate::controller::outcome::reconcile_requested_at(pkg) != status.reconcile_requested_at;
-            if let Some(verdict) = crate::controller::outcome::hold_stalled(&status.conditions, pkg.metadata.generation, new_request) {
+            let new_request = crate::controller::outcome::reconcile_requested_at(pkg)
+                != status.reconcile_requested_at;
+            if let Some(verdict) = crate::controller::outcome::hold_stalled(
+                &status.conditions,
+                pkg.metadata.generation,
+                new_request,
+            ) {
                 return Ok(verdict);
             }
             if is_paused(pkg) {
@@ -448,7 +451,11 @@ async fn start(
     let (kind, result) = if let Some(build) = &pkg.spec.source.build {
         let op = start_operation(OperationKind::Build, format!("1/2: starting the {what}"));
         status.operation = Some(op.clone());
-        record(ctx, pkg, status, writer,
+        record(
+            ctx,
+            pkg,
+            status,
+            writer,
             &Outcome::progressing("Building", op.step.clone().unwrap_or_default()),
         )
         .await?;
@@ -494,7 +501,11 @@ async fn start(
         );
         status.operation = Some(op.clone());
         status.size = i64::try_from(downloaded.size).ok();
-        record(ctx, pkg, status, writer,
+        record(
+            ctx,
+            pkg,
+            status,
+            writer,
             &Outcome::progressing("Uploading", op.step.clone().unwrap_or_default()),
         )
         .await?;

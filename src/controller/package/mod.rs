@@ -120,16 +120,28 @@ pub(crate) async fn write_status(
     outcome: &Outcome,
 ) -> Result<(), Error> {
     status.observed_generation = pkg.metadata.generation;
-    status.reconcile_requested_at = reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
+    status.reconcile_requested_at =
+        reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
     status.phase = Some(if pkg.meta().deletion_timestamp.is_some() {
         crate::crd::package::PackagePhase::Deleting
     } else {
         phase_of(outcome, status.operation.as_ref())
     });
-    apply_outcome(&mut status.conditions, outcome, pkg.metadata.generation, now());
+    apply_outcome(
+        &mut status.conditions,
+        outcome,
+        pkg.metadata.generation,
+        now(),
+    );
     let written = writer.write(status).await;
     let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics.status_writes.get_or_create(&crate::metrics::ReconcileLabels { kind: KIND.into(), result: label.into() }).inc();
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: label.into(),
+        })
+        .inc();
     written?;
     Ok(())
 }
