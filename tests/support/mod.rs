@@ -22,7 +22,7 @@ pub const NS: &str = "apps";
 pub const CLOUD_SECRET: &str = "mendix-cloud";
 pub const PC_SECRET: &str = "private-cloud";
 /// Generous guard for waits: the machines are small and shared.
-pub const WAIT: Duration = Duration::from_secs(20);
+pub const WAIT: Duration = Duration::from_secs(60);
 
 pub struct Operator {
     stop: tokio::sync::oneshot::Sender<()>,

@@ -156,9 +156,19 @@ pub async fn converge(
     status.model_version = remote.model_version.clone();
     status.mendix_version = remote.mendix_version.clone();
     status.production = remote.production;
+    // GET environment may not report sizes (only Scale answers with them): keep what was set.
     if let Some(n) = remote.instances {
         status.instances = i32::try_from(n).ok();
     }
+    if let Some(m) = remote.memory_per_instance {
+        status.memory_per_instance = i32::try_from(m).ok();
+    }
+    remote.instances = remote
+        .instances
+        .or(status.instances.and_then(|n| u32::try_from(n).ok()));
+    remote.memory_per_instance = remote.memory_per_instance.or(status
+        .memory_per_instance
+        .and_then(|m| u32::try_from(m).ok()));
 
     // The production guard comes before any write.
     if remote.production == Some(true) && !env.spec.production {
@@ -383,10 +393,15 @@ pub async fn converge(
             status.operation = Some(start_operation(OperationKind::Scale, message.clone()));
             match api.scale(app, mode, instances, memory).await {
                 Ok(reply) => {
+                    let reply = reply.as_ref();
                     status.instances = reply
                         .and_then(|r| r.instances)
                         .or(Some(instances))
                         .and_then(|n| i32::try_from(n).ok());
+                    status.memory_per_instance = reply
+                        .and_then(|r| r.memory_per_instance)
+                        .or(Some(memory))
+                        .and_then(|m| i32::try_from(m).ok());
                     ctx.event(env, EventType::Normal, "Scaled", "Scale", message.clone())
                         .await;
                     Ok(Verdict::new(

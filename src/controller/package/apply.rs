@@ -21,7 +21,10 @@ const LOG_LINES: usize = 10;
 
 /// "; build log ends with: ..." for a Stalled message, or nothing when there is no log.
 fn log_excerpt(log: Option<&str>) -> String {
-    log.map(|l| log_tail(l, LOG_LINES)).filter(|t| !t.is_empty()).map(|t| format!("; build log ends with:\n{t}")).unwrap_or_default()
+    log.map(|l| log_tail(l, LOG_LINES))
+        .filter(|t| !t.is_empty())
+        .map(|t| format!("; build log ends with:\n{t}"))
+        .unwrap_or_default()
 }
 
 pub fn platform(pkg: &MendixPackage) -> Platform {
