@@ -17,6 +17,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `run` carries the whole operator configuration; the enum is built once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator against the current kubeconfig or the in-cluster configuration.

@@ -16,7 +16,7 @@ use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
-use crate::crd::environment::{MendixEnvironment, MendixEnvironmentStatus, RunState};
+use crate::crd::environment::{MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState};
 use crate::mendix::cloud_v1::CloudDeploy;
 use crate::mendix::cloud_v1::types::{EnvironmentStatus, StartJobStatus};
 use crate::mendix::error::MendixError;
@@ -132,11 +132,11 @@ pub async fn converge(
     ctx: &Context,
     writer: &mut StatusWriter<MendixEnvironment>,
     api: &CloudDeploy,
-    app: &str,
-    mode: &str,
+    target: &MendixCloudEnvironment,
     desired: &Desired,
     status: &mut MendixEnvironmentStatus,
 ) -> Result<Verdict, Error> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
     let poll = |polls: i32| ctx.settings.poll.interval(polls);
     let version = version_label(desired);
 

@@ -163,8 +163,7 @@ async fn converge(
                 ctx,
                 writer,
                 &ctx.mendix.cloud_deploy(c),
-                &target.app_id,
-                &target.mode,
+                target,
                 &desired,
                 status,
             )

@@ -36,8 +36,7 @@ async fn put_manifest(
     env: &MendixEnvironment,
     ctx: &Context,
     writer: &mut StatusWriter<MendixEnvironment>,
-    api: &PcDeploy,
-    target: &PrivateCloudEnvironment,
+    (api, target): (&PcDeploy, &PrivateCloudEnvironment),
     manifest: &EnvironmentManifest,
     mut op: OperationStatus,
     status: &mut MendixEnvironmentStatus,
@@ -202,17 +201,17 @@ pub async fn converge(
                 "restart 2/2: scaling back to {} instance(s)",
                 instances.max(1)
             ));
-            return put_manifest(env, ctx, writer, api, target, &up, op, status).await;
+            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
         }
         if phase == SCALE_DOWN {
             let mut down = manifest.clone();
             down.environment.container.instances = 0;
-            return put_manifest(env, ctx, writer, api, target, &down, op, status).await;
+            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
         }
         if phase == SCALE_UP && container.instances == 0 {
             let mut up = manifest.clone();
             up.environment.container.instances = instances.max(1);
-            return put_manifest(env, ctx, writer, api, target, &up, op, status).await;
+            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
         }
         if phase == SCALE_UP && container.state() == ContainerState::Processing {
             let after = poll(op.polls);
@@ -273,7 +272,7 @@ pub async fn converge(
         );
         // Pods are replaced when the manifest changes, which satisfies a restart request.
         op.intent = restart_token;
-        return put_manifest(env, ctx, writer, api, target, &next, op, status).await;
+        return put_manifest(env, ctx, writer, (api, target), &next, op, status).await;
     }
 
     // The manifest matches: wait for the environment to be Ready.
@@ -335,7 +334,7 @@ pub async fn converge(
                 "restarting by scaling to 0 and back".into(),
             )
             .await;
-            return put_manifest(env, ctx, writer, api, target, &down, op, status).await;
+            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
         }
     }
 
