@@ -16,7 +16,9 @@ use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
-use crate::crd::environment::{MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState};
+use crate::crd::environment::{
+    MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState,
+};
 use crate::mendix::cloud_v1::CloudDeploy;
 use crate::mendix::cloud_v1::types::{EnvironmentStatus, StartJobStatus};
 use crate::mendix::error::MendixError;
