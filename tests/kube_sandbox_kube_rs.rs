@@ -827,3 +827,25 @@ async fn server_side_apply_conflicts_and_force() {
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_debug_output() {
+    let (sandbox, server, client) = start().await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::default_namespaced(client);
+    let secret = serde_json::from_value(
+        json!({"metadata": {"name": "creds"}, "stringData": {"apiKey": "s3cr3t-value"}}),
+    )
+    .unwrap();
+    let stored = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    // stringData became base64 data, as kube-apiserver stores it.
+    assert_eq!(stored.data.unwrap()["apiKey"].0, b"s3cr3t-value");
+    for shown in [format!("{sandbox:?}"), format!("{server:?}")] {
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("czNjcjN0"),
+            "{shown}"
+        );
+    }
+}

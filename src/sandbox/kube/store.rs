@@ -30,8 +30,8 @@ impl EventType {
     }
 }
 
-/// One change, as watches see it.
-#[derive(Debug, Clone)]
+/// One change, as watches see it. (No `Debug`: objects may be Secrets.)
+#[derive(Clone)]
 pub struct Change {
     pub rv: u64,
     pub event: EventType,
@@ -45,13 +45,24 @@ pub struct Change {
 /// The default number of changes kept for watches that resume from a resourceVersion.
 pub const DEFAULT_HISTORY: usize = 50_000;
 
-#[derive(Debug)]
 pub struct Store {
     rv: u64,
     objects: HashMap<StoreKey, BTreeMap<ObjectKey, Arc<Value>>>,
     history: VecDeque<Change>,
     history_limit: usize,
     pub registry: Registry,
+}
+
+/// Counts only: the objects may be Secrets, which never appear in Debug output.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: usize = self.objects.values().map(BTreeMap::len).sum();
+        f.debug_struct("Store")
+            .field("resource_version", &self.rv)
+            .field("objects", &objects)
+            .field("history", &self.history.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
