@@ -137,7 +137,10 @@ fn create_locked(
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(now()));
-        m.insert("generation".into(), json!(1));
+        m.remove("generation");
+        if tracks_generation(rt) {
+            m.insert("generation".into(), json!(1));
+        }
     }
     if rt.status_subresource
         && let Some(m) = obj.as_object_mut()
@@ -258,6 +261,12 @@ fn comparable(obj: &Value) -> Value {
     c
 }
 
+/// Custom resources and CRDs count spec changes in `metadata.generation`; the built-in kinds
+/// served here (ConfigMap, Secret, Event, Lease, Namespace) have none, as in kube-apiserver.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.custom || rt.kind == "CustomResourceDefinition"
+}
+
 /// managedFields without their timestamps.
 fn ownership(obj: &Value) -> Value {
     let mut entries = obj["metadata"]["managedFields"].clone();
@@ -364,7 +373,15 @@ fn update_locked(
         }
     }
     let old_generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    new["metadata"]["generation"] = json!(old_generation);
+    match new["metadata"].as_object_mut() {
+        Some(m) if tracks_generation(rt) => {
+            m.insert("generation".into(), json!(old_generation));
+        }
+        Some(m) => {
+            m.remove("generation");
+        }
+        None => {}
+    }
     prepare_builtin(rt, &mut new, Some(old))?;
     if write.subresource.is_none() {
         warnings.extend(admission::admit(rt, &mut new, Some(old), write.validation)?);
@@ -381,7 +398,7 @@ fn update_locked(
         check_crd(&new)?;
         set_crd_status(&mut new);
     }
-    if spec_part(rt, &new) != spec_part(rt, old) {
+    if tracks_generation(rt) && spec_part(rt, &new) != spec_part(rt, old) {
         new["metadata"]["generation"] = json!(old_generation + 1);
     }
     if !write.applied {
