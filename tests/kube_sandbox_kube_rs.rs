@@ -849,3 +849,26 @@ async fn secrets_stay_out_of_debug_output() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_objects_are_garbage_collected_with_their_owner() {
+    let (_sandbox, _server, client) = start().await;
+    install_crds(&client).await;
+    let envs: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
+    let owner = envs
+        .create(&PostParams::default(), &example_environment())
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let mut owned = config_map("owned", "1");
+    owned.metadata.owner_references = Some(vec![owner.controller_owner_ref(&()).unwrap()]);
+    cms.create(&PostParams::default(), &owned).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("unowned", "1"))
+        .await
+        .unwrap();
+    envs.delete("calc-acceptance", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_code(cms.get("owned").await.unwrap_err()), 404);
+    assert!(cms.get("unowned").await.is_ok());
+}

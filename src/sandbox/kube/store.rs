@@ -237,6 +237,22 @@ impl Store {
         }
     }
 
+    /// Objects whose `metadata.ownerReferences` name `uid`, for garbage collection.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(StoreKey, ObjectKey)> {
+        let mut out = Vec::new();
+        for (key, m) in &self.objects {
+            for (object_key, obj) in m {
+                let owned = obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+                if owned {
+                    out.push((key.clone(), object_key.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Namespaced objects of every resource in `ns`, for namespace deletion.
     pub fn keys_in_namespace(&self, ns: &str) -> Vec<(StoreKey, String)> {
         let mut out = Vec::new();

@@ -633,7 +633,22 @@ fn remove_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str) -> 
         _ if !ns.is_empty() => finish_namespace_if_empty(store, ns),
         _ => {}
     }
+    collect_garbage(store, &gone);
     Some(gone)
+}
+
+/// The garbage collector's background propagation, done at once: objects owned by a removed
+/// object (`ownerReferences[].uid`) are deleted too (their finalizers still hold them).
+fn collect_garbage(store: &mut Store, owner: &Value) {
+    let Some(uid) = owner["metadata"]["uid"].as_str() else {
+        return;
+    };
+    for (key, (ns, name)) in store.dependents_of(uid) {
+        let Some(rt) = store.registry.all().find(|t| t.store_key() == key).cloned() else {
+            continue;
+        };
+        let _ = delete_locked(store, &rt, &ns, &name, false);
+    }
 }
 
 fn namespace_key() -> StoreKey {
