@@ -266,3 +266,69 @@ impl Store {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> StoreKey {
+        ("".into(), "configmaps".into())
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "ns"}})
+    }
+
+    #[test]
+    fn every_change_gets_the_next_resource_version_and_is_replayable() {
+        let mut store = Store::new(100);
+        let start = store.rv();
+        let a = store.put(&key(), cm("a"));
+        store.put(&key(), cm("a"));
+        let gone = store.remove(&key(), "ns", "a").unwrap();
+        assert_eq!(a["metadata"]["resourceVersion"], (start + 1).to_string());
+        assert_eq!(gone["metadata"]["resourceVersion"], (start + 3).to_string());
+        let events: Vec<EventType> = store
+            .changes_since(start)
+            .unwrap()
+            .map(|c| c.event)
+            .collect();
+        assert_eq!(
+            events,
+            [EventType::Added, EventType::Modified, EventType::Deleted]
+        );
+        assert_eq!(store.changes_since(start + 2).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn resource_versions_older_than_the_history_are_gone() {
+        let mut store = Store::new(3);
+        let start = store.rv();
+        for i in 0..5 {
+            store.put(&key(), cm(&format!("o{i}")));
+        }
+        assert!(store.changes_since(start).is_none(), "410 Gone");
+        // The last three changes are still there.
+        assert_eq!(store.changes_since(start + 2).map(Iterator::count), Some(3));
+    }
+
+    #[test]
+    fn range_pages_in_name_order_within_a_namespace() {
+        let mut store = Store::new(10);
+        for name in ["c", "a", "b"] {
+            store.put(&key(), cm(name));
+        }
+        store.put(
+            &key(),
+            json!({"metadata": {"name": "z", "namespace": "other"}}),
+        );
+        let after = ("ns".to_string(), "a".to_string());
+        let names: Vec<&str> = store
+            .range(&key(), Some("ns"), Some(&after))
+            .map(|((_, n), _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(store.range(&key(), None, None).count(), 4);
+    }
+}
