@@ -174,6 +174,35 @@ regarding:
         ])
         .await;
     assert_eq!(key.trim(), "YS1yZWFsLWtleQ==");
+    // `kubectl create secret|configmap|namespace` send protobuf bodies.
+    env.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "made",
+        "--from-literal=apiKey=k3y",
+    ])
+    .await;
+    let out = env
+        .ok(&[
+            "get",
+            "secret",
+            "made",
+            "-o",
+            "jsonpath={.type} {.data.apiKey}",
+        ])
+        .await;
+    assert_eq!(out.trim(), "Opaque azN5");
+    env.ok(&["create", "configmap", "settings", "--from-literal=a=b"])
+        .await;
+    env.ok(&["create", "namespace", "team-a"]).await;
+    let out = env
+        .ok(&["get", "namespace", "team-a", "--show-labels"])
+        .await;
+    assert!(
+        out.contains("Active") && out.contains("kubernetes.io/metadata.name=team-a"),
+        "{out}"
+    );
     let out = env.ok(&["get", "secrets"]).await;
     assert!(out.contains("TYPE") && out.contains("Opaque"), "{out}");
 }

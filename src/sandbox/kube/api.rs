@@ -17,7 +17,9 @@ use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::StoreKey;
 use super::table::{self, IncludeObject};
-use super::{KubeSandbox, discovery, events, openapi, openapi_proto, reads, watch, writes};
+use super::{
+    KubeSandbox, discovery, events, openapi, openapi_proto, protobuf, reads, watch, writes,
+};
 
 /// Every route of the sandbox.
 pub fn router(sandbox: KubeSandbox) -> Router {
@@ -387,10 +389,9 @@ pub(crate) fn respond_object(
 }
 
 pub(crate) fn parse_body(req: &Request) -> Result<Value, ApiError> {
-    if req.content_type().contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(req.content_type()));
-    }
-    let value: Value = if req.content_type().contains("yaml") {
+    let value: Value = if req.content_type().contains("protobuf") {
+        protobuf::decode(&req.body)?
+    } else if req.content_type().contains("yaml") {
         serde_yaml::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
         })?

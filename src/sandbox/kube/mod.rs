@@ -29,6 +29,7 @@ pub mod openapi_proto;
 pub mod patch;
 pub mod patching;
 pub mod persist;
+pub mod protobuf;
 pub mod reads;
 pub mod resources;
 pub mod scale;

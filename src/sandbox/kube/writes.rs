@@ -174,7 +174,7 @@ fn prepare_builtin(
 ) -> Result<(), ApiError> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Secret") => {
-            if obj.get("type").is_none_or(Value::is_null) {
+            if obj.get("type").is_none_or(|t| t.is_null() || t == "") {
                 obj["type"] = json!("Opaque");
             }
             if let Some(string_data) = obj.get("stringData").and_then(Value::as_object).cloned() {
