@@ -637,6 +637,23 @@ fn remove_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str) -> 
     Some(gone)
 }
 
+/// `propagationPolicy: Orphan`: dependents lose their owner reference instead of going too.
+fn orphan_dependents(store: &mut Store, owner: &Value) {
+    let Some(uid) = owner["metadata"]["uid"].as_str() else {
+        return;
+    };
+    for (key, (ns, name)) in store.dependents_of(uid) {
+        let Some(dependent) = store.get(&key, &ns, &name) else {
+            continue;
+        };
+        let mut orphaned = (*dependent).clone();
+        if let Some(refs) = orphaned["metadata"]["ownerReferences"].as_array_mut() {
+            refs.retain(|r| r["uid"] != uid);
+        }
+        store.put(&key, orphaned);
+    }
+}
+
 /// The garbage collector's background propagation, done at once: objects owned by a removed
 /// object (`ownerReferences[].uid`) are deleted too (their finalizers still hold them).
 fn collect_garbage(store: &mut Store, owner: &Value) {
@@ -750,14 +767,20 @@ pub(crate) fn delete(
     name: &str,
 ) -> Result<Response, ApiError> {
     let rt = target.rt.clone();
-    let dry_run = req.dry_run()
-        || serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .is_some_and(|o| o["dryRun"].as_array().is_some_and(|d| !d.is_empty()));
+    // DeleteOptions come as a body or as query parameters; grace periods are accepted and
+    // deletion is immediate.
+    let options = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
+    let dry_run = req.dry_run() || options["dryRun"].as_array().is_some_and(|d| !d.is_empty());
+    let orphan = options["propagationPolicy"] == "Orphan"
+        || options["orphanDependents"] == true
+        || req.param("propagationPolicy") == Some("Orphan");
     let (obj, rv) = {
         let mut store = sandbox.lock();
         if let Some(old) = store.get(&target.key(), target.ns(), name) {
             check_preconditions(req, &rt, &old, name)?;
+            if orphan && !dry_run {
+                orphan_dependents(&mut store, &old);
+            }
         }
         let out = delete_locked(&mut store, &rt, target.ns(), name, dry_run)?;
         (out, store.rv())
