@@ -12,10 +12,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`store`]: objects, the global resourceVersion and the change history watches replay.
-//! - [`api`]: the REST verbs; [`watch`]: watch streams; [`discovery`], [`openapi`], [`table`].
-//! - [`admission`] and [`patching`]: the bridges to the schema and patch machinery.
+//! - [`store`]: objects, the global resourceVersion and the bounded change history watches replay.
+//! - [`api`]: routing and request/response shaping; the verbs are in [`reads`] (get, list),
+//!   [`writes`] (create, update, patch, apply, delete, garbage collection) and [`watch`].
+//! - [`resources`]: the served kinds (built-ins and every CRD version); [`crds`]: CRD admission
+//!   and the Established status; [`scale`]: the scale subresource; [`events`]: core/v1 ⇄
+//!   events.k8s.io/v1 Events.
+//! - [`discovery`], [`openapi`] (+ [`openapi_proto`] for older kubectl), [`table`]: what kubectl reads.
+//! - [`admission`] and [`patching`]: the bridges to [`schema`] (validation, pruning, defaulting)
+//!   and [`patch`] (patches, server-side apply, managedFields).
+//! - [`protobuf`]: the protobuf bodies `kubectl create secret|configmap|namespace` send.
 //! - [`faults`]: fault injection; [`persist`]: save/load; [`kubeconfig`].
+//!
+//! Deliberate simplifications: deletion is immediate (grace periods accepted, finalizers
+//! honoured), garbage collection runs at once, every version of a CRD is served from one store
+//! without conversion, and list `resourceVersion`/`resourceVersionMatch` always read the latest
+//! state.
 
 pub mod admission;
 pub mod api;
