@@ -413,26 +413,60 @@ async fn pagination_selectors_and_410_gone() {
         }
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
-    let mut names = Vec::new();
+    // Pages read one snapshot: changes made between pages do not show up in later pages.
     let mut lp = ListParams::default().limit(10);
-    let mut pages = 0;
+    let first = api.list(&lp).await.unwrap();
+    let snapshot_rv = first.metadata.resource_version.clone().unwrap();
+    let mut names: Vec<String> = first.items.iter().map(|c| c.name_any()).collect();
+    api.create(&PostParams::default(), &config_map("p10a", "new"))
+        .await
+        .unwrap();
+    api.delete("p20", &DeleteParams::default()).await.unwrap();
+    let mut token = first.metadata.continue_.clone().unwrap();
+    let mut pages = 1;
     loop {
-        let page = api.list(&lp).await.unwrap();
+        let page = api.list(&lp.clone().continue_token(&token)).await.unwrap();
         pages += 1;
         names.extend(page.items.iter().map(|c| c.name_any()));
         match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+            Some(next) if !next.is_empty() => token = next,
             _ => break,
         }
     }
     assert_eq!(pages, 3);
     assert_eq!(names.len(), 25);
     assert!(names.windows(2).all(|w| w[0] < w[1]));
+    assert!(names.contains(&"p20".to_string()) && !names.contains(&"p10a".to_string()));
+    // The same snapshot by resourceVersionMatch=Exact; the latest state by default.
+    let exact = api
+        .list(
+            &ListParams::default()
+                .at(&snapshot_rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(exact.items.len(), 25);
+    assert!(exact.items.iter().any(|c| c.name_any() == "p20"));
+    let latest = api.list(&ListParams::default()).await.unwrap();
+    assert!(latest.items.iter().any(|c| c.name_any() == "p10a"));
+    assert!(!latest.items.iter().any(|c| c.name_any() == "p20"));
     let gold = api
         .list(&ListParams::default().labels("tier=gold"))
         .await
         .unwrap();
-    assert_eq!(gold.items.len(), 5);
+    assert_eq!(gold.items.len(), 4, "p20 was deleted");
+    // Once the history has moved on, the old continue token is expired (410).
+    for i in 0..20 {
+        api.create(
+            &PostParams::default(),
+            &config_map(&format!("q{i:02}"), "x"),
+        )
+        .await
+        .unwrap();
+    }
+    lp = lp.continue_token(first.metadata.continue_.as_deref().unwrap());
+    assert_eq!(api_code(api.list(&lp).await.unwrap_err()), 410);
     let one = api
         .list(&ListParams::default().fields("metadata.name=p07"))
         .await

@@ -237,6 +237,34 @@ impl Store {
         }
     }
 
+    /// The objects of one resource as they were at resourceVersion `at` (rewinding the history
+    /// from the current state), for consistent pages and `resourceVersionMatch=Exact`;
+    /// `None` when the history no longer reaches back that far.
+    pub fn snapshot(&self, key: &StoreKey, at: u64) -> Option<BTreeMap<ObjectKey, Arc<Value>>> {
+        let mut objects = self.objects.get(key).cloned().unwrap_or_default();
+        if at >= self.rv {
+            return Some(objects);
+        }
+        let changes: Vec<&Change> = self.changes_since(at)?.collect();
+        for change in changes.into_iter().rev().filter(|c| &c.key == key) {
+            let name = change.object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let object_key = (change.namespace.clone(), name);
+            match (&change.event, &change.old) {
+                (EventType::Added, _) => {
+                    objects.remove(&object_key);
+                }
+                (_, Some(old)) => {
+                    objects.insert(object_key, old.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Some(objects)
+    }
+
     /// Objects whose `metadata.ownerReferences` name `uid`, for garbage collection.
     pub fn dependents_of(&self, uid: &str) -> Vec<(StoreKey, ObjectKey)> {
         let mut out = Vec::new();
