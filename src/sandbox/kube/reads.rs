@@ -13,6 +13,7 @@ use super::resources::ResourceType;
 use super::scale::scale_of;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
+use super::store::ObjectKey;
 use super::table;
 
 pub(crate) fn get(
@@ -32,6 +33,9 @@ pub(crate) fn get(
     }
     Ok(respond_object(req, rt, StatusCode::OK, &obj))
 }
+
+/// Objects of a list in (namespace, name) order.
+type Entries<'a> = Box<dyn Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a>;
 
 /// Where a page starts: after `ns/name`, in the snapshot at resourceVersion `rv`.
 struct Continue {
@@ -120,26 +124,25 @@ pub(crate) fn list(
         let after = token.as_ref().map(|t| &t.after);
         // The latest state is read in place; an older one is rebuilt from the history.
         let rewound;
-        let candidates: Box<dyn Iterator<Item = (&(String, String), &Arc<Value>)>> =
-            if at >= store.rv() {
-                Box::new(store.range(&target.key(), target.namespace.as_deref(), after))
-            } else {
-                rewound = store.snapshot(&target.key(), at).ok_or_else(|| {
+        let candidates: Entries = if at >= store.rv() {
+            Box::new(store.range(&target.key(), target.namespace.as_deref(), after))
+        } else {
+            rewound = store.snapshot(&target.key(), at).ok_or_else(|| {
                 ApiError::gone(format!(
                     "the resourceVersion {at} of this list is too old; list again from the start"
                 ))
             })?;
-                let lower = match after {
-                    Some(k) => std::ops::Bound::Excluded(k.clone()),
-                    None => std::ops::Bound::Unbounded,
-                };
-                let ns = target.namespace.clone();
-                Box::new(
-                    rewound
-                        .range((lower, std::ops::Bound::Unbounded))
-                        .filter(move |((o_ns, _), _)| ns.as_ref().is_none_or(|want| o_ns == want)),
-                )
+            let lower = match after {
+                Some(k) => std::ops::Bound::Excluded(k.clone()),
+                None => std::ops::Bound::Unbounded,
             };
+            let ns = target.namespace.clone();
+            Box::new(
+                rewound
+                    .range((lower, std::ops::Bound::Unbounded))
+                    .filter(move |((o_ns, _), _)| ns.as_ref().is_none_or(|want| o_ns == want)),
+            )
+        };
         let mut items: Vec<Arc<Value>> = Vec::new();
         let mut more = false;
         for (_, obj) in candidates {
