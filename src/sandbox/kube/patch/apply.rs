@@ -86,6 +86,11 @@ impl FieldManager {
         }
     }
 
+    /// Whether the kind has a `status` subresource (so main-resource writes leave status alone).
+    pub fn has_status_subresource(&self) -> bool {
+        self.status_subresource
+    }
+
     /// Fields a write through `subresource` never owns: `status` on the main resource of a kind
     /// with a status subresource, `spec` on `/status`.
     fn reset_fields(&self, subresource: Option<&str>) -> FieldSet {
@@ -1648,7 +1653,7 @@ mod tests {
     #[test]
     fn builtin_kinds_get_their_schema_and_subresources() {
         let ns = FieldManager::for_builtin(&GroupVersionKind::gvk("", "v1", "Namespace")).unwrap();
-        assert!(ns.status_subresource);
+        assert!(ns.has_status_subresource());
         let cm = FieldManager::for_builtin(&GroupVersionKind::gvk("", "v1", "ConfigMap")).unwrap();
         assert!(!cm.status_subresource);
         let crd = json!({"spec": {"versions": [{"name": "v1", "subresources": {"status": {}},

@@ -32,9 +32,19 @@ impl PathElement {
     /// The key element of an associative-list item. `None` when a key field is missing or
     /// not a scalar, which makes the item unaddressable.
     pub fn key_of(item: &Value, keys: &[String]) -> Option<Self> {
+        Self::key_of_with_defaults(item, keys, &BTreeMap::new())
+    }
+
+    /// [`PathElement::key_of`] where a missing key field takes its schema default, as the API
+    /// server identifies e.g. a port without `protocol` as `protocol: TCP`.
+    pub fn key_of_with_defaults(
+        item: &Value,
+        keys: &[String],
+        defaults: &BTreeMap<String, Value>,
+    ) -> Option<Self> {
         let mut fields = Vec::with_capacity(keys.len());
         for key in keys {
-            let value = item.get(key)?;
+            let value = item.get(key).or_else(|| defaults.get(key))?;
             if value.is_object() || value.is_array() || value.is_null() {
                 return None;
             }
@@ -432,6 +442,10 @@ mod tests {
         assert_eq!(PathElement::from_wire(&pe.to_wire()).unwrap(), pe);
         assert_eq!(pe.to_string(), r#"[containerPort=80,protocol="TCP"]"#);
         assert!(PathElement::key_of(&json!({"protocol": "TCP"}), &keys).is_none());
+        let defaults = BTreeMap::from([("protocol".to_string(), json!("TCP"))]);
+        let defaulted =
+            PathElement::key_of_with_defaults(&json!({"containerPort": 80}), &keys, &defaults);
+        assert_eq!(defaulted, Some(pe.clone()));
         assert!(PathElement::key_of(&json!({"protocol": {}, "containerPort": 1}), &keys).is_none());
     }
 

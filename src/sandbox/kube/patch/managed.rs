@@ -76,7 +76,7 @@ impl ManagedFieldsEntry {
             "fieldsV1": self.fields.to_fields_v1(),
         });
         if let Some(time) = &self.time {
-            entry["time"] = Value::String(time.clone());
+            entry["time"] = Value::String(wire_time(time));
         }
         if let Some(sub) = &self.subresource {
             entry["subresource"] = Value::String(sub.clone());
@@ -164,6 +164,18 @@ fn decode_list(items: &[Value]) -> Result<Vec<ManagedFieldsEntry>, ManagedFields
         entries.push(entry);
     }
     Ok(entries)
+}
+
+/// A time as `metav1.Time` writes it: RFC 3339 in UTC, whole seconds. Unreadable text is
+/// kept as it is.
+fn wire_time(time: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(time)
+        .map(|t| {
+            t.with_timezone(&chrono::Utc)
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        })
+        .unwrap_or_else(|_| time.to_string())
 }
 
 /// Seconds since the epoch of an RFC 3339 time (0 when absent or unreadable), for sorting.
@@ -382,6 +394,19 @@ mod tests {
         let dup = json!({"manager": "m", "operation": "Apply", "fieldsType": "FieldsV1", "apiVersion": "v1"});
         let err = decode(&with(json!([dup.clone(), dup])));
         assert!(err.unwrap_err().to_string().contains("duplicate"));
+    }
+
+    #[test]
+    fn times_are_written_in_whole_utc_seconds() {
+        assert_eq!(
+            wire_time("2026-11-22T10:00:05.123456Z"),
+            "2026-11-22T10:00:05Z"
+        );
+        assert_eq!(
+            wire_time("2026-11-22T11:00:05+01:00"),
+            "2026-11-22T10:00:05Z"
+        );
+        assert_eq!(wire_time("not a time"), "not a time");
     }
 
     #[test]

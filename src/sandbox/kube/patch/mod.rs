@@ -27,9 +27,8 @@
 //! of kinds with a status subresource, set resourceVersion/generation/uid/timestamps, validate.
 //!
 //! Known differences from kube-apiserver: one schema serves every API version of a kind (no
-//! conversion of managed fields between versions); associative-list items must carry their
-//! key fields (schema defaults for keys are not used); unions and the reconciliation of
-//! managed fields after a schema change between atomic and granular are not modelled;
+//! conversion of managed fields between versions); unions and the reconciliation of managed
+//! fields after a schema change between atomic and granular are not modelled;
 //! strategic-merge strategies come from a fixed table, not Go struct tags.
 
 mod apply;

@@ -36,6 +36,8 @@ pub(crate) enum Shape {
     List {
         items: Box<Shape>,
         kind: ListKind,
+        /// Schema defaults of the key fields of a map-list.
+        key_defaults: BTreeMap<String, Value>,
     },
 }
 
@@ -98,9 +100,22 @@ impl Shape {
                     }
                     _ => ListKind::Atomic,
                 };
+                // Defaults of key fields identify items that leave them out.
+                let key_defaults = match &kind {
+                    ListKind::Map(keys) => keys
+                        .iter()
+                        .filter_map(|key| {
+                            let default =
+                                schema.pointer(&format!("/items/properties/{key}/default"))?;
+                            Some((key.clone(), default.clone()))
+                        })
+                        .collect(),
+                    _ => BTreeMap::new(),
+                };
                 Shape::List {
                     items: Box::new(items),
                     kind,
+                    key_defaults,
                 }
             }
             Some("object") | None if properties.is_some() || schema.get("type").is_some() => {

@@ -52,8 +52,9 @@ fn item_element(
     match shape {
         Shape::List {
             kind: ListKind::Map(keys),
+            key_defaults,
             ..
-        } => PathElement::key_of(item, keys).ok_or_else(|| ShapeError {
+        } => PathElement::key_of_with_defaults(item, keys, key_defaults).ok_or_else(|| ShapeError {
             path: super::fieldset::path_string(path),
             // The item itself is not quoted: it may hold secret values.
             reason: format!(
@@ -515,6 +516,32 @@ mod tests {
                 .unwrap_err()
                 .reason
                 .contains("duplicate")
+        );
+    }
+
+    #[test]
+    fn key_fields_left_out_take_their_schema_default() {
+        let types = ListTypes::from_openapi_v3(&json!({"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                      "x-kubernetes-list-map-keys": ["port", "protocol"],
+                      "items": {"type": "object", "properties": {
+                          "port": {"type": "integer"},
+                          "protocol": {"type": "string", "default": "TCP"}}}}}}));
+        let set = to_field_set(&json!({"ports": [{"port": 80}]}), &types.root).unwrap();
+        assert_eq!(
+            set.to_fields_v1(),
+            json!({"f:ports": {"k:{\"port\":80,\"protocol\":\"TCP\"}": {".": {}, "f:port": {}}}})
+        );
+        // The defaulted item and the explicit one are the same item.
+        let merged = merge(
+            &json!({"ports": [{"port": 80, "protocol": "TCP", "name": "http"}]}),
+            &json!({"ports": [{"port": 80}]}),
+            &types.root,
+        )
+        .unwrap();
+        assert_eq!(
+            merged,
+            json!({"ports": [{"port": 80, "protocol": "TCP", "name": "http"}]})
         );
     }
 
