@@ -23,7 +23,11 @@ use super::{
 
 /// Every route of the sandbox.
 pub fn router(sandbox: KubeSandbox) -> Router {
-    Router::new().fallback(serve).with_state(sandbox)
+    // kube-apiserver accepts request bodies up to 3 MiB.
+    Router::new()
+        .fallback(serve)
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .with_state(sandbox)
 }
 
 /// One parsed request.
