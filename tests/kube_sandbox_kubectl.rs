@@ -60,6 +60,19 @@ async fn crds_explain_examples_get_describe_patch() {
         .await;
     assert!(out.contains("calc-acceptance unchanged"), "{out}");
 
+    // A changed custom resource: `kubectl diff` shows it (exit 1), `kubectl apply` patches it
+    // (with a merge patch: the OpenAPI offers no strategic merge patch for custom kinds).
+    let example =
+        std::fs::read_to_string(repo_path("deploy/examples/mendix-cloud-environment.yaml"))
+            .unwrap();
+    let changed = example.replace("memoryPerInstance: 1024", "memoryPerInstance: 2048");
+    let diff = env.kubectl_stdin(&["diff", "-f", "-"], &changed).await;
+    assert!(
+        !diff.ok && diff.stdout.contains("+  memoryPerInstance: 2048"),
+        "{diff:?}"
+    );
+    let out = env.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(out.contains("calc-acceptance configured"), "{out}");
     let out = env.ok(&["get", "mxenv"]).await;
     let header = out.lines().next().unwrap_or_default();
     for column in ["NAME", "READY", "STATUS", "VERSION", "INSTANCES", "AGE"] {
@@ -142,7 +155,8 @@ regarding:
             "jsonpath={.spec.instances} {.metadata.generation}",
         ])
         .await;
-    assert_eq!(out.trim(), "3 2");
+    // Generation 1 at create, 2 after the re-apply above, 3 after this patch.
+    assert_eq!(out.trim(), "3 3");
 
     let out = env
         .ok(&[

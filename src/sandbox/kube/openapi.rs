@@ -34,6 +34,36 @@ fn kinds(registry: &Registry) -> Vec<KindSchema> {
     kinds
 }
 
+/// kube-apiserver publishes no strategic merge patch for custom resources (it answers 415), and
+/// kubectl picks its patch type from the PATCH operation's content types: drop it there.
+fn without_strategic_merge_for_custom_kinds(registry: &Registry, mut doc: Value) -> Value {
+    const SMP: &str = "application/strategic-merge-patch+json";
+    let custom = |op: &Value| {
+        let gvk = &op["x-kubernetes-group-version-kind"];
+        registry
+            .all()
+            .any(|t| t.custom && gvk["group"] == t.group.as_str() && gvk["kind"] == t.kind.as_str())
+    };
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return doc;
+    };
+    for item in paths.values_mut() {
+        let Some(op) = item.get_mut("patch") else {
+            continue;
+        };
+        if !custom(op) {
+            continue;
+        }
+        if let Some(content) = op["requestBody"]["content"].as_object_mut() {
+            content.remove(SMP);
+        }
+        if let Some(consumes) = op.get_mut("consumes").and_then(Value::as_array_mut) {
+            consumes.retain(|c| c != SMP);
+        }
+    }
+    doc
+}
+
 pub fn v3_root(registry: &Registry) -> Value {
     openapi_v3_root(&kinds(registry))
 }
@@ -43,9 +73,11 @@ pub fn v3_group_version(registry: &Registry, group: &str, version: &str) -> Opti
         .into_iter()
         .filter(|k| k.group == group && k.version == version)
         .collect();
-    (!kinds.is_empty()).then(|| openapi_v3_group_version(&kinds))
+    (!kinds.is_empty()).then(|| {
+        without_strategic_merge_for_custom_kinds(registry, openapi_v3_group_version(&kinds))
+    })
 }
 
 pub fn v2(registry: &Registry) -> Value {
-    openapi_v2(&kinds(registry))
+    without_strategic_merge_for_custom_kinds(registry, openapi_v2(&kinds(registry)))
 }
