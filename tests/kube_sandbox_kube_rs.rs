@@ -603,7 +603,7 @@ async fn state_survives_save_and_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_bookmarks_timeouts_and_streaming_lists() {
-    let (sandbox, _server, client) = start().await;
+    let (sandbox, server, client) = start().await;
     sandbox.set_bookmark_interval(Duration::from_millis(100));
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     api.create(&PostParams::default(), &config_map("b", "1"))
@@ -635,6 +635,21 @@ async fn watch_bookmarks_timeouts_and_streaming_lists() {
     .await;
     assert!(ended.is_ok(), "the watch outlived its timeoutSeconds");
     assert!(bookmarks >= 1, "no bookmark within the watch");
+
+    // The legacy watch path of one object.
+    let url = format!(
+        "{}/api/v1/watch/namespaces/default/configmaps/b?timeoutSeconds=1",
+        server.url()
+    );
+    let body = tokio::time::timeout(GUARD, async {
+        reqwest::get(&url).await.unwrap().text().await.unwrap()
+    })
+    .await
+    .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(body.lines().next().unwrap_or_default()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["metadata"]["name"], "b");
 
     // kube's streaming-list watcher (sendInitialEvents + the initial-events-end bookmark).
     let config = watcher::Config::default().streaming_lists();

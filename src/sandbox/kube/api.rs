@@ -258,7 +258,7 @@ async fn route(
     let target = parse_target(sandbox, &segments).ok_or_else(|| not_found_path(&req.path))?;
     let watching = target.watch_prefix || req.flag("watch");
     match (&req.method, &target.name, target.subresource.as_deref()) {
-        (&Method::GET, None, _) if watching => watch::serve(sandbox, req, &target).await,
+        (&Method::GET, _, None) if watching => watch::serve(sandbox, req, &target).await,
         (&Method::GET, None, _) => reads::list(sandbox, req, &target),
         (&Method::GET, Some(name), sub) => reads::get(sandbox, req, &target, name, sub),
         (&Method::POST, None, _) => writes::create(sandbox, req, &target, warnings),

@@ -111,7 +111,11 @@ pub(crate) async fn serve(
     req: &Request,
     target: &Target,
 ) -> Result<Response, ApiError> {
-    let filter = Filter::from_request(req)?;
+    let mut filter = Filter::from_request(req)?;
+    // The legacy form watches one object by its path.
+    if let Some(name) = &target.name {
+        filter.fields = filter.fields.and_equals("metadata.name", name);
+    }
     let renderer = Renderer {
         target: target.clone(),
         output: req.output(),
