@@ -702,6 +702,36 @@ async fn namespace_and_crd_deletion_cascade() {
     assert_eq!(api_code(cms.get("in-team").await.unwrap_err()), 404);
     assert_eq!(api_code(namespaces.get("team").await.unwrap_err()), 404);
 
+    // An object with a finalizer keeps its namespace Terminating; nothing new may be created.
+    let ns = serde_json::from_value(json!({"metadata": {"name": "team2"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let cms2: Api<ConfigMap> = Api::namespaced(client.clone(), "team2");
+    let mut held = config_map("held", "1");
+    held.metadata.finalizers = Some(vec!["sandbox.test/hold".into()]);
+    cms2.create(&PostParams::default(), &held).await.unwrap();
+    namespaces
+        .delete("team2", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("team2").await.unwrap();
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let refused = cms2
+        .create(&PostParams::default(), &config_map("late", "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(refused), 403);
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    cms2.patch("held", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    assert_eq!(api_code(namespaces.get("team2").await.unwrap_err()), 404);
+
     let envs: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
     envs.create(&PostParams::default(), &example_environment())
         .await

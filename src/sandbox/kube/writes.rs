@@ -111,11 +111,19 @@ fn create_locked(
         .to_string();
     if let Some(ns) = &write.target.namespace {
         obj["metadata"]["namespace"] = json!(ns);
-        if store
-            .get(&("".into(), "namespaces".into()), "", ns)
-            .is_none()
-        {
-            return Err(ApiError::not_found("", "namespaces", ns));
+        match store.get(&namespace_key(), "", ns) {
+            None => return Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if n["metadata"].get("deletionTimestamp").is_some() => {
+                return Err(ApiError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        crate::sandbox::kube::status::qualified(&rt.group, &rt.plural)
+                    ),
+                ));
+            }
+            Some(_) => {}
         }
     } else if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("namespace");
