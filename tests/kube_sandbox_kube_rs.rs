@@ -558,6 +558,20 @@ async fn faults_fail_conflict_and_cut_watches() {
     .unwrap();
     assert_eq!(seen.name_any(), "after-cut");
 
+    // Request counts: the two failed gets count too; the 409'd patch and the good one.
+    let counts = sandbox.stats().snapshot();
+    assert!(counts["get configmaps"] >= 3, "{counts:?}");
+    assert_eq!(counts["patch configmaps"], 2, "{counts:?}");
+    let over_http: serde_json::Value = http
+        .get(format!("{}/_sandbox/stats", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http["patch configmaps"], 2);
+
     sandbox.faults().clear();
     let resp = http
         .get(format!("{}/_sandbox/faults", server.url()))

@@ -145,6 +145,7 @@ async fn serve(
     if req.path.starts_with("/_sandbox") {
         return control(&sandbox, &req);
     }
+    count_request(&sandbox, &req);
     let verdict = sandbox.faults().judge(req.method.as_str(), &req.path);
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
@@ -185,12 +186,41 @@ fn control(sandbox: &KubeSandbox, req: &Request) -> Response {
             faults.clear();
             json_response(StatusCode::OK, &json!([]))
         }
+        ("GET", "/_sandbox/stats") => json_response(StatusCode::OK, &json!(sandbox.stats().snapshot())),
+        ("DELETE", "/_sandbox/stats") => {
+            sandbox.stats().reset();
+            json_response(StatusCode::OK, &json!({}))
+        }
         ("POST", "/_sandbox/faults/cut-watches") => {
             faults.cut_watches();
             json_response(StatusCode::OK, &json!({"cut": true}))
         }
         _ => ApiError::new(404, "NotFound", format!("no sandbox control endpoint {}", req.path)).into_response(),
     }
+}
+
+/// Counts a resource request in [`super::Stats`] (before faults, so refused requests count).
+fn count_request(sandbox: &KubeSandbox, req: &Request) {
+    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(target) = parse_target(sandbox, &segments) else {
+        return;
+    };
+    let watching = target.watch_prefix || req.flag("watch");
+    let verb = match (&req.method, &target.name) {
+        (&Method::GET, _) if watching => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
+        _ => "other",
+    };
+    let sub = target.subresource.as_deref();
+    sandbox
+        .stats()
+        .count(verb, &target.rt.group, &target.rt.plural, sub);
 }
 
 fn not_found_path(path: &str) -> ApiError {

@@ -22,7 +22,7 @@
 //! - [`admission`] and [`patching`]: the bridges to [`schema`] (validation, pruning, defaulting)
 //!   and [`patch`] (patches, server-side apply, managedFields).
 //! - [`protobuf`]: the protobuf bodies `kubectl create secret|configmap|namespace` send.
-//! - [`faults`]: fault injection; [`persist`]: save/load; [`kubeconfig`].
+//! - [`faults`]: fault injection; [`stats`]: request counts; [`persist`]: save/load; [`kubeconfig`].
 //!
 //! Deliberate simplifications: deletion is immediate (grace periods accepted, finalizers
 //! honoured), garbage collection runs at once, every version of a CRD is served from one store
@@ -47,6 +47,7 @@ pub mod resources;
 pub mod scale;
 pub mod schema;
 pub mod selectors;
+pub mod stats;
 pub mod status;
 pub mod store;
 pub mod table;
@@ -59,6 +60,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 pub use faults::{Fault, FaultAction, Faults};
+pub use stats::Stats;
 use store::Store;
 
 /// The Kubernetes version `/version` reports unless configured otherwise.
@@ -71,6 +73,7 @@ pub(crate) struct Shared {
     /// Carries the latest resourceVersion; watches wake up when it changes.
     changed: tokio::sync::watch::Sender<u64>,
     faults: Faults,
+    stats: Stats,
     version: RwLock<String>,
     bookmark_interval: RwLock<Duration>,
 }
@@ -102,6 +105,7 @@ impl KubeSandbox {
                 store: Mutex::new(Store::new(changes)),
                 changed: tokio::sync::watch::channel(0).0,
                 faults: Faults::default(),
+                stats: Stats::default(),
                 version: RwLock::new(DEFAULT_VERSION.to_string()),
                 bookmark_interval: RwLock::new(Duration::from_secs(10)),
             }),
@@ -116,6 +120,11 @@ impl KubeSandbox {
     /// The injected faults (shared with the `/_sandbox/faults` endpoint).
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// Request counts per verb and resource (also at `GET /_sandbox/stats`).
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
     }
 
     /// Sets the Kubernetes version `/version` reports, e.g. `v1.27.16` (kubectl's
