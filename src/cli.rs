@@ -17,10 +17,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `run` carries the whole operator configuration; the enum is built once per process.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the operator against the current kubeconfig or the in-cluster configuration.
-    Run,
+    Run(crate::runtime::config::RunConfig),
     /// Print both CustomResourceDefinitions as YAML.
     Crds,
     /// Start the Kubernetes and Mendix sandboxes, the operator and the examples on this machine.
@@ -55,6 +57,12 @@ pub enum CliError {
     NotAvailable(&'static str),
     #[error("cannot render the CRDs: {0}")]
     Crds(#[from] serde_yaml::Error),
+    #[error("mendix-sandbox: {0}")]
+    MendixSandbox(String),
+    #[error("{0}")]
+    Operator(#[from] crate::runtime::operator::OperatorError),
+    #[error("cannot load the Kubernetes configuration (kubeconfig or in-cluster): {0}")]
+    KubeConfig(String),
     #[error("kube-sandbox: {0}")]
     KubeSandbox(std::io::Error),
 }
@@ -65,7 +73,21 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             print!("{}", crate::crd::all_yaml()?);
             Ok(())
         }
-        Command::Run => Err(CliError::NotAvailable("run")),
+        Command::Run(config) => {
+            crate::runtime::telemetry::init(config.log_format);
+            config
+                .validate()
+                .map_err(crate::runtime::operator::OperatorError::from)?;
+            crate::mendix::client::install_crypto_provider();
+            let client = kube::Client::try_default()
+                .await
+                .map_err(|e| CliError::KubeConfig(e.to_string()))?;
+            crate::runtime::operator::run(config, client, shutdown_signal(), |handles| {
+                tracing::info!(metrics = %handles.metrics_addr, "mendix-operator started");
+            })
+            .await?;
+            Ok(())
+        }
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
         Command::KubeSandbox { listen, kubeconfig } => {
             use crate::sandbox::kube::KubeSandbox;
@@ -101,6 +123,33 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             }
             Ok(())
         }
-        Command::MendixSandbox { .. } => Err(CliError::NotAvailable("mendix-sandbox")),
+        Command::MendixSandbox { listen, state } => {
+            crate::sandbox::mendix::run_standalone(listen, state.as_deref())
+                .await
+                .map_err(CliError::MendixSandbox)
+        }
     }
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
 }

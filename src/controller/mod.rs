@@ -1,5 +1,14 @@
-//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the poll
-//! schedule and the status writer.
+//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the context,
+//! credentials, the poll schedule and the status writer.
 
 pub mod backoff;
+pub mod context;
+pub mod credentials;
+pub mod environment;
+pub mod error;
+pub mod outcome;
+pub mod package;
 pub mod status;
+
+pub use context::{Context, Settings};
+pub use error::Error;

@@ -52,40 +52,78 @@ pub fn needs_write<S: Serialize>(
     Ok(current != desired)
 }
 
-/// Applies `desired` as the whole status of `obj` (fields the operator no longer sets are
-/// removed, since it owns them). Returns whether a write was made.
-pub async fn apply_status<K, S>(
-    api: &Api<K>,
-    obj: &K,
-    current: Option<&S>,
-    desired: &S,
-) -> Result<bool, StatusError>
+/// Writes one resource's status during one reconcile. Every write carries the resourceVersion
+/// the reconcile's decisions were based on (optimistic concurrency), so a reconcile that started
+/// from a stale cached copy fails with 409 instead of overwriting newer status — and, because
+/// operations are recorded before their remote request, it fails before sending that request.
+pub struct StatusWriter<K> {
+    api: Api<K>,
+    name: String,
+    resource_version: Option<String>,
+    written: Value,
+}
+
+impl<K> StatusWriter<K>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
-    S: Serialize,
 {
-    if !needs_write(current, desired)? {
-        return Ok(false);
+    pub fn new<S: Serialize>(
+        api: Api<K>,
+        obj: &K,
+        current: Option<&S>,
+    ) -> Result<Self, StatusError> {
+        let written = match current {
+            Some(c) => comparable(&serde_json::to_value(c)?),
+            None => Value::Null,
+        };
+        Ok(Self {
+            api,
+            name: obj.name_any(),
+            resource_version: obj.meta().resource_version.clone(),
+            written,
+        })
     }
-    let name = obj.name_any();
-    let patch = json!({
-        "apiVersion": K::api_version(&()),
-        "kind": K::kind(&()),
-        "metadata": {"name": name},
-        "status": desired,
-    });
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    match tokio::time::timeout(
-        PATCH_TIMEOUT,
-        api.patch_status(&name, &params, &Patch::Apply(&patch)),
-    )
-    .await
-    {
-        Ok(result) => {
-            result?;
-            Ok(true)
+
+    /// Applies `desired` as the whole status (fields the operator no longer sets are removed,
+    /// since it owns them); skipped when only condition timestamps would change. Returns
+    /// whether a write was made.
+    pub async fn write<S: Serialize>(&mut self, desired: &S) -> Result<bool, StatusError> {
+        let value = serde_json::to_value(desired)?;
+        let wanted = comparable(&value);
+        if wanted == self.written {
+            return Ok(false);
         }
-        Err(_) => Err(StatusError::Timeout(PATCH_TIMEOUT)),
+        let mut metadata = json!({"name": self.name});
+        if let Some(rv) = &self.resource_version {
+            metadata["resourceVersion"] = json!(rv);
+        }
+        let patch = json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": metadata,
+            "status": value,
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        let updated = match tokio::time::timeout(
+            PATCH_TIMEOUT,
+            self.api
+                .patch_status(&self.name, &params, &Patch::Apply(&patch)),
+        )
+        .await
+        {
+            Ok(result) => result?,
+            Err(_) => return Err(StatusError::Timeout(PATCH_TIMEOUT)),
+        };
+        self.resource_version = updated.meta().resource_version.clone();
+        self.written = wanted;
+        Ok(true)
+    }
+}
+
+impl StatusError {
+    /// The object changed since this reconcile read it: not a failure, just look again.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StatusError::Kube(kube::Error::Api(status)) if status.code == 409)
     }
 }
 

@@ -80,6 +80,10 @@ pub struct OperationStatus {
     /// the remote result of a request whose answer it never saw.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub intent: Option<String>,
+    /// Machine-readable sub-step of a multi-step operation, e.g. `scaleDown` / `scaleUp` of a
+    /// Private Cloud restart or `stop` / `start` of a Mendix Cloud restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
     /// When the operation was started.
     pub started_at: Time,
     /// How many times the operation has been polled; drives the growing poll interval.

@@ -260,6 +260,9 @@ pub struct MendixEnvironmentStatus {
     /// Instances Mendix reports for the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instances: Option<i32>,
+    /// Memory per instance in MB, as last reported or set (Mendix Cloud).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_per_instance: Option<i32>,
     /// Whether the app runs, as Mendix reports it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_state: Option<RunState>,

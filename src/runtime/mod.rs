@@ -2,5 +2,6 @@
 //! the metrics and health endpoint, and leader election.
 
 pub mod config;
+pub mod operator;
 pub mod server;
 pub mod telemetry;

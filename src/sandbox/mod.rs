@@ -2,3 +2,4 @@
 //! a Mendix API sandbox and a Kubernetes API sandbox. The operator's `run` never needs them.
 
 pub mod kube;
+pub mod mendix;

@@ -1,0 +1,749 @@
+//! Converging a Mendix Cloud environment through the Deploy API v1, one step per reconcile:
+//! stop (if a new package needs it) → transport → settings → scale → start, then tags. A new
+//! package plus new settings cost one stop/start cycle; settings alone restart a running app
+//! only (they apply on restart). Every step is decided from what Mendix reports now, so a
+//! restarted operator never repeats a completed transport and never leaves the app stopped.
+
+use std::time::Duration;
+
+use kube::runtime::events::EventType;
+
+use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
+use super::{NEXT_STEP, record_operation, restart_request, version_label};
+use crate::controller::Context;
+use crate::controller::error::Error;
+use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::status::StatusWriter;
+use crate::crd::OperationKind;
+use crate::crd::conditions::Outcome;
+use crate::crd::environment::{
+    MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState,
+};
+use crate::mendix::cloud_v1::CloudDeploy;
+use crate::mendix::cloud_v1::types::{EnvironmentStatus, StartJobStatus};
+use crate::mendix::error::MendixError;
+
+/// Start failures documented for Get Start Environment Status and Start Environment, with what
+/// a person should do about each.
+const START_FAILURES: &[(&str, &str, &str)] = &[
+    (
+        "MISSING_CONSTANT",
+        "MissingConstant",
+        "give every constant of the model a value in spec.constants",
+    ),
+    (
+        "DB_SYNC_FAILED",
+        "DbSyncFailed",
+        "check the database and the app log; a new generation or mendixops.io/reconcileRequestedAt retries the start",
+    ),
+    (
+        "INVALID_DB_STRUCTURE",
+        "InvalidDbStructure",
+        "set spec.autoSyncDb: true so the database is synchronized on start",
+    ),
+    (
+        "STARTUP_ACTION_FAILED",
+        "StartupActionFailed",
+        "check the app log (kubectl mendix logs) for the failing after-startup microflow",
+    ),
+    (
+        "INSECURE_ADMIN_PASSWORD",
+        "InsecureAdminPassword",
+        "change the password of the administrator account in the app",
+    ),
+    (
+        "START_FAILED",
+        "StartFailed",
+        "check the app log (kubectl mendix logs)",
+    ),
+    ("NO_PACKAGE", "NoPackage", "deploy a package first"),
+    (
+        "NO_MDA_HAS_BEEN_DEPLOYED",
+        "NoPackage",
+        "deploy a package first",
+    ),
+];
+
+/// One step of a Mendix Cloud deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    StopForDeploy,
+    Transport,
+    ApplySettings,
+    Scale { instances: u32, memory: u32 },
+    Start,
+    Restart,
+    Stop,
+    Done,
+}
+
+impl Step {
+    fn describe(self, version: &str) -> String {
+        match self {
+            Step::StopForDeploy => format!("stopping the app to deploy {version}"),
+            Step::Transport => format!("transporting {version}"),
+            Step::ApplySettings => "applying settings".into(),
+            Step::Scale { instances, memory } => format!("scaling to {instances} x {memory} MB"),
+            Step::Start => format!("starting {version}"),
+            Step::Restart => "restarting the app".into(),
+            Step::Stop => "stopping the app".into(),
+            Step::Done => "nothing".into(),
+        }
+    }
+}
+
+fn start_failure(err: &MendixError) -> Option<(&'static str, &'static str)> {
+    let code = err.code()?.to_ascii_uppercase();
+    START_FAILURES
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .map(|(_, reason, hint)| (*reason, *hint))
+}
+
+/// The last start of this generation failed, recently, and nothing asked to retry it.
+fn start_already_failed(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> Option<Verdict> {
+    let stalled =
+        crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
+    if !START_FAILURES
+        .iter()
+        .any(|(_, reason, _)| *reason == stalled.reason)
+    {
+        return None;
+    }
+    let new_request =
+        crate::controller::outcome::reconcile_requested_at(env) != status.reconcile_requested_at;
+    crate::controller::outcome::hold_stalled(
+        &status.conditions,
+        env.metadata.generation,
+        new_request,
+    )
+}
+
+fn wrap(err: MendixError, what: &str) -> Result<Verdict, Error> {
+    match stalled_by(&err, what) {
+        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
+        None => Err(err.into()),
+    }
+}
+
+pub async fn converge(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Verdict, Error> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
+    let poll = |polls: i32| ctx.settings.poll.interval(polls);
+    let version = version_label(desired);
+
+    let mut remote = match api.get_environment(app, mode).await {
+        Ok(e) => e,
+        Err(err) if err.is_not_found() => {
+            return Ok(Verdict::stalled(
+                "EnvironmentNotFound",
+                format!(
+                    "environment {mode} of app {app} does not exist in Mendix Cloud: check spec.target.mendixCloud"
+                ),
+            ));
+        }
+        Err(err) => return wrap(err, &format!("reading environment {mode} of app {app}")),
+    };
+    status.url = remote.url.clone().or(status.url.take());
+    status.model_version = remote.model_version.clone();
+    status.mendix_version = remote.mendix_version.clone();
+    status.production = remote.production;
+    // GET environment may not report sizes (only Scale answers with them): keep what was set.
+    if let Some(n) = remote.instances {
+        status.instances = i32::try_from(n).ok();
+    }
+    if let Some(m) = remote.memory_per_instance {
+        status.memory_per_instance = i32::try_from(m).ok();
+    }
+    remote.instances = remote
+        .instances
+        .or(status.instances.and_then(|n| u32::try_from(n).ok()));
+    remote.memory_per_instance = remote.memory_per_instance.or(status
+        .memory_per_instance
+        .and_then(|m| u32::try_from(m).ok()));
+
+    // The production guard comes before any write.
+    if remote.production == Some(true) && !env.spec.production {
+        return Ok(Verdict::stalled(
+            "ProductionNotAllowed",
+            format!(
+                "environment {mode} of app {app} is a production environment: set spec.production: true to let the operator change it"
+            ),
+        ));
+    }
+
+    // A start job in flight.
+    if let Some(op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Start)
+    {
+        if let Some(job) = op.job_id.clone() {
+            match api.start_status(app, mode, &job).await {
+                Ok(StartJobStatus::Started) => {
+                    finish_start(status, &op);
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Started",
+                        "Start",
+                        format!("{version} started"),
+                    )
+                    .await;
+                    remote.status = EnvironmentStatus::Running;
+                }
+                Ok(_) => {
+                    let mut op = op;
+                    let after = poll(op.polls);
+                    op.polls += 1;
+                    let message = op.step.clone().unwrap_or_default();
+                    status.operation = Some(op);
+                    return Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        after,
+                    ));
+                }
+                Err(err) => {
+                    if let Some((reason, hint)) = start_failure(&err) {
+                        status.operation = None;
+                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+                            .await;
+                        return Ok(Verdict::stalled(
+                            reason,
+                            format!("starting {version} failed: {err}; {hint}"),
+                        ));
+                    }
+                    return wrap(err, "following the start job");
+                }
+            }
+        } else if remote.status == EnvironmentStatus::Running {
+            // The start was sent but its job id never recorded; the app runs, so it worked.
+            finish_start(status, &op);
+        }
+    }
+    let running = remote.status == EnvironmentStatus::Running;
+    status.run_state = Some(if running {
+        RunState::Running
+    } else {
+        RunState::Stopped
+    });
+
+    let deployed = match api.environment_package(app, mode, false).await {
+        Ok(p) => Some(p.package_id),
+        Err(err) if err.is_not_found() => None,
+        Err(err) => return wrap(err, "reading the deployed package"),
+    };
+    status.deployed_package_id = deployed.clone();
+    let needs_transport = deployed.as_deref() != Some(desired.package_id.as_str());
+    if !needs_transport {
+        status.deployed_version = desired
+            .package_version
+            .clone()
+            .or(status.deployed_version.take());
+    }
+    let settings = match api.get_settings(app, mode).await {
+        Ok(s) => s,
+        Err(err) => return wrap(err, "reading the environment settings"),
+    };
+    let (merged, change) = merge_cloud_settings(&settings, desired);
+    let restart_token = restart_request(env, status);
+
+    let step = plan(
+        desired,
+        &remote,
+        running,
+        needs_transport,
+        &change.changed,
+        !pending_on_restart(&settings).is_empty(),
+        restart_token.is_some(),
+    );
+    if step != Step::Done && is_paused(env) {
+        return Ok(Verdict::new(
+            Outcome::progressing(
+                "Paused",
+                format!("paused: next step would be {}", step.describe(&version)),
+            ),
+            ctx.settings.resync,
+        ));
+    }
+    if step != Step::Done && super::was_converged(env) {
+        ctx.event(
+            env,
+            EventType::Normal,
+            "DriftDetected",
+            "Resync",
+            format!(
+                "Mendix differs from the spec ({}); converging",
+                step.describe(&version)
+            ),
+        )
+        .await;
+    }
+
+    match step {
+        Step::StopForDeploy | Step::Stop => {
+            let (kind, message) = if step == Step::Stop {
+                (
+                    OperationKind::Stop,
+                    "stopping the app as requested".to_string(),
+                )
+            } else {
+                (
+                    OperationKind::Stop,
+                    format!("1/4: stopping the app to deploy {version}"),
+                )
+            };
+            status.operation = Some(start_operation(kind, message.clone()));
+            match api.stop(app, mode).await {
+                Ok(()) => {
+                    ctx.event(env, EventType::Normal, "Stopped", "Stop", message.clone())
+                        .await;
+                    status.run_state = Some(RunState::Stopped);
+                    Ok(Verdict::new(
+                        Outcome::progressing("Stopping", message),
+                        NEXT_STEP,
+                    ))
+                }
+                Err(err) => wrap(err, "stopping the app"),
+            }
+        }
+        Step::Transport => {
+            let message = format!("2/4: transporting {version}");
+            status.operation = Some(start_operation(OperationKind::Transport, message.clone()));
+            match api.transport(app, mode, &desired.package_id).await {
+                Ok(()) => {
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Transported",
+                        "Transport",
+                        format!("transported {version} ({})", desired.package_id),
+                    )
+                    .await;
+                    status.deployed_package_id = Some(desired.package_id.clone());
+                    status.deployed_version = desired.package_version.clone();
+                    Ok(Verdict::new(
+                        Outcome::progressing("Transporting", message),
+                        NEXT_STEP,
+                    ))
+                }
+                // Mendix is still processing a fresh package, or the app started meanwhile: look again.
+                Err(err) if err.is_transient() || err.code() == Some("APP_IS_RUNNING") => {
+                    let after = err.retry_after().unwrap_or_else(|| poll(1));
+                    Ok(Verdict::new(
+                        Outcome::progressing(
+                            "PackageProcessing",
+                            format!("{message}: {err}; retrying"),
+                        ),
+                        after,
+                    ))
+                }
+                Err(err) => wrap(err, &format!("transporting {version}")),
+            }
+        }
+        Step::ApplySettings => {
+            if !change.unknown_constants.is_empty() || !change.unknown_events.is_empty() {
+                let names: Vec<String> = change
+                    .unknown_constants
+                    .iter()
+                    .chain(change.unknown_events.iter())
+                    .cloned()
+                    .collect();
+                return Ok(Verdict::stalled(
+                    "UnknownSetting",
+                    format!(
+                        "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
+                        names.join(", ")
+                    ),
+                ));
+            }
+            let message = format!("3/4: applying settings ({})", change.changed.join(", "));
+            status.operation = Some(start_operation(
+                OperationKind::ApplySettings,
+                message.clone(),
+            ));
+            match api.set_settings(app, mode, &merged).await {
+                Ok(_) => {
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "SettingsApplied",
+                        "ApplySettings",
+                        format!("changed {}", change.changed.join(", ")),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("ApplyingSettings", message),
+                        NEXT_STEP,
+                    ))
+                }
+                Err(err) => wrap(err, "applying settings"),
+            }
+        }
+        Step::Scale { instances, memory } => {
+            let message = format!("scaling to {instances} instances of {memory} MB");
+            status.operation = Some(start_operation(OperationKind::Scale, message.clone()));
+            match api.scale(app, mode, instances, memory).await {
+                Ok(reply) => {
+                    let reply = reply.as_ref();
+                    status.instances = reply
+                        .and_then(|r| r.instances)
+                        .or(Some(instances))
+                        .and_then(|n| i32::try_from(n).ok());
+                    status.memory_per_instance = reply
+                        .and_then(|r| r.memory_per_instance)
+                        .or(Some(memory))
+                        .and_then(|m| i32::try_from(m).ok());
+                    ctx.event(env, EventType::Normal, "Scaled", "Scale", message.clone())
+                        .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Scaling", message),
+                        NEXT_STEP,
+                    ))
+                }
+                Err(err) => wrap(err, "scaling"),
+            }
+        }
+        Step::Start => {
+            if let Some(verdict) = start_already_failed(env, status) {
+                return Ok(verdict);
+            }
+            let message = format!("4/4: starting {version}");
+            // A start satisfies a pending restart request; a half-done restart keeps its token.
+            let token = status
+                .operation
+                .as_ref()
+                .filter(|o| o.kind == OperationKind::Restart)
+                .and_then(|o| o.intent.clone())
+                .or(restart_token);
+            let mut op = start_operation(OperationKind::Start, message.clone());
+            op.intent = token;
+            status.operation = Some(op.clone());
+            record_operation(
+                env,
+                ctx,
+                writer,
+                status,
+                &Outcome::progressing("Starting", message.clone()),
+            )
+            .await?;
+            match api.start(app, mode, desired.auto_sync_db).await {
+                Ok(job) => {
+                    op.job_id = Some(job.job_id.clone());
+                    status.operation = Some(op);
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Starting",
+                        "Start",
+                        format!("starting {version} (job {})", job.job_id),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        ctx.settings.poll.first,
+                    ))
+                }
+                Err(err) if err.code() == Some("ALREADY_STARTED") => {
+                    finish_start(status, &op);
+                    Ok(Verdict::new(
+                        Outcome::progressing("Started", "the app is running".to_string()),
+                        NEXT_STEP,
+                    ))
+                }
+                Err(err)
+                    if err.code() == Some("APP_ALREADY_HAS_A_STARTING_JOB")
+                        || err.code() == Some("ALREADY_LOCKED") =>
+                {
+                    Ok(Verdict::new(
+                        Outcome::progressing(
+                            "Starting",
+                            format!("{message}: a start is already in progress"),
+                        ),
+                        poll(1),
+                    ))
+                }
+                Err(err) => {
+                    if let Some((reason, hint)) = start_failure(&err) {
+                        status.operation = None;
+                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+                            .await;
+                        return Ok(Verdict::stalled(
+                            reason,
+                            format!("starting {version} failed: {err}; {hint}"),
+                        ));
+                    }
+                    wrap(err, "starting the app")
+                }
+            }
+        }
+        Step::Restart => {
+            let reason = if restart_token.is_some() {
+                "requested by mendixops.io/restartedAt".to_string()
+            } else {
+                "new settings apply on restart".to_string()
+            };
+            let message = format!("restarting: stopping the app ({reason})");
+            let mut op = start_operation(OperationKind::Restart, message.clone());
+            op.intent = restart_token;
+            op.phase = Some("stop".into());
+            status.operation = Some(op);
+            record_operation(
+                env,
+                ctx,
+                writer,
+                status,
+                &Outcome::progressing("Restarting", message.clone()),
+            )
+            .await?;
+            match api.stop(app, mode).await {
+                Ok(()) => {
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Restarting",
+                        "Restart",
+                        message.clone(),
+                    )
+                    .await;
+                    Ok(Verdict::new(
+                        Outcome::progressing("Restarting", message),
+                        NEXT_STEP,
+                    ))
+                }
+                Err(err) => wrap(err, "stopping the app for a restart"),
+            }
+        }
+        Step::Done => {
+            if let Some(wanted) = &desired.tags {
+                sync_tags(env, ctx, api, app, mode, wanted).await?;
+            }
+            if desired.run_state == RunState::Stopped {
+                // Nothing to restart in a stopped app: the request is handled.
+                if let Some(token) = restart_token {
+                    status.last_restarted_at = Some(token);
+                }
+            }
+            status.operation = None;
+            let message = match desired.run_state {
+                RunState::Running => format!(
+                    "{version} is running{}",
+                    status
+                        .instances
+                        .map(|n| format!(" with {n} instance(s)"))
+                        .unwrap_or_default()
+                ),
+                RunState::Stopped => format!("{version} is deployed and stopped as requested"),
+            };
+            Ok(Verdict::new(
+                Outcome::ready(if running { "Running" } else { "Stopped" }, message),
+                Duration::ZERO,
+            ))
+        }
+    }
+}
+
+/// Records a completed start: the restart it satisfied (if any) is echoed in status.
+fn finish_start(status: &mut MendixEnvironmentStatus, op: &crate::crd::OperationStatus) {
+    if let Some(token) = &op.intent {
+        status.last_restarted_at = Some(token.clone());
+    }
+    status.operation = None;
+    status.run_state = Some(RunState::Running);
+}
+
+/// The next step, from what Mendix reports: pure, so the order is unit-tested.
+fn plan(
+    desired: &Desired,
+    remote: &crate::mendix::cloud_v1::types::Environment,
+    running: bool,
+    needs_transport: bool,
+    changed_settings: &[String],
+    settings_pending: bool,
+    restart_requested: bool,
+) -> Step {
+    if needs_transport {
+        return if running {
+            Step::StopForDeploy
+        } else {
+            Step::Transport
+        };
+    }
+    if !changed_settings.is_empty() {
+        return Step::ApplySettings;
+    }
+    let current_instances = remote.instances;
+    let current_memory = remote.memory_per_instance;
+    let wanted_instances = desired.instances.and_then(|n| u32::try_from(n).ok());
+    let wanted_memory = desired
+        .memory_per_instance
+        .and_then(|n| u32::try_from(n).ok());
+    let instances_differ = wanted_instances.is_some_and(|w| Some(w) != current_instances);
+    let memory_differs = wanted_memory.is_some_and(|w| Some(w) != current_memory);
+    if instances_differ || memory_differs {
+        return Step::Scale {
+            instances: wanted_instances.or(current_instances).unwrap_or(1),
+            memory: wanted_memory.or(current_memory).unwrap_or(1024),
+        };
+    }
+    match (desired.run_state, running) {
+        (RunState::Running, false) => Step::Start,
+        (RunState::Running, true) if settings_pending || restart_requested => Step::Restart,
+        (RunState::Stopped, true) => Step::Stop,
+        _ => Step::Done,
+    }
+}
+
+/// Makes the environment's tags exactly the wanted set.
+async fn sync_tags(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &CloudDeploy,
+    app: &str,
+    mode: &str,
+    wanted: &[String],
+) -> Result<(), Error> {
+    let current = api.get_tags(app, mode).await?;
+    let mut changed = Vec::new();
+    for tag in wanted.iter().filter(|t| !current.contains(t)) {
+        api.create_tag(app, mode, tag).await?;
+        changed.push(format!("+{tag}"));
+    }
+    for tag in current.iter().filter(|t| !wanted.contains(t)) {
+        api.delete_tag(app, mode, tag).await?;
+        changed.push(format!("-{tag}"));
+    }
+    if !changed.is_empty() {
+        ctx.event(
+            env,
+            EventType::Normal,
+            "TagsUpdated",
+            "Tags",
+            changed.join(" "),
+        )
+        .await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mendix::cloud_v1::types::Environment;
+
+    fn remote(instances: Option<u32>, memory: Option<u32>) -> Environment {
+        serde_json::from_value(serde_json::json!({"Status": "Running", "Mode": "Test", "Instances": instances, "MemoryPerInstance": memory}))
+            .expect("valid environment")
+    }
+
+    fn desired(run: RunState) -> Desired {
+        Desired {
+            package_id: "p".into(),
+            package_version: Some("1.0.0".into()),
+            run_state: run,
+            instances: Some(2),
+            memory_per_instance: None,
+            auto_sync_db: true,
+            constants: vec![],
+            scheduled_events: vec![],
+            custom_settings: vec![],
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn a_new_package_stops_then_transports_then_applies_settings_then_starts() {
+        let d = desired(RunState::Running);
+        let r = remote(Some(2), Some(1024));
+        assert_eq!(
+            plan(&d, &r, true, true, &["M.A".into()], false, false),
+            Step::StopForDeploy
+        );
+        assert_eq!(
+            plan(&d, &r, false, true, &["M.A".into()], false, false),
+            Step::Transport
+        );
+        assert_eq!(
+            plan(&d, &r, false, false, &["M.A".into()], false, false),
+            Step::ApplySettings
+        );
+        // Settings applied while stopped are pending, but the start applies them: no restart.
+        assert_eq!(plan(&d, &r, false, false, &[], true, false), Step::Start);
+        assert_eq!(plan(&d, &r, true, false, &[], false, false), Step::Done);
+    }
+
+    #[test]
+    fn settings_alone_restart_only_a_running_app() {
+        let r = remote(Some(2), None);
+        assert_eq!(
+            plan(
+                &desired(RunState::Running),
+                &r,
+                true,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &r,
+                false,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Done
+        );
+    }
+
+    #[test]
+    fn scale_restart_and_stop() {
+        let d = desired(RunState::Running);
+        assert_eq!(
+            plan(
+                &d,
+                &remote(Some(1), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Scale {
+                instances: 2,
+                memory: 2048
+            }
+        );
+        assert_eq!(
+            plan(&d, &remote(Some(2), None), true, false, &[], false, true),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &remote(Some(2), None),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Stop
+        );
+    }
+}

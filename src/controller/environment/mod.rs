@@ -1,0 +1,298 @@
+//! The `MendixEnvironment` reconciler: resolve the desired state (package, Secret constants) →
+//! production guard → one step on Mendix Cloud (v1) or Private Cloud (v4) → write status.
+//! Deleting a MendixEnvironment stops managing the environment; it never deletes it in Mendix.
+
+pub mod cloud;
+pub mod desired;
+pub mod private;
+pub mod resolve;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+
+use self::desired::Desired;
+use self::resolve::{Resolved, resolve};
+use super::Context;
+use super::credentials::{self, Credentials, Platform};
+use super::error::Error;
+use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
+use super::status::StatusWriter;
+use crate::crd::conditions::{self, Outcome, apply_outcome};
+use crate::crd::environment::{
+    EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
+};
+use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
+
+pub const KIND: &str = "MendixEnvironment";
+
+/// Pause between two steps of one deploy: short, so a deploy is not slowed by the operator.
+pub const NEXT_STEP: Duration = Duration::from_millis(200);
+
+/// The restart to do: the annotation's value when it differs from the last one handled.
+pub fn restart_request(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> Option<String> {
+    let wanted = env
+        .annotations()
+        .get(ANNOTATION_RESTARTED_AT)?
+        .trim()
+        .to_string();
+    (!wanted.is_empty() && status.last_restarted_at.as_deref() != Some(wanted.as_str()))
+        .then_some(wanted)
+}
+
+/// "2.5.4", or the package id when the version is unknown.
+pub fn version_label(desired: &Desired) -> String {
+    desired
+        .package_version
+        .clone()
+        .unwrap_or_else(|| format!("package {}", desired.package_id))
+}
+
+/// Whether the environment was Ready for its current generation (so a change now is drift).
+pub fn was_converged(env: &MendixEnvironment) -> bool {
+    env.status.as_ref().is_some_and(|s| {
+        s.observed_generation == env.metadata.generation
+            && conditions::is_true(&s.conditions, conditions::READY)
+    })
+}
+
+fn phase_of(outcome: &Outcome, status: &MendixEnvironmentStatus, paused: bool) -> EnvironmentPhase {
+    match outcome {
+        Outcome::Ready { .. } if status.run_state == Some(RunState::Stopped) => {
+            EnvironmentPhase::Stopped
+        }
+        Outcome::Ready { .. } => EnvironmentPhase::Running,
+        Outcome::Stalled { .. } => EnvironmentPhase::Failed,
+        Outcome::Progressing { .. } if paused => EnvironmentPhase::Paused,
+        Outcome::Progressing { reason, .. } if reason == "WaitingForPackage" => {
+            EnvironmentPhase::WaitingForPackage
+        }
+        Outcome::Progressing { .. } => match status.operation.as_ref().map(|o| o.kind) {
+            Some(OperationKind::Restart) => EnvironmentPhase::Restarting,
+            Some(_) => EnvironmentPhase::Deploying,
+            None => EnvironmentPhase::Pending,
+        },
+    }
+}
+
+fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome: &Outcome) {
+    status.observed_generation = env.metadata.generation;
+    status.reconcile_requested_at =
+        reconcile_requested_at(env).or(status.reconcile_requested_at.take());
+    status.phase = Some(phase_of(outcome, status, super::outcome::is_paused(env)));
+    apply_outcome(
+        &mut status.conditions,
+        outcome,
+        env.metadata.generation,
+        now(),
+    );
+}
+
+/// Completes `status` for this reconcile and writes it; also used to record an operation
+/// before the request whose answer must not be lost.
+pub async fn record_operation(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    status: &mut MendixEnvironmentStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    finish(env, status, outcome);
+    let written = writer.write(status).await;
+    let label = if written.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: label.into(),
+        })
+        .inc();
+    written?;
+    Ok(())
+}
+
+async fn converge(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+    writer: &mut StatusWriter<MendixEnvironment>,
+) -> Result<Verdict, Error> {
+    let desired = match resolve(env, ctx).await? {
+        Resolved::Ready(desired) => desired,
+        Resolved::Blocked(verdict) => return Ok(verdict),
+    };
+    let namespace = env
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let platform = if env.spec.target.mendix_cloud.is_some() {
+        Platform::MendixCloud
+    } else {
+        Platform::PrivateCloud
+    };
+    let creds = match credentials::load(
+        &ctx.client,
+        &namespace,
+        &env.spec.credentials_secret_ref.name,
+        platform,
+    )
+    .await
+    {
+        Ok(c) => c,
+        Err(err) => match err.stalled_reason() {
+            Some(reason) => return Ok(Verdict::stalled(reason, err.to_string())),
+            None => return Err(err.into()),
+        },
+    };
+    match (
+        &env.spec.target.mendix_cloud,
+        &env.spec.target.private_cloud,
+        &creds,
+    ) {
+        (Some(target), _, Credentials::Cloud(c)) => {
+            cloud::converge(
+                env,
+                ctx,
+                writer,
+                &ctx.mendix.cloud_deploy(c),
+                target,
+                &desired,
+                status,
+            )
+            .await
+        }
+        (_, Some(target), Credentials::Private(pat)) => {
+            private::converge(
+                env,
+                ctx,
+                writer,
+                &ctx.mendix.pc_deploy(pat),
+                target,
+                &desired,
+                status,
+            )
+            .await
+        }
+        _ => Ok(Verdict::stalled(
+            "InvalidSpec",
+            "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set",
+        )),
+    }
+}
+
+/// Reconciles one MendixEnvironment.
+pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_timer(KIND);
+    let result = reconcile_inner(&env, &ctx).await;
+    ctx.metrics.count_reconcile(
+        KIND,
+        result
+            .as_ref()
+            .map_or_else(|e| e.metric_label(), |_| "ok".into())
+            .as_str(),
+    );
+    result
+}
+
+async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Action, Error> {
+    if env.metadata.deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    let namespace = env
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
+    let mut status = env.status.clone().unwrap_or_default();
+    let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
+    let verdict = match converge(env, ctx, &mut status, &mut writer).await {
+        Ok(verdict) => verdict,
+        Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
+            Some((reason, message)) => Verdict::stalled(reason, message),
+            None => {
+                let after = err
+                    .retry_after()
+                    .unwrap_or(ctx.settings.poll.first)
+                    .max(ctx.settings.poll.first);
+                Verdict::new(
+                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
+                    after,
+                )
+            }
+        },
+        Err(other) => return Err(other),
+    };
+    record_operation(env, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+    let after = if verdict.requeue.is_zero() {
+        ctx.settings.resync
+    } else {
+        verdict.requeue.min(ctx.settings.resync)
+    };
+    Ok(Action::requeue(after))
+}
+
+pub fn error_policy(_env: Arc<MendixEnvironment>, error: &Error, _ctx: Arc<Context>) -> Action {
+    if error.is_conflict() {
+        return Action::requeue(super::package::CONFLICT_RETRY);
+    }
+    tracing::warn!(error = %error, "MendixEnvironment reconcile failed");
+    Action::requeue(Duration::from_secs(15))
+}
+
+/// The MendixEnvironment controller over `api`, re-queued when a referenced MendixPackage
+/// changes, until `shutdown` resolves.
+pub async fn run(
+    api: Api<MendixEnvironment>,
+    packages: Api<MendixPackage>,
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_synced: impl FnOnce() + Send + 'static,
+) {
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    let synced = store.clone();
+    tokio::spawn(async move {
+        if synced.wait_until_ready().await.is_ok() {
+            on_synced();
+        }
+    });
+    controller
+        .watches(
+            packages,
+            watcher::Config::default().any_semantic(),
+            move |pkg: MendixPackage| {
+                let namespace = pkg.namespace();
+                let name = pkg.name_any();
+                store
+                    .state()
+                    .into_iter()
+                    .filter(|env| {
+                        env.namespace() == namespace
+                            && env
+                                .spec
+                                .package_ref
+                                .as_ref()
+                                .is_some_and(|r| r.name == name)
+                    })
+                    .map(|env| ObjectRef::from_obj(env.as_ref()))
+                    .collect::<Vec<_>>()
+            },
+        )
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "MendixEnvironment reconcile error");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,349 @@
+//! Converging a Private Cloud environment through the Deploy API v4: one PUT of the whole
+//! manifest when anything differs (every field the spec does not manage kept as it was), the
+//! job followed, then a GET confirms the manifest and `container.state`. A restart is an
+//! instance scale to 0 and back, resumed from status if the operator stops half-way.
+
+use std::time::Duration;
+
+use kube::runtime::events::EventType;
+
+use super::desired::{Desired, merge_manifest, private_instances};
+use super::{record_operation, restart_request, version_label};
+use crate::controller::Context;
+use crate::controller::error::Error;
+use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::status::StatusWriter;
+use crate::crd::conditions::Outcome;
+use crate::crd::environment::{
+    MendixEnvironment, MendixEnvironmentStatus, PrivateCloudEnvironment, RunState,
+};
+use crate::crd::{OperationKind, OperationStatus};
+use crate::mendix::private_cloud_v4::PcDeploy;
+use crate::mendix::private_cloud_v4::types::{ContainerState, EnvironmentManifest, JobStatus};
+
+const SCALE_DOWN: &str = "scaleDown";
+const SCALE_UP: &str = "scaleUp";
+
+fn wrap(err: crate::mendix::error::MendixError, what: &str) -> Result<Verdict, Error> {
+    match stalled_by(&err, what) {
+        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
+        None => Err(err.into()),
+    }
+}
+
+/// Sends one manifest PUT, recording the operation first and its job after.
+async fn put_manifest(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    (api, target): (&PcDeploy, &PrivateCloudEnvironment),
+    manifest: &EnvironmentManifest,
+    mut op: OperationStatus,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Verdict, Error> {
+    let message = op.step.clone().unwrap_or_default();
+    status.operation = Some(op.clone());
+    record_operation(
+        env,
+        ctx,
+        writer,
+        status,
+        &Outcome::progressing("UpdatingManifest", message.clone()),
+    )
+    .await?;
+    match api
+        .update_environment(
+            &target.app_id,
+            &target.namespace_id,
+            &target.environment_id,
+            manifest,
+        )
+        .await
+    {
+        Ok(job) => {
+            op.job_id = Some(job.id.clone());
+            status.operation = Some(op);
+            Ok(Verdict::new(
+                Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),
+                ctx.settings.poll.first,
+            ))
+        }
+        Err(err) => {
+            if stalled_by(&err, "").is_some() {
+                status.operation = None;
+            }
+            wrap(err, "updating the environment manifest")
+        }
+    }
+}
+
+pub async fn converge(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    api: &PcDeploy,
+    target: &PrivateCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Verdict, Error> {
+    let (app, namespace, id) = (&target.app_id, &target.namespace_id, &target.environment_id);
+    let version = version_label(desired);
+    let poll = |polls: i32| ctx.settings.poll.interval(polls);
+
+    // A job in flight: follow it before reading anything else.
+    if let Some(mut op) = status.operation.clone().filter(|o| o.job_id.is_some()) {
+        let job_id = op.job_id.clone().unwrap_or_default();
+        let job = match api.get_job(&job_id).await {
+            Ok(job) => job,
+            Err(err) => return wrap(err, &format!("following job {job_id}")),
+        };
+        match job.status {
+            JobStatus::Finished => {
+                op.job_id = None;
+                op.polls = 0;
+                status.operation = Some(op);
+            }
+            JobStatus::Failed => {
+                status.operation = None;
+                let message = job.failure_message().unwrap_or_default();
+                ctx.event(
+                    env,
+                    EventType::Warning,
+                    "ManifestUpdateFailed",
+                    "UpdateManifest",
+                    message.clone(),
+                )
+                .await;
+                return Ok(Verdict::stalled(
+                    "ManifestUpdateFailed",
+                    format!(
+                        "Mendix could not apply the environment manifest: {message}; fix the spec and apply it again"
+                    ),
+                ));
+            }
+            _ => {
+                let after = poll(op.polls);
+                op.polls += 1;
+                let message = format!(
+                    "{} (job {job_id} {:?})",
+                    op.step.clone().unwrap_or_default(),
+                    job.status
+                )
+                .to_lowercase();
+                status.operation = Some(op);
+                return Ok(Verdict::new(
+                    Outcome::progressing("UpdatingManifest", message),
+                    after,
+                ));
+            }
+        }
+    }
+
+    let manifest = match api.get_environment(app, namespace, id).await {
+        Ok(m) => m,
+        Err(err) if err.is_not_found() => {
+            return Ok(Verdict::stalled(
+                "EnvironmentNotFound",
+                format!(
+                    "environment {id} in namespace {namespace} of app {app} does not exist: check spec.target.privateCloud"
+                ),
+            ));
+        }
+        Err(err) => return wrap(err, &format!("reading environment {id}")),
+    };
+    let spec = &manifest.environment;
+    let container = &spec.container;
+    status.url = Some(spec.deployment.app_url.clone());
+    status.production = Some(spec.properties.production);
+    status.instances = i32::try_from(container.instances).ok();
+    status.run_state = Some(if container.instances > 0 {
+        RunState::Running
+    } else {
+        RunState::Stopped
+    });
+    status.deployed_package_id = Some(spec.deployment.package_id.clone());
+    status.mendix_version = spec
+        .runtime
+        .as_ref()
+        .and_then(|r| r.runtime_version.clone())
+        .or(status.mendix_version.take());
+    if spec.deployment.package_id == desired.package_id {
+        status.deployed_version = desired
+            .package_version
+            .clone()
+            .or(status.deployed_version.take());
+    }
+
+    if spec.properties.production && !env.spec.production {
+        return Ok(Verdict::stalled(
+            "ProductionNotAllowed",
+            format!(
+                "environment {id} of app {app} is a production environment: set spec.production: true to let the operator change it"
+            ),
+        ));
+    }
+
+    let instances = private_instances(desired, container);
+    let restart_token = restart_request(env, status);
+
+    // A restart half-done: finish it.
+    if let Some(mut op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Restart)
+    {
+        let phase = op.phase.clone().unwrap_or_default();
+        if phase == SCALE_DOWN && container.instances == 0 {
+            let mut up = manifest.clone();
+            up.environment.container.instances = instances.max(1);
+            op.phase = Some(SCALE_UP.into());
+            op.step = Some(format!(
+                "restart 2/2: scaling back to {} instance(s)",
+                instances.max(1)
+            ));
+            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
+        }
+        if phase == SCALE_DOWN {
+            let mut down = manifest.clone();
+            down.environment.container.instances = 0;
+            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
+        }
+        if phase == SCALE_UP && container.instances == 0 {
+            let mut up = manifest.clone();
+            up.environment.container.instances = instances.max(1);
+            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
+        }
+        if phase == SCALE_UP && container.state() == ContainerState::Processing {
+            let after = poll(op.polls);
+            op.polls += 1;
+            status.operation = Some(op);
+            return Ok(Verdict::new(
+                Outcome::progressing(
+                    "Restarting",
+                    "restart 2/2: waiting for the app to become Ready".to_string(),
+                ),
+                after,
+            ));
+        }
+        if let Some(token) = op.intent.take() {
+            status.last_restarted_at = Some(token);
+        }
+        ctx.event(
+            env,
+            EventType::Normal,
+            "Restarted",
+            "Restart",
+            "the app was restarted by scaling to 0 and back".into(),
+        )
+        .await;
+        status.operation = None;
+    }
+
+    let (next, changed) = merge_manifest(&manifest, desired, instances);
+    if !changed.is_empty() {
+        let what = changed.join(", ");
+        if is_paused(env) {
+            return Ok(Verdict::new(
+                Outcome::progressing("Paused", format!("paused: would update {what}")),
+                ctx.settings.resync,
+            ));
+        }
+        if super::was_converged(env) {
+            ctx.event(
+                env,
+                EventType::Normal,
+                "DriftDetected",
+                "Resync",
+                format!("Mendix differs from the spec ({what}); converging"),
+            )
+            .await;
+        }
+        ctx.event(
+            env,
+            EventType::Normal,
+            "UpdatingManifest",
+            "UpdateManifest",
+            format!("updating {what}"),
+        )
+        .await;
+        let mut op = start_operation(
+            OperationKind::UpdateManifest,
+            format!("1/2: deploying {version}: updating {what}"),
+        );
+        // Pods are replaced when the manifest changes, which satisfies a restart request.
+        op.intent = restart_token;
+        return put_manifest(env, ctx, writer, (api, target), &next, op, status).await;
+    }
+
+    // The manifest matches: wait for the environment to be Ready.
+    match container.state() {
+        ContainerState::Processing => {
+            let polls = status.operation.as_ref().map_or(0, |o| o.polls);
+            if let Some(op) = status.operation.as_mut() {
+                op.polls += 1;
+            }
+            return Ok(Verdict::new(
+                Outcome::progressing(
+                    "Processing",
+                    format!("2/2: waiting for {version} to become Ready"),
+                ),
+                poll(polls),
+            ));
+        }
+        ContainerState::Failed => {
+            return Ok(Verdict::stalled(
+                "ContainerFailed",
+                format!(
+                    "Mendix reports the environment Failed after deploying {version}: check the app's pods and logs"
+                ),
+            ));
+        }
+        ContainerState::Ready | ContainerState::Unknown => {}
+    }
+    if let Some(op) = status.operation.take()
+        && let Some(token) = op.intent
+    {
+        status.last_restarted_at = Some(token);
+    }
+
+    if let Some(token) = restart_token
+        .filter(|_| status.last_restarted_at.is_none() || restart_request(env, status).is_some())
+    {
+        if instances == 0 {
+            // A stopped app has nothing to restart: the request is handled.
+            status.last_restarted_at = Some(token);
+        } else if is_paused(env) {
+            return Ok(Verdict::new(
+                Outcome::progressing("Paused", "paused: would restart the app".to_string()),
+                ctx.settings.resync,
+            ));
+        } else {
+            let mut down = manifest.clone();
+            down.environment.container.instances = 0;
+            let mut op = start_operation(
+                OperationKind::Restart,
+                "restart 1/2: scaling to 0 instances".into(),
+            );
+            op.intent = Some(token);
+            op.phase = Some(SCALE_DOWN.into());
+            ctx.event(
+                env,
+                EventType::Normal,
+                "Restarting",
+                "Restart",
+                "restarting by scaling to 0 and back".into(),
+            )
+            .await;
+            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
+        }
+    }
+
+    let message = match desired.run_state {
+        RunState::Running => format!("{version} is running with {instances} instance(s)"),
+        RunState::Stopped => format!("{version} is deployed and stopped as requested"),
+    };
+    Ok(Verdict::new(
+        Outcome::ready(if instances > 0 { "Running" } else { "Stopped" }, message),
+        Duration::ZERO,
+    ))
+}

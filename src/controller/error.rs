@@ -1,0 +1,59 @@
+//! Errors that end a reconcile early. Problems a person must fix are not errors: they become
+//! `Stalled` status. What remains here is retried by the controller with backoff.
+
+use crate::mendix::error::MendixError;
+
+use super::credentials::CredentialsError;
+use super::status::StatusError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Mendix(#[from] MendixError),
+    #[error("{0}")]
+    Status(#[from] StatusError),
+    #[error("{0}")]
+    Credentials(#[from] CredentialsError),
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+    #[error("object has no {0}")]
+    MissingObjectKey(&'static str),
+    /// Deletion waits for remote work; not a failure, the finalizer stays and the resource is
+    /// looked at again after this long.
+    #[error("deletion waits for remote work; next check in {0:?}")]
+    CleanupPending(std::time::Duration),
+}
+
+impl Error {
+    /// The object changed under this reconcile (a stale cached copy): look again right away.
+    pub fn is_conflict(&self) -> bool {
+        use kube::runtime::finalizer::Error as F;
+        match self {
+            Error::Status(e) => e.is_conflict(),
+            Error::Kube(kube::Error::Api(status)) => status.code == 409,
+            Error::Finalizer(inner) => match inner.as_ref() {
+                F::ApplyFailed(e) | F::CleanupFailed(e) => e.is_conflict(),
+                F::AddFinalizer(kube::Error::Api(s)) | F::RemoveFinalizer(kube::Error::Api(s)) => {
+                    s.code == 409
+                }
+                _ => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Short, bounded label for metrics and logs.
+    pub fn metric_label(&self) -> String {
+        match self {
+            Error::Kube(_) => "kube".into(),
+            Error::Mendix(e) => format!("mendix_{}", e.metric_label()),
+            Error::Status(_) => "status_write".into(),
+            Error::Credentials(_) => "credentials".into(),
+            Error::Finalizer(_) => "finalizer".into(),
+            Error::MissingObjectKey(_) => "missing_object_key".into(),
+            Error::CleanupPending(_) => "cleanup_pending".into(),
+        }
+    }
+}

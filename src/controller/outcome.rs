@@ -1,0 +1,125 @@
+//! Shared pieces of both reconcilers: how a reconcile ends (outcome + when to look again),
+//! annotations, and how Mendix errors become conditions.
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use crate::crd::conditions::Outcome;
+use crate::crd::{
+    ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUESTED_AT, OperationKind, OperationStatus,
+};
+use crate::mendix::error::{ErrorClass, MendixError};
+
+/// How long a Stalled resource waits before it is looked at again without a change: a person
+/// must act, so no hot loop, but a fixed Secret is noticed within minutes.
+pub const STALLED_RECHECK: Duration = Duration::from_secs(300);
+
+/// The end of one reconcile: the conditions to write and when to reconcile again.
+#[derive(Debug)]
+pub struct Verdict {
+    pub outcome: Outcome,
+    pub requeue: Duration,
+}
+
+impl Verdict {
+    pub fn new(outcome: Outcome, requeue: Duration) -> Self {
+        Self { outcome, requeue }
+    }
+    pub fn stalled(reason: &str, message: impl Into<String>) -> Self {
+        Self::new(Outcome::stalled(reason, message), STALLED_RECHECK)
+    }
+}
+
+pub fn now() -> Timestamp {
+    Timestamp::now()
+}
+
+pub fn is_paused<K: ResourceExt>(obj: &K) -> bool {
+    obj.annotations()
+        .get(ANNOTATION_PAUSED)
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"))
+}
+
+pub fn reconcile_requested_at<K: ResourceExt>(obj: &K) -> Option<String> {
+    obj.annotations()
+        .get(ANNOTATION_RECONCILE_REQUESTED_AT)
+        .cloned()
+}
+
+/// A new operation record, written to status before the request it describes is sent.
+pub fn start_operation(kind: OperationKind, step: String) -> OperationStatus {
+    OperationStatus {
+        kind,
+        step: Some(step),
+        job_id: None,
+        intent: Some(uuid::Uuid::new_v4().to_string()),
+        phase: None,
+        started_at: Time(now()),
+        polls: 0,
+    }
+}
+
+/// How long ago an operation started.
+pub fn age(op: &OperationStatus) -> Duration {
+    let elapsed = now().as_millisecond() - op.started_at.0.as_millisecond();
+    Duration::from_millis(u64::try_from(elapsed).unwrap_or(0))
+}
+
+/// A Mendix error that a person must act on, as (reason, message); None for errors that are
+/// retried (transient) or handled by the caller (state conflicts).
+pub fn stalled_by(err: &MendixError, what: &str) -> Option<(&'static str, String)> {
+    if err.class() != ErrorClass::Terminal {
+        return None;
+    }
+    let status = err.status().map(|s| s.as_u16());
+    let (reason, hint) = match status {
+        Some(401) => (
+            "InvalidCredentials",
+            "check the username and apiKey (or pat) in the credentials Secret",
+        ),
+        Some(403) => (
+            "AccessDenied",
+            "the credentials lack a permission or scope for this operation: grant it (API rights in the Mendix Portal, or the PAT's scopes)",
+        ),
+        Some(404) => (
+            "NotFound",
+            "check the app, environment or package id in the spec",
+        ),
+        _ => (
+            "MendixRejected",
+            "check the spec against the Mendix documentation",
+        ),
+    };
+    Some((reason, format!("{what}: {err}; {hint}")))
+}
+
+/// The Stalled verdict to keep while a person has not acted yet: when the resource stalled for
+/// its current generation less than [`STALLED_RECHECK`] ago and no reconcile was requested
+/// since, the rejected remote write is not sent again (each status write triggers a reconcile,
+/// which would otherwise repeat it). Later it is retried once per [`STALLED_RECHECK`].
+pub fn hold_stalled(
+    conditions: &[Condition],
+    generation: Option<i64>,
+    new_request: bool,
+) -> Option<Verdict> {
+    let stalled = crate::crd::conditions::find(conditions, crate::crd::conditions::STALLED)?;
+    if stalled.status != crate::crd::conditions::TRUE
+        || stalled.observed_generation != generation
+        || new_request
+    {
+        return None;
+    }
+    let since = Duration::from_millis(
+        u64::try_from(now().as_millisecond() - stalled.last_transition_time.0.as_millisecond())
+            .unwrap_or(0),
+    );
+    (since < STALLED_RECHECK).then(|| {
+        Verdict::new(
+            Outcome::stalled(stalled.reason.clone(), stalled.message.clone()),
+            STALLED_RECHECK - since,
+        )
+    })
+}

@@ -1,0 +1,180 @@
+//! Deleting a MendixPackage: with `deletionPolicy: Delete` the remote package is deleted first
+//! (waiting while an environment still uses it); with `Retain` nothing remote is touched. The
+//! finalizer stays until the remote side is done, and status always says what it waits for.
+
+use std::time::Duration;
+
+use kube::runtime::events::EventType;
+
+use super::apply::{describe, remote_for};
+use super::remote::JobState;
+use crate::controller::Context;
+use crate::controller::error::Error;
+use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::crd::OperationKind;
+use crate::crd::conditions::Outcome;
+use crate::crd::package::{DeletionPolicy, MendixPackage, MendixPackageStatus};
+
+/// What deletion needs next.
+pub enum Cleanup {
+    /// The remote side is done: the finalizer may go.
+    Done,
+    /// Not yet: write this verdict and look again later.
+    Wait(Verdict),
+}
+
+pub async fn cleanup(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+) -> Result<Cleanup, Error> {
+    if pkg.spec.deletion_policy == DeletionPolicy::Retain {
+        return Ok(Cleanup::Done);
+    }
+    let wait = |reason: &str, message: String, after: Duration| {
+        Ok(Cleanup::Wait(Verdict::new(
+            Outcome::progressing(reason, message),
+            after,
+        )))
+    };
+    if is_paused(pkg) {
+        return wait(
+            "Paused",
+            "paused: the remote package is deleted when annotation mendixops.io/paused is removed"
+                .into(),
+            ctx.settings.resync,
+        );
+    }
+    let remote = match remote_for(pkg, ctx).await? {
+        Ok(remote) => remote,
+        Err(verdict) => {
+            let Outcome::Stalled { reason, message } = verdict.outcome else {
+                return Ok(Cleanup::Wait(verdict));
+            };
+            return Ok(Cleanup::Wait(Verdict::stalled(
+                &reason,
+                format!(
+                    "cannot delete the remote package: {message} (or remove finalizer mendixops.io/cleanup to leave it in Mendix)"
+                ),
+            )));
+        }
+    };
+
+    // A delete job in flight: follow it.
+    if let Some(mut op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Delete && o.job_id.is_some())
+    {
+        let job = op.job_id.clone().unwrap_or_default();
+        return match remote.job(&job).await? {
+            JobState::Pending(state) => {
+                let after = ctx.settings.poll.interval(op.polls);
+                op.polls += 1;
+                op.step = Some(format!("deleting the remote package: job {job} is {state}"));
+                let message = op.step.clone().unwrap_or_default();
+                status.operation = Some(op);
+                wait("Deleting", message, after)
+            }
+            JobState::Finished { .. } => Ok(Cleanup::Done),
+            JobState::Failed { message, .. } => {
+                status.operation = None;
+                Ok(Cleanup::Wait(Verdict::stalled(
+                    "DeleteFailed",
+                    format!(
+                        "Mendix could not delete the package: {message}; delete it in the Mendix Portal or remove finalizer mendixops.io/cleanup"
+                    ),
+                )))
+            }
+        };
+    }
+
+    // The package id may still be in a build job that has not finished.
+    let package_id = match status.package_id.clone() {
+        Some(id) => id,
+        None => match status.operation.clone().filter(|o| o.job_id.is_some()) {
+            Some(op) => match remote.job(op.job_id.as_deref().unwrap_or_default()).await? {
+                JobState::Finished {
+                    package_id: Some(id),
+                } => id,
+                JobState::Pending(_) => {
+                    return wait(
+                        "Deleting",
+                        format!(
+                            "waiting for the {} to finish before deleting it",
+                            describe(&pkg.spec.source)
+                        ),
+                        ctx.settings.poll.interval(op.polls),
+                    );
+                }
+                _ => return Ok(Cleanup::Done),
+            },
+            // Nothing was ever created remotely (or an adopted package is only referenced).
+            None => match &pkg.spec.source.existing {
+                Some(existing) => existing.package_id.clone(),
+                None => return Ok(Cleanup::Done),
+            },
+        },
+    };
+
+    match remote.delete(&package_id).await {
+        Ok(None) => {
+            ctx.event(
+                pkg,
+                EventType::Normal,
+                "PackageDeleted",
+                "Delete",
+                format!("deleted package {package_id} in Mendix"),
+            )
+            .await;
+            Ok(Cleanup::Done)
+        }
+        Ok(Some(job)) => {
+            let mut op = start_operation(
+                OperationKind::Delete,
+                format!("deleting package {package_id}: job {job} created"),
+            );
+            op.job_id = Some(job);
+            let message = op.step.clone().unwrap_or_default();
+            status.operation = Some(op);
+            wait("Deleting", message, ctx.settings.poll.first)
+        }
+        Err(err) if err.is_not_found() => Ok(Cleanup::Done),
+        Err(err)
+            if err.code() == Some("PACKAGE_IN_USE")
+                || err.status().map(|s| s.as_u16()) == Some(409) =>
+        {
+            // Wait with a growing interval while an environment still uses the package.
+            let op = status
+                .operation
+                .get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
+            let after = ctx.settings.poll.interval(op.polls);
+            op.polls += 1;
+            op.step = Some(format!(
+                "package {package_id} is still in use by an environment; retrying in {}s",
+                after.as_secs()
+            ));
+            let message = op.step.clone().unwrap_or_default();
+            wait("PackageInUse", message, after)
+        }
+        Err(err) => match stalled_by(&err, &format!("deleting package {package_id}")) {
+            Some((reason, message)) => Ok(Cleanup::Wait(Verdict::stalled(
+                reason,
+                format!(
+                    "{message} (or remove finalizer mendixops.io/cleanup to leave the package in Mendix)"
+                ),
+            ))),
+            None => {
+                let after = ctx
+                    .settings
+                    .poll
+                    .interval(status.operation.as_ref().map_or(0, |o| o.polls));
+                wait(
+                    "MendixUnavailable",
+                    format!("cannot reach Mendix to delete package {package_id}: {err}; retrying"),
+                    after,
+                )
+            }
+        },
+    }
+}

@@ -1,0 +1,208 @@
+//! The `MendixPackage` reconciler: load → credentials → converge one step → write status.
+
+pub mod apply;
+pub mod cleanup;
+pub mod remote;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+
+use self::apply::{converge, phase_of};
+use self::cleanup::{Cleanup, cleanup};
+use super::Context;
+use super::error::Error;
+use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
+use super::status::StatusWriter;
+use crate::crd::conditions::{Outcome, apply_outcome};
+use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
+
+pub const KIND: &str = "MendixPackage";
+
+/// A conflict means the cache lagged behind a write: look again almost at once.
+pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
+
+/// Reconciles one MendixPackage.
+pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let _timer = ctx.metrics.reconcile_timer(KIND);
+    let namespace = pkg
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
+    let result = finalizer(&api, FINALIZER, pkg, |event| async {
+        match event {
+            FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+            FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
+    ctx.metrics.count_reconcile(
+        KIND,
+        result
+            .as_ref()
+            .map_or_else(|e| e.metric_label(), |_| "ok".into())
+            .as_str(),
+    );
+    result
+}
+
+/// Converges and writes status; a transient failure is reported in status and retried.
+async fn apply(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    api: &Api<MendixPackage>,
+) -> Result<Action, Error> {
+    let mut status = pkg.status.clone().unwrap_or_default();
+    let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
+    let verdict = match converge(pkg, ctx, &mut status, &mut writer).await {
+        Ok(verdict) => verdict,
+        Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
+            Some((reason, message)) => Verdict::stalled(reason, message),
+            None => {
+                let after = err
+                    .retry_after()
+                    .unwrap_or(ctx.settings.poll.first)
+                    .max(ctx.settings.poll.first);
+                Verdict::new(
+                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
+                    after,
+                )
+            }
+        },
+        Err(other) => return Err(other),
+    };
+    write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+    Ok(requeue(&verdict, ctx))
+}
+
+/// Runs the deletion; the finalizer is removed only when it reports Done.
+async fn delete(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    api: &Api<MendixPackage>,
+) -> Result<Action, Error> {
+    let mut status = pkg.status.clone().unwrap_or_default();
+    let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
+    match cleanup(pkg, ctx, &mut status).await {
+        Ok(Cleanup::Done) => Ok(Action::await_change()),
+        Ok(Cleanup::Wait(verdict)) => {
+            write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+            Err(Error::CleanupPending(requeue_after(&verdict, ctx)))
+        }
+        Err(Error::Mendix(err)) => {
+            let verdict = Verdict::new(
+                Outcome::progressing(
+                    "MendixUnavailable",
+                    format!("cannot delete the remote package yet: {err}"),
+                ),
+                ctx.settings.poll.max,
+            );
+            write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+            Err(Error::CleanupPending(verdict.requeue))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+/// Completes `status` for this reconcile (generation, echo, phase, conditions) and writes it.
+pub(crate) async fn write_status(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixPackage>,
+    status: &mut MendixPackageStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    status.observed_generation = pkg.metadata.generation;
+    status.reconcile_requested_at =
+        reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
+    status.phase = Some(if pkg.meta().deletion_timestamp.is_some() {
+        crate::crd::package::PackagePhase::Deleting
+    } else {
+        phase_of(outcome, status.operation.as_ref())
+    });
+    apply_outcome(
+        &mut status.conditions,
+        outcome,
+        pkg.metadata.generation,
+        now(),
+    );
+    let written = writer.write(status).await;
+    let label = if written.is_ok() { "ok" } else { "error" };
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: label.into(),
+        })
+        .inc();
+    written?;
+    Ok(())
+}
+
+fn requeue_after(verdict: &Verdict, ctx: &Context) -> Duration {
+    if verdict.requeue.is_zero() {
+        ctx.settings.resync
+    } else {
+        verdict.requeue.min(ctx.settings.resync)
+    }
+}
+
+fn requeue(verdict: &Verdict, ctx: &Context) -> Action {
+    Action::requeue(requeue_after(verdict, ctx))
+}
+
+/// Failed reconciles are retried after a pause; deletions that wait say how long.
+pub fn error_policy(_pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+    if error.is_conflict() {
+        return Action::requeue(CONFLICT_RETRY);
+    }
+    match error {
+        Error::Finalizer(inner) => match inner.as_ref() {
+            kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) => {
+                Action::requeue(*after)
+            }
+            _ => {
+                tracing::warn!(error = %error, "MendixPackage reconcile failed");
+                Action::requeue(ctx.settings.poll.max.min(Duration::from_secs(15)))
+            }
+        },
+        _ => {
+            tracing::warn!(error = %error, "MendixPackage reconcile failed");
+            Action::requeue(Duration::from_secs(15))
+        }
+    }
+}
+
+/// The MendixPackage controller over `api` until `shutdown` resolves.
+pub async fn run(
+    api: Api<MendixPackage>,
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    on_synced: impl FnOnce() + Send + 'static,
+) {
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let store = controller.store();
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            on_synced();
+        }
+    });
+    controller
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "MendixPackage reconcile error");
+            }
+        })
+        .await;
+}

@@ -1,0 +1,268 @@
+//! The operator process: metrics and health endpoint, Mendix clients with metrics, leader
+//! election, and both controllers. `run`, the one-command sandbox and the end-to-end tests all
+//! start the operator through [`run`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
+use kube::Api;
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+
+use super::config::RunConfig;
+use super::server::{self, Health};
+use crate::controller::backoff::PollSchedule;
+use crate::controller::{Context, Settings, environment, package};
+use crate::crd::{MendixEnvironment, MendixPackage};
+use crate::mendix::client::{Mendix, install_crypto_provider};
+use crate::mendix::config::MendixConfig;
+use crate::mendix::limiter::HostLimits;
+use crate::mendix::observer::RequestEvent;
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OperatorError {
+    #[error("{0}")]
+    Config(#[from] super::config::ConfigError),
+    #[error("cannot connect to Kubernetes: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("Mendix client configuration: {0}")]
+    Mendix(#[from] crate::mendix::error::MendixError),
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    #[error("lost the leader Lease; exiting so a fresh replica can take over")]
+    LostLeadership,
+}
+
+/// What the operator exposes to whoever started it (tests, the sandbox).
+pub struct Handles {
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub metrics_addr: std::net::SocketAddr,
+}
+
+fn mendix_config(config: &RunConfig) -> Result<MendixConfig, OperatorError> {
+    let parse = |field: &'static str, value: &str| {
+        url::Url::parse(value).map_err(|e| super::config::ConfigError {
+            field,
+            problem: format!("`{value}` is not a URL ({e})"),
+        })
+    };
+    let mut mendix = MendixConfig::default().with_urls(
+        parse("--mendix-cloud-url", &config.mendix_cloud_url)?,
+        parse("--private-cloud-url", &config.private_cloud_url)?,
+    );
+    mendix.request_timeout = config.mendix_request_timeout;
+    mendix.limits = HostLimits {
+        max_in_flight: config.mendix_max_in_flight,
+        requests_per_second: config.mendix_requests_per_second,
+        ..HostLimits::default()
+    };
+    Ok(mendix)
+}
+
+/// Runs the operator until `shutdown` resolves. With leader election, controllers run only
+/// while this replica holds the Lease; losing it ends the process with an error.
+pub async fn run(
+    config: RunConfig,
+    client: kube::Client,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    started: impl FnOnce(Handles) + Send,
+) -> Result<(), OperatorError> {
+    config.validate()?;
+    install_crypto_provider();
+    let metrics = Metrics::new();
+    let health = Arc::new(Health::default());
+    let metrics_addr = server::spawn(config.metrics_addr, metrics.clone(), health.clone())
+        .await
+        .map_err(|source| OperatorError::Metrics {
+            addr: config.metrics_addr,
+            source,
+        })?;
+    let observer_metrics = metrics.clone();
+    let mendix = Mendix::new(mendix_config(&config)?)?.with_observer(Arc::new(
+        move |event: &RequestEvent| {
+            observer_metrics.observe_request(
+                event.api.label(),
+                event.operation,
+                &event.outcome.label(),
+                event.elapsed,
+            );
+            if event.will_retry {
+                observer_metrics.observe_retry(event.api.label(), event.operation);
+            }
+        },
+    ));
+    let identity = if config.identity.is_empty() {
+        format!("mendix-operator-{}", uuid::Uuid::new_v4())
+    } else {
+        config.identity.clone()
+    };
+    let settings = Settings {
+        poll: PollSchedule {
+            first: config.poll_initial,
+            max: config.poll_max,
+        },
+        resync: config.resync_period,
+        ..Settings::default()
+    };
+    let ctx = Context::new(
+        client.clone(),
+        mendix,
+        metrics.clone(),
+        settings,
+        Some(identity.clone()),
+    );
+    started(Handles {
+        metrics: metrics.clone(),
+        health: health.clone(),
+        metrics_addr,
+    });
+
+    let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
+    if !config.leader_election {
+        health.set_leading(true);
+        run_controllers(&config, ctx, health.clone(), shutdown).await;
+        return Ok(());
+    }
+
+    let manager = LeaseManagerBuilder::new(client, &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&identity)
+        .with_duration(config.lease_duration.as_secs().max(2))
+        .with_grace((config.lease_duration.as_secs() / 3).max(1))
+        .build()
+        .await?;
+    let (mut leading, lease_task) = manager.watch().await;
+    tracing::info!(identity, lease = %config.lease_name, "waiting for the leader Lease");
+    loop {
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { break; },
+            () = shutdown.clone() => {
+                drop(leading);
+                release(lease_task).await;
+                return Ok(());
+            }
+        }
+        if *leading.borrow_and_update() {
+            break;
+        }
+    }
+    tracing::info!(identity, "leading: starting controllers");
+    health.set_leading(true);
+    // Controllers stop on shutdown or when the Lease is lost, whichever comes first.
+    let (lost_tx, lost_rx) = watch::channel(false);
+    let mut watch_lease = leading.clone();
+    tokio::spawn(async move {
+        while watch_lease.changed().await.is_ok() {
+            if !*watch_lease.borrow_and_update() {
+                let _ = lost_tx.send(true);
+                return;
+            }
+        }
+        let _ = lost_tx.send(true);
+    });
+    let mut lost = lost_rx.clone();
+    let stop = {
+        let shutdown = shutdown.clone();
+        async move {
+            tokio::select! {
+                () = shutdown => {},
+                _ = lost.wait_for(|l| *l) => {},
+            }
+        }
+    }
+    .boxed()
+    .shared();
+    run_controllers(&config, ctx, health.clone(), stop).await;
+    health.set_leading(false);
+    let lost_lease = *lost_rx.borrow();
+    // Dropping the receiver ends the lease task, which releases the Lease for the standby.
+    drop(leading);
+    release(lease_task).await;
+    if lost_lease && shutdown.clone().now_or_never().is_none() {
+        Err(OperatorError::LostLeadership)
+    } else {
+        Ok(())
+    }
+}
+
+async fn release(
+    task: tokio::task::JoinHandle<
+        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
+    >,
+) {
+    match tokio::time::timeout(Duration::from_secs(10), task).await {
+        Ok(Ok(Ok(manager))) => {
+            if let Err(err) = manager.release().await {
+                tracing::warn!(error = %err, "could not release the leader Lease; the standby takes over when it expires");
+            } else {
+                tracing::info!("released the leader Lease");
+            }
+        }
+        _ => tracing::warn!(
+            "the leader election task did not stop cleanly; the Lease expires on its own"
+        ),
+    }
+}
+
+/// Both controllers for every watched namespace, until `stop` resolves.
+async fn run_controllers(
+    config: &RunConfig,
+    ctx: Arc<Context>,
+    health: Arc<Health>,
+    stop: Shared<BoxFuture<'static, ()>>,
+) {
+    let namespaces: Vec<Option<String>> = match config.watched_namespaces() {
+        list if list.is_empty() => vec![None],
+        list => list.into_iter().map(|n| Some(n.to_string())).collect(),
+    };
+    // Ready once every controller's cache has synced.
+    let pending = Arc::new(AtomicUsize::new(namespaces.len() * 2));
+    let synced = move || {
+        let pending = pending.clone();
+        let health = health.clone();
+        move || {
+            if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                health.set_caches_synced(true);
+            }
+        }
+    };
+    let client = ctx.client.clone();
+    let mut tasks = Vec::new();
+    for ns in namespaces {
+        let packages: Api<MendixPackage> = match &ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        let environments: Api<MendixEnvironment> = match &ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        tasks.push(tokio::spawn(package::run(
+            packages.clone(),
+            ctx.clone(),
+            config.reconcile_concurrency,
+            stop.clone(),
+            synced(),
+        )));
+        tasks.push(tokio::spawn(environment::run(
+            environments,
+            packages,
+            ctx.clone(),
+            config.reconcile_concurrency,
+            stop.clone(),
+            synced(),
+        )));
+    }
+    for task in tasks {
+        let _ = task.await;
+    }
+}

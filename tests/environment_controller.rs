@@ -1,0 +1,630 @@
+//! MendixEnvironment controller end to end, on both platforms: the operator against the
+//! Kubernetes sandbox and the Mendix sandbox over loopback HTTP.
+
+mod support;
+
+use kube::api::{Patch, PatchParams};
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
+use serde_json::json;
+use support::*;
+
+fn cloud_package(name: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  source: {{build: {{branch: main, revision: {rev}, version: {version}}}}}
+",
+        app = demo::CLOUD_APP_ID,
+        rev = demo::GOOD_REVISION
+    )
+}
+
+fn pc_package(name: &str, version: &str, revision: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
+",
+        app = demo::PC_APP_ID
+    )
+}
+
+fn cloud_env(name: &str, mode: &str, package: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageRef: {{name: {package}}}
+{extra}",
+        app = demo::CLOUD_APP_ID
+    )
+}
+
+fn pc_env(name: &str, environment: &str, package: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {environment}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageRef: {{name: {package}}}
+{extra}",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID
+    )
+}
+
+async fn patch_spec(h: &Harness, name: &str, spec: serde_json::Value) {
+    h.environments()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"spec": spec})),
+        )
+        .await
+        .expect("spec patched");
+}
+
+async fn annotate(h: &Harness, name: &str, key: &str, value: &str) {
+    h.environments()
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {key: value}}})),
+        )
+        .await
+        .expect("annotated");
+}
+
+fn deployed(e: &MendixEnvironment) -> Option<String> {
+    e.status
+        .as_ref()
+        .and_then(|s| s.deployed_package_id.clone())
+}
+
+fn stalled_reason(e: &MendixEnvironment) -> String {
+    e.status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .map(|c| c.reason.clone())
+        .unwrap_or_default()
+}
+
+fn cloud_env_state(h: &Harness, mode: &str) -> serde_json::Value {
+    let state = h.mendix.state_json();
+    state["cloud"]["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["mode"] == mode)
+        .unwrap_or_default()
+}
+
+/// Completed transports, starts and stops as the sandbox counts them (requests Mendix refused,
+/// such as a 503 while a fresh package is processed, are not in these).
+fn cloud_done(h: &Harness, mode: &str, what: &str) -> u64 {
+    cloud_env_state(h, mode)[what].as_u64().unwrap_or(0)
+}
+
+fn env_count(h: &Harness, env: &str, op: &str) -> u64 {
+    let app = if op.starts_with("v1_") {
+        demo::CLOUD_APP_ID
+    } else {
+        demo::PC_APP_ID
+    };
+    h.mendix.stats().environment_count(app, env, op)
+}
+
+#[tokio::test]
+async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-2-0-0", "2.0.0"))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env(
+        "calc-test",
+        "Test",
+        "calc-2-0-0",
+        "  instances: 1\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://v2.example.com'}]\n  scheduledEvents: [{name: MyFirstModule.Monitor_Scheduled_event, enabled: true}]\n  tags: [team-calc]\n",
+    ))
+    .await;
+    let e = h.wait_environment("calc-test", environment_ready).await;
+    let pkg = h
+        .packages()
+        .get("calc-2-0-0")
+        .await
+        .expect("package")
+        .status
+        .and_then(|s| s.package_id)
+        .expect("package id");
+    assert_eq!(deployed(&e), Some(pkg.clone()));
+    let status = e.status.clone().expect("status");
+    assert_eq!(status.deployed_version.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        status.phase,
+        Some(mendix_operator::crd::environment::EnvironmentPhase::Running)
+    );
+    assert!(status.url.is_some());
+    let remote = cloud_env_state(&h, "Test");
+    assert_eq!(remote["status"], "Running", "{remote}");
+    assert_eq!(cloud_done(&h, "Test", "transports"), 1);
+    assert_eq!(cloud_done(&h, "Test", "starts"), 1);
+    assert_eq!(cloud_done(&h, "Test", "stops"), 0, "it was stopped already");
+    assert_eq!(env_count(&h, "Test", "v1_create_tag"), 1);
+
+    // Upgrade: a new package and a new constant cost one stop/start cycle together.
+    h.create::<MendixPackage>(&cloud_package("calc-2-1-0", "2.1.0"))
+        .await;
+    patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2-1-0"}, "constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://v21.example.com"}]})).await;
+    let e = h
+        .wait_environment("calc-test", |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_version.as_deref())
+                    == Some("2.1.0")
+        })
+        .await;
+    assert_ne!(deployed(&e), Some(pkg));
+    assert_eq!(cloud_done(&h, "Test", "stops"), 1);
+    assert_eq!(cloud_done(&h, "Test", "transports"), 2);
+    assert_eq!(cloud_done(&h, "Test", "starts"), 2);
+    let remote = cloud_env_state(&h, "Test");
+    assert_eq!(remote["status"], "Running");
+    assert!(remote.to_string().contains("https://v21.example.com"));
+}
+
+#[tokio::test]
+async fn mendix_cloud_settings_restart_only_a_running_app() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-3", "3.0.0"))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("running", "Test", "calc-3", ""))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env(
+        "stopped",
+        "Acceptance",
+        "calc-3",
+        "  runState: Stopped\n",
+    ))
+    .await;
+    h.wait_environment("running", environment_ready).await;
+    h.wait_environment("stopped", environment_ready).await;
+    let starts = cloud_done(&h, "Test", "starts");
+    assert_eq!(
+        cloud_done(&h, "Acceptance", "starts"),
+        0,
+        "a Stopped environment is not started"
+    );
+
+    for name in ["running", "stopped"] {
+        patch_spec(&h, name, json!({"constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://changed.example.com"}]})).await;
+    }
+    h.wait_environment("running", |e| {
+        environment_ready(e) && e.metadata.generation == Some(2)
+    })
+    .await;
+    h.wait_environment("stopped", |e| {
+        environment_ready(e) && e.metadata.generation == Some(2)
+    })
+    .await;
+    assert_eq!(
+        cloud_done(&h, "Test", "stops"),
+        1,
+        "one restart of the running app"
+    );
+    assert_eq!(cloud_done(&h, "Test", "starts"), starts + 1);
+    assert_eq!(
+        cloud_done(&h, "Acceptance", "starts"),
+        0,
+        "the stopped app stays stopped"
+    );
+    assert_eq!(env_count(&h, "Acceptance", "v1_set_settings"), 1);
+    assert_eq!(cloud_env_state(&h, "Acceptance")["status"], "Stopped");
+
+    // Stop and start through the spec; scale.
+    patch_spec(&h, "running", json!({"runState": "Stopped"})).await;
+    h.wait_environment("running", |e| {
+        environment_ready(e)
+            && e.status.as_ref().and_then(|s| s.run_state)
+                == Some(mendix_operator::crd::environment::RunState::Stopped)
+    })
+    .await;
+    patch_spec(
+        &h,
+        "running",
+        json!({"runState": "Running", "instances": 2, "memoryPerInstance": 2048}),
+    )
+    .await;
+    let e = h
+        .wait_environment("running", |e| {
+            environment_ready(e) && e.metadata.generation == Some(4)
+        })
+        .await;
+    assert_eq!(e.status.as_ref().and_then(|s| s.instances), Some(2));
+    assert_eq!(
+        env_count(&h, "Test", "v1_scale"),
+        1,
+        "scaled once, not on every reconcile"
+    );
+}
+
+#[tokio::test]
+async fn private_cloud_deploy_upgrade_scale_and_stop() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&pc_package("pc-2", "2.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "pc-test",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-2",
+        "  instances: 2\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://pc.example.com'}]\n",
+    ))
+    .await;
+    let e = h.wait_environment("pc-test", environment_ready).await;
+    let status = e.status.clone().expect("status");
+    assert_eq!(status.instances, Some(2));
+    assert_eq!(status.deployed_version.as_deref(), Some("2.0.0"));
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        1,
+        "one PUT of the whole manifest"
+    );
+    let state = h.mendix.state_json().to_string();
+    assert!(state.contains("https://pc.example.com"));
+
+    patch_spec(&h, "pc-test", json!({"runState": "Stopped"})).await;
+    let e = h
+        .wait_environment("pc-test", |e| {
+            environment_ready(e) && e.metadata.generation == Some(2)
+        })
+        .await;
+    assert_eq!(
+        e.status.as_ref().and_then(|s| s.instances),
+        Some(0),
+        "Stopped is 0 instances"
+    );
+    patch_spec(&h, "pc-test", json!({"runState": "Running"})).await;
+    let e = h
+        .wait_environment("pc-test", |e| {
+            environment_ready(e) && e.metadata.generation == Some(3)
+        })
+        .await;
+    assert_eq!(e.status.as_ref().and_then(|s| s.instances), Some(2));
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        3
+    );
+}
+
+#[tokio::test]
+async fn restart_annotation_restarts_once_per_value_on_both_platforms() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-4", "4.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_package("pc-4", "4.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("cloud", "Test", "calc-4", ""))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "pc",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-4",
+        "  instances: 1\n",
+    ))
+    .await;
+    h.wait_environment("cloud", environment_ready).await;
+    h.wait_environment("pc", environment_ready).await;
+    let (starts, puts) = (
+        cloud_done(&h, "Test", "starts"),
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace",
+        ),
+    );
+    for name in ["cloud", "pc"] {
+        annotate(&h, name, "mendixops.io/restartedAt", "2026-11-22T10:00:00Z").await;
+    }
+    for name in ["cloud", "pc"] {
+        h.wait_environment(name, |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.last_restarted_at.as_deref())
+                    == Some("2026-11-22T10:00:00Z")
+        })
+        .await;
+    }
+    assert_eq!(
+        cloud_done(&h, "Test", "starts"),
+        starts + 1,
+        "one stop/start"
+    );
+    assert_eq!(cloud_done(&h, "Test", "stops"), 1);
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 2,
+        "scale to 0 and back"
+    );
+    // Applying the same value again (as GitOps does) restarts nothing.
+    for name in ["cloud", "pc"] {
+        annotate(&h, name, "mendixops.io/restartedAt", "2026-11-22T10:00:00Z").await;
+        annotate(&h, name, "mendixops.io/reconcileRequestedAt", "again").await;
+        h.wait_environment(name, |e| {
+            e.status
+                .as_ref()
+                .and_then(|s| s.reconcile_requested_at.as_deref())
+                == Some("again")
+        })
+        .await;
+    }
+    assert_eq!(cloud_done(&h, "Test", "starts"), starts + 1);
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 2
+    );
+}
+
+#[tokio::test]
+async fn production_environments_need_consent() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-5", "5.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_package("pc-5", "5.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("cloud-prod", "Production", "calc-5", ""))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "pc-prod",
+        demo::PC_ENVIRONMENT_PRODUCTION,
+        "pc-5",
+        "",
+    ))
+    .await;
+    for name in ["cloud-prod", "pc-prod"] {
+        let e = h.wait_environment(name, environment_stalled).await;
+        assert_eq!(stalled_reason(&e), "ProductionNotAllowed", "{name}");
+    }
+    assert_eq!(
+        cloud_done(&h, "Production", "transports") + cloud_done(&h, "Production", "stops"),
+        0
+    );
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_PRODUCTION,
+            "update_environment_for_namespace"
+        ),
+        0
+    );
+    patch_spec(&h, "cloud-prod", json!({"production": true})).await;
+    h.wait_environment("cloud-prod", environment_ready).await;
+    assert_eq!(cloud_done(&h, "Production", "transports"), 1);
+}
+
+#[tokio::test]
+async fn environments_wait_for_their_package_and_stall_on_a_failed_one() {
+    let h = Harness::started().await;
+    h.create::<MendixEnvironment>(&pc_env("waits", demo::PC_ENVIRONMENT_TEST, "later", ""))
+        .await;
+    let e = h
+        .wait_environment("waits", |e| {
+            e.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.reason == "WaitingForPackage")
+        })
+        .await;
+    assert!(
+        e.status
+            .as_ref()
+            .and_then(|s| condition(&s.conditions, "Ready"))
+            .is_some_and(|c| c.message.contains("later"))
+    );
+    h.create::<MendixPackage>(&pc_package("later", "6.0.0", demo::GOOD_REVISION))
+        .await;
+    h.wait_environment("waits", environment_ready).await;
+
+    h.create::<MendixPackage>(&pc_package("broken", "6.0.1", demo::FAILING_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "on-broken",
+        demo::PC_ENVIRONMENT_PRODUCTION,
+        "broken",
+        "  production: true\n",
+    ))
+    .await;
+    let e = h.wait_environment("on-broken", environment_stalled).await;
+    assert_eq!(stalled_reason(&e), "PackageFailed");
+}
+
+#[tokio::test]
+async fn start_failures_stall_with_mendix_reason() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-7", "7.0.0"))
+        .await;
+    assert!(
+        h.mendix
+            .fail_next_start(demo::CLOUD_APP_ID, "Test", "DB_SYNC_FAILED")
+    );
+    h.create::<MendixEnvironment>(&cloud_env("db", "Test", "calc-7", ""))
+        .await;
+    let e = h.wait_environment("db", environment_stalled).await;
+    assert_eq!(stalled_reason(&e), "DbSyncFailed");
+    let message = e
+        .status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(
+        message.contains("DB_SYNC_FAILED") && message.contains("reconcileRequestedAt"),
+        "{message}"
+    );
+    // Not retried in a loop; a reconcile request retries once, and the start now succeeds.
+    let starts = cloud_done(&h, "Test", "starts");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(cloud_done(&h, "Test", "starts"), starts);
+    annotate(&h, "db", "mendixops.io/reconcileRequestedAt", "retry-1").await;
+    h.wait_environment("db", environment_ready).await;
+}
+
+#[tokio::test]
+async fn transport_of_a_fresh_package_waits_for_processing() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-8", "8.0.0"))
+        .await;
+    h.mendix.add_fault(Fault {
+        operation: "v1_transport".into(),
+        kind: FaultKind::Error {
+            status: 503,
+            error_code: Some("SERVICE UNAVAILABLE".into()),
+        },
+        rate: 1.0,
+        times: Some(6),
+    });
+    h.create::<MendixEnvironment>(&cloud_env("fresh", "Test", "calc-8", ""))
+        .await;
+    h.wait_environment("fresh", environment_ready).await;
+    assert_eq!(cloud_env_state(&h, "Test")["status"], "Running");
+}
+
+#[tokio::test]
+async fn drift_in_mendix_is_corrected_with_an_event() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&pc_package("pc-9", "9.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env("drifty", demo::PC_ENVIRONMENT_TEST, "pc-9", "  instances: 1\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://git.example.com'}]\n")).await;
+    h.wait_environment("drifty", environment_ready).await;
+    // Someone edits the constant in the portal.
+    h.mendix.with_world(|world| {
+        for app in &mut world.private_cloud.apps {
+            for env in &mut app.environments {
+                let text = env
+                    .environment
+                    .to_string()
+                    .replace("https://git.example.com", "https://portal-edit.example.com");
+                env.environment = serde_json::from_str(&text).expect("manifest parses");
+            }
+        }
+    });
+    let api = h.environments();
+    wait_for(
+        "drift corrected",
+        || async { Some(h.mendix.state_json().to_string()) },
+        |s| s.contains("https://git.example.com") && !s.contains("portal-edit"),
+    )
+    .await;
+    h.wait_environment("drifty", environment_ready).await;
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(h.client.clone(), NS);
+    let list = events
+        .list(&Default::default())
+        .await
+        .expect("events listed");
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("DriftDetected")),
+        "an Event says what drifted"
+    );
+    drop(api);
+}
+
+#[tokio::test]
+async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
+    let mut h = Harness::new().await;
+    h.create::<MendixPackage>(&cloud_package("calc-10", "10.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_package("pc-10", "10.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("c", "Test", "calc-10", ""))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "p",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-10",
+        "  instances: 1\n",
+    ))
+    .await;
+    for millis in [30u64, 60, 90, 150, 250] {
+        h.start_operator().await;
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        h.crash_operator().await;
+    }
+    h.start_operator().await;
+    h.wait_environment("c", environment_ready).await;
+    h.wait_environment("p", environment_ready).await;
+    assert_eq!(
+        cloud_done(&h, "Test", "transports"),
+        1,
+        "exactly one transport"
+    );
+    assert_eq!(
+        cloud_env_state(&h, "Test")["status"],
+        "Running",
+        "the app runs at the end"
+    );
+    // Crash in the middle of restarts.
+    for name in ["c", "p"] {
+        annotate(&h, name, "mendixops.io/restartedAt", "r1").await;
+    }
+    for millis in [40u64, 80, 120] {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        h.crash_operator().await;
+        h.start_operator().await;
+    }
+    for name in ["c", "p"] {
+        h.wait_environment(name, |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.last_restarted_at.as_deref())
+                    == Some("r1")
+        })
+        .await;
+    }
+    assert_eq!(cloud_done(&h, "Test", "transports"), 1);
+    assert_eq!(
+        cloud_done(&h, "Test", "stops"),
+        1,
+        "one stop for the restart"
+    );
+    assert_eq!(cloud_env_state(&h, "Test")["status"], "Running");
+    let pc = h.environments().get("p").await.expect("p");
+    assert_eq!(
+        pc.status.and_then(|s| s.instances),
+        Some(1),
+        "the Private Cloud app is scaled back up"
+    );
+}

@@ -1,0 +1,525 @@
+//! MendixPackage controller end to end: the operator against the Kubernetes sandbox and the
+//! Mendix sandbox over loopback HTTP, on both platforms.
+
+mod support;
+
+use mendix_operator::crd::MendixPackage;
+use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
+use sha2::{Digest, Sha256};
+use support::*;
+
+fn cloud_build(name: &str, revision: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  source: {{build: {{branch: main, revision: {revision}, version: {version}, description: test build}}}}
+",
+        app = demo::CLOUD_APP_ID
+    )
+}
+
+fn pc_build(name: &str, revision: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
+",
+        app = demo::PC_APP_ID
+    )
+}
+
+fn with_policy(yaml: String, policy: &str) -> String {
+    format!("{yaml}  deletionPolicy: {policy}\n")
+}
+
+fn with_secret(yaml: String, secret: &str) -> String {
+    yaml.replace(CLOUD_SECRET, secret)
+        .replace(PC_SECRET, secret)
+}
+
+#[tokio::test]
+async fn mendix_cloud_build_becomes_ready_with_metadata() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_build("calc-3-0-0", demo::GOOD_REVISION, "3.0.0"))
+        .await;
+    let p = h.wait_package("calc-3-0-0", package_ready).await;
+    let status = p.status.expect("status");
+    assert!(status.package_id.is_some());
+    assert_eq!(status.version.as_deref(), Some("3.0.0"));
+    assert_eq!(status.remote_state.as_deref(), Some("Succeeded"));
+    assert!(
+        status.size.is_some() && status.created_at.is_some(),
+        "{status:?}"
+    );
+    assert!(status.operation.is_none());
+    assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
+}
+
+#[tokio::test]
+async fn private_cloud_build_follows_the_job_to_a_package() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&pc_build("pc-3-0-0", demo::GOOD_REVISION, "3.0.0"))
+        .await;
+    let p = h.wait_package("pc-3-0-0", package_ready).await;
+    let status = p.status.expect("status");
+    assert!(status.package_id.is_some());
+    assert!(status.runtime_version.is_some(), "{status:?}");
+    assert_eq!(h.mendix.stats().count("build_deployment_package"), 1);
+    assert!(h.mendix.stats().count("get_job") >= 1);
+}
+
+#[tokio::test]
+async fn failed_builds_stall_with_reason_and_log() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_build("bad-cloud", demo::FAILING_REVISION, "3.0.1"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("bad-pc", demo::FAILING_REVISION, "3.0.1"))
+        .await;
+    for name in ["bad-cloud", "bad-pc"] {
+        let p = h.wait_package(name, package_stalled).await;
+        assert_eq!(stalled_reason_package(&p), "BuildFailed", "{name}");
+        let status = p.status.expect("status");
+        let ready = condition(&status.conditions, "Ready").expect("ready condition");
+        assert_eq!(ready.status, "False");
+        assert!(
+            ready.message.contains("create a new MendixPackage"),
+            "{}",
+            ready.message
+        );
+    }
+    let pc = h.wait_package("bad-pc", package_stalled).await;
+    let message = condition(&pc.status.expect("status").conditions, "Stalled")
+        .expect("stalled")
+        .message
+        .clone();
+    assert!(
+        message.contains("build log ends with"),
+        "the Private Cloud log tail is shown: {message}"
+    );
+}
+
+#[tokio::test]
+async fn existing_packages_are_adopted_and_missing_ones_stall() {
+    let h = Harness::started().await;
+    let adopt = |name: &str, id: &str| {
+        format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  source: {{existing: {{packageId: {id}}}}}
+",
+            app = demo::CLOUD_APP_ID
+        )
+    };
+    h.create::<MendixPackage>(&adopt("adopted", demo::CLOUD_EXISTING_PACKAGE_ID))
+        .await;
+    h.create::<MendixPackage>(&adopt("missing", "00000000-0000-4000-8000-000000000000"))
+        .await;
+    let p = h.wait_package("adopted", package_ready).await;
+    assert_eq!(
+        p.status.as_ref().and_then(|s| s.package_id.as_deref()),
+        Some(demo::CLOUD_EXISTING_PACKAGE_ID)
+    );
+    assert_eq!(
+        p.status.as_ref().and_then(|s| s.version.as_deref()),
+        Some("1.1.5")
+    );
+    let m = h.wait_package("missing", package_stalled).await;
+    assert_eq!(stalled_reason_package(&m), "PackageNotFound");
+    let stats = h.mendix.stats();
+    assert_eq!(
+        stats.count("v1_build_package") + stats.count("v1_upload_package"),
+        0,
+        "adoption writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn credential_problems_stall_without_remote_writes() {
+    let h = Harness::started().await;
+    h.put_secret(
+        "wrong-key",
+        &[
+            ("username", demo::CLOUD_USERNAME),
+            ("apiKey", "not-the-key"),
+        ],
+    )
+    .await;
+    h.put_secret("read-only", &[("pat", demo::PC_PAT_READ_ONLY)])
+        .await;
+    h.put_secret("no-pat", &[("token", "x")]).await;
+    h.create::<MendixPackage>(&with_secret(
+        cloud_build("wrong-key", demo::GOOD_REVISION, "4.0.0"),
+        "wrong-key",
+    ))
+    .await;
+    h.create::<MendixPackage>(&with_secret(
+        pc_build("read-only", demo::GOOD_REVISION, "4.0.0"),
+        "read-only",
+    ))
+    .await;
+    h.create::<MendixPackage>(&with_secret(
+        pc_build("no-pat", demo::GOOD_REVISION, "4.0.0"),
+        "no-pat",
+    ))
+    .await;
+    h.create::<MendixPackage>(&with_secret(
+        pc_build("no-secret", demo::GOOD_REVISION, "4.0.0"),
+        "does-not-exist",
+    ))
+    .await;
+    for (name, reason, hint) in [
+        ("wrong-key", "InvalidCredentials", "apiKey"),
+        ("read-only", "AccessDenied", "scope"),
+        ("no-pat", "SecretKeyMissing", "pat"),
+        ("no-secret", "SecretNotFound", "does-not-exist"),
+    ] {
+        let p = h.wait_package(name, package_stalled).await;
+        assert_eq!(stalled_reason_package(&p), reason, "{name}");
+        let message = condition(&p.status.expect("status").conditions, "Stalled")
+            .expect("stalled")
+            .message
+            .clone();
+        assert!(message.contains(hint), "{name}: {message}");
+        assert!(
+            !message.contains("not-the-key") && !message.contains(demo::PC_PAT_READ_ONLY),
+            "no secret in status: {message}"
+        );
+    }
+    let stats = h.mendix.stats();
+    assert_eq!(
+        stats.count("v1_build_package"),
+        0,
+        "wrong credentials are refused before any write"
+    );
+    // Only Mendix can say a token lacks a scope: one refused request, not repeated.
+    assert_eq!(stats.count("build_deployment_package"), 1);
+}
+
+#[tokio::test]
+async fn deletion_policy_decides_whether_the_remote_package_goes() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&with_policy(
+        cloud_build("keep", demo::GOOD_REVISION, "5.0.0"),
+        "Retain",
+    ))
+    .await;
+    h.create::<MendixPackage>(&with_policy(
+        pc_build("drop", demo::GOOD_REVISION, "5.0.1"),
+        "Delete",
+    ))
+    .await;
+    let keep = h
+        .wait_package("keep", package_ready)
+        .await
+        .status
+        .and_then(|s| s.package_id)
+        .expect("id");
+    let drop = h
+        .wait_package("drop", package_ready)
+        .await
+        .status
+        .and_then(|s| s.package_id)
+        .expect("id");
+    h.delete_package("keep").await;
+    h.delete_package("drop").await;
+    let api = h.packages();
+    wait_for(
+        "both packages gone",
+        || {
+            let api = api.clone();
+            async move {
+                Some(
+                    api.list(&Default::default())
+                        .await
+                        .map(|l| l.items.len())
+                        .unwrap_or(99),
+                )
+            }
+        },
+        |n| *n == 0,
+    )
+    .await;
+    let state = h.mendix.state_json();
+    let ids = |platform: &str| -> Vec<String> {
+        state[platform]["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|app| app["packages"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| {
+                p["packageId"]
+                    .as_str()
+                    .or_else(|| p["id"].as_str())
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    assert!(
+        ids("cloud").contains(&keep),
+        "Retain keeps the remote package: {:?}",
+        ids("cloud")
+    );
+    assert!(
+        !ids("privateCloud").contains(&drop),
+        "Delete removes the remote package"
+    );
+    assert!(
+        !ids("privateCloud").is_empty(),
+        "the sandbox still lists the other packages"
+    );
+    assert_eq!(h.mendix.stats().count("delete_deployment_package"), 1);
+    assert_eq!(h.mendix.stats().count("v1_delete_package"), 0);
+}
+
+#[tokio::test]
+async fn package_in_use_waits_then_deletes() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&with_policy(
+        cloud_build("in-use", demo::GOOD_REVISION, "6.0.0"),
+        "Delete",
+    ))
+    .await;
+    h.wait_package("in-use", package_ready).await;
+    // An environment still uses the package until the fault is cleared.
+    h.mendix.add_fault(Fault {
+        operation: "v1_delete_package".into(),
+        kind: FaultKind::Error {
+            status: 409,
+            error_code: Some("PACKAGE_IN_USE".into()),
+        },
+        rate: 1.0,
+        times: None,
+    });
+    h.delete_package("in-use").await;
+    let p = h
+        .wait_package("in-use", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.reason == "PackageInUse")
+        })
+        .await;
+    assert!(
+        p.metadata.finalizers.is_some_and(|f| !f.is_empty()),
+        "the finalizer stays while the package is in use"
+    );
+    let refused = h.mendix.stats().count("v1_delete_package");
+    assert!(refused >= 1);
+    h.mendix.clear_faults();
+    let api = h.packages();
+    wait_for(
+        "package deleted",
+        || {
+            let api = api.clone();
+            async move { Some(api.get_opt("in-use").await.ok().flatten().is_none()) }
+        },
+        |gone| *gone,
+    )
+    .await;
+    let attempts = h.mendix.stats().count("v1_delete_package");
+    // Retries back off (50 ms doubling to 400 ms): a handful of attempts, not a hot loop.
+    assert!(
+        attempts > refused && attempts <= refused + 3,
+        "{refused} refused, {attempts} in all"
+    );
+}
+
+#[tokio::test]
+async fn a_lost_build_answer_is_found_again_not_built_twice() {
+    let mut h = Harness::started().await;
+    // Mendix starts the builds but the operator never sees the answers.
+    for op in ["v1_build_package", "build_deployment_package"] {
+        h.mendix.add_fault(Fault {
+            operation: op.into(),
+            kind: FaultKind::MalformedBody,
+            rate: 1.0,
+            times: Some(1),
+        });
+    }
+    h.create::<MendixPackage>(&cloud_build("lost-cloud", demo::GOOD_REVISION, "7.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("lost-pc", demo::GOOD_REVISION, "7.0.0"))
+        .await;
+    // Restart the operator while the answers are lost: the new instance must resume.
+    h.wait_package("lost-pc", |p| {
+        p.status.as_ref().is_some_and(|s| s.operation.is_some())
+    })
+    .await;
+    h.crash_operator().await;
+    let mut config = h.config();
+    config.identity = "second".into();
+    h.start_operator_with(config).await;
+    h.wait_package("lost-cloud", package_ready).await;
+    h.wait_package("lost-pc", package_ready).await;
+    let stats = h.mendix.stats();
+    assert_eq!(
+        stats.count("v1_build_package"),
+        1,
+        "exactly one Mendix Cloud build"
+    );
+    assert_eq!(
+        stats.count("build_deployment_package"),
+        1,
+        "exactly one Private Cloud build"
+    );
+}
+
+#[tokio::test]
+async fn a_crash_at_any_point_of_a_build_starts_exactly_one_build() {
+    let mut h = Harness::new().await;
+    h.create::<MendixPackage>(&cloud_build("crashy-cloud", demo::GOOD_REVISION, "8.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("crashy-pc", demo::GOOD_REVISION, "8.0.0"))
+        .await;
+    // Stop the operator after a few milliseconds, again and again, then let it finish.
+    for millis in [5u64, 20, 40, 80, 120, 200] {
+        h.start_operator().await;
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+        h.crash_operator().await;
+    }
+    h.start_operator().await;
+    h.wait_package("crashy-cloud", package_ready).await;
+    h.wait_package("crashy-pc", package_ready).await;
+    let stats = h.mendix.stats();
+    assert_eq!(stats.count("v1_build_package"), 1);
+    assert_eq!(stats.count("build_deployment_package"), 1);
+}
+
+#[tokio::test]
+async fn transient_faults_still_converge_with_bounded_calls() {
+    let h = Harness::started().await;
+    h.mendix.add_fault(Fault {
+        operation: "get_job".into(),
+        kind: FaultKind::Error {
+            status: 503,
+            error_code: None,
+        },
+        rate: 0.3,
+        times: None,
+    });
+    h.mendix.add_fault(Fault {
+        operation: "v1_get_package".into(),
+        kind: FaultKind::TooManyRequests {
+            retry_after_seconds: 1,
+        },
+        rate: 1.0,
+        times: Some(2),
+    });
+    h.mendix.add_fault(Fault {
+        operation: "list_deployment_packages".into(),
+        kind: FaultKind::Latency { millis: 20_000 },
+        rate: 1.0,
+        times: Some(1),
+    });
+    h.create::<MendixPackage>(&cloud_build("faulty-cloud", demo::GOOD_REVISION, "9.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("faulty-pc", demo::GOOD_REVISION, "9.0.0"))
+        .await;
+    h.wait_package("faulty-cloud", package_ready).await;
+    h.wait_package("faulty-pc", package_ready).await;
+    let stats = h.mendix.stats();
+    assert_eq!(stats.count("v1_build_package"), 1);
+    assert_eq!(stats.count("build_deployment_package"), 1);
+    // Builds take 200 ms here; the poll schedule (50 ms doubling to 400 ms) bounds the polls,
+    // with room for the injected failures and the resync reads.
+    assert!(
+        stats.count("get_job") <= 40,
+        "get_job calls: {}",
+        stats.count("get_job")
+    );
+    assert!(
+        stats.count("v1_get_package") <= 40,
+        "v1_get_package calls: {}",
+        stats.count("v1_get_package")
+    );
+}
+
+/// Serves one file over loopback HTTP, as a user's artifact store would.
+async fn serve_file(bytes: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/app.mda",
+        axum::routing::get(move || {
+            let b = bytes.clone();
+            async move { b }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/app.mda")
+}
+
+#[tokio::test]
+async fn uploads_verify_the_checksum() {
+    let h = Harness::started().await;
+    // An .mda is a zip archive: the sandbox, like Mendix, refuses anything else.
+    let mut content = b"PK\x03\x04".to_vec();
+    content.extend((0..200_000u32).map(|i| (i % 251) as u8));
+    let sha = hex::encode(Sha256::digest(&content));
+    let url = serve_file(content).await;
+    let upload = |name: &str, platform: &str, secret: &str, app: &str, sha: Option<&str>| {
+        let sha = sha.map(|s| format!(", sha256: {s}")).unwrap_or_default();
+        format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{{platform}: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {secret}}}
+  source: {{upload: {{url: '{url}', fileName: {name}.mda{sha}}}}}
+"
+        )
+    };
+    h.create::<MendixPackage>(&upload(
+        "up-cloud",
+        "mendixCloud",
+        CLOUD_SECRET,
+        demo::CLOUD_APP_ID,
+        Some(&sha),
+    ))
+    .await;
+    h.create::<MendixPackage>(&upload(
+        "up-pc",
+        "privateCloud",
+        PC_SECRET,
+        demo::PC_APP_ID,
+        None,
+    ))
+    .await;
+    let wrong = "0".repeat(64);
+    h.create::<MendixPackage>(&upload(
+        "up-wrong",
+        "privateCloud",
+        PC_SECRET,
+        demo::PC_APP_ID,
+        Some(&wrong),
+    ))
+    .await;
+    h.wait_package("up-cloud", package_ready).await;
+    h.wait_package("up-pc", package_ready).await;
+    let bad = h.wait_package("up-wrong", package_stalled).await;
+    assert_eq!(stalled_reason_package(&bad), "ChecksumMismatch");
+    let stats = h.mendix.stats();
+    assert_eq!(stats.count("v1_upload_package"), 1);
+    assert_eq!(
+        stats.count("upload_deployment_package"),
+        1,
+        "the wrong checksum uploads nothing"
+    );
+}

@@ -1,0 +1,348 @@
+//! End-to-end harness: the Kubernetes sandbox and the Mendix sandbox on loopback, the CRDs
+//! installed, credentials Secrets created, and the operator started through the same code path
+//! as `mendix-operator run` (in-process, so a test can stop it at any point and start another).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
+use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
+use mendix_operator::runtime::config::{LogFormat, RunConfig};
+use mendix_operator::sandbox::kube::{KubeSandbox, KubeSandboxServer};
+use mendix_operator::sandbox::mendix::{MendixSandbox, SandboxServer, demo};
+use serde::de::DeserializeOwned;
+use tokio::task::JoinHandle;
+
+pub const NS: &str = "apps";
+pub const CLOUD_SECRET: &str = "mendix-cloud";
+pub const PC_SECRET: &str = "private-cloud";
+/// Generous guard for waits: the machines are small and shared.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+pub struct Operator {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+pub struct Harness {
+    pub kube: KubeSandboxServer,
+    pub mendix: MendixSandbox,
+    pub mendix_server: SandboxServer,
+    pub client: kube::Client,
+    operator: Option<Operator>,
+}
+
+pub fn config(mendix: &SandboxServer) -> RunConfig {
+    RunConfig {
+        mendix_cloud_url: mendix.cloud_v1_url(),
+        private_cloud_url: mendix.private_cloud_v4_url(),
+        namespaces: vec![],
+        reconcile_concurrency: 8,
+        mendix_max_in_flight: 16,
+        mendix_requests_per_second: 500.0,
+        mendix_request_timeout: Duration::from_secs(10),
+        resync_period: Duration::from_secs(3),
+        poll_initial: Duration::from_millis(50),
+        poll_max: Duration::from_millis(400),
+        log_format: LogFormat::Text,
+        metrics_addr: "127.0.0.1:0".parse().expect("valid address"),
+        leader_election: false,
+        lease_namespace: "default".into(),
+        lease_name: "mendix-operator".into(),
+        identity: String::new(),
+        lease_duration: Duration::from_secs(15),
+    }
+}
+
+fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(name.into()),
+            ..Default::default()
+        },
+        data: Some(
+            data.iter()
+                .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                .collect::<BTreeMap<_, _>>(),
+        ),
+        ..Default::default()
+    }
+}
+
+impl Harness {
+    /// Sandboxes up, CRDs installed, namespace and Secrets created; the operator not yet started.
+    pub async fn new() -> Self {
+        mendix_operator::mendix::client::install_crypto_provider();
+        mendix_operator::runtime::telemetry::init(LogFormat::Text);
+        let mendix = MendixSandbox::demo();
+        mendix.set_time_scale(0.01);
+        let mendix_server = mendix
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("mendix sandbox serves");
+        let sandbox = KubeSandbox::new();
+        let kube = sandbox
+            .serve("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("kube sandbox serves");
+        let client = kube.client().await;
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for (_, crd) in crd::all() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .expect("CRD created");
+        }
+        let namespaces: Api<Namespace> = Api::all(client.clone());
+        let ns = Namespace {
+            metadata: ObjectMeta {
+                name: Some(NS.into()),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .expect("namespace created");
+        let h = Harness {
+            kube,
+            mendix,
+            mendix_server,
+            client,
+            operator: None,
+        };
+        h.put_secret(
+            CLOUD_SECRET,
+            &[
+                ("username", demo::CLOUD_USERNAME),
+                ("apiKey", demo::CLOUD_API_KEY),
+            ],
+        )
+        .await;
+        h.put_secret(PC_SECRET, &[("pat", demo::PC_PAT)]).await;
+        h
+    }
+
+    /// A harness with the operator running.
+    pub async fn started() -> Self {
+        let mut h = Self::new().await;
+        h.start_operator().await;
+        h
+    }
+
+    pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
+        let params = PatchParams::apply("tests").force();
+        let mut s = secret(name, data);
+        s.metadata.namespace = Some(NS.into());
+        let mut value = serde_json::to_value(&s).expect("secret serializes");
+        value["apiVersion"] = "v1".into();
+        value["kind"] = "Secret".into();
+        api.patch(name, &params, &Patch::Apply(&value))
+            .await
+            .expect("secret applied");
+    }
+
+    pub fn config(&self) -> RunConfig {
+        config(&self.mendix_server)
+    }
+
+    pub async fn start_operator(&mut self) {
+        self.start_operator_with(self.config()).await;
+    }
+
+    pub async fn start_operator_with(&mut self, config: RunConfig) {
+        assert!(self.operator.is_none(), "operator already running");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let client = self.client.clone();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.await;
+            };
+            if let Err(err) =
+                mendix_operator::runtime::operator::run(config, client, shutdown, |_| {}).await
+            {
+                panic!("operator failed: {err}");
+            }
+        });
+        self.operator = Some(Operator { stop, task });
+    }
+
+    /// Stops the operator abruptly, wherever it is (as a crash would).
+    pub async fn crash_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            op.task.abort();
+            let _ = op.task.await;
+            drop(op.stop);
+        }
+    }
+
+    /// Stops the operator gracefully.
+    pub async fn stop_operator(&mut self) {
+        if let Some(op) = self.operator.take() {
+            let _ = op.stop.send(());
+            let _ = tokio::time::timeout(Duration::from_secs(20), op.task).await;
+        }
+    }
+
+    pub fn packages(&self) -> Api<MendixPackage> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    pub fn environments(&self) -> Api<MendixEnvironment> {
+        Api::namespaced(self.client.clone(), NS)
+    }
+
+    /// Creates a namespaced resource from YAML in namespace `apps`.
+    pub async fn create<K>(&self, yaml: &str) -> K
+    where
+        K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + serde::Serialize
+            + std::fmt::Debug,
+    {
+        let obj: K = serde_yaml::from_str(yaml).expect("test YAML parses");
+        Api::<K>::namespaced(self.client.clone(), NS)
+            .create(&PostParams::default(), &obj)
+            .await
+            .expect("resource created")
+    }
+
+    pub async fn delete_package(&self, name: &str) {
+        self.packages()
+            .delete(name, &DeleteParams::default())
+            .await
+            .expect("delete accepted");
+    }
+}
+
+/// Polls `fetch` until `done` holds, or fails with the last value seen.
+pub async fn wait_for<T, F, Fut>(what: &str, mut fetch: F, done: impl Fn(&T) -> bool) -> T
+where
+    T: std::fmt::Debug,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut last = None;
+    loop {
+        if let Some(value) = fetch().await {
+            if done(&value) {
+                return value;
+            }
+            last = Some(value);
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for {what}; last seen: {last:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+pub fn condition<'a>(
+    conditions: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    conditions.iter().find(|c| c.type_ == type_)
+}
+
+pub fn is(
+    conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    type_: &str,
+) -> bool {
+    condition(conditions, type_).is_some_and(|c| c.status == "True")
+}
+
+impl Harness {
+    pub async fn wait_package(
+        &self,
+        name: &str,
+        done: impl Fn(&MendixPackage) -> bool,
+    ) -> MendixPackage {
+        let api = self.packages();
+        wait_for(
+            &format!("MendixPackage {name}"),
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            done,
+        )
+        .await
+    }
+
+    pub async fn wait_environment(
+        &self,
+        name: &str,
+        done: impl Fn(&MendixEnvironment) -> bool,
+    ) -> MendixEnvironment {
+        let api = self.environments();
+        wait_for(
+            &format!("MendixEnvironment {name}"),
+            || {
+                let api = api.clone();
+                let name = name.to_string();
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            done,
+        )
+        .await
+    }
+}
+
+/// Ready for the current generation.
+pub fn ready<K: kube::Resource>(
+    obj: &K,
+    status_conditions: Option<(
+        &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+        Option<i64>,
+    )>,
+) -> bool {
+    status_conditions
+        .is_some_and(|(c, observed)| observed == obj.meta().generation && is(c, "Ready"))
+}
+
+pub fn package_ready(p: &MendixPackage) -> bool {
+    ready(
+        p,
+        p.status
+            .as_ref()
+            .map(|s| (s.conditions.as_slice(), s.observed_generation)),
+    )
+}
+
+pub fn package_stalled(p: &MendixPackage) -> bool {
+    p.status
+        .as_ref()
+        .is_some_and(|s| is(&s.conditions, "Stalled"))
+}
+
+pub fn environment_ready(e: &MendixEnvironment) -> bool {
+    ready(
+        e,
+        e.status
+            .as_ref()
+            .map(|s| (s.conditions.as_slice(), s.observed_generation)),
+    )
+}
+
+pub fn environment_stalled(e: &MendixEnvironment) -> bool {
+    e.status.as_ref().is_some_and(|s| {
+        is(&s.conditions, "Stalled") && s.observed_generation == e.metadata.generation
+    })
+}
+
+pub fn stalled_reason_package(p: &MendixPackage) -> String {
+    p.status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Stalled"))
+        .map(|c| c.reason.clone())
+        .unwrap_or_default()
+}
