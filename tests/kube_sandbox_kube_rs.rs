@@ -965,3 +965,34 @@ async fn owned_objects_are_garbage_collected_with_their_owner() {
     assert_eq!(api_code(cms.get("owned").await.unwrap_err()), 404);
     assert!(cms.get("unowned").await.is_ok());
 }
+
+/// kube-rs reads the written kubeconfig as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_uses_the_written_kubeconfig() {
+    let (_sandbox, server, _client) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&path).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
+}
