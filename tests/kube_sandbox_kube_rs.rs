@@ -821,6 +821,44 @@ async fn scale_subresource_and_invalid_crd() {
     assert_eq!(obj["spec"]["replicas"], 4);
     assert_eq!(obj["metadata"]["generation"], 2);
 
+    // The OpenAPI document follows CRD updates (it is cached per registry version).
+    let openapi_url = format!("{}/openapi/v3/apis/example.io/v1", server.url());
+    let doc: serde_json::Value = http
+        .get(&openapi_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = &doc["components"]["schemas"]["io.example.v1.Widget"];
+    assert!(
+        widget["properties"]["spec"]["properties"]
+            .get("colour")
+            .is_none()
+    );
+    let mut live = crds.get("widgets.example.io").await.unwrap();
+    let mut versions = serde_json::to_value(&live.spec.versions).unwrap();
+    versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["colour"] =
+        json!({"type": "string"});
+    live.spec.versions = serde_json::from_value(versions).unwrap();
+    crds.replace("widgets.example.io", &PostParams::default(), &live)
+        .await
+        .unwrap();
+    let doc: serde_json::Value = http
+        .get(&openapi_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = &doc["components"]["schemas"]["io.example.v1.Widget"];
+    assert_eq!(
+        widget["properties"]["spec"]["properties"]["colour"]["type"],
+        "string"
+    );
+
     // A schema that is not structural is refused, naming the field.
     let mut bad = crd.clone();
     bad.metadata.name = Some("gadgets.example.io".into());

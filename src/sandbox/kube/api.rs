@@ -270,17 +270,19 @@ async fn route(
                 )
                     .into_response());
             }
-            return ok(openapi::v2(&sandbox.lock().registry));
+            let doc = sandbox.openapi(&req.path, |r| Some(openapi::v2(r)));
+            return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3"] => {
-            return ok(openapi::v3_root(&sandbox.lock().registry));
+            let doc = sandbox.openapi(&req.path, |r| Some(openapi::v3_root(r)));
+            return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3", "api", version] => {
-            let doc = openapi::v3_group_version(&sandbox.lock().registry, "", version);
+            let doc = sandbox.openapi(&req.path, |r| openapi::v3_group_version(r, "", version));
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3", "apis", group, version] => {
-            let doc = openapi::v3_group_version(&sandbox.lock().registry, group, version);
+            let doc = sandbox.openapi(&req.path, |r| openapi::v3_group_version(r, group, version));
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         _ => {}

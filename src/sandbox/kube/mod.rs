@@ -74,6 +74,7 @@ pub(crate) struct Shared {
     changed: tokio::sync::watch::Sender<u64>,
     faults: Faults,
     stats: Stats,
+    openapi: openapi::Cache,
     version: RwLock<String>,
     bookmark_interval: RwLock<Duration>,
 }
@@ -106,6 +107,7 @@ impl KubeSandbox {
                 changed: tokio::sync::watch::channel(0).0,
                 faults: Faults::default(),
                 stats: Stats::default(),
+                openapi: openapi::Cache::default(),
                 version: RwLock::new(DEFAULT_VERSION.to_string()),
                 bookmark_interval: RwLock::new(Duration::from_secs(10)),
             }),
@@ -160,6 +162,18 @@ impl KubeSandbox {
             .bookmark_interval
             .read()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A cached OpenAPI document (see [`openapi::Cache`]).
+    pub(crate) fn openapi(
+        &self,
+        path: &str,
+        render: impl FnOnce(&resources::Registry) -> Option<serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let store = self.lock();
+        self.shared
+            .openapi
+            .get_or_render(&store.registry, path, render)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {

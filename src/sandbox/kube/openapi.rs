@@ -2,7 +2,8 @@
 //! generated schemas plus each CRD version's `openAPIV3Schema`, rendered by the schema module.
 //! The protobuf `/openapi/v2` older kubectl asks for is in [`super::openapi_proto`].
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 use serde_json::Value;
 
@@ -10,6 +11,33 @@ use super::resources::Registry;
 use super::schema::{
     KindSchema, builtin_kinds, openapi_v2, openapi_v3_group_version, openapi_v3_root,
 };
+
+/// Rendered documents by path, valid while the registry keeps the version they were made at
+/// (kubectl fetches `/openapi/v3` on almost every command; rendering takes tens of ms).
+#[derive(Debug, Default)]
+pub struct Cache {
+    documents: Mutex<HashMap<String, (u64, Value)>>,
+}
+
+impl Cache {
+    /// The document at `path`, rendered by `render` unless cached for this registry version.
+    pub fn get_or_render(
+        &self,
+        registry: &Registry,
+        path: &str,
+        render: impl FnOnce(&Registry) -> Option<Value>,
+    ) -> Option<Value> {
+        let mut documents = self.documents.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((version, doc)) = documents.get(path)
+            && *version == registry.version()
+        {
+            return Some(doc.clone());
+        }
+        let doc = render(registry)?;
+        documents.insert(path.to_string(), (registry.version(), doc.clone()));
+        Some(doc)
+    }
+}
 
 /// Built-in schemas are generated once per process (they never change).
 fn builtins() -> &'static [KindSchema] {
