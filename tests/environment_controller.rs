@@ -628,3 +628,191 @@ async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
         "the Private Cloud app is scaled back up"
     );
 }
+
+#[tokio::test]
+async fn private_cloud_upgrade_and_constant_change_each_cost_one_manifest_update() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&pc_package("pc-11", "11.0.0", demo::GOOD_REVISION))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "pc-up",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-11",
+        "  instances: 1\n",
+    ))
+    .await;
+    h.wait_environment("pc-up", environment_ready).await;
+    let puts = env_count(
+        &h,
+        demo::PC_ENVIRONMENT_TEST,
+        "update_environment_for_namespace",
+    );
+    h.create::<MendixPackage>(&pc_package("pc-12", "12.0.0", demo::GOOD_REVISION))
+        .await;
+    patch_spec(&h, "pc-up", json!({"packageRef": {"name": "pc-12"}})).await;
+    let e = h
+        .wait_environment("pc-up", |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_version.as_deref())
+                    == Some("12.0.0")
+        })
+        .await;
+    let pkg = h
+        .packages()
+        .get("pc-12")
+        .await
+        .expect("package")
+        .status
+        .and_then(|s| s.package_id);
+    assert_eq!(deployed(&e), pkg);
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 1
+    );
+    patch_spec(&h, "pc-up", json!({"constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://twelve.example.com"}]})).await;
+    h.wait_environment("pc-up", |e| {
+        environment_ready(e) && e.metadata.generation == Some(3)
+    })
+    .await;
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 2
+    );
+    assert!(
+        h.mendix
+            .state_json()
+            .to_string()
+            .contains("https://twelve.example.com")
+    );
+}
+
+#[tokio::test]
+async fn paused_environments_make_no_remote_writes() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_package("calc-13", "13.0.0"))
+        .await;
+    h.wait_package("calc-13", package_ready).await;
+    h.create::<MendixEnvironment>(&cloud_env("held", "Test", "calc-13", "").replace(
+        "metadata: {name: held}",
+        "metadata: {name: held, annotations: {mendixops.io/paused: 'true'}}",
+    ))
+    .await;
+    let e = h
+        .wait_environment("held", |e| {
+            e.status.as_ref().is_some_and(|s| {
+                s.phase == Some(mendix_operator::crd::environment::EnvironmentPhase::Paused)
+            })
+        })
+        .await;
+    let message = e
+        .status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Reconciling"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("paused"), "{message}");
+    assert_eq!(cloud_done(&h, "Test", "transports"), 0);
+    assert_eq!(
+        env_count(&h, "Test", "v1_stop_environment")
+            + env_count(&h, "Test", "v1_start_environment"),
+        0
+    );
+    h.environments()
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"mendixops.io/paused": null}}})),
+        )
+        .await
+        .expect("resumed");
+    h.wait_environment("held", environment_ready).await;
+    assert_eq!(cloud_done(&h, "Test", "transports"), 1);
+}
+
+/// Runs the real kubectl off the async runtime (the operator keeps running meanwhile).
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("kubectl")
+            .args(&args)
+            .args(["-n", NS])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .expect("kubectl task")
+}
+
+/// The whole flow as a user drives it: kubectl apply, kubectl wait, kubectl get.
+#[tokio::test]
+async fn kubectl_apply_wait_get() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    h.kube
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).expect("dir");
+    std::fs::write(
+        manifests.join("package.yaml"),
+        cloud_package("calc-20", "20.0.0"),
+    )
+    .expect("write");
+    std::fs::write(
+        manifests.join("environment.yaml"),
+        cloud_env("calc-acc", "Acceptance", "calc-20", "  instances: 1\n"),
+    )
+    .expect("write");
+    let (ok, out) = kubectl(&kubeconfig, &["apply", "-f", &manifests.to_string_lossy()]).await;
+    assert!(ok, "kubectl apply failed: {out}");
+    assert!(
+        out.contains("mendixenvironment.mendixops.io/calc-acc created"),
+        "{out}"
+    );
+    let (ok, out) = kubectl(
+        &kubeconfig,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "mxenv/calc-acc",
+            "--timeout=90s",
+        ],
+    )
+    .await;
+    assert!(ok, "kubectl wait failed: {out}");
+    let (ok, out) = kubectl(&kubeconfig, &["get", "mxenv"]).await;
+    assert!(ok, "{out}");
+    let header = out.lines().next().unwrap_or_default();
+    for column in ["NAME", "READY", "STATUS", "VERSION", "INSTANCES", "AGE"] {
+        assert!(header.contains(column), "{out}");
+    }
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("calc-acc"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("True") && row.contains("Running") && row.contains("20.0.0"),
+        "{out}"
+    );
+}

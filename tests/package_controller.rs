@@ -523,3 +523,47 @@ spec:
         "the wrong checksum uploads nothing"
     );
 }
+
+#[tokio::test]
+async fn paused_packages_start_nothing_and_reconcile_requests_are_echoed() {
+    let h = Harness::started().await;
+    let yaml = cloud_build("paused", demo::GOOD_REVISION, "10.0.0").replace(
+        "metadata: {name: paused}",
+        "metadata: {name: paused, annotations: {mendixops.io/paused: 'true'}}",
+    );
+    h.create::<MendixPackage>(&yaml).await;
+    let p = h
+        .wait_package("paused", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.reason == "Paused")
+        })
+        .await;
+    assert!(
+        p.status
+            .as_ref()
+            .and_then(|s| s.package_id.as_ref())
+            .is_none()
+    );
+    assert_eq!(
+        h.mendix.stats().count("v1_build_package"),
+        0,
+        "paused: no remote writes"
+    );
+    let patch = serde_json::json!({"metadata": {"annotations": {"mendixops.io/paused": null, "mendixops.io/reconcileRequestedAt": "now-1"}}});
+    h.packages()
+        .patch(
+            "paused",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("resumed");
+    let p = h.wait_package("paused", package_ready).await;
+    assert_eq!(
+        p.status.and_then(|s| s.reconcile_requested_at).as_deref(),
+        Some("now-1")
+    );
+    assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
+}
