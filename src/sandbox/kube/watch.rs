@@ -136,7 +136,7 @@ pub(crate) async fn serve(
     };
 
     // Subscribing before reading the store means no change after the snapshot goes unnoticed.
-    let changed = sandbox.subscribe();
+    let mut changed = sandbox.subscribe();
     // Under the store lock only Arcs are collected; events are rendered after it is released.
     let (initial, resumed, mut last) = {
         let store = sandbox.lock();
@@ -166,7 +166,6 @@ pub(crate) async fn serve(
     if from.is_none() && send_initial && bookmarks {
         first.push(renderer.bookmark(last, true));
     }
-    let mut changed = changed;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let sandbox = sandbox.clone();
