@@ -8,34 +8,6 @@ use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use sha2::{Digest, Sha256};
 use support::*;
 
-fn cloud_build(name: &str, revision: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}, description: test build}}}}
-",
-        app = demo::CLOUD_APP_ID
-    )
-}
-
-fn pc_build(name: &str, revision: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{privateCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
-",
-        app = demo::PC_APP_ID
-    )
-}
-
 fn with_policy(yaml: String, policy: &str) -> String {
     format!("{yaml}  deletionPolicy: {policy}\n")
 }
