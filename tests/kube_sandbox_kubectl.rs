@@ -10,7 +10,7 @@ use kube_sandbox_support::{Env, GUARD, repo_path};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 async fn with_crds_and_examples(env: &Env, server_side: bool) {
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     let mut args = vec!["apply", "-f"];
     let examples = repo_path("deploy/examples/");
     args.push(&examples);
@@ -27,7 +27,7 @@ async fn with_crds_and_examples(env: &Env, server_side: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_explain_examples_get_describe_patch() {
     let env = Env::start().await;
-    let out = env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    let out = env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     assert!(
         out.contains("mendixenvironments.mendixops.io created"),
         "{out}"
@@ -415,7 +415,7 @@ async fn delete_with_and_without_finalizers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_are_rejected_naming_the_field() {
     let env = Env::start().await;
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     let bad_name = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata:\n  a: b\n";
     let run = env.kubectl_stdin(&["apply", "-f", "-"], bad_name).await;
     assert!(!run.ok);
