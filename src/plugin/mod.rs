@@ -1,0 +1,3 @@
+//! The `kubectl-mendix` plugin (`kubectl mendix ...` when installed beside kubectl).
+
+pub mod summary;
