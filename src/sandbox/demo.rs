@@ -125,6 +125,7 @@ pub async fn run(
                 let _ = operator_stopped.await;
             },
             move |handles| {
+                tracing::info!(metrics = %handles.metrics_addr, "operator started for the sandbox");
                 let _ = metrics_tx.send(handles.metrics_addr);
             },
         )
