@@ -122,7 +122,7 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
         cli.namespace.as_deref(),
     )
     .await?;
-    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match cli.command {
         Verb::Get { all_namespaces } => {
             let ns = (!all_namespaces).then_some(cluster.namespace.as_str());
