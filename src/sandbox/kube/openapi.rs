@@ -28,6 +28,7 @@ fn kinds(registry: &Registry) -> Vec<KindSchema> {
                 plural: t.plural.clone(),
                 namespaced: t.namespaced,
                 schema: schema.clone(),
+                custom: true,
             });
         }
     }
