@@ -171,6 +171,45 @@ fn sandbox_runs_the_examples_until_ready_and_stops_on_ctrl_c() {
     );
     assert!(!secret.is_empty());
 
+    // A newcomer edits an example and applies it with kubectl: the operator deploys the change.
+    let example = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/examples/mendix-cloud-environment.yaml"),
+    )
+    .expect("example readable");
+    assert!(example.contains("instances: 2"));
+    let edited = dir.path().join("mendix-cloud-environment.yaml");
+    std::fs::write(&edited, example.replace("instances: 2", "instances: 1")).expect("written");
+    let applied = kubectl(&kubeconfig, &["apply", "-f", &edited.display().to_string()]);
+    assert!(applied.contains("calc-acceptance configured"), "{applied}");
+    let deadline = Instant::now() + GUARD;
+    loop {
+        let state = kubectl(
+            &kubeconfig,
+            &[
+                "get",
+                "mxenv",
+                "calc-acceptance",
+                "-o",
+                r#"jsonpath={.metadata.generation},{.status.observedGeneration},{.status.conditions[?(@.type=="Ready")].status},{.status.instances}"#,
+            ],
+        );
+        let parts: Vec<&str> = state.split(',').collect();
+        if parts[0] == parts[1] && parts[2] == "True" {
+            assert_eq!(parts[3], "1", "{state}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the edit was not deployed: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Progress showed the change (the Ready message now names one instance).
+    while !sandbox
+        .wait_line("with 1 instance(s)")
+        .starts_with("mxenv/calc-acceptance")
+    {}
+
     sandbox.signal("INT");
     sandbox.wait_line("stopping the sandbox");
     let status = sandbox.wait_exit();

@@ -358,7 +358,7 @@ fn progress_line(s: &Summary) -> String {
     }
     if !s.step.is_empty() {
         line.push_str(&format!("  step {}", s.step));
-    } else if !s.message.is_empty() && !s.is_ready() {
+    } else if !s.message.is_empty() {
         line.push_str(&format!("  {}", s.message));
     } else if s.phase.is_empty() {
         line.push_str(" (the operator has not written a status yet)");
