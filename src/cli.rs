@@ -53,8 +53,6 @@ pub enum Command {
 
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("`mendix-operator {0}` is not available yet in this build")]
-    NotAvailable(&'static str),
     #[error("cannot render the CRDs: {0}")]
     Crds(#[from] serde_yaml::Error),
     #[error("mendix-sandbox: {0}")]
@@ -63,6 +61,8 @@ pub enum CliError {
     Operator(#[from] crate::runtime::operator::OperatorError),
     #[error("cannot load the Kubernetes configuration (kubeconfig or in-cluster): {0}")]
     KubeConfig(String),
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] crate::sandbox::demo::DemoError),
     #[error("kube-sandbox: {0}")]
     KubeSandbox(std::io::Error),
 }
@@ -88,7 +88,9 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             .await?;
             Ok(())
         }
-        Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
+        Command::Sandbox { dir } => crate::sandbox::demo::run(&dir, shutdown_signal())
+            .await
+            .map_err(CliError::Sandbox),
         Command::KubeSandbox { listen, kubeconfig } => {
             use crate::sandbox::kube::KubeSandbox;
             // Optional, for demos: KUBE_SANDBOX_STATE keeps the objects across restarts (loaded

@@ -11,5 +11,6 @@ pub mod controller;
 pub mod crd;
 pub mod mendix;
 pub mod metrics;
+pub mod plugin;
 pub mod runtime;
 pub mod sandbox;

@@ -56,6 +56,7 @@ fn kinds(registry: &Registry) -> Vec<KindSchema> {
                 plural: t.plural.clone(),
                 namespaced: t.namespaced,
                 schema: schema.clone(),
+                custom: true,
             });
         }
     }

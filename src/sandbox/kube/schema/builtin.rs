@@ -100,6 +100,7 @@ pub fn builtin_kinds() -> Vec<KindSchema> {
                 plural: b.plural.to_string(),
                 namespaced: b.namespaced,
                 schema,
+                custom: false,
             })
         })
         .collect()

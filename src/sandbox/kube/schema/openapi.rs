@@ -37,6 +37,9 @@ pub struct KindSchema {
     pub namespaced: bool,
     /// The kind's schema.
     pub schema: Value,
+    /// Defined by a CRD: like the API server, its PATCH does not offer strategic merge patch,
+    /// so kubectl's client-side apply falls back to a JSON merge patch.
+    pub custom: bool,
 }
 
 impl KindSchema {
@@ -60,6 +63,7 @@ impl KindSchema {
                     plural: plural.to_string(),
                     namespaced,
                     schema,
+                    custom: true,
                 })
             })
             .collect()
@@ -377,7 +381,13 @@ fn kind_paths(
             "x-kubernetes-group-version-kind": gvk,
         });
         let response_schema = flavour.ref_to(response);
-        let content_types: &[&str] = if action == "patch" {
+        let content_types: &[&str] = if action == "patch" && k.custom {
+            &[
+                "application/json-patch+json",
+                "application/merge-patch+json",
+                "application/apply-patch+yaml",
+            ]
+        } else if action == "patch" {
             &[
                 "application/json-patch+json",
                 "application/merge-patch+json",
