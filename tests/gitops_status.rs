@@ -104,8 +104,9 @@ fn check_all(seen: &Seen) -> Vec<Reading> {
         let reading = read(obj);
         if conditions.is_empty() {
             // Before the first status write kstatus has nothing to read (it calls that Current);
-            // Argo CD waits for the operator.
-            assert_eq!(reading.argocd, "Progressing", "{obj:#}");
+            // Argo CD waits for the operator, or shows the pause.
+            let expected = if paused(obj) { "Suspended" } else { "Progressing" };
+            assert_eq!(reading.argocd, expected, "{obj:#}");
             readings.push(reading);
             continue;
         }

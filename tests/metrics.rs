@@ -169,23 +169,6 @@ async fn metrics_are_openmetrics_and_move_with_work() {
     // A 20 s build takes 2 s: long enough to see it in flight.
     h.mendix.set_time_scale(0.1);
     let before = scrape(&h).await;
-    for family in [
-        "mendix_operator_reconciles",
-        "mendix_operator_reconcile_duration_seconds",
-        "mendix_operator_mendix_requests",
-        "mendix_operator_mendix_request_duration_seconds",
-        "mendix_operator_mendix_retries",
-        "mendix_operator_operations_in_flight",
-        "mendix_operator_resources",
-    ] {
-        assert!(before.types.contains_key(family), "{family} is exposed");
-    }
-    assert_eq!(before.types["mendix_operator_reconciles"], "counter");
-    assert_eq!(
-        before.types["mendix_operator_reconcile_duration_seconds"],
-        "histogram"
-    );
-    assert_eq!(before.types["mendix_operator_resources"], "gauge");
     assert_eq!(
         before.value("mendix_operator_mendix_requests_total", &[]),
         0.0
@@ -228,6 +211,23 @@ async fn metrics_are_openmetrics_and_move_with_work() {
     )
     .await;
 
+    for family in [
+        "mendix_operator_reconciles",
+        "mendix_operator_reconcile_duration_seconds",
+        "mendix_operator_mendix_requests",
+        "mendix_operator_mendix_request_duration_seconds",
+        "mendix_operator_mendix_retries",
+        "mendix_operator_operations_in_flight",
+        "mendix_operator_resources",
+    ] {
+        assert!(after.types.contains_key(family), "{family} is exposed");
+    }
+    assert_eq!(after.types["mendix_operator_reconciles"], "counter");
+    assert_eq!(
+        after.types["mendix_operator_reconcile_duration_seconds"],
+        "histogram"
+    );
+    assert_eq!(after.types["mendix_operator_resources"], "gauge");
     let reconciles = |m: &Exposition, kind: &str| {
         m.value(
             "mendix_operator_reconciles_total",
