@@ -269,7 +269,7 @@ pub async fn run(
     let store = controller.store();
     let synced = store.clone();
     tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
+        if crate::runtime::server::wait_until_synced(&synced).await {
             on_synced();
         }
     });

@@ -200,7 +200,7 @@ pub async fn run(
     let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
+        if crate::runtime::server::wait_until_synced(&store).await {
             on_synced();
         }
     });
