@@ -20,7 +20,7 @@ use tokio::time::Instant;
 
 const LEASE: &str = "mendix-operator-leader";
 /// Long enough that a SIGTERM hand-over finishing well before it proves the Lease was released.
-const LEASE_DURATION: Duration = Duration::from_secs(8);
+const LEASE_DURATION: Duration = Duration::from_secs(10);
 
 struct Replica {
     identity: String,
@@ -100,6 +100,22 @@ async fn holder(h: &Harness) -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
+/// When the current holder's Lease expires unless renewed: renewTime + leaseDurationSeconds.
+async fn lease_expiry(h: &Harness) -> k8s_openapi::jiff::Timestamp {
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let spec = leases.get(LEASE).await.expect("Lease").spec.expect("spec");
+    let renewed = spec.renew_time.expect("renewTime").0;
+    let seconds = spec.lease_duration_seconds.expect("leaseDurationSeconds");
+    renewed + k8s_openapi::jiff::SignedDuration::from_secs(i64::from(seconds))
+}
+
+/// When the current holder acquired the Lease.
+async fn lease_acquired(h: &Harness) -> k8s_openapi::jiff::Timestamp {
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let spec = leases.get(LEASE).await.expect("Lease").spec.expect("spec");
+    spec.acquire_time.expect("acquireTime").0
+}
+
 /// Waits until `leader` leads (Lease holder, /readyz) and every replica in `standbys` stands by.
 async fn wait_roles(h: &Harness, leader: &Replica, standbys: &[&Replica]) {
     wait_for(
@@ -170,6 +186,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     // The standby takes over once the Lease expires, and finishes the work.
     wait_roles(&h, &standby, &[]).await;
     let takeover = killed_at.elapsed();
+    eprintln!("takeover after SIGKILL: {takeover:?} (Lease {LEASE_DURATION:?})");
     assert!(
         takeover < LEASE_DURATION + Duration::from_secs(10),
         "takeover took {takeover:?} with a {LEASE_DURATION:?} Lease"
@@ -191,6 +208,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     let mut leader = standby;
     let standby = Replica::start(&h, &kubeconfig, "replica-c").await;
     wait_roles(&h, &leader, &[&standby]).await;
+    let held_until = lease_expiry(&h).await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &leader.pid().to_string()])
         .status()
@@ -209,6 +227,12 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     );
     wait_roles(&h, &standby, &[]).await;
     let handover = terminated_at.elapsed();
+    let acquired = lease_acquired(&h).await;
+    assert!(
+        acquired < held_until,
+        "the standby took the Lease at {acquired}, not before the old one expired at {held_until}"
+    );
+    eprintln!("hand-over after SIGTERM: {handover:?} (Lease {LEASE_DURATION:?})");
     assert!(
         handover < LEASE_DURATION,
         "hand-over after SIGTERM took {handover:?}; the Lease was not released"

@@ -136,38 +136,41 @@ pub async fn run(
     }
 
     let leases: Api<Lease> = Api::namespaced(client.clone(), &config.lease_namespace);
-    let manager = LeaseManagerBuilder::new(client, &config.lease_name)
-        .with_namespace(&config.lease_namespace)
-        .with_identity(&identity)
-        .with_duration(config.lease_duration.as_secs().max(2))
-        .with_grace((config.lease_duration.as_secs() / 3).max(1))
-        .build()
-        .await?;
+    let builder = || {
+        LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+            .with_namespace(&config.lease_namespace)
+            .with_identity(&identity)
+            .with_duration(config.lease_duration.as_secs().max(2))
+            .with_grace((config.lease_duration.as_secs() / 3).max(1))
+    };
     tracing::info!(identity, lease = %config.lease_name, "standing by for the leader Lease");
-    // kube-lease-manager sleeps until the holder's Lease would expire. A leader that stops
-    // gracefully releases it early; restarting the wait when that is seen lets this replica
-    // take over at once instead of at expiry.
-    let check_every = (config.lease_duration / 5).clamp(
-        Duration::from_millis(200),
-        Duration::from_secs(2),
+    // kube-lease-manager sleeps until the holder's Lease would expire, trusting the copy it
+    // read. A leader that stops gracefully releases the Lease early; a fresh manager, started
+    // when that is seen, reads it again and takes it at once instead of at expiry.
+    let check_every = (config.lease_duration / 10).clamp(
+        Duration::from_millis(100),
+        Duration::from_secs(1),
     );
-    loop {
-        tokio::select! {
-            acquired = manager.changed() => match acquired {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "leader election: cannot read the Lease; retrying");
-                    tokio::time::sleep(check_every).await;
+    let manager = 'standby: loop {
+        let manager = builder().build().await?;
+        loop {
+            tokio::select! {
+                acquired = manager.changed() => match acquired {
+                    Ok(true) => break 'standby manager,
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "leader election: cannot read the Lease; retrying");
+                        tokio::time::sleep(check_every).await;
+                    }
+                },
+                () = released(&leases, &config.lease_name, check_every) => continue 'standby,
+                () = shutdown.clone() => {
+                    let _ = manager.release().await;
+                    return Ok(());
                 }
-            },
-            () = released(&leases, &config.lease_name, check_every) => {},
-            () = shutdown.clone() => {
-                let _ = manager.release().await;
-                return Ok(());
             }
         }
-    }
+    };
     tracing::info!(identity, "leading: starting controllers");
     health.set_leading(true);
     // From here the manager renews the Lease in the background and reports a loss.
@@ -208,9 +211,8 @@ pub async fn run(
     }
 }
 
-/// Resolves once the Lease, seen held before, has no holder: its leader released it.
+/// Resolves once the Lease has no holder: its leader released it (or it was never taken).
 async fn released(leases: &Api<Lease>, name: &str, every: Duration) {
-    let mut seen_held = false;
     loop {
         tokio::time::sleep(every).await;
         let Ok(lease) = leases.get_opt(name).await else {
@@ -220,10 +222,8 @@ async fn released(leases: &Api<Lease>, name: &str, every: Duration) {
             .and_then(|l| l.spec)
             .and_then(|s| s.holder_identity)
             .is_some_and(|h| !h.is_empty());
-        if held {
-            seen_held = true;
-        } else if seen_held {
-            tracing::info!("the leader released the Lease");
+        if !held {
+            tracing::info!("the leader Lease is free");
             return;
         }
     }
