@@ -198,7 +198,11 @@ fn namespaced_variant_grants_only_in_the_watched_namespaces() {
             .all(|d| d["kind"] != "ClusterRole" && d["kind"] != "ClusterRoleBinding"),
         "no cluster-wide RBAC in deploy/namespaced"
     );
-    find(&docs, "CustomResourceDefinition", "mendixpackages.mendixops.io");
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixpackages.mendixops.io",
+    );
     find(&docs, "Role", "mendix-operator-leader-election");
     let deployment = find(&docs, "Deployment", "mendix-operator");
     assert_eq!(deployment["metadata"]["namespace"], "mendix-operator");

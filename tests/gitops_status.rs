@@ -100,12 +100,19 @@ fn check_all(seen: &Seen) -> Vec<Reading> {
     let objects = seen.lock().expect("lock").clone();
     let mut readings = Vec::new();
     for obj in &objects {
-        let conditions = obj["status"]["conditions"].as_array().cloned().unwrap_or_default();
+        let conditions = obj["status"]["conditions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let reading = read(obj);
         if conditions.is_empty() {
             // Before the first status write kstatus has nothing to read (it calls that Current);
             // Argo CD waits for the operator, or shows the pause.
-            let expected = if paused(obj) { "Suspended" } else { "Progressing" };
+            let expected = if paused(obj) {
+                "Suspended"
+            } else {
+                "Progressing"
+            };
             assert_eq!(reading.argocd, expected, "{obj:#}");
             readings.push(reading);
             continue;
@@ -119,12 +126,16 @@ fn check_all(seen: &Seen) -> Vec<Reading> {
                 .unwrap_or_else(|| panic!("condition {t} missing: {obj:#}"))
                 .to_string()
         };
-        let (ready, reconciling, stalled) = (status("Ready"), status("Reconciling"), status("Stalled"));
+        let (ready, reconciling, stalled) =
+            (status("Ready"), status("Reconciling"), status("Stalled"));
         let trues = [&ready, &reconciling, &stalled]
             .iter()
             .filter(|s| s.as_str() == "True")
             .count();
-        assert!(trues <= 1, "one of Ready/Reconciling/Stalled at most: {obj:#}");
+        assert!(
+            trues <= 1,
+            "one of Ready/Reconciling/Stalled at most: {obj:#}"
+        );
         if paused(obj) {
             assert_eq!(reading.argocd, "Suspended", "{obj:#}");
             assert_ne!(reading.kstatus, KStatus::Failed, "{obj:#}");
@@ -181,8 +192,7 @@ async fn statuses_from_real_reconciles_read_the_same_in_flux_and_argocd() {
         .wait_environment("calc-acceptance", |e| {
             e.status.as_ref().is_some_and(|s| {
                 s.observed_generation == e.metadata.generation
-                    && condition(&s.conditions, "Reconciling")
-                        .is_some_and(|c| c.reason == "Paused")
+                    && condition(&s.conditions, "Reconciling").is_some_and(|c| c.reason == "Paused")
             })
         })
         .await;
@@ -225,15 +235,23 @@ async fn statuses_from_real_reconciles_read_the_same_in_flux_and_argocd() {
         "the build was seen in flight: {calc:#?}"
     );
     let last = calc.last().expect("calc seen");
-    assert_eq!((last.kstatus, last.argocd.as_str()), (KStatus::Current, "Healthy"));
+    assert_eq!(
+        (last.kstatus, last.argocd.as_str()),
+        (KStatus::Current, "Healthy")
+    );
 
     // A package that fails: Failed / Degraded, with the reason in Argo CD's message.
     let broken = of(&package_readings, "broken");
     let last = broken.last().expect("broken seen");
-    assert_eq!((last.kstatus, last.argocd.as_str()), (KStatus::Failed, "Degraded"));
+    assert_eq!(
+        (last.kstatus, last.argocd.as_str()),
+        (KStatus::Failed, "Degraded")
+    );
     assert!(!last.message.is_empty(), "{last:?}");
     assert!(
-        broken.iter().all(|r| r.kstatus != KStatus::Current || r.argocd == "Progressing"),
+        broken
+            .iter()
+            .all(|r| r.kstatus != KStatus::Current || r.argocd == "Progressing"),
         "a failing build never looks healthy: {broken:#?}"
     );
 
@@ -249,7 +267,10 @@ async fn statuses_from_real_reconciles_read_the_same_in_flux_and_argocd() {
         "the deployment was seen in flight: {test:#?}"
     );
     let last = test.last().expect("calc-test seen");
-    assert_eq!((last.kstatus, last.argocd.as_str()), (KStatus::Current, "Healthy"));
+    assert_eq!(
+        (last.kstatus, last.argocd.as_str()),
+        (KStatus::Current, "Healthy")
+    );
 
     // A paused environment: Suspended in Argo CD, in progress for kstatus, never deployed.
     let last = of(&environment_readings, "calc-acceptance")
@@ -259,7 +280,7 @@ async fn statuses_from_real_reconciles_read_the_same_in_flux_and_argocd() {
     assert_eq!(last.argocd, "Suspended");
     assert_eq!(last.kstatus, KStatus::InProgress);
     assert_eq!(
-        format!("{:?}", acceptance.status.as_ref().and_then(|s| s.phase.clone())),
+        format!("{:?}", acceptance.status.as_ref().and_then(|s| s.phase)),
         "Some(Paused)",
         "{acceptance:#?}"
     );

@@ -31,14 +31,31 @@ struct Replica {
 impl Replica {
     async fn start(h: &Harness, kubeconfig: &std::path::Path, identity: &str) -> Replica {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
-            .args(["run", "--log-format", "json", "--metrics-addr", "127.0.0.1:0"])
+            .args([
+                "run",
+                "--log-format",
+                "json",
+                "--metrics-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--mendix-cloud-url", &h.mendix_server.cloud_v1_url()])
-            .args(["--private-cloud-url", &h.mendix_server.private_cloud_v4_url()])
+            .args([
+                "--private-cloud-url",
+                &h.mendix_server.private_cloud_v4_url(),
+            ])
             .args(["--lease-namespace", NS, "--lease-name", LEASE])
             .args(["--identity", identity])
-            .args(["--lease-duration", &format!("{}s", LEASE_DURATION.as_secs())])
+            .args([
+                "--lease-duration",
+                &format!("{}s", LEASE_DURATION.as_secs()),
+            ])
             .args(["--poll-initial", "50ms", "--poll-max", "400ms"])
-            .args(["--resync-period", "3s", "--mendix-requests-per-second", "500"])
+            .args([
+                "--resync-period",
+                "3s",
+                "--mendix-requests-per-second",
+                "500",
+            ])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())

@@ -182,11 +182,10 @@ async fn metrics_are_openmetrics_and_move_with_work() {
     wait_for(
         "a MendixPackage operation in flight in /metrics",
         || async {
-            Some(
-                scrape(&h)
-                    .await
-                    .value("mendix_operator_operations_in_flight", &[("kind", "MendixPackage")]),
-            )
+            Some(scrape(&h).await.value(
+                "mendix_operator_operations_in_flight",
+                &[("kind", "MendixPackage")],
+            ))
         },
         |v| *v >= 1.0,
     )
@@ -202,7 +201,9 @@ async fn metrics_are_openmetrics_and_move_with_work() {
         "the gauges to settle",
         || async { Some(scrape(&h).await) },
         |m| {
-            let ready = |kind: &str, r: &str| m.value("mendix_operator_resources", &[("kind", kind), ("ready", r)]);
+            let ready = |kind: &str, r: &str| {
+                m.value("mendix_operator_resources", &[("kind", kind), ("ready", r)])
+            };
             ready("MendixPackage", "True") == 1.0
                 && ready("MendixPackage", "False") == 1.0
                 && ready("MendixEnvironment", "True") == 1.0

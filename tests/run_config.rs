@@ -66,7 +66,11 @@ fn invalid_values_name_the_flag() {
 
 #[test]
 fn unparsable_values_name_the_flag() {
-    fails_naming(&["--resync-period", "soon"], &[], &["--resync-period", "soon"]);
+    fails_naming(
+        &["--resync-period", "soon"],
+        &[],
+        &["--resync-period", "soon"],
+    );
     fails_naming(&["--metrics-addr", "localhost"], &[], &["--metrics-addr"]);
     fails_naming(&["--log-format", "xml"], &[], &["--log-format", "json"]);
     fails_naming(&["--leader-election", "maybe"], &[], &["--leader-election"]);
@@ -74,8 +78,16 @@ fn unparsable_values_name_the_flag() {
 
 #[test]
 fn environment_variables_are_checked_like_flags() {
-    fails_naming(&[], &[("RECONCILE_CONCURRENCY", "0")], &["--reconcile-concurrency"]);
-    fails_naming(&[], &[("WATCH_NAMESPACES", "-bad-")], &["--namespaces", "-bad-"]);
+    fails_naming(
+        &[],
+        &[("RECONCILE_CONCURRENCY", "0")],
+        &["--reconcile-concurrency"],
+    );
+    fails_naming(
+        &[],
+        &[("WATCH_NAMESPACES", "-bad-")],
+        &["--namespaces", "-bad-"],
+    );
     fails_naming(&[], &[("LOG_FORMAT", "yaml")], &["--log-format"]);
 }
 

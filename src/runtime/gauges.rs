@@ -11,8 +11,8 @@ use kube::Api;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{WatchStreamExt, watcher};
 
-use crate::crd::{MendixEnvironment, MendixPackage};
 use crate::crd::common::OperationStatus;
+use crate::crd::{MendixEnvironment, MendixPackage};
 use crate::metrics::{KindLabels, Metrics, ReadyLabels};
 
 /// What the gauges need from a resource.
@@ -35,7 +35,9 @@ pub trait Observed:
     }
 }
 
-fn ready_of(conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>) -> &str {
+fn ready_of(
+    conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+) -> &str {
     conditions
         .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
         .map(|c| c.status.as_str())

@@ -147,10 +147,8 @@ pub async fn run(
     // kube-lease-manager sleeps until the holder's Lease would expire, trusting the copy it
     // read. A leader that stops gracefully releases the Lease early; a fresh manager, started
     // when that is seen, reads it again and takes it at once instead of at expiry.
-    let check_every = (config.lease_duration / 10).clamp(
-        Duration::from_millis(100),
-        Duration::from_secs(1),
-    );
+    let check_every =
+        (config.lease_duration / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
     let manager = 'standby: loop {
         let manager = builder().build().await?;
         loop {

@@ -180,7 +180,10 @@ impl Harness {
                 panic!("operator failed: {err}");
             }
         });
-        self.metrics_addr = tokio::time::timeout(WAIT, addr_rx).await.ok().and_then(Result::ok);
+        self.metrics_addr = tokio::time::timeout(WAIT, addr_rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
         self.operator = Some(Operator { stop, task });
     }
 
