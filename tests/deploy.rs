@@ -6,14 +6,18 @@ use std::process::Command;
 use serde_json::Value;
 
 fn render() -> Vec<Value> {
+    render_dir("deploy/")
+}
+
+fn render_dir(dir: &str) -> Vec<Value> {
     let out = Command::new("kubectl")
-        .args(["kustomize", "deploy/"])
+        .args(["kustomize", dir])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("kubectl is installed (see .ci/run)");
     assert!(
         out.status.success(),
-        "kubectl kustomize deploy/ failed: {}",
+        "kubectl kustomize {dir} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8(out.stdout).expect("utf-8 output");
@@ -180,5 +184,71 @@ fn deployment_meets_the_restricted_pod_security_standard() {
         assert_eq!(c["livenessProbe"]["httpGet"]["path"], "/healthz");
         assert_eq!(c["readinessProbe"]["httpGet"]["path"], "/readyz");
         assert_eq!(c["args"][0], "run");
+    }
+}
+
+/// The namespaced variant: no cluster-wide grants, the same rules as a Role in each watched
+/// namespace, and the operator told to watch exactly those namespaces.
+#[test]
+fn namespaced_variant_grants_only_in_the_watched_namespaces() {
+    let cluster_wide = render();
+    let docs = render_dir("deploy/namespaced/");
+    assert!(
+        docs.iter()
+            .all(|d| d["kind"] != "ClusterRole" && d["kind"] != "ClusterRoleBinding"),
+        "no cluster-wide RBAC in deploy/namespaced"
+    );
+    find(
+        &docs,
+        "CustomResourceDefinition",
+        "mendixpackages.mendixops.io",
+    );
+    find(&docs, "Role", "mendix-operator-leader-election");
+    let deployment = find(&docs, "Deployment", "mendix-operator");
+    assert_eq!(deployment["metadata"]["namespace"], "mendix-operator");
+    let args: Vec<&str> = deployment["spec"]["template"]["spec"]["containers"][0]["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args[0], "run");
+    let watched: Vec<&str> = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--namespaces="))
+        .expect("--namespaces is set")
+        .split(',')
+        .collect();
+
+    // Each watched namespace has the ClusterRole's rules as a Role, bound to the operator.
+    let cluster_rules = &find(&cluster_wide, "ClusterRole", "mendix-operator")["rules"];
+    for ns in &watched {
+        let role = docs
+            .iter()
+            .find(|d| d["kind"] == "Role" && d["metadata"]["namespace"] == *ns)
+            .unwrap_or_else(|| panic!("no Role in watched namespace {ns}"));
+        assert_eq!(&role["rules"], cluster_rules, "Role in {ns}");
+        let binding = docs
+            .iter()
+            .find(|d| d["kind"] == "RoleBinding" && d["metadata"]["namespace"] == *ns)
+            .unwrap_or_else(|| panic!("no RoleBinding in watched namespace {ns}"));
+        assert_eq!(binding["roleRef"]["name"], role["metadata"]["name"]);
+        assert_eq!(binding["subjects"][0]["name"], "mendix-operator");
+        assert_eq!(binding["subjects"][0]["namespace"], "mendix-operator");
+    }
+    // And no grants anywhere else but the Lease in the operator's own namespace.
+    for role in docs.iter().filter(|d| d["kind"] == "Role") {
+        let ns = role["metadata"]["namespace"].as_str().unwrap_or_default();
+        assert!(
+            watched.contains(&ns) || role["metadata"]["name"] == "mendix-operator-leader-election",
+            "unexpected Role {} in {ns}",
+            role["metadata"]["name"]
+        );
+    }
+    // The namespaced variant grants nothing the cluster-wide install does not.
+    let narrow = grants(&docs);
+    let wide = grants(&cluster_wide);
+    for grant in &narrow {
+        assert!(wide.contains(grant), "{grant:?} only in deploy/namespaced");
     }
 }

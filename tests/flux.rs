@@ -1,50 +1,12 @@
 //! The statuses the controllers write, read the way kstatus (and so Flux) reads them.
 
+mod support;
+
 use k8s_openapi::jiff::Timestamp;
 use mendix_operator::crd::MendixPackageStatus;
 use mendix_operator::crd::conditions::{Outcome, apply_outcome};
 use serde_json::{Value, json};
-
-#[derive(Debug, PartialEq, Eq)]
-enum KStatus {
-    InProgress,
-    Current,
-    Failed,
-    Terminating,
-}
-
-/// kstatus' generic rules for custom resources (cli-utils `kstatus/status`): deletion →
-/// Terminating; stale observedGeneration → InProgress; Reconciling=True → InProgress;
-/// Stalled=True → Failed; Ready=False → InProgress; otherwise Current.
-fn kstatus(obj: &Value) -> KStatus {
-    if !obj["metadata"]["deletionTimestamp"].is_null() {
-        return KStatus::Terminating;
-    }
-    let generation = obj["metadata"]["generation"].as_i64();
-    let observed = obj["status"]["observedGeneration"].as_i64();
-    if let (Some(g), Some(o)) = (generation, observed)
-        && o < g
-    {
-        return KStatus::InProgress;
-    }
-    let condition = |t: &str| {
-        obj["status"]["conditions"]
-            .as_array()
-            .and_then(|cs| cs.iter().find(|c| c["type"] == t))
-            .and_then(|c| c["status"].as_str())
-            .map(str::to_string)
-    };
-    if condition("Reconciling").as_deref() == Some("True") {
-        return KStatus::InProgress;
-    }
-    if condition("Stalled").as_deref() == Some("True") {
-        return KStatus::Failed;
-    }
-    if condition("Ready").as_deref() == Some("False") {
-        return KStatus::InProgress;
-    }
-    KStatus::Current
-}
+use support::kstatus::{KStatus, kstatus};
 
 fn package_with(outcome: &Outcome, generation: i64, observed: i64) -> Value {
     let mut status = MendixPackageStatus {

@@ -2,6 +2,7 @@
 //! the metrics and health endpoint, and leader election.
 
 pub mod config;
+pub mod gauges;
 pub mod operator;
 pub mod server;
 pub mod telemetry;

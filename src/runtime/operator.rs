@@ -7,11 +7,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use futures::future::{BoxFuture, FutureExt, Shared};
+use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 
 use super::config::RunConfig;
+use super::gauges;
 use super::server::{self, Health};
 use crate::controller::backoff::PollSchedule;
 use crate::controller::{Context, Settings, environment, package};
@@ -133,64 +135,95 @@ pub async fn run(
         return Ok(());
     }
 
-    let manager = LeaseManagerBuilder::new(client, &config.lease_name)
-        .with_namespace(&config.lease_namespace)
-        .with_identity(&identity)
-        .with_duration(config.lease_duration.as_secs().max(2))
-        .with_grace((config.lease_duration.as_secs() / 3).max(1))
-        .build()
-        .await?;
-    let (mut leading, lease_task) = manager.watch().await;
-    tracing::info!(identity, lease = %config.lease_name, "waiting for the leader Lease");
-    loop {
-        tokio::select! {
-            changed = leading.changed() => if changed.is_err() { break; },
-            () = shutdown.clone() => {
-                drop(leading);
-                release(lease_task).await;
-                return Ok(());
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &config.lease_namespace);
+    let builder = || {
+        LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+            .with_namespace(&config.lease_namespace)
+            .with_identity(&identity)
+            .with_duration(config.lease_duration.as_secs().max(2))
+            .with_grace((config.lease_duration.as_secs() / 3).max(1))
+    };
+    tracing::info!(identity, lease = %config.lease_name, "standing by for the leader Lease");
+    // kube-lease-manager sleeps until the holder's Lease would expire, trusting the copy it
+    // read. A leader that stops gracefully releases the Lease early; a fresh manager, started
+    // when that is seen, reads it again and takes it at once instead of at expiry.
+    let check_every =
+        (config.lease_duration / 10).clamp(Duration::from_millis(100), Duration::from_secs(1));
+    let manager = 'standby: loop {
+        let manager = builder().build().await?;
+        loop {
+            tokio::select! {
+                acquired = manager.changed() => match acquired {
+                    Ok(true) => break 'standby manager,
+                    Ok(false) => {}
+                    Err(err) => {
+                        tracing::warn!(error = %err, "leader election: cannot read the Lease; retrying");
+                        tokio::time::sleep(check_every).await;
+                    }
+                },
+                () = released(&leases, &config.lease_name, check_every) => continue 'standby,
+                () = shutdown.clone() => {
+                    let _ = manager.release().await;
+                    return Ok(());
+                }
             }
         }
-        if *leading.borrow_and_update() {
-            break;
-        }
-    }
+    };
     tracing::info!(identity, "leading: starting controllers");
     health.set_leading(true);
-    // Controllers stop on shutdown or when the Lease is lost, whichever comes first.
-    let (lost_tx, lost_rx) = watch::channel(false);
-    let mut watch_lease = leading.clone();
-    tokio::spawn(async move {
-        while watch_lease.changed().await.is_ok() {
-            if !*watch_lease.borrow_and_update() {
-                let _ = lost_tx.send(true);
-                return;
-            }
-        }
+    // From here the manager renews the Lease in the background and reports a loss.
+    let (leading, lease_task) = manager.watch().await;
+    let (lost_tx, mut lost_rx) = watch::channel(false);
+    // This task owns the only receiver: aborting it closes the channel, which makes the lease
+    // task release the Lease and end.
+    let guard = tokio::spawn(async move {
+        let mut leading = leading;
+        let _ = leading.wait_for(|l| !*l).await;
         let _ = lost_tx.send(true);
     });
-    let mut lost = lost_rx.clone();
     let stop = {
         let shutdown = shutdown.clone();
+        let mut lost = lost_rx.clone();
         async move {
             tokio::select! {
                 () = shutdown => {},
-                _ = lost.wait_for(|l| *l) => {},
+                Ok(_) = lost.wait_for(|l| *l) => {},
             }
         }
     }
     .boxed()
     .shared();
+    // Controllers stop on shutdown or when the Lease is lost, whichever comes first; on shutdown
+    // they finish (and record) the reconciles in flight before the Lease is released.
     run_controllers(&config, ctx, health.clone(), stop).await;
     health.set_leading(false);
-    let lost_lease = *lost_rx.borrow();
-    // Dropping the receiver ends the lease task, which releases the Lease for the standby.
-    drop(leading);
+    let lost_lease = *lost_rx.borrow_and_update();
+    guard.abort();
+    let _ = guard.await;
     release(lease_task).await;
     if lost_lease && shutdown.clone().now_or_never().is_none() {
+        tracing::error!(identity, "lost the leader Lease");
         Err(OperatorError::LostLeadership)
     } else {
         Ok(())
+    }
+}
+
+/// Resolves once the Lease has no holder: its leader released it (or it was never taken).
+async fn released(leases: &Api<Lease>, name: &str, every: Duration) {
+    loop {
+        tokio::time::sleep(every).await;
+        let Ok(lease) = leases.get_opt(name).await else {
+            continue;
+        };
+        let held = lease
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+            .is_some_and(|h| !h.is_empty());
+        if !held {
+            tracing::info!("the leader Lease is free");
+            return;
+        }
     }
 }
 
@@ -199,6 +232,8 @@ async fn release(
         Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
     >,
 ) {
+    // The lease task releases the Lease itself when its channel closes; releasing again is a
+    // no-op for a replica that no longer holds it.
     match tokio::time::timeout(Duration::from_secs(10), task).await {
         Ok(Ok(Ok(manager))) => {
             if let Err(err) = manager.release().await {
@@ -237,6 +272,8 @@ async fn run_controllers(
     };
     let client = ctx.client.clone();
     let mut tasks = Vec::new();
+    let mut package_apis = Vec::new();
+    let mut environment_apis = Vec::new();
     for ns in namespaces {
         let packages: Api<MendixPackage> = match &ns {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -253,6 +290,8 @@ async fn run_controllers(
             stop.clone(),
             synced(),
         )));
+        package_apis.push(packages.clone());
+        environment_apis.push(environments.clone());
         tasks.push(tokio::spawn(environment::run(
             environments,
             packages,
@@ -262,6 +301,16 @@ async fn run_controllers(
             synced(),
         )));
     }
+    tasks.push(tokio::spawn(gauges::run(
+        package_apis,
+        ctx.metrics.clone(),
+        stop.clone(),
+    )));
+    tasks.push(tokio::spawn(gauges::run(
+        environment_apis,
+        ctx.metrics.clone(),
+        stop.clone(),
+    )));
     for task in tasks {
         let _ = task.await;
     }

@@ -3,6 +3,9 @@
 //! as `mendix-operator run` (in-process, so a test can stop it at any point and start another).
 #![allow(dead_code)]
 
+pub mod kstatus;
+pub mod resources;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
@@ -35,6 +38,8 @@ pub struct Harness {
     pub mendix_server: SandboxServer,
     pub client: kube::Client,
     operator: Option<Operator>,
+    /// Where the running operator serves /metrics, /healthz and /readyz.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub fn config(mendix: &SandboxServer) -> RunConfig {
@@ -115,6 +120,7 @@ impl Harness {
             mendix_server,
             client,
             operator: None,
+            metrics_addr: None,
         };
         h.put_secret(
             CLOUD_SECRET,
@@ -160,16 +166,24 @@ impl Harness {
         assert!(self.operator.is_none(), "operator already running");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let client = self.client.clone();
+        let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {
                 let _ = stopped.await;
             };
+            let started = move |handles: mendix_operator::runtime::operator::Handles| {
+                let _ = addr_tx.send(handles.metrics_addr);
+            };
             if let Err(err) =
-                mendix_operator::runtime::operator::run(config, client, shutdown, |_| {}).await
+                mendix_operator::runtime::operator::run(config, client, shutdown, started).await
             {
                 panic!("operator failed: {err}");
             }
         });
+        self.metrics_addr = tokio::time::timeout(WAIT, addr_rx)
+            .await
+            .ok()
+            .and_then(Result::ok);
         self.operator = Some(Operator { stop, task });
     }
 

@@ -435,6 +435,7 @@ pub async fn converge(
             match api.start(app, mode, desired.auto_sync_db).await {
                 Ok(job) => {
                     op.job_id = Some(job.job_id.clone());
+                    crate::runtime::telemetry::operation_started(&op);
                     status.operation = Some(op);
                     ctx.event(
                         env,

@@ -29,6 +29,8 @@ use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
 use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
+use crate::runtime::telemetry::reconcile_span;
+use tracing::Instrument;
 
 pub const KIND: &str = "MendixEnvironment";
 
@@ -190,16 +192,23 @@ async fn converge(
 
 /// Reconciles one MendixEnvironment.
 pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_timer(KIND);
-    let result = reconcile_inner(&env, &ctx).await;
-    ctx.metrics.count_reconcile(
-        KIND,
+    // Every log line of this reconcile names the resource and the remote operation in flight
+    // (its intent token or Mendix job id); a step that starts one records it in the span.
+    let span = reconcile_span(env.as_ref());
+    async move {
+        let _timer = ctx.metrics.reconcile_timer(KIND);
+        let result = reconcile_inner(&env, &ctx).await;
+        ctx.metrics.count_reconcile(
+            KIND,
+            result
+                .as_ref()
+                .map_or_else(|e| e.metric_label(), |_| "ok".into())
+                .as_str(),
+        );
         result
-            .as_ref()
-            .map_or_else(|e| e.metric_label(), |_| "ok".into())
-            .as_str(),
-    );
-    result
+    }
+    .instrument(span)
+    .await
 }
 
 async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Action, Error> {
@@ -245,7 +254,7 @@ pub async fn run(
     let store = controller.store();
     let synced = store.clone();
     tokio::spawn(async move {
-        if synced.wait_until_ready().await.is_ok() {
+        if crate::runtime::server::wait_until_synced(&synced).await {
             on_synced();
         }
     });

@@ -55,6 +55,7 @@ async fn put_manifest(
     {
         Ok(job) => {
             op.job_id = Some(job.id.clone());
+            crate::runtime::telemetry::operation_started(&op);
             status.operation = Some(op);
             Ok(Verdict::new(
                 Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),

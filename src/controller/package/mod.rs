@@ -22,6 +22,8 @@ use super::outcome::{Verdict, now, reconcile_requested_at, requeue_after, settle
 use super::status::StatusWriter;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
+use crate::runtime::telemetry::reconcile_span;
+use tracing::Instrument;
 
 pub const KIND: &str = "MendixPackage";
 
@@ -30,27 +32,34 @@ pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
 
 /// Reconciles one MendixPackage.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let _timer = ctx.metrics.reconcile_timer(KIND);
-    let namespace = pkg
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-    let result = finalizer(&api, FINALIZER, pkg, |event| async {
-        match event {
-            FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-            FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.count_reconcile(
-        KIND,
+    // Every log line of this reconcile names the resource and the remote operation in flight
+    // (its intent token or Mendix job id); a step that starts one records it in the span.
+    let span = reconcile_span(pkg.as_ref());
+    async move {
+        let _timer = ctx.metrics.reconcile_timer(KIND);
+        let namespace = pkg
+            .namespace()
+            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+        let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
+        let result = finalizer(&api, FINALIZER, pkg, |event| async {
+            match event {
+                FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+            }
+        })
+        .await
+        .map_err(|e| Error::Finalizer(Box::new(e)));
+        ctx.metrics.count_reconcile(
+            KIND,
+            result
+                .as_ref()
+                .map_or_else(|e| e.metric_label(), |_| "ok".into())
+                .as_str(),
+        );
         result
-            .as_ref()
-            .map_or_else(|e| e.metric_label(), |_| "ok".into())
-            .as_str(),
-    );
-    result
+    }
+    .instrument(span)
+    .await
 }
 
 /// Converges and writes status; a transient failure is reported in status and retried.
@@ -172,7 +181,7 @@ pub async fn run(
     let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
+        if crate::runtime::server::wait_until_synced(&store).await {
             on_synced();
         }
     });
