@@ -6,6 +6,7 @@
 //! The case count is modest by default so the suite runs in seconds; `PROPTEST_CASES=20000`
 //! runs a heavier campaign.
 
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
 
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
@@ -227,7 +228,22 @@ fn echoing_body() -> impl Strategy<Value = (Vec<u8>, String)> {
     })
 }
 
-fn crd_schema(file: &str) -> CompiledSchema {
+/// Compiled once per test process: compiling the CEL rules is the slow part.
+static SCHEMAS: LazyLock<(CompiledSchema, CompiledSchema)> = LazyLock::new(|| {
+    (
+        compile_crd_schema("mendixpackages.yaml"),
+        compile_crd_schema("mendixenvironments.yaml"),
+    )
+});
+
+fn crd_schema(file: &str) -> &'static CompiledSchema {
+    match file {
+        "mendixpackages.yaml" => &SCHEMAS.0,
+        _ => &SCHEMAS.1,
+    }
+}
+
+fn compile_crd_schema(file: &str) -> CompiledSchema {
     let path = format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).expect("CRD file");
     let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
@@ -390,7 +406,7 @@ proptest! {
     ) {
         let package = crd_schema("mendixpackages.yaml");
         let environment = crd_schema("mendixenvironments.yaml");
-        for (schema, kind) in [(&package, "MendixPackage"), (&environment, "MendixEnvironment")] {
+        for (schema, kind) in [(package, "MendixPackage"), (environment, "MendixEnvironment")] {
             admit_and_decode(schema, &value, None, kind);
             admit_and_decode(schema, &value, Some(&old), kind);
             let wrapped = serde_json::json!({"apiVersion": "mendixops.io/v1alpha1", "kind": kind,
@@ -418,7 +434,7 @@ proptest! {
         prop_assert!(schema.admit(&mut admitted, None).errors.is_empty());
         let mutated = mutate(valid.clone(), &mutations);
         let old = update.then_some(&admitted);
-        admit_and_decode(&schema, &mutated, old, kind);
+        admit_and_decode(schema, &mutated, old, kind);
     }
 
     #[test]
