@@ -27,11 +27,15 @@ use support::*;
 const UUID: &str = "4ee10492-6cfc-4582-b825-a9040c0988ad";
 
 fn package(name: &str, spec: &str) -> String {
-    format!("apiVersion: mendixops.io/v1alpha1\nkind: MendixPackage\nmetadata:\n  name: {name}\nspec:\n{spec}")
+    format!(
+        "apiVersion: mendixops.io/v1alpha1\nkind: MendixPackage\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
 }
 
 fn environment(name: &str, spec: &str) -> String {
-    format!("apiVersion: mendixops.io/v1alpha1\nkind: MendixEnvironment\nmetadata:\n  name: {name}\nspec:\n{spec}")
+    format!(
+        "apiVersion: mendixops.io/v1alpha1\nkind: MendixEnvironment\nmetadata:\n  name: {name}\nspec:\n{spec}"
+    )
 }
 
 const CLOUD_TARGET: &str = "  target:\n    mendixCloud:\n      appId: calc\n";
@@ -199,7 +203,10 @@ fn create_cases() -> Vec<Case> {
         ),
         case(
             "no source at all",
-            package("p-no-source", &format!("{CLOUD_TARGET}{CREDS}  source: {{}}\n")),
+            package(
+                "p-no-source",
+                &format!("{CLOUD_TARGET}{CREDS}  source: {{}}\n"),
+            ),
             &["spec.source", "exactly one of source.build"],
         ),
         case(
@@ -464,12 +471,22 @@ async fn immutable_fields_are_refused_on_update() {
         let run = env.kubectl_stdin(&["apply", "-f", "-"], &second).await;
         assert!(!run.ok, "{what}: accepted: {}", run.stdout);
         for e in &expect {
-            assert!(run.stderr.contains(e), "{what}: lacks {e:?}: {}", run.stderr);
+            assert!(
+                run.stderr.contains(e),
+                "{what}: lacks {e:?}: {}",
+                run.stderr
+            );
         }
         // The stored object is the first one.
         let (kind, name) = kind_and_name(&first);
         let stored = env
-            .ok(&["get", &kind, &name, "-o", "jsonpath={.spec.target}{.spec.source}"])
+            .ok(&[
+                "get",
+                &kind,
+                &name,
+                "-o",
+                "jsonpath={.spec.target}{.spec.source}",
+            ])
             .await;
         let first_value: serde_yaml::Value = serde_yaml::from_str(&first).expect("YAML");
         let app = first_value["spec"]["target"]["mendixCloud"]["appId"]
@@ -502,13 +519,15 @@ spec:
     )
 }
 
-fn cloud_build(name: &str, secret: &str, revision: &str) -> String {
+/// A build of its own version per package: a package of the same app and version that exists
+/// in Mendix is taken as this one's (that is how a lost build answer is found again).
+fn cloud_build(name: &str, secret: &str, revision: &str, version: &str) -> String {
     mxpkg(
         name,
         "mendixCloud",
         demo::CLOUD_APP_ID,
         secret,
-        &format!("{{build: {{branch: main, revision: {revision}, version: 1.0.0}}}}"),
+        &format!("{{build: {{branch: main, revision: {revision}, version: {version}}}}}"),
     )
 }
 
@@ -632,19 +651,19 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
     let packages = [
         (
             "no-secret",
-            cloud_build("no-secret", "does-not-exist", demo::GOOD_REVISION),
+            cloud_build("no-secret", "does-not-exist", demo::GOOD_REVISION, "1.0.1"),
             "SecretNotFound",
             "does-not-exist",
         ),
         (
             "no-key",
-            cloud_build("no-key", "cloud-no-key", demo::GOOD_REVISION),
+            cloud_build("no-key", "cloud-no-key", demo::GOOD_REVISION, "1.0.2"),
             "SecretKeyMissing",
             "apiKey",
         ),
         (
             "wrong-key",
-            cloud_build("wrong-key", "cloud-wrong-key", demo::GOOD_REVISION),
+            cloud_build("wrong-key", "cloud-wrong-key", demo::GOOD_REVISION, "1.0.3"),
             "InvalidCredentials",
             "apiKey",
         ),
@@ -655,14 +674,19 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
                 "privateCloud",
                 demo::PC_APP_ID,
                 "pc-read-only",
-                "{build: {branch: main, revision: 93de884c, version: 1.0.0}}",
+                "{build: {branch: main, revision: 93de884c, version: 1.0.5}}",
             ),
             "AccessDenied",
             "scope",
         ),
         (
             "broken-build",
-            cloud_build("broken-build", CLOUD_SECRET, demo::FAILING_REVISION),
+            cloud_build(
+                "broken-build",
+                CLOUD_SECRET,
+                demo::FAILING_REVISION,
+                "1.0.4",
+            ),
             "BuildFailed",
             "create a new MendixPackage",
         ),

@@ -314,7 +314,9 @@ fn mutate(mut obj: Value, mutations: &[Mutation]) -> Value {
                 }
             }
             Mutation::Insert(i, k, v) => {
-                if let Some(Value::Object(map)) = obj.pointer_mut(&pointer(i.get::<Vec<String>>(&all))) {
+                if let Some(Value::Object(map)) =
+                    obj.pointer_mut(&pointer(i.get::<Vec<String>>(&all)))
+                {
                     map.insert(k.clone(), v.clone());
                 }
             }
@@ -451,7 +453,14 @@ proptest! {
 /// Found by the properties above: a `Retry-After` too large for a `Duration` must not panic.
 #[test]
 fn huge_retry_after_values_do_not_panic() {
-    for text in ["1e300", "18446744073709551616", "1e20", "inf", "NaN", "-0.5"] {
+    for text in [
+        "1e300",
+        "18446744073709551616",
+        "1e20",
+        "inf",
+        "NaN",
+        "-0.5",
+    ] {
         let _ = parse_retry_after(text, SystemTime::now());
     }
 }

@@ -62,7 +62,9 @@ fn capture_logs() -> LogBuffer {
 const WRONG_API_KEY: &str = "c0ffee00-dead-4bee-8f00-123456789abc";
 const CONSTANT_SECRET_VALUE: &str = "https://user:s3cr3t-constant-value@api.example.com";
 
-fn package(name: &str, platform: &str, app: &str, secret: &str) -> String {
+/// Each package gets its own version: a package of the same app and version that already
+/// exists in Mendix is taken as this one's (that is how a lost build answer is found again).
+fn package(name: &str, platform: &str, app: &str, secret: &str, version: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
 kind: MendixPackage
@@ -70,7 +72,7 @@ metadata: {{name: {name}}}
 spec:
   target: {{{platform}: {{appId: {app}}}}}
   credentialsSecretRef: {{name: {secret}}}
-  source: {{build: {{branch: main, revision: {rev}, version: 1.0.0}}}}
+  source: {{build: {{branch: main, revision: {rev}, version: {version}}}}}
 ",
         rev = demo::GOOD_REVISION
     )
@@ -104,6 +106,7 @@ async fn no_credential_in_logs_events_or_status() {
         "mendixCloud",
         demo::CLOUD_APP_ID,
         CLOUD_SECRET,
+        "1.0.1",
     ))
     .await;
     h.create::<MendixPackage>(&package(
@@ -111,6 +114,7 @@ async fn no_credential_in_logs_events_or_status() {
         "mendixCloud",
         demo::CLOUD_APP_ID,
         "cloud-wrong-key",
+        "1.0.2",
     ))
     .await;
     h.create::<MendixEnvironment>(&format!(
@@ -131,6 +135,7 @@ spec:
         "privateCloud",
         demo::PC_APP_ID,
         PC_SECRET,
+        "1.0.3",
     ))
     .await;
     h.create::<MendixPackage>(&package(
@@ -138,6 +143,7 @@ spec:
         "privateCloud",
         demo::PC_APP_ID,
         "pc-read-only",
+        "1.0.4",
     ))
     .await;
     h.create::<MendixEnvironment>(&format!(
