@@ -1,8 +1,8 @@
 //! Credentials never leak: flows of both controllers on both platforms (builds, deploys with a
 //! Secret-sourced constant, and the failure paths where leaks usually hide: wrong API key, PAT
 //! without a scope) run with every log level up to trace captured, and no credential value
-//! (API key, PAT, Secret-sourced constant value) may appear in the logs, in any Kubernetes
-//! Event, or in any status.
+//! (API key, PAT, Secret-sourced constant value, the password and signature of an upload URL)
+//! may appear in the logs, in any Kubernetes Event, or in any status.
 
 mod support;
 
@@ -76,6 +76,38 @@ spec:
 ",
         rev = demo::GOOD_REVISION
     )
+}
+
+const URL_PASSWORD: &str = "upl0ad-url-password";
+const URL_SIGNATURE: &str = "upl0ad-url-signature-token";
+
+/// Serves an .mda on loopback whatever the query or credentials; returns the port.
+async fn serve_file() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut mda = b"PK\x03\x04".to_vec();
+    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
+    let app = axum::Router::new().route(
+        "/app.mda",
+        axum::routing::get(move || {
+            let b = mda.clone();
+            async move { b }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// A loopback port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    listener.local_addr().expect("addr").port()
 }
 
 const SECRET_CONSTANT: &str = "  constants:
@@ -161,6 +193,30 @@ spec:
     ))
     .await;
 
+    // Uploads from URLs that carry a password and a signature, one served and one not.
+    let served = serve_file().await;
+    let closed = closed_port().await;
+    for (name, port) in [("upload-ok", served), ("upload-unreachable", closed)] {
+        h.create::<MendixPackage>(&format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{upload: {{url: 'http://builder:{URL_PASSWORD}@127.0.0.1:{port}/app.mda?sig={URL_SIGNATURE}', fileName: {name}.mda}}}}
+",
+            app = demo::PC_APP_ID
+        ))
+        .await;
+    }
+
+    h.wait_package("upload-ok", package_ready).await;
+    let unreachable = h.wait_package("upload-unreachable", package_stalled).await;
+    assert_eq!(
+        stalled_reason_package(&unreachable),
+        "UploadSourceUnreachable"
+    );
     h.wait_environment("cloud-env", environment_ready).await;
     h.wait_environment("pc-env", environment_ready).await;
     let wrong = h.wait_package("cloud-wrong", package_stalled).await;
@@ -182,6 +238,8 @@ spec:
         ("read-only PAT", demo::PC_PAT_READ_ONLY),
         ("Secret-sourced constant value", CONSTANT_SECRET_VALUE),
         ("Secret-sourced constant password", "s3cr3t-constant-value"),
+        ("upload URL password", URL_PASSWORD),
+        ("upload URL signature", URL_SIGNATURE),
     ];
 
     // Status (and the rest of each object).
@@ -191,11 +249,19 @@ spec:
         .list(&Default::default())
         .await
         .expect("list");
-    let objects = format!(
-        "{}\n{}",
-        serde_json::to_string(&packages.items).expect("JSON"),
-        serde_json::to_string(&environments.items).expect("JSON")
-    );
+    // Status only: the spec of an upload holds its URL as the user wrote it.
+    let statuses: Vec<String> = packages
+        .items
+        .iter()
+        .map(|p| serde_json::to_string(&p.status).expect("JSON"))
+        .chain(
+            environments
+                .items
+                .iter()
+                .map(|e| serde_json::to_string(&e.status).expect("JSON")),
+        )
+        .collect();
+    let objects = statuses.join("\n");
     assert!(objects.contains("InvalidCredentials"), "statuses were read");
 
     // Events, in both APIs the sandbox serves.
