@@ -77,7 +77,10 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     }
     // Fractional seconds are not in RFC 9110 but are common and harmless.
     if let Ok(seconds) = value.parse::<f64>() {
-        return (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds));
+        // `try_from`: a value too large for a Duration (e.g. `1e300`) is ignored, not a panic.
+        return (seconds >= 0.0)
+            .then(|| Duration::try_from_secs_f64(seconds).ok())
+            .flatten();
     }
     let date = chrono::DateTime::parse_from_rfc2822(value).ok()?;
     let when = SystemTime::from(date.with_timezone(&chrono::Utc));

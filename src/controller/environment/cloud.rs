@@ -253,12 +253,21 @@ pub async fn converge(
     let (merged, change) = merge_cloud_settings(&settings, desired);
     let restart_token = restart_request(env, status);
 
+    // Names the deployed model does not know count as settings to apply: that step stalls with
+    // UnknownSetting before anything is changed, instead of the app being started without them.
+    let settings_to_apply: Vec<String> = change
+        .changed
+        .iter()
+        .chain(&change.unknown_constants)
+        .chain(&change.unknown_events)
+        .cloned()
+        .collect();
     let step = plan(
         desired,
         &remote,
         running,
         needs_transport,
-        &change.changed,
+        &settings_to_apply,
         !pending_on_restart(&settings).is_empty(),
         restart_token.is_some(),
     );

@@ -1,0 +1,466 @@
+//! Property tests: arbitrary bytes and arbitrary JSON fed to every Mendix response parser (the
+//! wire types of both APIs, the error body parser, the Retry-After parser) and to the CRD
+//! validation (the Kubernetes sandbox's compiled schema with the real CRDs, and serde decoding of
+//! the CRD types). The property is: no panic, and error messages never carry a credential.
+//!
+//! The case count is modest by default so the suite runs in seconds; `PROPTEST_CASES=20000`
+//! runs a heavier campaign.
+
+use std::sync::LazyLock;
+use std::time::{Duration, SystemTime};
+
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::mendix::api::Api;
+use mendix_operator::mendix::cloud_v1::types as v1;
+use mendix_operator::mendix::error::{from_error_response, parse_error_body};
+use mendix_operator::mendix::private_cloud_v4::types as v4;
+use mendix_operator::mendix::retry::parse_retry_after;
+use mendix_operator::sandbox::kube::schema::CompiledSchema;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
+}
+
+/// JSON keys the parsers look for, taken from the wire types' sources (serde renames and field
+/// names in camelCase and PascalCase), so arbitrary objects reach past the first field.
+fn wire_keys() -> Vec<String> {
+    let sources = [
+        include_str!("../src/mendix/cloud_v1/types.rs"),
+        include_str!("../src/mendix/private_cloud_v4/types.rs"),
+        include_str!("../src/mendix/error.rs"),
+        include_str!("../src/crd/package.rs"),
+        include_str!("../src/crd/environment.rs"),
+        include_str!("../src/crd/common.rs"),
+    ];
+    let rename = regex::Regex::new(r#"rename = "([^"]+)""#).expect("regex");
+    let field = regex::Regex::new(r"pub ([a-z_][a-z0-9_]*):").expect("regex");
+    let mut keys = vec![
+        "error".to_string(),
+        "errorCode".into(),
+        "errorMessage".into(),
+        "invalid-params".into(),
+        "code".into(),
+        "message".into(),
+        "name".into(),
+        "reason".into(),
+        "Tag".into(),
+        "Tags".into(),
+    ];
+    for text in sources {
+        keys.extend(rename.captures_iter(text).map(|c| c[1].to_string()));
+        for c in field.captures_iter(text) {
+            let snake = &c[1];
+            let mut camel = String::new();
+            let mut upper = false;
+            for ch in snake.chars() {
+                if ch == '_' {
+                    upper = true;
+                } else if upper {
+                    camel.extend(ch.to_uppercase());
+                    upper = false;
+                } else {
+                    camel.push(ch);
+                }
+            }
+            let mut pascal: String = camel.chars().take(1).flat_map(char::to_uppercase).collect();
+            pascal.extend(camel.chars().skip(1));
+            keys.push(camel);
+            keys.push(pascal);
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Strings that mean something to the parsers: states, dates, numbers, ids, plus anything.
+fn arb_string() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("Succeeded".to_string()),
+        Just("Running".to_string()),
+        Just("Stopped".to_string()),
+        Just("finished".to_string()),
+        Just("failed".to_string()),
+        Just("Started".to_string()),
+        Just("2026-11-22T21:00:00Z".to_string()),
+        Just("1e400".to_string()),
+        Just("-1".to_string()),
+        Just(String::new()),
+        "[0-9a-f-]{0,40}",
+        any::<String>(),
+    ]
+}
+
+fn arb_json(keys: Vec<String>) -> BoxedStrategy<Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        arb_string().prop_map(Value::String),
+    ];
+    let key = prop_oneof![
+        4 => proptest::sample::select(keys),
+        1 => any::<String>(),
+    ];
+    leaf.prop_recursive(5, 64, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..8)
+                .prop_map(|entries| Value::Object(entries.into_iter().collect::<Map<_, _>>())),
+        ]
+    })
+    .boxed()
+}
+
+/// Decodes `bytes` and `value` as `T`; whatever decodes is used the way the clients use it.
+fn decode<T: DeserializeOwned + std::fmt::Debug>(bytes: &[u8], value: &Value) -> Vec<T> {
+    let mut out = Vec::new();
+    if let Ok(t) = serde_json::from_slice::<T>(bytes) {
+        out.push(t);
+    }
+    if let Ok(t) = serde_json::from_value::<T>(value.clone()) {
+        out.push(t);
+    }
+    for t in &out {
+        let _ = format!("{t:?}");
+    }
+    out
+}
+
+/// Every response type of both APIs, and the helpers the controllers call on them.
+fn every_wire_type(bytes: &[u8], value: &Value) {
+    // Mendix Cloud v1.
+    decode::<v1::Package>(bytes, value);
+    decode::<Vec<v1::Package>>(bytes, value);
+    decode::<v1::PackageStatus>(bytes, value);
+    decode::<v1::PackageUrl>(bytes, value);
+    decode::<v1::App>(bytes, value);
+    decode::<Vec<v1::App>>(bytes, value);
+    decode::<v1::Environment>(bytes, value);
+    decode::<Vec<v1::Environment>>(bytes, value);
+    decode::<v1::EnvironmentStatus>(bytes, value);
+    decode::<v1::StartJob>(bytes, value);
+    decode::<v1::StartJobState>(bytes, value);
+    decode::<v1::StartJobStatus>(bytes, value);
+    decode::<v1::Settings>(bytes, value);
+    decode::<v1::Constant>(bytes, value);
+    decode::<v1::CustomSetting>(bytes, value);
+    decode::<v1::ScheduledEvent>(bytes, value);
+    decode::<v1::LogDownload>(bytes, value);
+    let _ = v1::parse_tags(value);
+    if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
+        let _ = v1::parse_tags(&v);
+    }
+    // Private Cloud v4.
+    for job in decode::<v4::Job>(bytes, value) {
+        let _ = job.is_done();
+        let _ = job.failure_message();
+    }
+    decode::<v4::JobStatus>(bytes, value);
+    decode::<v4::JobHandle>(bytes, value);
+    decode::<v4::JobError>(bytes, value);
+    decode::<v4::JobLog>(bytes, value);
+    decode::<v4::Package>(bytes, value);
+    decode::<v4::PackageUrl>(bytes, value);
+    decode::<v4::PackageEnvelope>(bytes, value);
+    decode::<v4::PackagePage>(bytes, value);
+    decode::<v4::AppManifest>(bytes, value);
+    decode::<v4::AppsPage>(bytes, value);
+    for manifest in decode::<v4::EnvironmentManifest>(bytes, value) {
+        let _ = manifest.environment.container.state();
+        // The operator PUTs manifests back: what decodes must encode.
+        let _ = serde_json::to_vec(&manifest).expect("a decoded manifest encodes");
+    }
+    for container in decode::<v4::Container>(bytes, value) {
+        let _ = container.state();
+    }
+    decode::<v4::EnvironmentsPage>(bytes, value);
+    decode::<v4::ClusterManifest>(bytes, value);
+    decode::<v4::ClustersPage>(bytes, value);
+    decode::<v4::NamespaceManifest>(bytes, value);
+    decode::<v4::NamespacesPage>(bytes, value);
+}
+
+const API_KEY: &str = "26587896-1cef-4483-accf-ad304e2673d6";
+const PAT: &str = "sandbox-pat-all-scopes-7f3c9e21b5d84a06";
+
+/// The error path: the body parser, and the typed error built from a whole answer.
+fn error_answer(bytes: &[u8], status: u16, secret: &str) {
+    let _ = parse_error_body(bytes);
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+    for api in [Api::CloudDeployV1, Api::PrivateCloudDeployV4] {
+        let err = from_error_response(api, "fuzz", status, None, bytes, &[secret, API_KEY, PAT]);
+        let text = format!("{err} {err:?}");
+        let _ = (err.class(), err.code(), err.status(), err.metric_label());
+        for s in [secret, API_KEY, PAT] {
+            assert!(!text.contains(s), "credential in error text: {text}");
+        }
+    }
+}
+
+/// Bodies that hold a credential where Mendix might echo one: in the message, the code, the
+/// invalid-params reasons, or the raw text.
+fn echoing_body() -> impl Strategy<Value = (Vec<u8>, String)> {
+    let secret = "[A-Za-z0-9-]{4,40}";
+    (secret, any::<String>(), 0..4usize).prop_map(|(secret, noise, shape)| {
+        let body = match shape {
+            0 => serde_json::json!({"errorCode": secret, "errorMessage": format!("{noise}{secret}{noise}")}).to_string(),
+            1 => serde_json::json!({"error": {"code": 403, "message": noise,
+                "invalid-params": [{"name": secret, "reason": format!("bad {secret}")}]}}).to_string(),
+            2 => format!("{noise} {secret} {noise}"),
+            _ => serde_json::json!({"message": format!("{}{secret}", "x".repeat(600))}).to_string(),
+        };
+        (body.into_bytes(), secret)
+    })
+}
+
+/// Compiled once per test process: compiling the CEL rules is the slow part.
+static SCHEMAS: LazyLock<(CompiledSchema, CompiledSchema)> = LazyLock::new(|| {
+    (
+        compile_crd_schema("mendixpackages.yaml"),
+        compile_crd_schema("mendixenvironments.yaml"),
+    )
+});
+
+fn crd_schema(file: &str) -> &'static CompiledSchema {
+    match file {
+        "mendixpackages.yaml" => &SCHEMAS.0,
+        _ => &SCHEMAS.1,
+    }
+}
+
+fn compile_crd_schema(file: &str) -> CompiledSchema {
+    let path = format!("{}/crds/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("CRD file");
+    let crd: Value = serde_yaml::from_str(&text).expect("CRD YAML");
+    CompiledSchema::new(&crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
+        .unwrap_or_else(|errors| panic!("{file} compiles: {errors:?}"))
+}
+
+fn example(file: &str) -> Value {
+    let path = format!("{}/deploy/examples/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("example file");
+    serde_yaml::from_str(&text).expect("example YAML")
+}
+
+/// Every path (as JSON pointer segments) of a value, the root included.
+fn paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    out.push(prefix.clone());
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                prefix.push(k.clone());
+                paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                prefix.push(i.to_string());
+                paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => {}
+    }
+}
+
+fn pointer(segments: &[String]) -> String {
+    segments
+        .iter()
+        .map(|s| format!("/{}", s.replace('~', "~0").replace('/', "~1")))
+        .collect()
+}
+
+/// A mutation of a valid manifest: a value replaced, a key removed, or a key added.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Replace(Index, Value),
+    Remove(Index),
+    Insert(Index, String, Value),
+}
+
+fn mutate(mut obj: Value, mutations: &[Mutation]) -> Value {
+    for m in mutations {
+        let mut all = Vec::new();
+        paths(&obj, &mut Vec::new(), &mut all);
+        match m {
+            Mutation::Replace(i, v) => {
+                let p = pointer(i.get::<Vec<String>>(&all));
+                if let Some(slot) = obj.pointer_mut(&p) {
+                    *slot = v.clone();
+                }
+            }
+            Mutation::Remove(i) => {
+                let segments = i.get::<Vec<String>>(&all).clone();
+                if let Some((last, parent)) = segments.split_last()
+                    && let Some(Value::Object(map)) = obj.pointer_mut(&pointer(parent))
+                {
+                    map.remove(last);
+                }
+            }
+            Mutation::Insert(i, k, v) => {
+                if let Some(Value::Object(map)) =
+                    obj.pointer_mut(&pointer(i.get::<Vec<String>>(&all)))
+                {
+                    map.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    obj
+}
+
+fn arb_mutations(keys: Vec<String>) -> impl Strategy<Value = Vec<Mutation>> {
+    let value = arb_json(keys.clone());
+    let mutation = prop_oneof![
+        (any::<Index>(), value.clone()).prop_map(|(i, v)| Mutation::Replace(i, v)),
+        any::<Index>().prop_map(Mutation::Remove),
+        (any::<Index>(), proptest::sample::select(keys), value)
+            .prop_map(|(i, k, v)| Mutation::Insert(i, k, v)),
+    ];
+    prop::collection::vec(mutation, 1..5)
+}
+
+/// The API server's path for one write: prune, default, validate (with the stored object on
+/// update); then the operator's decoding of what was admitted.
+fn admit_and_decode(schema: &CompiledSchema, obj: &Value, old: Option<&Value>, kind: &str) {
+    let mut admitted = obj.clone();
+    let admission = schema.admit(&mut admitted, old);
+    for e in &admission.errors {
+        let _ = format!("{e:?}");
+    }
+    let _ = schema.validate(obj, old);
+    match kind {
+        "MendixPackage" => {
+            let _ = serde_json::from_value::<MendixPackage>(obj.clone());
+            let _ = serde_json::from_value::<MendixPackage>(admitted);
+        }
+        _ => {
+            let _ = serde_json::from_value::<MendixEnvironment>(obj.clone());
+            let _ = serde_json::from_value::<MendixEnvironment>(admitted);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn wire_types_survive_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        every_wire_type(&bytes, &Value::Null);
+        error_answer(&bytes, 500, "not-in-there");
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = parse_retry_after(text, SystemTime::now());
+        }
+    }
+
+    #[test]
+    fn wire_types_survive_arbitrary_json(value in arb_json(wire_keys())) {
+        let bytes = serde_json::to_vec(&value).expect("JSON encodes");
+        every_wire_type(&bytes, &value);
+        error_answer(&bytes, 404, "not-in-there");
+    }
+
+    #[test]
+    fn error_bodies_never_carry_a_credential(
+        (body, secret) in echoing_body(),
+        status in 400u16..600,
+    ) {
+        error_answer(&body, status, &secret);
+    }
+
+    #[test]
+    fn retry_after_parses_any_header_value(
+        text in prop_oneof![
+            any::<String>(),
+            any::<f64>().prop_map(|f| f.to_string()),
+            any::<u64>().prop_map(|n| n.to_string()),
+            "[0-9]{1,30}(\\.[0-9]{0,10})?(e[0-9]{1,3})?",
+            Just("Sun, 22 Nov 2026 21:00:00 GMT".to_string()),
+            Just("Fri, 31 Dec 9999 23:59:59 GMT".to_string()),
+        ],
+    ) {
+        if let Some(wait) = parse_retry_after(&text, SystemTime::now()) {
+            // Whatever it says, adding it to a clock must not overflow later.
+            let _ = wait.checked_add(Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn crd_validation_survives_arbitrary_objects(
+        value in arb_json(wire_keys()),
+        old in arb_json(wire_keys()),
+    ) {
+        let package = crd_schema("mendixpackages.yaml");
+        let environment = crd_schema("mendixenvironments.yaml");
+        for (schema, kind) in [(package, "MendixPackage"), (environment, "MendixEnvironment")] {
+            admit_and_decode(schema, &value, None, kind);
+            admit_and_decode(schema, &value, Some(&old), kind);
+            let wrapped = serde_json::json!({"apiVersion": "mendixops.io/v1alpha1", "kind": kind,
+                "metadata": {"name": "x"}, "spec": value});
+            admit_and_decode(schema, &wrapped, None, kind);
+        }
+    }
+
+    #[test]
+    fn crd_validation_survives_mutated_examples(
+        which in 0..4usize,
+        mutations in arb_mutations(wire_keys()),
+        update in any::<bool>(),
+    ) {
+        let (file, crd, kind) = [
+            ("mendix-cloud-package.yaml", "mendixpackages.yaml", "MendixPackage"),
+            ("private-cloud-package.yaml", "mendixpackages.yaml", "MendixPackage"),
+            ("mendix-cloud-environment.yaml", "mendixenvironments.yaml", "MendixEnvironment"),
+            ("private-cloud-environment.yaml", "mendixenvironments.yaml", "MendixEnvironment"),
+        ][which];
+        let schema = crd_schema(crd);
+        let valid = example(file);
+        // The example itself is admitted: the mutations are what may make it invalid.
+        let mut admitted = valid.clone();
+        prop_assert!(schema.admit(&mut admitted, None).errors.is_empty());
+        let mutated = mutate(valid.clone(), &mutations);
+        let old = update.then_some(&admitted);
+        admit_and_decode(schema, &mutated, old, kind);
+    }
+
+    #[test]
+    fn crd_types_survive_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
+        let _ = serde_json::from_slice::<MendixPackage>(&bytes);
+        let _ = serde_json::from_slice::<MendixEnvironment>(&bytes);
+        if let Ok(text) = std::str::from_utf8(&bytes) {
+            let _ = serde_yaml::from_str::<MendixPackage>(text);
+            let _ = serde_yaml::from_str::<MendixEnvironment>(text);
+        }
+    }
+}
+
+/// Found by the properties above: a `Retry-After` too large for a `Duration` must not panic.
+#[test]
+fn huge_retry_after_values_do_not_panic() {
+    for text in [
+        "1e300",
+        "18446744073709551616",
+        "1e20",
+        "inf",
+        "NaN",
+        "-0.5",
+    ] {
+        let _ = parse_retry_after(text, SystemTime::now());
+    }
+}

@@ -1,0 +1,327 @@
+//! Credentials never leak: flows of both controllers on both platforms (builds, deploys with a
+//! Secret-sourced constant, and the failure paths where leaks usually hide: wrong API key, PAT
+//! without a scope) run with every log level up to trace captured, and no credential value
+//! (API key, PAT, Secret-sourced constant value, the password and signature of an upload URL)
+//! may appear in the logs, in any Kubernetes Event, or in any status.
+
+mod support;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use k8s_openapi::api::core::v1::Event as CoreEvent;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::Api;
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::sandbox::mendix::demo;
+use support::*;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+
+/// Everything the operator logs, in memory.
+#[derive(Clone, Default)]
+struct LogBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl LogBuffer {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
+    }
+}
+
+impl Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("log buffer").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for LogBuffer {
+    type Writer = LogBuffer;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Installs a trace-level subscriber for the whole test process (before the harness tries to
+/// install its own, which then does nothing). The sandboxes are not the operator: their logs
+/// are left out, everything else (the operator, kube, reqwest, hyper) is kept at trace.
+fn capture_logs() -> LogBuffer {
+    let buffer = LogBuffer::default();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("trace,mendix_operator::sandbox=off"))
+        .with_writer(buffer.clone())
+        .with_ansi(false)
+        .with_target(true)
+        .init();
+    buffer
+}
+
+const WRONG_API_KEY: &str = "c0ffee00-dead-4bee-8f00-123456789abc";
+const CONSTANT_SECRET_VALUE: &str = "https://user:s3cr3t-constant-value@api.example.com";
+
+/// Each package gets its own version: a package of the same app and version that already
+/// exists in Mendix is taken as this one's (that is how a lost build answer is found again).
+fn package(name: &str, platform: &str, app: &str, secret: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{{platform}: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {secret}}}
+  source: {{build: {{branch: main, revision: {rev}, version: {version}}}}}
+",
+        rev = demo::GOOD_REVISION
+    )
+}
+
+const URL_PASSWORD: &str = "upl0ad-url-password";
+const URL_SIGNATURE: &str = "upl0ad-url-signature-token";
+
+/// Serves an .mda on loopback whatever the query or credentials; returns the port.
+async fn serve_file() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut mda = b"PK\x03\x04".to_vec();
+    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
+    let app = axum::Router::new().route(
+        "/app.mda",
+        axum::routing::get(move || {
+            let b = mda.clone();
+            async move { b }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    port
+}
+
+/// A loopback port nothing listens on.
+async fn closed_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    listener.local_addr().expect("addr").port()
+}
+
+const SECRET_CONSTANT: &str = "  constants:
+  - name: MyFirstModule.ApiUrl
+    valueFrom: {secretKeyRef: {name: api-url, key: url}}
+";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_credential_in_logs_events_or_status() {
+    let logs = capture_logs();
+    let h = Harness::started().await;
+    h.put_secret("api-url", &[("url", CONSTANT_SECRET_VALUE)])
+        .await;
+    h.put_secret(
+        "cloud-wrong-key",
+        &[
+            ("username", demo::CLOUD_USERNAME),
+            ("apiKey", WRONG_API_KEY),
+        ],
+    )
+    .await;
+    h.put_secret("pc-read-only", &[("pat", demo::PC_PAT_READ_ONLY)])
+        .await;
+
+    // Mendix Cloud: build, deploy with a Secret-sourced constant; a wrong API key.
+    h.create::<MendixPackage>(&package(
+        "cloud-pkg",
+        "mendixCloud",
+        demo::CLOUD_APP_ID,
+        CLOUD_SECRET,
+        "1.0.1",
+    ))
+    .await;
+    h.create::<MendixPackage>(&package(
+        "cloud-wrong",
+        "mendixCloud",
+        demo::CLOUD_APP_ID,
+        "cloud-wrong-key",
+        "1.0.2",
+    ))
+    .await;
+    h.create::<MendixEnvironment>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: cloud-env}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: Test}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageRef: {{name: cloud-pkg}}
+{SECRET_CONSTANT}",
+        app = demo::CLOUD_APP_ID
+    ))
+    .await;
+    // Private Cloud: build, deploy with a Secret-sourced constant; a PAT without write scopes.
+    h.create::<MendixPackage>(&package(
+        "pc-pkg",
+        "privateCloud",
+        demo::PC_APP_ID,
+        PC_SECRET,
+        "1.0.3",
+    ))
+    .await;
+    h.create::<MendixPackage>(&package(
+        "pc-read-only",
+        "privateCloud",
+        demo::PC_APP_ID,
+        "pc-read-only",
+        "1.0.4",
+    ))
+    .await;
+    h.create::<MendixEnvironment>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: pc-env}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {env}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageRef: {{name: pc-pkg}}
+{SECRET_CONSTANT}",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID,
+        env = demo::PC_ENVIRONMENT_TEST
+    ))
+    .await;
+
+    // Uploads from URLs that carry a password and a signature, one served and one not.
+    let served = serve_file().await;
+    let closed = closed_port().await;
+    for (name, port) in [("upload-ok", served), ("upload-unreachable", closed)] {
+        h.create::<MendixPackage>(&format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{upload: {{url: 'http://builder:{URL_PASSWORD}@127.0.0.1:{port}/app.mda?sig={URL_SIGNATURE}', fileName: {name}.mda}}}}
+",
+            app = demo::PC_APP_ID
+        ))
+        .await;
+    }
+
+    h.wait_package("upload-ok", package_ready).await;
+    let unreachable = h.wait_package("upload-unreachable", package_stalled).await;
+    assert_eq!(
+        stalled_reason_package(&unreachable),
+        "UploadSourceUnreachable"
+    );
+    h.wait_environment("cloud-env", environment_ready).await;
+    h.wait_environment("pc-env", environment_ready).await;
+    let wrong = h.wait_package("cloud-wrong", package_stalled).await;
+    assert_eq!(stalled_reason_package(&wrong), "InvalidCredentials");
+    let read_only = h.wait_package("pc-read-only", package_stalled).await;
+    assert_eq!(stalled_reason_package(&read_only), "AccessDenied");
+
+    // The flows really used the credentials and the constant: Mendix has the value.
+    let state = h.mendix.state_json().to_string();
+    assert!(
+        state.contains("s3cr3t-constant-value"),
+        "the Secret-sourced constant reached Mendix"
+    );
+
+    let credentials = [
+        ("Mendix Cloud API key", demo::CLOUD_API_KEY),
+        ("wrong API key", WRONG_API_KEY),
+        ("PAT", demo::PC_PAT),
+        ("read-only PAT", demo::PC_PAT_READ_ONLY),
+        ("Secret-sourced constant value", CONSTANT_SECRET_VALUE),
+        ("Secret-sourced constant password", "s3cr3t-constant-value"),
+        ("upload URL password", URL_PASSWORD),
+        ("upload URL signature", URL_SIGNATURE),
+    ];
+
+    // Status (and the rest of each object).
+    let packages = h.packages().list(&Default::default()).await.expect("list");
+    let environments = h
+        .environments()
+        .list(&Default::default())
+        .await
+        .expect("list");
+    // Status only: the spec of an upload holds its URL as the user wrote it.
+    let statuses: Vec<String> = packages
+        .items
+        .iter()
+        .map(|p| serde_json::to_string(&p.status).expect("JSON"))
+        .chain(
+            environments
+                .items
+                .iter()
+                .map(|e| serde_json::to_string(&e.status).expect("JSON")),
+        )
+        .collect();
+    let objects = statuses.join("\n");
+    assert!(objects.contains("InvalidCredentials"), "statuses were read");
+
+    // Events, in both APIs the sandbox serves.
+    let events: Api<Event> = Api::namespaced(h.client.clone(), NS);
+    let events = events.list(&Default::default()).await.expect("events");
+    let core_events: Api<CoreEvent> = Api::namespaced(h.client.clone(), NS);
+    let core_events = core_events
+        .list(&Default::default())
+        .await
+        .expect("core events");
+    assert!(!events.items.is_empty(), "the flows recorded Events");
+    let events = format!(
+        "{}\n{}",
+        serde_json::to_string(&events.items).expect("JSON"),
+        serde_json::to_string(&core_events.items).expect("JSON")
+    );
+
+    let log_text = logs.text();
+    assert!(
+        log_text.contains("TRACE") && log_text.contains("reconcil"),
+        "trace logs of the operator were captured ({} bytes)",
+        log_text.len()
+    );
+
+    // The values as written, and as a Secret's `data` carries them (base64).
+    use base64::Engine;
+    let encoded: Vec<(String, String)> = credentials
+        .iter()
+        .map(|(what, value)| {
+            (
+                format!("{what} (base64)"),
+                base64::engine::general_purpose::STANDARD.encode(value),
+            )
+        })
+        .collect();
+    let all = credentials
+        .iter()
+        .map(|(w, v)| (w.to_string(), v.to_string()))
+        .chain(encoded);
+    let mut leaks = Vec::new();
+    for (what, value) in all {
+        let value = value.as_str();
+        for (place, text) in [
+            ("logs", &log_text),
+            ("status", &objects),
+            ("Events", &events),
+        ] {
+            if let Some(at) = text.find(value) {
+                let start = text[..at]
+                    .char_indices()
+                    .rev()
+                    .nth(200)
+                    .map_or(0, |(i, _)| i);
+                let end = (at + value.len() + 100).min(text.len());
+                let end = (end..=text.len())
+                    .find(|i| text.is_char_boundary(*i))
+                    .unwrap_or(text.len());
+                leaks.push(format!("{what} in {place}: …{}…", &text[start..end]));
+            }
+        }
+    }
+    assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
+}
