@@ -363,11 +363,7 @@ fn check_remote(h: &Harness, expected: &Expected, context: &str) {
             "{context}: cloud environment {} (transports, stops, starts): {env}",
             cloud_mode(i)
         );
-        assert_eq!(
-            env["status"],
-            "Running",
-            "{context}: left stopped: {env}"
-        );
+        assert_eq!(env["status"], "Running", "{context}: left stopped: {env}");
         let env = pc_env_state(h, &pc_environment(i));
         assert_eq!(
             env["updates"].as_u64(),
@@ -468,7 +464,8 @@ async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
         .await;
         for i in 0..ENVS_PER_PLATFORM {
             if cycle == 0 {
-                h.create::<MendixEnvironment>(&cloud_env(i, &cloud_pkg)).await;
+                h.create::<MendixEnvironment>(&cloud_env(i, &cloud_pkg))
+                    .await;
                 h.create::<MendixEnvironment>(&pc_env(i, &pc_pkg)).await;
             } else {
                 for (name, package) in [

@@ -104,14 +104,20 @@ fn pc_env_state(h: &Harness) -> serde_json::Value {
 
 fn restarted(e: &MendixEnvironment) -> bool {
     environment_ready(e)
-        && e.status.as_ref().and_then(|s| s.last_restarted_at.as_deref()) == Some(RESTART)
+        && e.status
+            .as_ref()
+            .and_then(|s| s.last_restarted_at.as_deref())
+            == Some(RESTART)
 }
 
 /// Every field a converged resource must show, and agreement with Mendix.
 fn assert_package_complete(p: &MendixPackage) {
     let s = p.status.as_ref().expect("package status");
     let name = p.metadata.name.as_deref().unwrap_or_default();
-    assert_eq!(s.observed_generation, p.metadata.generation, "{name}: {s:#?}");
+    assert_eq!(
+        s.observed_generation, p.metadata.generation,
+        "{name}: {s:#?}"
+    );
     assert!(is(&s.conditions, "Ready"), "{name}: {s:#?}");
     assert!(!is(&s.conditions, "Reconciling"), "{name}: {s:#?}");
     assert!(!is(&s.conditions, "Stalled"), "{name}: {s:#?}");
@@ -124,18 +130,33 @@ fn assert_package_complete(p: &MendixPackage) {
 fn assert_environment_complete(e: &MendixEnvironment, package_id: &str, instances: i32) {
     let s = e.status.as_ref().expect("environment status");
     let name = e.metadata.name.as_deref().unwrap_or_default();
-    assert_eq!(s.observed_generation, e.metadata.generation, "{name}: {s:#?}");
+    assert_eq!(
+        s.observed_generation, e.metadata.generation,
+        "{name}: {s:#?}"
+    );
     assert!(is(&s.conditions, "Ready"), "{name}: {s:#?}");
     assert!(!is(&s.conditions, "Reconciling"), "{name}: {s:#?}");
     assert!(!is(&s.conditions, "Stalled"), "{name}: {s:#?}");
-    assert_eq!(s.deployed_package_id.as_deref(), Some(package_id), "{name}: {s:#?}");
-    assert_eq!(s.deployed_version.as_deref(), Some("5.0.0"), "{name}: {s:#?}");
+    assert_eq!(
+        s.deployed_package_id.as_deref(),
+        Some(package_id),
+        "{name}: {s:#?}"
+    );
+    assert_eq!(
+        s.deployed_version.as_deref(),
+        Some("5.0.0"),
+        "{name}: {s:#?}"
+    );
     assert_eq!(s.instances, Some(instances), "{name}: {s:#?}");
     assert_eq!(s.run_state, Some(RunState::Running), "{name}: {s:#?}");
     assert_eq!(s.phase, Some(EnvironmentPhase::Running), "{name}: {s:#?}");
     assert!(s.url.is_some(), "{name}: {s:#?}");
     assert!(s.operation.is_none(), "{name}: {s:#?}");
-    assert_eq!(s.last_restarted_at.as_deref(), Some(RESTART), "{name}: {s:#?}");
+    assert_eq!(
+        s.last_restarted_at.as_deref(),
+        Some(RESTART),
+        "{name}: {s:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -268,7 +289,11 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
         }
         assert_eq!(after, before, "{name}: status changed on a no-op reconcile");
     }
-    assert_eq!(stats_writes(&h), writes_before, "a no-op reconcile wrote to Mendix");
+    assert_eq!(
+        stats_writes(&h),
+        writes_before,
+        "a no-op reconcile wrote to Mendix"
+    );
 }
 
 /// Remote writes of every kind, as counted by the Mendix sandbox.
