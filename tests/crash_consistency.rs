@@ -280,8 +280,8 @@ struct Expected {
 
 /// Kills the operator at random instants of a phase and restarts it at once each time.
 async fn crash_during_phase(op: &mut OperatorProcess, rng: &mut StdRng, kills: &mut u32) {
-    let n = rng.random_range(1..=3);
-    let mut delays: Vec<u64> = (0..n).map(|_| rng.random_range(0..900)).collect();
+    let n = rng.random_range(2..=4);
+    let mut delays: Vec<u64> = (0..n).map(|_| rng.random_range(0..1200)).collect();
     delays.sort_unstable();
     let mut elapsed = 0;
     for delay in delays {
@@ -419,7 +419,8 @@ async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
 
     for cycle in 0..cycles {
         // Phase 1: build and upload on both platforms, deploy the builds everywhere.
-        let version = format!("1.{cycle}.0");
+        // Versions unlike those of the demo packages: a build adopts a package of its version.
+        let version = format!("7.{cycle}.0");
         let cloud_pkg = format!("cloud-build-{cycle}");
         let pc_pkg = format!("pc-build-{cycle}");
         let packages = [
