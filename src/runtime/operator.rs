@@ -113,6 +113,9 @@ pub async fn run(
             max: config.poll_max,
         },
         resync: config.resync_period,
+        // A Private Cloud build whose answer was lost is looked for this long before it is
+        // requested again: fifteen poll ceilings, 15 minutes with the default --poll-max.
+        orphan_grace: config.poll_max.saturating_mul(15),
         ..Settings::default()
     };
     let ctx = Context::new(

@@ -232,12 +232,12 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     )))
 }
 
-pub fn error_policy(_env: Arc<MendixEnvironment>, error: &Error, _ctx: Arc<Context>) -> Action {
+pub fn error_policy(_env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
     if error.is_conflict() {
         return Action::requeue(super::package::CONFLICT_RETRY);
     }
     tracing::warn!(error = %error, "MendixEnvironment reconcile failed");
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(super::package::failure_retry(&ctx))
 }
 
 /// The MendixEnvironment controller over `api`, re-queued when a referenced MendixPackage

@@ -24,7 +24,15 @@ use crate::mendix::private_cloud_v4::types::{ContainerState, EnvironmentManifest
 const SCALE_DOWN: &str = "scaleDown";
 const SCALE_UP: &str = "scaleUp";
 
+/// Polls to wait for a PUT whose job id was never recorded before sending it again.
+const UNRECORDED_JOB_POLLS: i32 = 3;
+
 /// Sends one manifest PUT, recording the operation first and its job after.
+///
+/// When the same step is already recorded without a job id, the previous PUT may have been
+/// accepted and its answer lost (an operator crash, or the status write after it failed). Its
+/// job is invisible until it applies, so wait a few polls for the manifest to change before
+/// sending the same PUT again; a second PUT would apply the manifest twice.
 async fn put_manifest(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -35,6 +43,23 @@ async fn put_manifest(
     status: &mut MendixEnvironmentStatus,
 ) -> Result<Verdict, Error> {
     let message = op.step.clone().unwrap_or_default();
+    if let Some(recorded) = status.operation.as_mut().filter(|r| {
+        r.job_id.is_none()
+            && r.kind == op.kind
+            && r.phase == op.phase
+            && r.polls < UNRECORDED_JOB_POLLS
+    }) {
+        let after = ctx.settings.poll.interval(recorded.polls);
+        recorded.polls += 1;
+        return Ok(Verdict::new(
+            Outcome::progressing(
+                "UpdatingManifest",
+                format!("{message} (waiting for an earlier request to apply)"),
+            ),
+            after,
+        ));
+    }
+    op.polls = 0;
     status.operation = Some(op.clone());
     record_operation(
         env,

@@ -30,6 +30,13 @@ pub const KIND: &str = "MendixPackage";
 /// A conflict means the cache lagged behind a write: look again almost at once.
 pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
 
+/// Wait after any other failed reconcile (a Kubernetes API error, an unreadable Secret): the
+/// poll ceiling, at most 15 s, so a passing API-server hiccup delays a job no more than a
+/// slow poll would.
+pub fn failure_retry(ctx: &Context) -> Duration {
+    ctx.settings.poll.max.min(Duration::from_secs(15))
+}
+
 /// Reconciles one MendixPackage.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
     // Every log line of this reconcile names the resource and the remote operation in flight
@@ -160,12 +167,12 @@ pub fn error_policy(_pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) 
             }
             _ => {
                 tracing::warn!(error = %error, "MendixPackage reconcile failed");
-                Action::requeue(ctx.settings.poll.max.min(Duration::from_secs(15)))
+                Action::requeue(failure_retry(&ctx))
             }
         },
         _ => {
             tracing::warn!(error = %error, "MendixPackage reconcile failed");
-            Action::requeue(Duration::from_secs(15))
+            Action::requeue(failure_retry(&ctx))
         }
     }
 }

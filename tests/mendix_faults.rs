@@ -1,0 +1,306 @@
+//! Mendix faults: the same scenario (builds on both platforms, then deploys to several
+//! environments of both platforms) runs once against a well-behaved Mendix sandbox and once
+//! against one where 20% of calls fail with 5xx, 429 bursts carry `Retry-After`, latency
+//! spikes, malformed JSON and dropped connections. Every resource must converge, nothing may
+//! panic, no completed write may be repeated, and the remote calls may at most double.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::sandbox::mendix::{Fault, Stats, demo};
+use serde_json::json;
+use support::*;
+
+static PANICS: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts panics in any thread of this test process (operator tasks included), then reports
+/// them as usual.
+fn count_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+        default(info);
+    }));
+}
+
+const CLOUD_MODES: [&str; 3] = ["Test", "Acceptance", "Faults"];
+const PC_ENVIRONMENTS: [&str; 3] = [demo::PC_ENVIRONMENT_TEST, "faults-a", "faults-b"];
+
+/// Two more environments than the demo has: a cloud one and two Private Cloud ones.
+fn seed_environments(h: &Harness) {
+    h.mendix.with_world(|world| {
+        let app = world
+            .cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("demo cloud app");
+        let mut env = app
+            .environments
+            .iter()
+            .find(|e| e.mode == "Test")
+            .expect("Test environment")
+            .clone();
+        env.mode = "Faults".into();
+        env.environment_id = "00000000-0000-4000-8000-00000000fa01".into();
+        env.url = "https://calc-faults.mendixcloud.com".into();
+        app.environments.push(env);
+        let app = world
+            .private_cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::PC_APP_ID)
+            .expect("demo private cloud app");
+        let template = app
+            .environments
+            .iter()
+            .find(|e| e.id == demo::PC_ENVIRONMENT_TEST)
+            .expect("calc-test")
+            .clone();
+        for id in &PC_ENVIRONMENTS[1..] {
+            let mut env = template.clone();
+            env.id = id.to_string();
+            env.environment["id"] = json!(id);
+            env.environment["properties"]["name"] = json!(id);
+            app.environments.push(env);
+        }
+    });
+}
+
+fn package(name: &str, platform: &str, secret: &str, app: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{{platform}: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {secret}}}
+  source: {{build: {{branch: main, revision: {rev}, version: 3.0.0}}}}
+",
+        rev = demo::GOOD_REVISION
+    )
+}
+
+fn cloud_env(mode: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: cloud-{name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageRef: {{name: cloud-pkg}}
+  instances: 1
+  constants: [{{name: MyFirstModule.ApiUrl, value: 'https://faults.example.com'}}]
+  scheduledEvents: [{{name: MyFirstModule.Monitor_Scheduled_event, enabled: true}}]
+  tags: [faults]
+",
+        name = mode.to_ascii_lowercase(),
+        app = demo::CLOUD_APP_ID
+    )
+}
+
+fn pc_env(id: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: pc-{id}}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {id}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageRef: {{name: pc-pkg}}
+  instances: 2
+  constants: [{{name: MyFirstModule.ApiUrl, value: 'https://faults.example.com'}}]
+",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID
+    )
+}
+
+/// The faults of the hostile run, on every operation. The sandbox runs at 1/100 of real time,
+/// so latencies are given in simulated milliseconds (20 s simulated = 200 ms real).
+fn hostile(h: &Harness) {
+    for status in [500, 502, 503, 504] {
+        h.mendix.add_fault(Fault::error("*", status).rate(0.05));
+    }
+    h.mendix.add_fault(Fault::too_many_requests("*", 4, 1));
+    h.mendix
+        .add_fault(Fault::latency("*", Duration::from_secs(20)).rate(0.05));
+    h.mendix.add_fault(Fault::malformed_body("*").rate(0.03));
+    h.mendix.add_fault(Fault::drop_connection("*").rate(0.03));
+}
+
+struct Run {
+    stats: Stats,
+    /// Panics seen while the operator ran (runtime teardown afterwards is not counted).
+    panics: usize,
+    /// Completed remote writes, which must be the same with and without faults.
+    writes: BTreeMap<String, u64>,
+}
+
+fn completed_writes(h: &Harness) -> BTreeMap<String, u64> {
+    let state = h.mendix.state_json();
+    let mut writes = BTreeMap::new();
+    for app in state["cloud"]["apps"].as_array().into_iter().flatten() {
+        writes.insert(
+            "cloud packages".to_string(),
+            app["packages"].as_array().map_or(0, |p| p.len() as u64),
+        );
+        for env in app["environments"].as_array().into_iter().flatten() {
+            let mode = env["mode"].as_str().unwrap_or_default();
+            if !CLOUD_MODES.contains(&mode) {
+                continue;
+            }
+            for what in ["transports", "starts", "stops"] {
+                writes.insert(format!("{mode} {what}"), env[what].as_u64().unwrap_or(0));
+            }
+            assert_eq!(env["status"], "Running", "left stopped: {env}");
+        }
+    }
+    for app in state["privateCloud"]["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        writes.insert(
+            "private cloud packages".to_string(),
+            app["packages"].as_array().map_or(0, |p| p.len() as u64),
+        );
+        for env in app["environments"].as_array().into_iter().flatten() {
+            let id = env["id"].as_str().unwrap_or_default();
+            if PC_ENVIRONMENTS.contains(&id) {
+                writes.insert(
+                    format!("{id} updates"),
+                    env["updates"].as_u64().unwrap_or(0),
+                );
+                assert_eq!(
+                    env["environment"]["container"]["instances"].as_u64(),
+                    Some(2),
+                    "{env}"
+                );
+            }
+        }
+    }
+    writes
+}
+
+async fn scenario(faults: bool) -> Run {
+    let mut h = Harness::new().await;
+    seed_environments(&h);
+    if faults {
+        hostile(&h);
+    }
+    // Periodic resyncs cost calls in proportion to wall time, not to work: keep them out of
+    // the comparison.
+    let mut config = h.config();
+    config.resync_period = Duration::from_secs(600);
+    // A dropped connection ends in the request timeout: keep it short so the test is quick.
+    config.mendix_request_timeout = Duration::from_secs(2);
+    h.start_operator_with(config).await;
+    let started = std::time::Instant::now();
+    h.create::<MendixPackage>(&package(
+        "cloud-pkg",
+        "mendixCloud",
+        CLOUD_SECRET,
+        demo::CLOUD_APP_ID,
+    ))
+    .await;
+    h.create::<MendixPackage>(&package(
+        "pc-pkg",
+        "privateCloud",
+        PC_SECRET,
+        demo::PC_APP_ID,
+    ))
+    .await;
+    for mode in CLOUD_MODES {
+        h.create::<MendixEnvironment>(&cloud_env(mode)).await;
+    }
+    for id in PC_ENVIRONMENTS {
+        h.create::<MendixEnvironment>(&pc_env(id)).await;
+    }
+    for name in ["cloud-pkg", "pc-pkg"] {
+        h.wait_package(name, package_ready).await;
+        println!("  {name} Ready after {:?}", started.elapsed());
+    }
+    for mode in CLOUD_MODES {
+        let e = h
+            .wait_environment(&format!("cloud-{}", mode.to_ascii_lowercase()), |e| {
+                environment_ready(e)
+            })
+            .await;
+        assert_eq!(
+            e.status.and_then(|s| s.deployed_version),
+            Some("3.0.0".into())
+        );
+        println!("  cloud {mode} Ready after {:?}", started.elapsed());
+    }
+    for id in PC_ENVIRONMENTS {
+        let e = h
+            .wait_environment(&format!("pc-{id}"), environment_ready)
+            .await;
+        assert_eq!(e.status.as_ref().and_then(|s| s.instances), Some(2));
+        println!("  {id} Ready after {:?}", started.elapsed());
+    }
+    // Counted at convergence, before periodic resyncs add calls that depend on wall time.
+    let stats = h.mendix.stats();
+    println!(
+        "mendix faults: {} run converged in {:?}",
+        if faults { "faulty" } else { "fault-free" },
+        started.elapsed()
+    );
+    let panics = PANICS.load(Ordering::SeqCst);
+    h.crash_operator().await;
+    let writes = completed_writes(&h);
+    Run {
+        stats,
+        panics,
+        writes,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn converges_through_mendix_faults_with_at_most_twice_the_calls() {
+    count_panics();
+    let calm = scenario(false).await;
+    let hostile = scenario(true).await;
+    let fired: u64 = hostile.stats.faults_fired.values().sum();
+    println!(
+        "mendix faults: fault-free run {} calls, faulty run {} calls ({:.2}x), {fired} faults fired",
+        calm.stats.total,
+        hostile.stats.total,
+        hostile.stats.total as f64 / calm.stats.total as f64
+    );
+    println!("  operation: fault-free / faulty (faults fired)");
+    let mut operations: Vec<&String> = calm
+        .stats
+        .operations
+        .keys()
+        .chain(hostile.stats.operations.keys())
+        .collect();
+    operations.sort();
+    operations.dedup();
+    for op in operations {
+        println!(
+            "  {op}: {} / {} ({})",
+            calm.stats.count(op),
+            hostile.stats.count(op),
+            hostile.stats.faults_fired.get(op).copied().unwrap_or(0)
+        );
+    }
+    assert_eq!(calm.panics + hostile.panics, 0, "a panic happened");
+    assert!(fired >= 10, "the faults must really fire: {fired}");
+    assert_eq!(
+        calm.writes, hostile.writes,
+        "the same remote writes completed, none repeated"
+    );
+    assert!(
+        hostile.stats.total <= 2 * calm.stats.total,
+        "remote calls: {} with faults, {} without",
+        hostile.stats.total,
+        calm.stats.total
+    );
+}
