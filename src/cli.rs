@@ -1,5 +1,5 @@
 //! The command line contract (see DESIGN.md): `run`, `crds`, `sandbox`, `kube-sandbox`,
-//! `mendix-sandbox`.
+//! `mendix-sandbox`, and `bench`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,6 +49,9 @@ pub enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    /// Measure the operator against the sandboxes: time to converge N deploys against the lower
+    /// bound, Mendix requests per deploy, a scripted baseline, memory, CPU and reaction time.
+    Bench(crate::bench::BenchOptions),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,8 @@ pub enum CliError {
     Sandbox(#[from] crate::sandbox::demo::DemoError),
     #[error("kube-sandbox: {0}")]
     KubeSandbox(std::io::Error),
+    #[error("bench: {0}")]
+    Bench(#[from] crate::bench::BenchError),
 }
 
 pub async fn execute(cli: Cli) -> Result<(), CliError> {
@@ -129,6 +134,10 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             crate::sandbox::mendix::run_standalone(listen, state.as_deref())
                 .await
                 .map_err(CliError::MendixSandbox)
+        }
+        Command::Bench(options) => {
+            crate::bench::run(options).await?;
+            Ok(())
         }
     }
 }

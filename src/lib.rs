@@ -4,8 +4,10 @@
 //! - [`mendix`]: clients for the Mendix Build and Deploy APIs.
 //! - [`controller`]: the reconcilers.
 //! - [`sandbox`]: local Mendix and Kubernetes API servers for tests and demos.
+//! - [`bench`]: `mendix-operator bench`, figures for BENCHMARKS.md.
 //! - [`cli`]: the command line.
 
+pub mod bench;
 pub mod cli;
 pub mod controller;
 pub mod crd;

@@ -1,0 +1,440 @@
+//! `mendix-operator bench`: how close the operator gets to the limit.
+//!
+//! For each size N it starts the Kubernetes sandbox and the Mendix sandbox in this process (a
+//! fixed latency on every Mendix request, a configurable start-job duration), the operator as a
+//! separate process (`mendix-operator run`, leader election off), and creates N
+//! MendixEnvironments that each need a full Mendix Cloud deploy. It then reports (see
+//! [`report::Figures`]): time until all are Ready against the lower bound, Mendix requests per
+//! deploy against the minimum, the same deploys done by sequential scripts with 5 s polling,
+//! the operator's peak RSS and CPU time, idle cost in steady state, and the reaction time from
+//! a spec change to the first Mendix request. Figures, not assertions: BENCHMARKS.md keeps them.
+
+mod baseline;
+mod process;
+mod probe;
+pub mod report;
+pub mod seed;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+
+use crate::crd::MendixEnvironment;
+use crate::mendix::limiter::HostLimits;
+use crate::sandbox::kube::KubeSandbox;
+use crate::sandbox::mendix::{Fault, MendixSandbox, demo};
+
+use process::{OperatorProcess, OperatorSettings};
+use probe::{ProbedServer, ReactionProbe};
+use report::Figures;
+
+const NAMESPACE: &str = "bench";
+const SECRET: &str = "mendix-cloud";
+
+/// Options of `mendix-operator bench`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct BenchOptions {
+    /// Numbers of environments to deploy, one run each.
+    #[arg(long, value_delimiter = ',', default_value = "100,1000")]
+    pub sizes: Vec<usize>,
+    /// Latency added to every Mendix request (real time).
+    #[arg(long, default_value = "20ms", value_parser = humantime::parse_duration)]
+    pub latency: Duration,
+    /// Duration of a Mendix Cloud start job (Mendix takes tens of seconds; scale it down for
+    /// large N).
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub start_job: Duration,
+    /// The operator's Mendix rate limit (requests per second per host); the baseline scripts
+    /// get the same.
+    #[arg(long, default_value_t = 200.0)]
+    pub rate: f64,
+    /// The operator's Mendix requests in flight per host; the baseline scripts get the same.
+    #[arg(long, default_value_t = 32)]
+    pub max_in_flight: usize,
+    /// The operator's reconciles in flight per kind.
+    #[arg(long, default_value_t = 64)]
+    pub reconcile_concurrency: u16,
+    /// The operator's first job poll interval (it doubles up to --poll-max); `run`'s default.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub poll_initial: Duration,
+    /// The operator's longest job poll interval; `run`'s default.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub poll_max: Duration,
+    /// The operator's resync period during the benchmark (idle cost is measured over it and
+    /// also given for `run`'s default of 10 minutes).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub resync: Duration,
+    /// How long steady state is observed (idle CPU and Mendix calls).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle: Duration,
+    /// Spec changes timed for the reaction latency (at most N).
+    #[arg(long, default_value_t = 100)]
+    pub reactions: usize,
+    /// Poll interval of the baseline scripts.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub baseline_poll: Duration,
+    /// Skip the baseline scripts.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// Give up on a run after this long.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// The operator binary (default: this executable).
+    #[arg(long)]
+    pub operator_bin: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("Kubernetes sandbox: {0}")]
+    Kube(String),
+    #[error("Mendix sandbox: {0}")]
+    Mendix(String),
+    #[error("operator: {0}")]
+    Operator(String),
+    #[error("invalid option {option}: {problem}")]
+    Option {
+        option: &'static str,
+        problem: String,
+    },
+}
+
+impl BenchError {
+    fn io(what: String, source: std::io::Error) -> Self {
+        BenchError::Io { what, source }
+    }
+}
+
+fn kube_err(what: &str) -> impl Fn(kube::Error) -> BenchError + '_ {
+    move |e| BenchError::Kube(format!("{what}: {e}"))
+}
+
+impl BenchOptions {
+    fn validate(&self) -> Result<(), BenchError> {
+        let bad = |option, problem: &str| {
+            Err(BenchError::Option {
+                option,
+                problem: problem.into(),
+            })
+        };
+        if self.sizes.is_empty() || self.sizes.contains(&0) {
+            return bad("--sizes", "give one or more sizes of at least 1");
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0) {
+            return bad("--rate", "must be a positive number");
+        }
+        if self.max_in_flight == 0 || self.reconcile_concurrency == 0 {
+            return bad(
+                "--max-in-flight/--reconcile-concurrency",
+                "must be at least 1",
+            );
+        }
+        if self.baseline_poll.is_zero() {
+            return bad("--baseline-poll", "must be longer than 0s");
+        }
+        Ok(())
+    }
+}
+
+/// Runs every size and prints the table; returns the figures.
+pub async fn run(options: BenchOptions) -> Result<Vec<Figures>, BenchError> {
+    options.validate()?;
+    crate::mendix::client::install_crypto_provider();
+    let binary = match &options.operator_bin {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| BenchError::io("finding this executable".into(), e))?,
+    };
+    println!("{}", report::settings(&options));
+    let mut all = Vec::new();
+    for &n in &options.sizes {
+        println!("N = {n}: running ...");
+        let figures = run_size(&options, &binary, n).await?;
+        println!("{}", figures.summary());
+        all.push(figures);
+    }
+    println!();
+    println!("{}", report::table(&all));
+    Ok(all)
+}
+
+async fn run_size(
+    options: &BenchOptions,
+    binary: &std::path::Path,
+    n: usize,
+) -> Result<Figures, BenchError> {
+    let dir = tempfile::tempdir().map_err(|e| BenchError::io("creating a temp dir".into(), e))?;
+    let start_ms = u64::try_from(options.start_job.as_millis()).unwrap_or(u64::MAX);
+
+    // Mendix: N apps, a latency on every request, a probe for reaction times.
+    let mendix = MendixSandbox::from_yaml(&seed::world(n, start_ms))
+        .map_err(|e| BenchError::Mendix(e.to_string()))?;
+    if !options.latency.is_zero() {
+        mendix.add_fault(Fault::latency("*", options.latency));
+    }
+    let probe = ReactionProbe::default();
+    let mendix_server = ProbedServer::start(&mendix, probe.clone()).await?;
+
+    // Kubernetes: CRDs, namespace, credentials.
+    let kube = KubeSandbox::new()
+        .serve("127.0.0.1:0".parse().map_err(|_| BenchError::Kube("address".into()))?)
+        .await
+        .map_err(|e| BenchError::io("starting the Kubernetes sandbox".into(), e))?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    kube.write_kubeconfig(&kubeconfig)
+        .map_err(|e| BenchError::io(format!("writing {}", kubeconfig.display()), e))?;
+    let client = kube.client().await;
+    prepare_cluster(&client).await?;
+
+    // The operator, as its own process.
+    let log_file = dir.path().join("operator.log");
+    let settings = OperatorSettings {
+        binary,
+        kubeconfig: &kubeconfig,
+        log_file: &log_file,
+        cloud_url: mendix_server.cloud_v1_url(),
+        private_cloud_url: mendix_server.private_cloud_v4_url(),
+        namespace: NAMESPACE,
+        reconcile_concurrency: options.reconcile_concurrency,
+        max_in_flight: options.max_in_flight,
+        requests_per_second: options.rate,
+        resync: options.resync,
+        poll_initial: options.poll_initial,
+        poll_max: options.poll_max,
+    };
+    let mut operator = OperatorProcess::start(&settings).await?;
+    operator.wait_ready(&log_file).await?;
+    let usage_at_start = operator.usage()?;
+
+    // Deploy N environments and wait for all of them to be Ready.
+    let envs: Api<MendixEnvironment> = Api::namespaced(client.clone(), NAMESPACE);
+    let ready_task = tokio::spawn(wait_all_ready(envs.clone(), n));
+    let started = Instant::now();
+    create_environments(&envs, n).await?;
+    let created = started.elapsed();
+    let converged = match tokio::time::timeout(options.timeout, ready_task).await {
+        Ok(Ok(Ok(()))) => started.elapsed(),
+        Ok(Ok(Err(err))) => return Err(err),
+        Ok(Err(err)) => return Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
+        Err(_) => {
+            return Err(BenchError::Operator(format!(
+                "not all {n} environments were Ready within {}; see {}",
+                humantime::format_duration(options.timeout),
+                log_file.display()
+            )));
+        }
+    };
+    let deploy_stats = mendix.stats();
+    let usage_converged = operator.usage()?;
+
+    // Steady state: nothing to do but resyncs.
+    mendix.reset_stats();
+    let idle_started = operator.usage()?;
+    tokio::time::sleep(options.idle).await;
+    let idle_ended = operator.usage()?;
+    let idle_calls = mendix.stats().total;
+
+    // Reaction: a spec change → the first Mendix request about that app.
+    let mut reactions = Vec::new();
+    for i in 0..options.reactions.min(n) {
+        let name = env_name(i);
+        probe.arm(&seed::app_id(i));
+        envs.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"spec": {"runState": "Stopped"}})),
+        )
+        .await
+        .map_err(kube_err("changing a spec"))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(took) = probe.take(&seed::app_id(i)) {
+                reactions.push(took);
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(BenchError::Operator(format!(
+                    "no Mendix request within 30 s of changing {name}; see {}",
+                    log_file.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // One change at a time, as people make them.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let usage_end = operator.usage()?;
+    operator.stop().await;
+    drop(mendix_server);
+    kube.shutdown();
+
+    // The baseline, against a fresh Mendix sandbox in the same starting state.
+    let baseline = if options.no_baseline {
+        None
+    } else {
+        let fresh = MendixSandbox::from_yaml(&seed::world(n, start_ms))
+            .map_err(|e| BenchError::Mendix(e.to_string()))?;
+        if !options.latency.is_zero() {
+            fresh.add_fault(Fault::latency("*", options.latency));
+        }
+        let server = ProbedServer::start(&fresh, ReactionProbe::default()).await?;
+        let limits = HostLimits {
+            max_in_flight: options.max_in_flight,
+            requests_per_second: options.rate,
+            ..HostLimits::default()
+        };
+        let run = baseline::run(
+            &server.cloud_v1_url(),
+            &server.private_cloud_v4_url(),
+            n,
+            options.baseline_poll,
+            limits,
+        )
+        .await?;
+        Some((run.elapsed, fresh.stats().total))
+    };
+
+    Ok(Figures::new(report::Inputs {
+        n,
+        options,
+        created,
+        converged,
+        deploy_requests: deploy_stats.operations.clone(),
+        usage_at_start,
+        usage_converged,
+        usage_end,
+        idle_cpu_seconds: idle_ended.cpu_seconds - idle_started.cpu_seconds,
+        idle_calls,
+        reactions,
+        baseline,
+    }))
+}
+
+fn env_name(i: usize) -> String {
+    format!("env-{i:05}")
+}
+
+async fn prepare_cluster(client: &kube::Client) -> Result<(), BenchError> {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for (_, crd) in crate::crd::all() {
+        crds.create(&PostParams::default(), &crd)
+            .await
+            .map_err(kube_err("installing the CRDs"))?;
+    }
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(NAMESPACE.into()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .map_err(kube_err("creating the namespace"))?;
+    let secret = Secret {
+        metadata: ObjectMeta {
+            name: Some(SECRET.into()),
+            namespace: Some(NAMESPACE.into()),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([
+            (
+                "username".to_string(),
+                ByteString(demo::CLOUD_USERNAME.as_bytes().to_vec()),
+            ),
+            (
+                "apiKey".to_string(),
+                ByteString(demo::CLOUD_API_KEY.as_bytes().to_vec()),
+            ),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), NAMESPACE)
+        .create(&PostParams::default(), &secret)
+        .await
+        .map_err(kube_err("creating the credentials Secret"))?;
+    Ok(())
+}
+
+fn environment(i: usize) -> Result<MendixEnvironment, BenchError> {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "mendixops.io/v1alpha1",
+        "kind": "MendixEnvironment",
+        "metadata": {"name": env_name(i), "namespace": NAMESPACE},
+        "spec": {
+            "target": {"mendixCloud": {"appId": seed::app_id(i), "mode": seed::MODE}},
+            "credentialsSecretRef": {"name": SECRET},
+            "packageId": seed::new_package_id(i),
+        },
+    }))
+    .map_err(|e| BenchError::Kube(format!("building a MendixEnvironment: {e}")))
+}
+
+async fn create_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let envs = envs.clone();
+            async move {
+                let env = environment(i)?;
+                envs.create(&PostParams::default(), &env)
+                    .await
+                    .map_err(kube_err("creating a MendixEnvironment"))?;
+                Ok::<(), BenchError>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(drop)
+}
+
+/// Ready for the current generation (kstatus).
+fn is_ready(env: &MendixEnvironment) -> bool {
+    env.status.as_ref().is_some_and(|s| {
+        s.observed_generation == env.metadata.generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == "True")
+    })
+}
+
+async fn wait_all_ready(envs: Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+    let mut ready = HashSet::new();
+    let mut events = std::pin::pin!(
+        watcher::watcher(envs, watcher::Config::default()).default_backoff()
+    );
+    while let Some(event) = events.next().await {
+        let objects: Vec<MendixEnvironment> = match event {
+            Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => vec![obj],
+            Ok(_) => continue,
+            // The watcher re-lists by itself; a cut stream only costs time.
+            Err(_) => continue,
+        };
+        for obj in objects {
+            let name = obj.metadata.name.clone().unwrap_or_default();
+            if is_ready(&obj) {
+                ready.insert(name);
+            } else {
+                ready.remove(&name);
+            }
+        }
+        if ready.len() >= n {
+            return Ok(());
+        }
+    }
+    Err(BenchError::Kube("the watch of MendixEnvironments ended".into()))
+}

@@ -1,0 +1,85 @@
+//! The Mendix side of the benchmark: N Mendix Cloud apps, each with one `Test` environment that
+//! runs an old package while a new one waits, so every MendixEnvironment needs a full deploy
+//! (stop → transport → start, then the start job). Also the minimum a deploy costs, which the
+//! measured figures are compared with.
+
+use serde_json::{Value, json};
+
+use crate::sandbox::mendix::demo;
+
+/// The environment every benchmark app deploys to.
+pub const MODE: &str = "Test";
+
+/// The Mendix Cloud calls one deploy cannot do without: read the environment and its package
+/// (to know a deploy is needed), stop, transport, start, and one poll of the start job that
+/// finds it `Started` (a perfect poller). Settings are not read: the benchmark sets none.
+pub const MINIMUM_CALLS: &[(&str, u64)] = &[
+    ("v1_get_environment", 1),
+    ("v1_get_environment_package", 1),
+    ("v1_stop_environment", 1),
+    ("v1_transport", 1),
+    ("v1_start_environment", 1),
+    ("v1_get_start_status", 1),
+];
+
+pub fn minimum_calls_per_deploy() -> u64 {
+    MINIMUM_CALLS.iter().map(|(_, n)| n).sum()
+}
+
+pub fn app_id(index: usize) -> String {
+    format!("bench-{index:05}")
+}
+
+/// The package every environment runs before the benchmark.
+pub fn old_package_id(index: usize) -> String {
+    format!("00000000-0000-4000-8000-{index:012}")
+}
+
+/// The package every environment must run after it.
+pub fn new_package_id(index: usize) -> String {
+    format!("11111111-0000-4000-8000-{index:012}")
+}
+
+/// The seed (JSON is YAML) for [`crate::sandbox::mendix::MendixSandbox::from_yaml`].
+pub fn world(apps: usize, start_ms: u64) -> String {
+    let apps: Vec<Value> = (0..apps)
+        .map(|i| {
+            json!({
+                "appId": app_id(i),
+                "name": format!("Benchmark app {i}"),
+                "packages": [
+                    {"packageId": old_package_id(i), "version": "1.0.0.1"},
+                    {"packageId": new_package_id(i), "version": "2.0.0.2"},
+                ],
+                "environments": [
+                    {"mode": MODE, "status": "Running", "packageId": old_package_id(i)},
+                ],
+            })
+        })
+        .collect();
+    json!({
+        "timings": {"startMs": start_ms},
+        "timeScale": 1.0,
+        "cloud": {
+            "users": [{"username": demo::CLOUD_USERNAME, "apiKey": demo::CLOUD_API_KEY}],
+            "apps": apps,
+        },
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::mendix::MendixSandbox;
+
+    #[test]
+    fn the_seed_is_accepted_and_every_environment_runs_the_old_package() {
+        let sandbox = MendixSandbox::from_yaml(&world(3, 1000)).expect("seed accepted");
+        let state = sandbox.state_json();
+        let apps = state["cloud"]["apps"].as_array().expect("apps");
+        assert_eq!(apps.len(), 3);
+        assert_eq!(apps[2]["environments"][0]["packageId"], old_package_id(2));
+        assert_eq!(minimum_calls_per_deploy(), 6);
+    }
+}
