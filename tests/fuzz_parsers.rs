@@ -464,3 +464,252 @@ fn huge_retry_after_values_do_not_panic() {
         let _ = parse_retry_after(text, SystemTime::now());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The whole client path over loopback HTTP: arbitrary status, headers and body for every read
+// of both APIs. No panic, and no credential in any error, even when the server echoes them.
+// ---------------------------------------------------------------------------------------------
+
+mod http {
+    use std::sync::{Arc, LazyLock, Mutex};
+    use std::time::Duration;
+
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use mendix_operator::mendix::{
+        CloudCredentials, HostLimits, Mendix, MendixConfig, MendixError, Pat, RetryPolicy,
+    };
+
+    /// What the fake Mendix answers to every request.
+    #[derive(Clone, Debug, Default)]
+    pub struct Answer {
+        pub status: u16,
+        pub retry_after: Option<String>,
+        pub location: Option<String>,
+        pub json_content_type: bool,
+        pub body: Vec<u8>,
+    }
+
+    pub struct Server {
+        pub runtime: tokio::runtime::Runtime,
+        pub answer: Arc<Mutex<Answer>>,
+        pub mendix: Mendix,
+    }
+
+    pub static SERVER: LazyLock<Server> = LazyLock::new(|| {
+        mendix_operator::mendix::install_crypto_provider();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let answer = Arc::new(Mutex::new(Answer::default()));
+        let served = answer.clone();
+        let addr = runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let addr = listener.local_addr().expect("addr");
+            let app = axum::Router::new().fallback(move || {
+                let a = served.lock().expect("answer").clone();
+                async move { respond(a) }
+            });
+            tokio::spawn(async move {
+                let _ = axum::serve(listener, app).await;
+            });
+            addr
+        });
+        let base = |path: &str| url::Url::parse(&format!("http://{addr}{path}")).expect("url");
+        let config = MendixConfig {
+            retry: RetryPolicy {
+                max_attempts: 1,
+                initial_backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(1),
+                max_retry_after: Duration::from_millis(1),
+            },
+            request_timeout: Duration::from_secs(2),
+            // No politeness towards a fake server: the rate limit would dominate the run time.
+            limits: HostLimits {
+                max_in_flight: 8,
+                requests_per_second: 0.0,
+                burst: 8,
+            },
+            page_size: 2,
+            ..MendixConfig::default()
+        }
+        .with_urls(base("/api/1"), base("/api/v4"));
+        let mendix = Mendix::new(config).expect("client");
+        Server {
+            runtime,
+            answer,
+            mendix,
+        }
+    });
+
+    fn respond(a: Answer) -> Response {
+        let status = StatusCode::from_u16(a.status).unwrap_or(StatusCode::OK);
+        let mut response = (status, a.body).into_response();
+        let headers = response.headers_mut();
+        if a.json_content_type {
+            headers.insert("content-type", HeaderValue::from_static("application/json"));
+        }
+        for (name, value) in [("retry-after", a.retry_after), ("location", a.location)] {
+            if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, v);
+            }
+        }
+        response
+    }
+
+    /// Every read of the four APIs against the current answer; the text of every error, with
+    /// whether it came from a Mendix Cloud v1 call (which sends the API key, never the PAT).
+    pub fn call_everything(api_key: &str, pat: &str) -> Vec<(bool, String)> {
+        let server = &*SERVER;
+        let credentials = CloudCredentials::new("someone@example.com", api_key);
+        let pat = Pat::new(pat);
+        let build = server.mendix.cloud_build(&credentials);
+        let deploy = server.mendix.cloud_deploy(&credentials);
+        let pc_build = server.mendix.pc_build(&pat);
+        let pc_deploy = server.mendix.pc_deploy(&pat);
+        server.runtime.block_on(async {
+            let mut errors: Vec<(bool, Option<MendixError>)> = vec![
+                (true, build.list_packages("calc").await.err()),
+                (true, build.get_package("calc", "p-1", true).await.err()),
+                (true, deploy.list_environments("calc").await.err()),
+                (true, deploy.get_environment("calc", "Test").await.err()),
+                (
+                    true,
+                    deploy.start_status("calc", "Test", "job-1").await.err(),
+                ),
+                (
+                    true,
+                    deploy.environment_package("calc", "Test", true).await.err(),
+                ),
+                (true, deploy.get_settings("calc", "Test").await.err()),
+                (true, deploy.get_tags("calc", "Test").await.err()),
+                (true, deploy.stop("calc", "Test").await.err()),
+                (false, pc_build.get_job("job-1").await.err()),
+                (false, pc_build.list_packages("app-1").await.err()),
+                (
+                    false,
+                    pc_build.get_package("app-1", "p-1", true, true).await.err(),
+                ),
+                (
+                    false,
+                    pc_deploy
+                        .get_environment("app-1", "ns-1", "env-1")
+                        .await
+                        .err(),
+                ),
+                (false, pc_deploy.list_environments("app-1").await.err()),
+                (false, pc_deploy.list_apps().await.err()),
+                (false, pc_deploy.list_clusters().await.err()),
+                (
+                    false,
+                    pc_deploy.list_namespaces("cluster-1", true).await.err(),
+                ),
+            ];
+            errors
+                .drain(..)
+                .filter_map(|(v1, e)| e.map(|e| (v1, e)))
+                .map(|(v1, e)| {
+                    let _ = (e.class(), e.code(), e.status(), e.retry_after());
+                    let _ = (e.is_transient(), e.is_not_found(), e.metric_label());
+                    (v1, format!("{e} | {e:?}"))
+                })
+                .collect()
+        })
+    }
+}
+
+/// An answer: any status, sometimes a Retry-After or Location, and a body that is noise, JSON
+/// of the wire shapes, or JSON that echoes the credentials in its fields.
+fn arb_answer() -> impl Strategy<Value = (http::Answer, String, String)> {
+    let api_key = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}";
+    let pat = "pat-[A-Za-z0-9]{20,40}";
+    let status = prop_oneof![
+        Just(200u16),
+        Just(201),
+        Just(202),
+        Just(204),
+        Just(400),
+        Just(401),
+        Just(403),
+        Just(404),
+        Just(409),
+        Just(429),
+        Just(500),
+        Just(503),
+        200u16..600,
+    ];
+    let header = prop::option::of(prop_oneof![
+        any::<String>(),
+        "[0-9]{1,25}",
+        Just("1e300".to_string()),
+        Just("/api/v4/jobs/j-1".to_string()),
+    ]);
+    (
+        api_key,
+        pat,
+        status,
+        header.clone(),
+        header,
+        any::<bool>(),
+        arb_json(wire_keys()),
+        prop::collection::vec(any::<u8>(), 0..256),
+        0..4usize,
+    )
+        .prop_map(
+            |(key, pat, status, retry_after, location, json_type, json, noise, shape)| {
+                let body = match shape {
+                    0 => noise,
+                    1 => serde_json::to_vec(&json).expect("JSON"),
+                    // The credentials where a string is expected and where a number is.
+                    2 => serde_json::json!({
+                        "errorCode": key, "errorMessage": format!("bad key {key} / {pat}"),
+                        "PackageId": key, "Size": pat, "Status": key, "status": pat,
+                        "error": {"message": pat, "invalid-params": [{"name": "pat", "reason": pat}]},
+                        "job": {"id": key, "status": pat}, "environments": pat,
+                    })
+                    .to_string()
+                    .into_bytes(),
+                    _ => format!("{key} {pat}").into_bytes(),
+                };
+                (
+                    http::Answer {
+                        status,
+                        retry_after,
+                        location,
+                        json_content_type: json_type,
+                        body,
+                    },
+                    key,
+                    pat,
+                )
+            },
+        )
+}
+
+fn http_config() -> ProptestConfig {
+    let base = config();
+    ProptestConfig {
+        cases: (base.cases / 4).max(8),
+        ..base
+    }
+}
+
+proptest! {
+    #![proptest_config(http_config())]
+
+    #[test]
+    fn clients_survive_arbitrary_answers_and_never_echo_credentials(
+        (answer, api_key, pat) in arb_answer(),
+    ) {
+        *http::SERVER.answer.lock().expect("answer") = answer;
+        // Each client scrubs the credential it sent.
+        for (v1, text) in http::call_everything(&api_key, &pat) {
+            let sent = if v1 { &api_key } else { &pat };
+            prop_assert!(!text.contains(sent.as_str()), "credential in error: {text}");
+        }
+    }
+}

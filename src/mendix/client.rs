@@ -155,7 +155,11 @@ impl Mendix {
                 self.attempt(&call, &secrets).await
             };
             // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
-            let result = result.and_then(|reply| parse(&reply).map(|value| (value, reply.status)));
+            let result = result.and_then(|reply| {
+                parse(&reply)
+                    .map(|value| (value, reply.status))
+                    .map_err(|err| scrub_decode_error(err, &secrets))
+            });
             let (outcome, error) = match result {
                 Ok((value, status)) => {
                     self.observe(
@@ -354,6 +358,23 @@ pub(crate) fn transport_error(
         operation,
         detail: super::credentials::redact_url(&detail),
         not_sent,
+    }
+}
+
+/// serde quotes the offending value in its message: a server that echoes a credential where
+/// another type is expected must not get it into an error (and so into logs or status).
+fn scrub_decode_error(err: MendixError, secrets: &[&str]) -> MendixError {
+    match err {
+        MendixError::Decode {
+            api,
+            operation,
+            detail,
+        } => MendixError::Decode {
+            api,
+            operation,
+            detail: super::error::scrub(&detail, secrets),
+        },
+        other => other,
     }
 }
 
