@@ -225,6 +225,10 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     let mut leader = standby;
     let standby = Replica::start(&h, &kubeconfig, "replica-c").await;
     wait_roles(&h, &leader, &[&standby]).await;
+    // Stop it while it follows another build: it finishes or records the step first.
+    h.create::<MendixPackage>(&cloud_package("calc-next", "1.0.1", demo::GOOD_REVISION))
+        .await;
+    h.wait_package("calc-next", build_started).await;
     let held_until = lease_expiry(&h).await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &leader.pid().to_string()])
@@ -254,7 +258,41 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
         handover < LEASE_DURATION,
         "hand-over after SIGTERM took {handover:?}; the Lease was not released"
     );
-    // The new leader has nothing left to do: still one build.
-    h.wait_package("calc", package_ready).await;
-    assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
+    // The new leader finishes the second build without requesting it again.
+    let mut leader = standby;
+    h.wait_package("calc-next", package_ready).await;
+    assert_eq!(
+        h.mendix.stats().count("v1_build_package"),
+        2,
+        "two builds, each once"
+    );
+
+    // A leader whose Lease is taken from it (say, after a network partition) stops reconciling
+    // and exits with an error, so a fresh replica can start.
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let now = serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ))
+    .expect("time serializes");
+    leases
+        .patch(
+            LEASE,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {
+                "holderIdentity": "intruder",
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseDurationSeconds": 3600,
+            }})),
+        )
+        .await
+        .expect("Lease taken over");
+    let exit = tokio::time::timeout(WAIT, leader.child.wait())
+        .await
+        .expect("a leader that lost its Lease exits")
+        .expect("exit status");
+    assert!(
+        !exit.success(),
+        "losing the Lease is an error exit: {exit:?}"
+    );
 }
