@@ -6,6 +6,7 @@
 mod support;
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -26,6 +27,8 @@ struct Replica {
     identity: String,
     child: Child,
     metrics: String,
+    /// Every JSON log line the replica wrote.
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Replica {
@@ -66,6 +69,8 @@ impl Replica {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let name = identity.to_string();
+        let log: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let keep = log.clone();
         // Forward the replica's log (shown when a test fails) and learn its metrics address.
         tokio::spawn(async move {
             let mut addr_tx = Some(addr_tx);
@@ -80,6 +85,7 @@ impl Replica {
                 {
                     let _ = tx.send(addr.to_string());
                 }
+                keep.lock().expect("lock").push(json);
             }
         });
         let metrics = tokio::time::timeout(WAIT, addr_rx)
@@ -90,6 +96,7 @@ impl Replica {
             identity: identity.to_string(),
             child,
             metrics,
+            log,
         }
     }
 
@@ -220,6 +227,33 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
         .find(|e| e["mode"] == "Test")
         .map(|e| e["transports"].as_u64().unwrap_or(0));
     assert_eq!(transports, Some(1), "the transport ran once");
+
+    // Its log lines inside a reconcile name the resource, and the operation once one started.
+    let started: Vec<serde_json::Value> = standby
+        .log
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l["message"] == "operation started")
+        .cloned()
+        .collect();
+    assert!(
+        !started.is_empty(),
+        "the new leader logged the operations it started"
+    );
+    for line in &started {
+        let span = &line["span"];
+        assert_eq!(span["namespace"], NS, "{line}");
+        assert!(
+            span["kind"].is_string() && span["name"].is_string(),
+            "{line}"
+        );
+        assert!(span["generation"].is_number(), "{line}");
+        assert!(
+            span["operation"].as_str().is_some_and(|o| !o.is_empty()),
+            "{line}"
+        );
+    }
 
     // A new standby; SIGTERM on the leader hands the Lease over long before it would expire.
     let mut leader = standby;

@@ -168,7 +168,8 @@ fn requeue(verdict: &Verdict, ctx: &Context) -> Action {
 }
 
 /// Failed reconciles are retried after a pause; deletions that wait say how long.
-pub fn error_policy(_pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+    let _span = reconcile_span(pkg.as_ref()).entered();
     if error.is_conflict() {
         return Action::requeue(CONFLICT_RETRY);
     }
