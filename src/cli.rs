@@ -90,7 +90,19 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
         }
         Command::Sandbox { .. } => Err(CliError::NotAvailable("sandbox")),
         Command::KubeSandbox { listen, kubeconfig } => {
-            let sandbox = crate::sandbox::kube::KubeSandbox::new();
+            use crate::sandbox::kube::KubeSandbox;
+            // Optional, for demos: KUBE_SANDBOX_STATE keeps the objects across restarts (loaded
+            // at start if the file exists, saved on Ctrl-C); KUBE_SANDBOX_VERSION sets /version.
+            let state = std::env::var_os("KUBE_SANDBOX_STATE").map(PathBuf::from);
+            let sandbox = match &state {
+                Some(path) if path.exists() => {
+                    KubeSandbox::load(path).map_err(CliError::KubeSandbox)?
+                }
+                _ => KubeSandbox::new(),
+            };
+            if let Ok(version) = std::env::var("KUBE_SANDBOX_VERSION") {
+                sandbox.set_version(&version);
+            }
             let server = sandbox.serve(listen).await.map_err(CliError::KubeSandbox)?;
             server
                 .write_kubeconfig(&kubeconfig)
@@ -105,6 +117,10 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(CliError::KubeSandbox)?;
             server.shutdown();
+            if let Some(path) = &state {
+                sandbox.save(path).map_err(CliError::KubeSandbox)?;
+                println!("state saved to {}", path.display());
+            }
             Ok(())
         }
         Command::MendixSandbox { listen, state } => {

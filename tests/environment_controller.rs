@@ -9,35 +9,6 @@ use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use serde_json::json;
 use support::*;
 
-fn cloud_package(name: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  source: {{build: {{branch: main, revision: {rev}, version: {version}}}}}
-",
-        app = demo::CLOUD_APP_ID,
-        rev = demo::GOOD_REVISION
-    )
-}
-
-fn pc_package(name: &str, version: &str, revision: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{privateCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
-",
-        app = demo::PC_APP_ID
-    )
-}
-
 fn cloud_env(name: &str, mode: &str, package: &str, extra: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -132,7 +103,7 @@ fn env_count(h: &Harness, env: &str, op: &str) -> u64 {
 #[tokio::test]
 async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-2-0-0", "2.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-2-0-0", demo::GOOD_REVISION, "2.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env(
         "calc-test",
@@ -166,7 +137,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
     assert_eq!(env_count(&h, "Test", "v1_create_tag"), 1);
 
     // Upgrade: a new package and a new constant cost one stop/start cycle together.
-    h.create::<MendixPackage>(&cloud_package("calc-2-1-0", "2.1.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-2-1-0", demo::GOOD_REVISION, "2.1.0"))
         .await;
     patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2-1-0"}, "constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://v21.example.com"}]})).await;
     let e = h
@@ -190,7 +161,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
 #[tokio::test]
 async fn mendix_cloud_settings_restart_only_a_running_app() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-3", "3.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-3", demo::GOOD_REVISION, "3.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("running", "Test", "calc-3", ""))
         .await;
@@ -265,7 +236,7 @@ async fn mendix_cloud_settings_restart_only_a_running_app() {
 #[tokio::test]
 async fn private_cloud_deploy_upgrade_scale_and_stop() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&pc_package("pc-2", "2.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("pc-2", demo::GOOD_REVISION, "2.0.0"))
         .await;
     h.create::<MendixEnvironment>(&pc_env(
         "pc-test",
@@ -321,9 +292,9 @@ async fn private_cloud_deploy_upgrade_scale_and_stop() {
 #[tokio::test]
 async fn restart_annotation_restarts_once_per_value_on_both_platforms() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-4", "4.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-4", demo::GOOD_REVISION, "4.0.0"))
         .await;
-    h.create::<MendixPackage>(&pc_package("pc-4", "4.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("pc-4", demo::GOOD_REVISION, "4.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("cloud", "Test", "calc-4", ""))
         .await;
@@ -398,9 +369,9 @@ async fn restart_annotation_restarts_once_per_value_on_both_platforms() {
 #[tokio::test]
 async fn production_environments_need_consent() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-5", "5.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-5", demo::GOOD_REVISION, "5.0.0"))
         .await;
-    h.create::<MendixPackage>(&pc_package("pc-5", "5.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("pc-5", demo::GOOD_REVISION, "5.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("cloud-prod", "Production", "calc-5", ""))
         .await;
@@ -451,11 +422,11 @@ async fn environments_wait_for_their_package_and_stall_on_a_failed_one() {
             .and_then(|s| condition(&s.conditions, "Ready"))
             .is_some_and(|c| c.message.contains("later"))
     );
-    h.create::<MendixPackage>(&pc_package("later", "6.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("later", demo::GOOD_REVISION, "6.0.0"))
         .await;
     h.wait_environment("waits", environment_ready).await;
 
-    h.create::<MendixPackage>(&pc_package("broken", "6.0.1", demo::FAILING_REVISION))
+    h.create::<MendixPackage>(&pc_build("broken", demo::FAILING_REVISION, "6.0.1"))
         .await;
     h.create::<MendixEnvironment>(&pc_env(
         "on-broken",
@@ -471,7 +442,7 @@ async fn environments_wait_for_their_package_and_stall_on_a_failed_one() {
 #[tokio::test]
 async fn start_failures_stall_with_mendix_reason() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-7", "7.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-7", demo::GOOD_REVISION, "7.0.0"))
         .await;
     assert!(
         h.mendix
@@ -502,7 +473,7 @@ async fn start_failures_stall_with_mendix_reason() {
 #[tokio::test]
 async fn transport_of_a_fresh_package_waits_for_processing() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&cloud_package("calc-8", "8.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-8", demo::GOOD_REVISION, "8.0.0"))
         .await;
     h.mendix.add_fault(Fault {
         operation: "v1_transport".into(),
@@ -522,7 +493,7 @@ async fn transport_of_a_fresh_package_waits_for_processing() {
 #[tokio::test]
 async fn drift_in_mendix_is_corrected_with_an_event() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&pc_package("pc-9", "9.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("pc-9", demo::GOOD_REVISION, "9.0.0"))
         .await;
     h.create::<MendixEnvironment>(&pc_env("drifty", demo::PC_ENVIRONMENT_TEST, "pc-9", "  instances: 1\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://git.example.com'}]\n")).await;
     h.wait_environment("drifty", environment_ready).await;
@@ -564,9 +535,9 @@ async fn drift_in_mendix_is_corrected_with_an_event() {
 #[tokio::test]
 async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
     let mut h = Harness::new().await;
-    h.create::<MendixPackage>(&cloud_package("calc-10", "10.0.0"))
+    h.create::<MendixPackage>(&cloud_build("calc-10", demo::GOOD_REVISION, "10.0.0"))
         .await;
-    h.create::<MendixPackage>(&pc_package("pc-10", "10.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&pc_build("pc-10", demo::GOOD_REVISION, "10.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("c", "Test", "calc-10", ""))
         .await;
@@ -626,5 +597,193 @@ async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
         pc.status.and_then(|s| s.instances),
         Some(1),
         "the Private Cloud app is scaled back up"
+    );
+}
+
+#[tokio::test]
+async fn private_cloud_upgrade_and_constant_change_each_cost_one_manifest_update() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&pc_build("pc-11", demo::GOOD_REVISION, "11.0.0"))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env(
+        "pc-up",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-11",
+        "  instances: 1\n",
+    ))
+    .await;
+    h.wait_environment("pc-up", environment_ready).await;
+    let puts = env_count(
+        &h,
+        demo::PC_ENVIRONMENT_TEST,
+        "update_environment_for_namespace",
+    );
+    h.create::<MendixPackage>(&pc_build("pc-12", demo::GOOD_REVISION, "12.0.0"))
+        .await;
+    patch_spec(&h, "pc-up", json!({"packageRef": {"name": "pc-12"}})).await;
+    let e = h
+        .wait_environment("pc-up", |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_version.as_deref())
+                    == Some("12.0.0")
+        })
+        .await;
+    let pkg = h
+        .packages()
+        .get("pc-12")
+        .await
+        .expect("package")
+        .status
+        .and_then(|s| s.package_id);
+    assert_eq!(deployed(&e), pkg);
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 1
+    );
+    patch_spec(&h, "pc-up", json!({"constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://twelve.example.com"}]})).await;
+    h.wait_environment("pc-up", |e| {
+        environment_ready(e) && e.metadata.generation == Some(3)
+    })
+    .await;
+    assert_eq!(
+        env_count(
+            &h,
+            demo::PC_ENVIRONMENT_TEST,
+            "update_environment_for_namespace"
+        ),
+        puts + 2
+    );
+    assert!(
+        h.mendix
+            .state_json()
+            .to_string()
+            .contains("https://twelve.example.com")
+    );
+}
+
+#[tokio::test]
+async fn paused_environments_make_no_remote_writes() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_build("calc-13", demo::GOOD_REVISION, "13.0.0"))
+        .await;
+    h.wait_package("calc-13", package_ready).await;
+    h.create::<MendixEnvironment>(&cloud_env("held", "Test", "calc-13", "").replace(
+        "metadata: {name: held}",
+        "metadata: {name: held, annotations: {mendixops.io/paused: 'true'}}",
+    ))
+    .await;
+    let e = h
+        .wait_environment("held", |e| {
+            e.status.as_ref().is_some_and(|s| {
+                s.phase == Some(mendix_operator::crd::environment::EnvironmentPhase::Paused)
+            })
+        })
+        .await;
+    let message = e
+        .status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Reconciling"))
+        .map(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("paused"), "{message}");
+    assert_eq!(cloud_done(&h, "Test", "transports"), 0);
+    assert_eq!(
+        env_count(&h, "Test", "v1_stop_environment")
+            + env_count(&h, "Test", "v1_start_environment"),
+        0
+    );
+    h.environments()
+        .patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"metadata": {"annotations": {"mendixops.io/paused": null}}})),
+        )
+        .await
+        .expect("resumed");
+    h.wait_environment("held", environment_ready).await;
+    assert_eq!(cloud_done(&h, "Test", "transports"), 1);
+}
+
+/// Runs the real kubectl off the async runtime (the operator keeps running meanwhile).
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
+    let kubeconfig = kubeconfig.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new("kubectl")
+            .args(&args)
+            .args(["-n", NS])
+            .env("KUBECONFIG", &kubeconfig)
+            .output()
+            .expect("kubectl runs");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .expect("kubectl task")
+}
+
+/// The whole flow as a user drives it: kubectl apply, kubectl wait, kubectl get.
+#[tokio::test]
+async fn kubectl_apply_wait_get() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    h.kube
+        .write_kubeconfig(&kubeconfig)
+        .expect("kubeconfig written");
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).expect("dir");
+    std::fs::write(
+        manifests.join("package.yaml"),
+        cloud_build("calc-20", demo::GOOD_REVISION, "20.0.0"),
+    )
+    .expect("write");
+    std::fs::write(
+        manifests.join("environment.yaml"),
+        cloud_env("calc-acc", "Acceptance", "calc-20", "  instances: 1\n"),
+    )
+    .expect("write");
+    let (ok, out) = kubectl(&kubeconfig, &["apply", "-f", &manifests.to_string_lossy()]).await;
+    assert!(ok, "kubectl apply failed: {out}");
+    assert!(
+        out.contains("mendixenvironment.mendixops.io/calc-acc created"),
+        "{out}"
+    );
+    let (ok, out) = kubectl(
+        &kubeconfig,
+        &[
+            "wait",
+            "--for=condition=Ready",
+            "mxenv/calc-acc",
+            "--timeout=90s",
+        ],
+    )
+    .await;
+    assert!(ok, "kubectl wait failed: {out}");
+    let (ok, out) = kubectl(&kubeconfig, &["get", "mxenv"]).await;
+    assert!(ok, "{out}");
+    let header = out.lines().next().unwrap_or_default();
+    for column in ["NAME", "READY", "STATUS", "VERSION", "INSTANCES", "AGE"] {
+        assert!(header.contains(column), "{out}");
+    }
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("calc-acc"))
+        .unwrap_or_default();
+    assert!(
+        row.contains("True") && row.contains("Running") && row.contains("20.0.0"),
+        "{out}"
     );
 }

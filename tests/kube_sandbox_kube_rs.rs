@@ -413,26 +413,60 @@ async fn pagination_selectors_and_410_gone() {
         }
         api.create(&PostParams::default(), &cm).await.unwrap();
     }
-    let mut names = Vec::new();
+    // Pages read one snapshot: changes made between pages do not show up in later pages.
     let mut lp = ListParams::default().limit(10);
-    let mut pages = 0;
+    let first = api.list(&lp).await.unwrap();
+    let snapshot_rv = first.metadata.resource_version.clone().unwrap();
+    let mut names: Vec<String> = first.items.iter().map(|c| c.name_any()).collect();
+    api.create(&PostParams::default(), &config_map("p10a", "new"))
+        .await
+        .unwrap();
+    api.delete("p20", &DeleteParams::default()).await.unwrap();
+    let mut token = first.metadata.continue_.clone().unwrap();
+    let mut pages = 1;
     loop {
-        let page = api.list(&lp).await.unwrap();
+        let page = api.list(&lp.clone().continue_token(&token)).await.unwrap();
         pages += 1;
         names.extend(page.items.iter().map(|c| c.name_any()));
         match page.metadata.continue_ {
-            Some(token) if !token.is_empty() => lp = lp.continue_token(&token),
+            Some(next) if !next.is_empty() => token = next,
             _ => break,
         }
     }
     assert_eq!(pages, 3);
     assert_eq!(names.len(), 25);
     assert!(names.windows(2).all(|w| w[0] < w[1]));
+    assert!(names.contains(&"p20".to_string()) && !names.contains(&"p10a".to_string()));
+    // The same snapshot by resourceVersionMatch=Exact; the latest state by default.
+    let exact = api
+        .list(
+            &ListParams::default()
+                .at(&snapshot_rv)
+                .matching(kube::api::VersionMatch::Exact),
+        )
+        .await
+        .unwrap();
+    assert_eq!(exact.items.len(), 25);
+    assert!(exact.items.iter().any(|c| c.name_any() == "p20"));
+    let latest = api.list(&ListParams::default()).await.unwrap();
+    assert!(latest.items.iter().any(|c| c.name_any() == "p10a"));
+    assert!(!latest.items.iter().any(|c| c.name_any() == "p20"));
     let gold = api
         .list(&ListParams::default().labels("tier=gold"))
         .await
         .unwrap();
-    assert_eq!(gold.items.len(), 5);
+    assert_eq!(gold.items.len(), 4, "p20 was deleted");
+    // Once the history has moved on, the old continue token is expired (410).
+    for i in 0..20 {
+        api.create(
+            &PostParams::default(),
+            &config_map(&format!("q{i:02}"), "x"),
+        )
+        .await
+        .unwrap();
+    }
+    lp = lp.continue_token(first.metadata.continue_.as_deref().unwrap());
+    assert_eq!(api_code(api.list(&lp).await.unwrap_err()), 410);
     let one = api
         .list(&ListParams::default().fields("metadata.name=p07"))
         .await
@@ -524,6 +558,20 @@ async fn faults_fail_conflict_and_cut_watches() {
     .unwrap();
     assert_eq!(seen.name_any(), "after-cut");
 
+    // Request counts: the two failed gets count too; the 409'd patch and the good one.
+    let counts = sandbox.stats().snapshot();
+    assert!(counts["get configmaps"] >= 3, "{counts:?}");
+    assert_eq!(counts["patch configmaps"], 2, "{counts:?}");
+    let over_http: serde_json::Value = http
+        .get(format!("{}/_sandbox/stats", server.url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(over_http["patch configmaps"], 2);
+
     sandbox.faults().clear();
     let resp = http
         .get(format!("{}/_sandbox/faults", server.url()))
@@ -569,7 +617,7 @@ async fn state_survives_save_and_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_bookmarks_timeouts_and_streaming_lists() {
-    let (sandbox, _server, client) = start().await;
+    let (sandbox, server, client) = start().await;
     sandbox.set_bookmark_interval(Duration::from_millis(100));
     let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
     api.create(&PostParams::default(), &config_map("b", "1"))
@@ -601,6 +649,21 @@ async fn watch_bookmarks_timeouts_and_streaming_lists() {
     .await;
     assert!(ended.is_ok(), "the watch outlived its timeoutSeconds");
     assert!(bookmarks >= 1, "no bookmark within the watch");
+
+    // The legacy watch path of one object.
+    let url = format!(
+        "{}/api/v1/watch/namespaces/default/configmaps/b?timeoutSeconds=1",
+        server.url()
+    );
+    let body = tokio::time::timeout(GUARD, async {
+        reqwest::get(&url).await.unwrap().text().await.unwrap()
+    })
+    .await
+    .unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(body.lines().next().unwrap_or_default()).unwrap();
+    assert_eq!(first["type"], "ADDED");
+    assert_eq!(first["object"]["metadata"]["name"], "b");
 
     // kube's streaming-list watcher (sendInitialEvents + the initial-events-end bookmark).
     let config = watcher::Config::default().streaming_lists();
@@ -652,6 +715,36 @@ async fn namespace_and_crd_deletion_cascade() {
         .unwrap();
     assert_eq!(api_code(cms.get("in-team").await.unwrap_err()), 404);
     assert_eq!(api_code(namespaces.get("team").await.unwrap_err()), 404);
+
+    // An object with a finalizer keeps its namespace Terminating; nothing new may be created.
+    let ns = serde_json::from_value(json!({"metadata": {"name": "team2"}})).unwrap();
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    let cms2: Api<ConfigMap> = Api::namespaced(client.clone(), "team2");
+    let mut held = config_map("held", "1");
+    held.metadata.finalizers = Some(vec!["sandbox.test/hold".into()]);
+    cms2.create(&PostParams::default(), &held).await.unwrap();
+    namespaces
+        .delete("team2", &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get("team2").await.unwrap();
+    assert_eq!(
+        terminating.status.and_then(|s| s.phase).as_deref(),
+        Some("Terminating")
+    );
+    let refused = cms2
+        .create(&PostParams::default(), &config_map("late", "1"))
+        .await
+        .unwrap_err();
+    assert_eq!(api_code(refused), 403);
+    let release = Patch::Merge(json!({"metadata": {"finalizers": null}}));
+    cms2.patch("held", &PatchParams::default(), &release)
+        .await
+        .unwrap();
+    assert_eq!(api_code(namespaces.get("team2").await.unwrap_err()), 404);
 
     let envs: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
     envs.create(&PostParams::default(), &example_environment())
@@ -727,6 +820,44 @@ async fn scale_subresource_and_invalid_crd() {
         .unwrap();
     assert_eq!(obj["spec"]["replicas"], 4);
     assert_eq!(obj["metadata"]["generation"], 2);
+
+    // The OpenAPI document follows CRD updates (it is cached per registry version).
+    let openapi_url = format!("{}/openapi/v3/apis/example.io/v1", server.url());
+    let doc: serde_json::Value = http
+        .get(&openapi_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = &doc["components"]["schemas"]["io.example.v1.Widget"];
+    assert!(
+        widget["properties"]["spec"]["properties"]
+            .get("colour")
+            .is_none()
+    );
+    let mut live = crds.get("widgets.example.io").await.unwrap();
+    let mut versions = serde_json::to_value(&live.spec.versions).unwrap();
+    versions[0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["colour"] =
+        json!({"type": "string"});
+    live.spec.versions = serde_json::from_value(versions).unwrap();
+    crds.replace("widgets.example.io", &PostParams::default(), &live)
+        .await
+        .unwrap();
+    let doc: serde_json::Value = http
+        .get(&openapi_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let widget = &doc["components"]["schemas"]["io.example.v1.Widget"];
+    assert_eq!(
+        widget["properties"]["spec"]["properties"]["colour"]["type"],
+        "string"
+    );
 
     // A schema that is not structural is refused, naming the field.
     let mut bad = crd.clone();
@@ -826,4 +957,80 @@ async fn server_side_apply_conflicts_and_force() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 415);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_stay_out_of_debug_output() {
+    let (sandbox, server, client) = start().await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::default_namespaced(client);
+    let secret = serde_json::from_value(
+        json!({"metadata": {"name": "creds"}, "stringData": {"apiKey": "s3cr3t-value"}}),
+    )
+    .unwrap();
+    let stored = secrets
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    // stringData became base64 data, as kube-apiserver stores it.
+    assert_eq!(stored.data.unwrap()["apiKey"].0, b"s3cr3t-value");
+    for shown in [format!("{sandbox:?}"), format!("{server:?}")] {
+        assert!(
+            !shown.contains("s3cr3t") && !shown.contains("czNjcjN0"),
+            "{shown}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn owned_objects_are_garbage_collected_with_their_owner() {
+    let (_sandbox, _server, client) = start().await;
+    install_crds(&client).await;
+    let envs: Api<MendixEnvironment> = Api::default_namespaced(client.clone());
+    let owner = envs
+        .create(&PostParams::default(), &example_environment())
+        .await
+        .unwrap();
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let mut owned = config_map("owned", "1");
+    owned.metadata.owner_references = Some(vec![owner.controller_owner_ref(&()).unwrap()]);
+    cms.create(&PostParams::default(), &owned).await.unwrap();
+    cms.create(&PostParams::default(), &config_map("unowned", "1"))
+        .await
+        .unwrap();
+    envs.delete("calc-acceptance", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_code(cms.get("owned").await.unwrap_err()), 404);
+    assert!(cms.get("unowned").await.is_ok());
+}
+
+/// kube-rs reads the written kubeconfig as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_rs_uses_the_written_kubeconfig() {
+    let (_sandbox, server, _client) = start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&path).unwrap();
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(
+        kubeconfig,
+        &kube::config::KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(config.default_namespace, "default");
+    let client = Client::try_from(config).unwrap();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|n| n.name_any())
+        .collect();
+    assert_eq!(
+        names,
+        ["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
 }

@@ -10,7 +10,7 @@ use kube_sandbox_support::{Env, GUARD, repo_path};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 async fn with_crds_and_examples(env: &Env, server_side: bool) {
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     let mut args = vec!["apply", "-f"];
     let examples = repo_path("deploy/examples/");
     args.push(&examples);
@@ -27,7 +27,7 @@ async fn with_crds_and_examples(env: &Env, server_side: bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crds_explain_examples_get_describe_patch() {
     let env = Env::start().await;
-    let out = env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    let out = env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     assert!(
         out.contains("mendixenvironments.mendixops.io created"),
         "{out}"
@@ -60,6 +60,19 @@ async fn crds_explain_examples_get_describe_patch() {
         .await;
     assert!(out.contains("calc-acceptance unchanged"), "{out}");
 
+    // A changed custom resource: `kubectl diff` shows it (exit 1), `kubectl apply` patches it
+    // (with a merge patch: the OpenAPI offers no strategic merge patch for custom kinds).
+    let example =
+        std::fs::read_to_string(repo_path("deploy/examples/mendix-cloud-environment.yaml"))
+            .unwrap();
+    let changed = example.replace("memoryPerInstance: 1024", "memoryPerInstance: 2048");
+    let diff = env.kubectl_stdin(&["diff", "-f", "-"], &changed).await;
+    assert!(
+        !diff.ok && diff.stdout.contains("+  memoryPerInstance: 2048"),
+        "{diff:?}"
+    );
+    let out = env.ok_stdin(&["apply", "-f", "-"], &changed).await;
+    assert!(out.contains("calc-acceptance configured"), "{out}");
     let out = env.ok(&["get", "mxenv"]).await;
     let header = out.lines().next().unwrap_or_default();
     for column in ["NAME", "READY", "STATUS", "VERSION", "INSTANCES", "AGE"] {
@@ -142,7 +155,8 @@ regarding:
             "jsonpath={.spec.instances} {.metadata.generation}",
         ])
         .await;
-    assert_eq!(out.trim(), "3 2");
+    // Generation 1 at create, 2 after the re-apply above, 3 after this patch.
+    assert_eq!(out.trim(), "3 3");
 
     let out = env
         .ok(&[
@@ -174,6 +188,35 @@ regarding:
         ])
         .await;
     assert_eq!(key.trim(), "YS1yZWFsLWtleQ==");
+    // `kubectl create secret|configmap|namespace` send protobuf bodies.
+    env.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "made",
+        "--from-literal=apiKey=k3y",
+    ])
+    .await;
+    let out = env
+        .ok(&[
+            "get",
+            "secret",
+            "made",
+            "-o",
+            "jsonpath={.type} {.data.apiKey}",
+        ])
+        .await;
+    assert_eq!(out.trim(), "Opaque azN5");
+    env.ok(&["create", "configmap", "settings", "--from-literal=a=b"])
+        .await;
+    env.ok(&["create", "namespace", "team-a"]).await;
+    let out = env
+        .ok(&["get", "namespace", "team-a", "--show-labels"])
+        .await;
+    assert!(
+        out.contains("Active") && out.contains("kubernetes.io/metadata.name=team-a"),
+        "{out}"
+    );
     let out = env.ok(&["get", "secrets"]).await;
     assert!(out.contains("TYPE") && out.contains("Opaque"), "{out}");
 }
@@ -372,7 +415,7 @@ async fn delete_with_and_without_finalizers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_are_rejected_naming_the_field() {
     let env = Env::start().await;
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    env.ok(&["apply", "-f", &repo_path("crds/")]).await;
     let bad_name = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\ndata:\n  a: b\n";
     let run = env.kubectl_stdin(&["apply", "-f", "-"], bad_name).await;
     assert!(!run.ok);
@@ -412,19 +455,21 @@ async fn oldest_kubectl_works_too() {
     assert!(out.contains("deleted"), "{out}");
 }
 
-/// The `mendix-operator kube-sandbox` command: serves, writes a usable kubeconfig.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kube_sandbox_command_writes_a_kubeconfig_kubectl_uses() {
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("kubeconfig");
+async fn start_command(
+    kubeconfig: &std::path::Path,
+    state: &std::path::Path,
+) -> tokio::process::Child {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
         .args(["kube-sandbox", "--listen", "127.0.0.1:0", "--kubeconfig"])
-        .arg(&kubeconfig)
+        .arg(kubeconfig)
+        .env("KUBE_SANDBOX_STATE", state)
+        .env("KUBE_SANDBOX_VERSION", "v1.27.16")
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
     let banner = tokio::time::timeout(GUARD, lines.next_line())
         .await
         .unwrap()
@@ -434,16 +479,68 @@ async fn kube_sandbox_command_writes_a_kubeconfig_kubectl_uses() {
             .unwrap_or_default()
             .contains("listening on http://127.0.0.1:")
     );
+    // Keep reading stdout so the process never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    child
+}
+
+async fn kubectl_at(
+    kubeconfig: &std::path::Path,
+    home: &std::path::Path,
+    args: &[&str],
+) -> (bool, String) {
     let out = tokio::process::Command::new("kubectl")
-        .args(["get", "namespaces"])
-        .env("KUBECONFIG", &kubeconfig)
-        .env("HOME", dir.path())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", home)
         .output();
     let out = tokio::time::timeout(GUARD, out).await.unwrap().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("kube-system"),
-        "{stdout}"
-    );
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// The `mendix-operator kube-sandbox` command: serves, writes a kubeconfig kubectl uses, and
+/// with KUBE_SANDBOX_STATE keeps its objects across a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_sandbox_command_serves_and_keeps_state_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    let state = dir.path().join("state.json");
+    let mut child = start_command(&kubeconfig, &state).await;
+    let (ok, out) = kubectl_at(&kubeconfig, dir.path(), &["version", "-o", "json"]).await;
+    assert!(ok, "{out}");
+    let version: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(version["serverVersion"]["gitVersion"], "v1.27.16");
+    let (ok, out) = kubectl_at(
+        &kubeconfig,
+        dir.path(),
+        &["create", "configmap", "kept", "--from-literal=a=b"],
+    )
+    .await;
+    assert!(ok, "{out}");
+    // Ctrl-C saves the state.
+    let pid = child.id().unwrap().to_string();
+    let status = tokio::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(GUARD, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+    assert!(state.exists());
+
+    let mut child = start_command(&kubeconfig, &state).await;
+    let (ok, out) = kubectl_at(
+        &kubeconfig,
+        dir.path(),
+        &["get", "configmap", "kept", "-o", "jsonpath={.data.a}"],
+    )
+    .await;
+    assert!(ok && out.trim() == "b", "{out}");
     child.kill().await.unwrap();
 }

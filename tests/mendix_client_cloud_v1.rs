@@ -278,7 +278,7 @@ async fn upload_then_transport_start_and_stop() {
         .unwrap();
     assert_eq!(uploaded.size, Some(fake_mda().len() as i64));
 
-    // Still being processed: 503, retried (transport is idempotent) until attempts run out.
+    // Still being processed: 503 says "not done", so it is retried until attempts run out.
     let err = deploy
         .transport(CLOUD_APP_ID, "Test", &package_id)
         .await

@@ -8,34 +8,6 @@ use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use sha2::{Digest, Sha256};
 use support::*;
 
-fn cloud_build(name: &str, revision: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}, description: test build}}}}
-",
-        app = demo::CLOUD_APP_ID
-    )
-}
-
-fn pc_build(name: &str, revision: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{privateCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
-",
-        app = demo::PC_APP_ID
-    )
-}
-
 fn with_policy(yaml: String, policy: &str) -> String {
     format!("{yaml}  deletionPolicy: {policy}\n")
 }
@@ -522,4 +494,48 @@ spec:
         1,
         "the wrong checksum uploads nothing"
     );
+}
+
+#[tokio::test]
+async fn paused_packages_start_nothing_and_reconcile_requests_are_echoed() {
+    let h = Harness::started().await;
+    let yaml = cloud_build("paused", demo::GOOD_REVISION, "10.0.0").replace(
+        "metadata: {name: paused}",
+        "metadata: {name: paused, annotations: {mendixops.io/paused: 'true'}}",
+    );
+    h.create::<MendixPackage>(&yaml).await;
+    let p = h
+        .wait_package("paused", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.reason == "Paused")
+        })
+        .await;
+    assert!(
+        p.status
+            .as_ref()
+            .and_then(|s| s.package_id.as_ref())
+            .is_none()
+    );
+    assert_eq!(
+        h.mendix.stats().count("v1_build_package"),
+        0,
+        "paused: no remote writes"
+    );
+    let patch = serde_json::json!({"metadata": {"annotations": {"mendixops.io/paused": null, "mendixops.io/reconcileRequestedAt": "now-1"}}});
+    h.packages()
+        .patch(
+            "paused",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .expect("resumed");
+    let p = h.wait_package("paused", package_ready).await;
+    assert_eq!(
+        p.status.and_then(|s| s.reconcile_requested_at).as_deref(),
+        Some("now-1")
+    );
+    assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
 }

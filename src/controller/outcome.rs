@@ -123,3 +123,42 @@ pub fn hold_stalled(
         )
     })
 }
+
+/// A Mendix error as the end of a step: Stalled when a person must act, otherwise the error is
+/// returned so the reconcile reports "waiting for Mendix" and retries (see [`settle`]).
+pub fn stall_or_retry(err: MendixError, what: &str) -> Result<Verdict, crate::controller::Error> {
+    match stalled_by(&err, what) {
+        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
+        None => Err(err.into()),
+    }
+}
+
+/// The verdict of a whole converge: Mendix errors that reach this far become Stalled (terminal)
+/// or "waiting for Mendix" with a backoff that honours Retry-After; other errors end the reconcile.
+pub fn settle(
+    result: Result<Verdict, crate::controller::Error>,
+    poll: &crate::controller::backoff::PollSchedule,
+) -> Result<Verdict, crate::controller::Error> {
+    match result {
+        Err(crate::controller::Error::Mendix(err)) => Ok(match stalled_by(&err, "Mendix") {
+            Some((reason, message)) => Verdict::stalled(reason, message),
+            None => {
+                let after = err.retry_after().unwrap_or(poll.first).max(poll.first);
+                Verdict::new(
+                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
+                    after,
+                )
+            }
+        }),
+        other => other,
+    }
+}
+
+/// When to look again: the verdict's own delay, capped by the resync period that detects drift.
+pub fn requeue_after(verdict: &Verdict, resync: Duration) -> Duration {
+    if verdict.requeue.is_zero() {
+        resync
+    } else {
+        verdict.requeue.min(resync)
+    }
+}

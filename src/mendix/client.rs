@@ -534,8 +534,13 @@ impl Call {
         }
         match self.retry {
             Retry::Idempotent => true,
+            // 429 and 503 say the request was not processed ("come back later"), so even a
+            // request that could do work twice may be sent again.
             Retry::Unsafe => match err {
-                MendixError::Api { status, .. } => *status == StatusCode::TOO_MANY_REQUESTS,
+                MendixError::Api { status, .. } => {
+                    *status == StatusCode::TOO_MANY_REQUESTS
+                        || *status == StatusCode::SERVICE_UNAVAILABLE
+                }
                 MendixError::Connection { not_sent, .. } => *not_sent,
                 _ => false,
             },

@@ -360,3 +360,33 @@ pub fn stalled_reason_package(p: &MendixPackage) -> String {
         .map(|c| c.reason.clone())
         .unwrap_or_default()
 }
+
+/// A MendixPackage building `revision` of branch main as `version` on Mendix Cloud.
+pub fn cloud_build(name: &str, revision: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  source: {{build: {{branch: main, revision: {revision}, version: {version}, description: test build}}}}
+",
+        app = demo::CLOUD_APP_ID
+    )
+}
+
+/// The same on Private Cloud.
+pub fn pc_build(name: &str, revision: &str, version: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
+",
+        app = demo::PC_APP_ID
+    )
+}

@@ -12,7 +12,7 @@ use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::outcome::{Verdict, is_paused, stall_or_retry, start_operation};
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
@@ -122,13 +122,6 @@ fn start_already_failed(
     )
 }
 
-fn wrap(err: MendixError, what: &str) -> Result<Verdict, Error> {
-    match stalled_by(&err, what) {
-        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
-        None => Err(err.into()),
-    }
-}
-
 pub async fn converge(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -152,7 +145,9 @@ pub async fn converge(
                 ),
             ));
         }
-        Err(err) => return wrap(err, &format!("reading environment {mode} of app {app}")),
+        Err(err) => {
+            return stall_or_retry(err, &format!("reading environment {mode} of app {app}"));
+        }
     };
     status.url = remote.url.clone().or(status.url.take());
     status.model_version = remote.model_version.clone();
@@ -223,7 +218,7 @@ pub async fn converge(
                             format!("starting {version} failed: {err}; {hint}"),
                         ));
                     }
-                    return wrap(err, "following the start job");
+                    return stall_or_retry(err, "following the start job");
                 }
             }
         } else if remote.status == EnvironmentStatus::Running {
@@ -241,7 +236,7 @@ pub async fn converge(
     let deployed = match api.environment_package(app, mode, false).await {
         Ok(p) => Some(p.package_id),
         Err(err) if err.is_not_found() => None,
-        Err(err) => return wrap(err, "reading the deployed package"),
+        Err(err) => return stall_or_retry(err, "reading the deployed package"),
     };
     status.deployed_package_id = deployed.clone();
     let needs_transport = deployed.as_deref() != Some(desired.package_id.as_str());
@@ -253,7 +248,7 @@ pub async fn converge(
     }
     let settings = match api.get_settings(app, mode).await {
         Ok(s) => s,
-        Err(err) => return wrap(err, "reading the environment settings"),
+        Err(err) => return stall_or_retry(err, "reading the environment settings"),
     };
     let (merged, change) = merge_cloud_settings(&settings, desired);
     let restart_token = restart_request(env, status);
@@ -314,7 +309,7 @@ pub async fn converge(
                         NEXT_STEP,
                     ))
                 }
-                Err(err) => wrap(err, "stopping the app"),
+                Err(err) => stall_or_retry(err, "stopping the app"),
             }
         }
         Step::Transport => {
@@ -348,7 +343,7 @@ pub async fn converge(
                         after,
                     ))
                 }
-                Err(err) => wrap(err, &format!("transporting {version}")),
+                Err(err) => stall_or_retry(err, &format!("transporting {version}")),
             }
         }
         Step::ApplySettings => {
@@ -387,7 +382,7 @@ pub async fn converge(
                         NEXT_STEP,
                     ))
                 }
-                Err(err) => wrap(err, "applying settings"),
+                Err(err) => stall_or_retry(err, "applying settings"),
             }
         }
         Step::Scale { instances, memory } => {
@@ -411,7 +406,7 @@ pub async fn converge(
                         NEXT_STEP,
                     ))
                 }
-                Err(err) => wrap(err, "scaling"),
+                Err(err) => stall_or_retry(err, "scaling"),
             }
         }
         Step::Start => {
@@ -484,7 +479,7 @@ pub async fn converge(
                             format!("starting {version} failed: {err}; {hint}"),
                         ));
                     }
-                    wrap(err, "starting the app")
+                    stall_or_retry(err, "starting the app")
                 }
             }
         }
@@ -522,7 +517,7 @@ pub async fn converge(
                         NEXT_STEP,
                     ))
                 }
-                Err(err) => wrap(err, "stopping the app for a restart"),
+                Err(err) => stall_or_retry(err, "stopping the app for a restart"),
             }
         }
         Step::Done => {

@@ -22,7 +22,7 @@ use self::resolve::{Resolved, resolve};
 use super::Context;
 use super::credentials::{self, Credentials, Platform};
 use super::error::Error;
-use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
+use super::outcome::{Verdict, now, reconcile_requested_at, requeue_after, settle};
 use super::status::StatusWriter;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
@@ -221,30 +221,15 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
     let mut status = env.status.clone().unwrap_or_default();
     let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
-    let verdict = match converge(env, ctx, &mut status, &mut writer).await {
-        Ok(verdict) => verdict,
-        Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
-            Some((reason, message)) => Verdict::stalled(reason, message),
-            None => {
-                let after = err
-                    .retry_after()
-                    .unwrap_or(ctx.settings.poll.first)
-                    .max(ctx.settings.poll.first);
-                Verdict::new(
-                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
-                    after,
-                )
-            }
-        },
-        Err(other) => return Err(other),
-    };
+    let verdict = settle(
+        converge(env, ctx, &mut status, &mut writer).await,
+        &ctx.settings.poll,
+    )?;
     record_operation(env, ctx, &mut writer, &mut status, &verdict.outcome).await?;
-    let after = if verdict.requeue.is_zero() {
-        ctx.settings.resync
-    } else {
-        verdict.requeue.min(ctx.settings.resync)
-    };
-    Ok(Action::requeue(after))
+    Ok(Action::requeue(requeue_after(
+        &verdict,
+        ctx.settings.resync,
+    )))
 }
 
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, _ctx: Arc<Context>) -> Action {

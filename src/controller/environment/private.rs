@@ -11,7 +11,7 @@ use super::desired::{Desired, merge_manifest, private_instances};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::outcome::{Verdict, is_paused, stall_or_retry, stalled_by, start_operation};
 use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
@@ -23,13 +23,6 @@ use crate::mendix::private_cloud_v4::types::{ContainerState, EnvironmentManifest
 
 const SCALE_DOWN: &str = "scaleDown";
 const SCALE_UP: &str = "scaleUp";
-
-fn wrap(err: crate::mendix::error::MendixError, what: &str) -> Result<Verdict, Error> {
-    match stalled_by(&err, what) {
-        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
-        None => Err(err.into()),
-    }
-}
 
 /// Sends one manifest PUT, recording the operation first and its job after.
 async fn put_manifest(
@@ -73,7 +66,7 @@ async fn put_manifest(
             if stalled_by(&err, "").is_some() {
                 status.operation = None;
             }
-            wrap(err, "updating the environment manifest")
+            stall_or_retry(err, "updating the environment manifest")
         }
     }
 }
@@ -96,7 +89,7 @@ pub async fn converge(
         let job_id = op.job_id.clone().unwrap_or_default();
         let job = match api.get_job(&job_id).await {
             Ok(job) => job,
-            Err(err) => return wrap(err, &format!("following job {job_id}")),
+            Err(err) => return stall_or_retry(err, &format!("following job {job_id}")),
         };
         match job.status {
             JobStatus::Finished => {
@@ -150,7 +143,7 @@ pub async fn converge(
                 ),
             ));
         }
-        Err(err) => return wrap(err, &format!("reading environment {id}")),
+        Err(err) => return stall_or_retry(err, &format!("reading environment {id}")),
     };
     let spec = &manifest.environment;
     let container = &spec.container;

@@ -10,7 +10,9 @@ use super::remote::{JobState, PackageApi, RemotePackage, RemoteState, Started, l
 use crate::controller::Context;
 use crate::controller::credentials::{self, Platform};
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, age, is_paused, stalled_by, start_operation};
+use crate::controller::outcome::{
+    Verdict, age, is_paused, stall_or_retry, stalled_by, start_operation,
+};
 use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::package::{MendixPackage, MendixPackageStatus, PackagePhase, PackageSource};
@@ -223,10 +225,7 @@ pub async fn converge(
                     "package {id} no longer exists in Mendix (deleted outside the operator); delete this MendixPackage and create it again"
                 ),
             )),
-            Err(err) => match stalled_by(&err, &format!("reading package {id}")) {
-                Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
-                None => Err(err.into()),
-            },
+            Err(err) => stall_or_retry(err, &format!("reading package {id}")),
         };
     }
 
@@ -240,13 +239,10 @@ pub async fn converge(
         let state = match remote.job(&job_id).await {
             Ok(state) => state,
             Err(err) => {
-                return match stalled_by(&err, &format!("following job {job_id}")) {
-                    Some((reason, message)) => {
-                        status.operation = None;
-                        Ok(Verdict::stalled(reason, message))
-                    }
-                    None => Err(err.into()),
-                };
+                // A terminal answer about the job ends it: nothing is in flight any more.
+                let verdict = stall_or_retry(err, &format!("following job {job_id}"))?;
+                status.operation = None;
+                return Ok(verdict);
             }
         };
         match state {
@@ -382,11 +378,7 @@ pub async fn converge(
                     existing.package_id
                 ),
             )),
-            Err(err) => match stalled_by(&err, &format!("reading package {}", existing.package_id))
-            {
-                Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
-                None => Err(err.into()),
-            },
+            Err(err) => stall_or_retry(err, &format!("reading package {}", existing.package_id)),
         },
         source @ (PackageSource { build: Some(_), .. }
         | PackageSource {
@@ -394,12 +386,7 @@ pub async fn converge(
         }) => {
             let packages = match remote.list().await {
                 Ok(p) => p,
-                Err(err) => {
-                    return match stalled_by(&err, "listing the app's packages") {
-                        Some((reason, message)) => Ok(Verdict::stalled(reason, message)),
-                        None => Err(err.into()),
-                    };
-                }
+                Err(err) => return stall_or_retry(err, "listing the app's packages"),
             };
             if let Some(found) = reusable(source, &packages) {
                 let found = found.clone();

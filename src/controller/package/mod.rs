@@ -18,7 +18,7 @@ use self::apply::{converge, phase_of};
 use self::cleanup::{Cleanup, cleanup};
 use super::Context;
 use super::error::Error;
-use super::outcome::{Verdict, now, reconcile_requested_at, stalled_by};
+use super::outcome::{Verdict, now, reconcile_requested_at, requeue_after, settle};
 use super::status::StatusWriter;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
@@ -70,25 +70,15 @@ async fn apply(
 ) -> Result<Action, Error> {
     let mut status = pkg.status.clone().unwrap_or_default();
     let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
-    let verdict = match converge(pkg, ctx, &mut status, &mut writer).await {
-        Ok(verdict) => verdict,
-        Err(Error::Mendix(err)) => match stalled_by(&err, "Mendix") {
-            Some((reason, message)) => Verdict::stalled(reason, message),
-            None => {
-                let after = err
-                    .retry_after()
-                    .unwrap_or(ctx.settings.poll.first)
-                    .max(ctx.settings.poll.first);
-                Verdict::new(
-                    Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
-                    after,
-                )
-            }
-        },
-        Err(other) => return Err(other),
-    };
+    let verdict = settle(
+        converge(pkg, ctx, &mut status, &mut writer).await,
+        &ctx.settings.poll,
+    )?;
     write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
-    Ok(requeue(&verdict, ctx))
+    Ok(Action::requeue(requeue_after(
+        &verdict,
+        ctx.settings.resync,
+    )))
 }
 
 /// Runs the deletion; the finalizer is removed only when it reports Done.
@@ -103,7 +93,10 @@ async fn delete(
         Ok(Cleanup::Done) => Ok(Action::await_change()),
         Ok(Cleanup::Wait(verdict)) => {
             write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
-            Err(Error::CleanupPending(requeue_after(&verdict, ctx)))
+            Err(Error::CleanupPending(requeue_after(
+                &verdict,
+                ctx.settings.resync,
+            )))
         }
         Err(Error::Mendix(err)) => {
             let verdict = Verdict::new(
@@ -153,18 +146,6 @@ pub(crate) async fn write_status(
         .inc();
     written?;
     Ok(())
-}
-
-fn requeue_after(verdict: &Verdict, ctx: &Context) -> Duration {
-    if verdict.requeue.is_zero() {
-        ctx.settings.resync
-    } else {
-        verdict.requeue.min(ctx.settings.resync)
-    }
-}
-
-fn requeue(verdict: &Verdict, ctx: &Context) -> Action {
-    Action::requeue(requeue_after(verdict, ctx))
 }
 
 /// Failed reconciles are retried after a pause; deletions that wait say how long.

@@ -272,7 +272,9 @@ impl CloudDeploy {
     }
 
     /// `POST .../transport` with `PackageId`. Needs a stopped environment (`APP_IS_RUNNING`);
-    /// a package still being processed answers 503, which is retried.
+    /// a package still being processed answers 503, which is retried. A transport whose answer
+    /// was lost is not sent again blindly (it would deploy twice): the caller re-reads the
+    /// environment's package instead.
     pub async fn transport(
         &self,
         app_id: &str,
@@ -281,7 +283,6 @@ impl CloudDeploy {
     ) -> Result<(), MendixError> {
         let call = self
             .env_call("transport", Method::POST, app_id, mode, &["transport"])
-            .idempotent()
             .json_body(&TransportRequest {
                 package_id: package_id.to_string(),
             })?;

@@ -124,7 +124,7 @@ pub fn admit(
                 return Err(ApiError::bad_request(format!(
                     "{} in version {:?} cannot be handled as a {}: strict decoding error: {}",
                     rt.kind,
-                    rt.api_version(),
+                    rt.version,
                     rt.kind,
                     listed.join(", ")
                 )));

@@ -17,11 +17,17 @@ use super::resources::ResourceType;
 use super::status::ApiError;
 use super::store::StoreKey;
 use super::table::{self, IncludeObject};
-use super::{KubeSandbox, discovery, events, openapi, openapi_proto, reads, watch, writes};
+use super::{
+    KubeSandbox, discovery, events, openapi, openapi_proto, protobuf, reads, watch, writes,
+};
 
 /// Every route of the sandbox.
 pub fn router(sandbox: KubeSandbox) -> Router {
-    Router::new().fallback(serve).with_state(sandbox)
+    // kube-apiserver accepts request bodies up to 3 MiB.
+    Router::new()
+        .fallback(serve)
+        .layer(axum::extract::DefaultBodyLimit::max(3 * 1024 * 1024))
+        .with_state(sandbox)
 }
 
 /// One parsed request.
@@ -139,6 +145,7 @@ async fn serve(
     if req.path.starts_with("/_sandbox") {
         return control(&sandbox, &req);
     }
+    count_request(&sandbox, &req);
     let verdict = sandbox.faults().judge(req.method.as_str(), &req.path);
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
@@ -179,12 +186,41 @@ fn control(sandbox: &KubeSandbox, req: &Request) -> Response {
             faults.clear();
             json_response(StatusCode::OK, &json!([]))
         }
+        ("GET", "/_sandbox/stats") => json_response(StatusCode::OK, &json!(sandbox.stats().snapshot())),
+        ("DELETE", "/_sandbox/stats") => {
+            sandbox.stats().reset();
+            json_response(StatusCode::OK, &json!({}))
+        }
         ("POST", "/_sandbox/faults/cut-watches") => {
             faults.cut_watches();
             json_response(StatusCode::OK, &json!({"cut": true}))
         }
         _ => ApiError::new(404, "NotFound", format!("no sandbox control endpoint {}", req.path)).into_response(),
     }
+}
+
+/// Counts a resource request in [`super::Stats`] (before faults, so refused requests count).
+fn count_request(sandbox: &KubeSandbox, req: &Request) {
+    let segments: Vec<&str> = req.path.split('/').filter(|s| !s.is_empty()).collect();
+    let Some(target) = parse_target(sandbox, &segments) else {
+        return;
+    };
+    let watching = target.watch_prefix || req.flag("watch");
+    let verb = match (&req.method, &target.name) {
+        (&Method::GET, _) if watching => "watch",
+        (&Method::GET, None) => "list",
+        (&Method::GET, Some(_)) => "get",
+        (&Method::POST, _) => "create",
+        (&Method::PUT, _) => "update",
+        (&Method::PATCH, _) => "patch",
+        (&Method::DELETE, None) => "deletecollection",
+        (&Method::DELETE, Some(_)) => "delete",
+        _ => "other",
+    };
+    let sub = target.subresource.as_deref();
+    sandbox
+        .stats()
+        .count(verb, &target.rt.group, &target.rt.plural, sub);
 }
 
 fn not_found_path(path: &str) -> ApiError {
@@ -234,17 +270,19 @@ async fn route(
                 )
                     .into_response());
             }
-            return ok(openapi::v2(&sandbox.lock().registry));
+            let doc = sandbox.openapi(&req.path, |r| Some(openapi::v2(r)));
+            return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3"] => {
-            return ok(openapi::v3_root(&sandbox.lock().registry));
+            let doc = sandbox.openapi(&req.path, |r| Some(openapi::v3_root(r)));
+            return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3", "api", version] => {
-            let doc = openapi::v3_group_version(&sandbox.lock().registry, "", version);
+            let doc = sandbox.openapi(&req.path, |r| openapi::v3_group_version(r, "", version));
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         ["openapi", "v3", "apis", group, version] => {
-            let doc = openapi::v3_group_version(&sandbox.lock().registry, group, version);
+            let doc = sandbox.openapi(&req.path, |r| openapi::v3_group_version(r, group, version));
             return doc.map_or_else(|| Err(not_found_path(&req.path)), ok);
         }
         _ => {}
@@ -252,7 +290,7 @@ async fn route(
     let target = parse_target(sandbox, &segments).ok_or_else(|| not_found_path(&req.path))?;
     let watching = target.watch_prefix || req.flag("watch");
     match (&req.method, &target.name, target.subresource.as_deref()) {
-        (&Method::GET, None, _) if watching => watch::serve(sandbox, req, &target).await,
+        (&Method::GET, _, None) if watching => watch::serve(sandbox, req, &target).await,
         (&Method::GET, None, _) => reads::list(sandbox, req, &target),
         (&Method::GET, Some(name), sub) => reads::get(sandbox, req, &target, name, sub),
         (&Method::POST, None, _) => writes::create(sandbox, req, &target, warnings),
@@ -387,10 +425,9 @@ pub(crate) fn respond_object(
 }
 
 pub(crate) fn parse_body(req: &Request) -> Result<Value, ApiError> {
-    if req.content_type().contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(req.content_type()));
-    }
-    let value: Value = if req.content_type().contains("yaml") {
+    let value: Value = if req.content_type().contains("protobuf") {
+        protobuf::decode(&req.body)?
+    } else if req.content_type().contains("yaml") {
         serde_yaml::from_slice(&req.body).map_err(|e| {
             ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
         })?

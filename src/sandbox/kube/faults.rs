@@ -145,7 +145,10 @@ impl Faults {
         let mut rng = rand::rng();
         for rule in rules.iter_mut() {
             if !path.contains(&rule.path)
-                || rule.method.as_deref().is_some_and(|m| m != method)
+                || rule
+                    .method
+                    .as_deref()
+                    .is_some_and(|m| !m.eq_ignore_ascii_case(method))
                 || rule.count == Some(0)
             {
                 continue;
@@ -220,5 +223,40 @@ mod tests {
             Some(409)
         );
         assert_eq!(faults.list().len(), 1);
+    }
+
+    #[test]
+    fn latency_adds_up_and_method_filters() {
+        let faults = Faults::default();
+        faults.add(Fault::latency("/apis/", Duration::from_millis(30)).method("get"));
+        faults.add(Fault::latency("", Duration::from_millis(20)));
+        assert_eq!(
+            faults.judge("GET", "/apis/x").delay,
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            faults.judge("PUT", "/apis/x").delay,
+            Duration::from_millis(20)
+        );
+        assert!(faults.judge("GET", "/apis/x").error.is_none());
+        // Never for a zero fraction.
+        faults.clear();
+        faults.add(Fault::fail("", 500).fraction(0.0));
+        assert!((0..50).all(|_| faults.judge("GET", "/api").error.is_none()));
+    }
+
+    #[test]
+    fn faults_parse_from_the_http_body_form() {
+        let fault: Fault = serde_json::from_value(serde_json::json!({
+            "path": "/apis/mendixops.io", "method": "PUT",
+            "action": {"latency": {"millis": 250}}, "fraction": 0.5, "count": 3
+        }))
+        .unwrap();
+        assert_eq!(fault.action, FaultAction::Latency { millis: 250 });
+        assert_eq!(fault.count, Some(3));
+        let conflict: Fault =
+            serde_json::from_value(serde_json::json!({"action": "conflict"})).unwrap();
+        assert_eq!(conflict.action, FaultAction::Conflict);
+        assert_eq!(conflict.fraction, 1.0);
     }
 }

@@ -12,10 +12,22 @@
 //! # Ok(()) }
 //! ```
 //!
-//! - [`store`]: objects, the global resourceVersion and the change history watches replay.
-//! - [`api`]: the REST verbs; [`watch`]: watch streams; [`discovery`], [`openapi`], [`table`].
-//! - [`admission`] and [`patching`]: the bridges to the schema and patch machinery.
-//! - [`faults`]: fault injection; [`persist`]: save/load; [`kubeconfig`].
+//! - [`store`]: objects, the global resourceVersion and the bounded change history watches replay.
+//! - [`api`]: routing and request/response shaping; the verbs are in [`reads`] (get, list),
+//!   [`writes`] (create, update, patch, apply, delete, garbage collection) and [`watch`].
+//! - [`resources`]: the served kinds (built-ins and every CRD version); [`crds`]: CRD admission
+//!   and the Established status; [`scale`]: the scale subresource; [`events`]: core/v1 ⇄
+//!   events.k8s.io/v1 Events.
+//! - [`discovery`], [`openapi`] (+ [`openapi_proto`] for older kubectl), [`table`]: what kubectl reads.
+//! - [`admission`] and [`patching`]: the bridges to [`schema`] (validation, pruning, defaulting)
+//!   and [`patch`] (patches, server-side apply, managedFields).
+//! - [`protobuf`]: the protobuf bodies `kubectl create secret|configmap|namespace` send.
+//! - [`faults`]: fault injection; [`stats`]: request counts; [`persist`]: save/load; [`kubeconfig`].
+//!
+//! Deliberate simplifications: deletion is immediate (grace periods accepted, finalizers
+//! honoured), garbage collection runs at once, every version of a CRD is served from one store
+//! without conversion, and list `resourceVersion`/`resourceVersionMatch` always read the latest
+//! state.
 
 pub mod admission;
 pub mod api;
@@ -29,11 +41,13 @@ pub mod openapi_proto;
 pub mod patch;
 pub mod patching;
 pub mod persist;
+pub mod protobuf;
 pub mod reads;
 pub mod resources;
 pub mod scale;
 pub mod schema;
 pub mod selectors;
+pub mod stats;
 pub mod status;
 pub mod store;
 pub mod table;
@@ -46,6 +60,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
 pub use faults::{Fault, FaultAction, Faults};
+pub use stats::Stats;
 use store::Store;
 
 /// The Kubernetes version `/version` reports unless configured otherwise.
@@ -58,6 +73,8 @@ pub(crate) struct Shared {
     /// Carries the latest resourceVersion; watches wake up when it changes.
     changed: tokio::sync::watch::Sender<u64>,
     faults: Faults,
+    stats: Stats,
+    openapi: openapi::Cache,
     version: RwLock<String>,
     bookmark_interval: RwLock<Duration>,
 }
@@ -89,6 +106,8 @@ impl KubeSandbox {
                 store: Mutex::new(Store::new(changes)),
                 changed: tokio::sync::watch::channel(0).0,
                 faults: Faults::default(),
+                stats: Stats::default(),
+                openapi: openapi::Cache::default(),
                 version: RwLock::new(DEFAULT_VERSION.to_string()),
                 bookmark_interval: RwLock::new(Duration::from_secs(10)),
             }),
@@ -103,6 +122,11 @@ impl KubeSandbox {
     /// The injected faults (shared with the `/_sandbox/faults` endpoint).
     pub fn faults(&self) -> &Faults {
         &self.shared.faults
+    }
+
+    /// Request counts per verb and resource (also at `GET /_sandbox/stats`).
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
     }
 
     /// Sets the Kubernetes version `/version` reports, e.g. `v1.27.16` (kubectl's
@@ -138,6 +162,18 @@ impl KubeSandbox {
             .bookmark_interval
             .read()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A cached OpenAPI document (see [`openapi::Cache`]).
+    pub(crate) fn openapi(
+        &self,
+        path: &str,
+        render: impl FnOnce(&resources::Registry) -> Option<serde_json::Value>,
+    ) -> Option<serde_json::Value> {
+        let store = self.lock();
+        self.shared
+            .openapi
+            .get_or_render(&store.registry, path, render)
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Store> {

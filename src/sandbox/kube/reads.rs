@@ -13,6 +13,7 @@ use super::resources::ResourceType;
 use super::scale::scale_of;
 use super::selectors::{FieldSelector, LabelSelector};
 use super::status::ApiError;
+use super::store::ObjectKey;
 use super::table;
 
 pub(crate) fn get(
@@ -33,12 +34,22 @@ pub(crate) fn get(
     Ok(respond_object(req, rt, StatusCode::OK, &obj))
 }
 
-/// Continue tokens: the hex of the last returned `namespace/name`.
-fn encode_continue(ns: &str, name: &str) -> String {
-    hex::encode(format!("{ns}/{name}"))
+/// Objects of a list in (namespace, name) order.
+type Entries<'a> = Box<dyn Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a>;
+
+/// Where a page starts: after `ns/name`, in the snapshot at resourceVersion `rv`.
+struct Continue {
+    rv: u64,
+    after: (String, String),
 }
 
-fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
+/// Continue tokens: the hex of `rv/namespace/name` — every page of one list reads the same
+/// snapshot, as kube-apiserver's do.
+fn encode_continue(rv: u64, ns: &str, name: &str) -> String {
+    hex::encode(format!("{rv}/{ns}/{name}"))
+}
+
+fn decode_continue(token: &str) -> Result<Continue, ApiError> {
     let bad = || {
         ApiError::bad_request(format!(
             "continue key is not valid: {token:?}; start the list again without it"
@@ -46,8 +57,14 @@ fn decode_continue(token: &str) -> Result<(String, String), ApiError> {
     };
     let raw = hex::decode(token).map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
-    let (ns, name) = text.split_once('/').ok_or_else(bad)?;
-    Ok((ns.to_string(), name.to_string()))
+    let mut parts = text.splitn(3, '/');
+    let (Some(rv), Some(ns), Some(name)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(bad());
+    };
+    Ok(Continue {
+        rv: rv.parse().map_err(|_| bad())?,
+        after: (ns.to_string(), name.to_string()),
+    })
 }
 
 pub(crate) struct Filter {
@@ -87,37 +104,66 @@ pub(crate) fn list(
         })?,
         None => 0,
     };
-    let after = req
+    let token = req
         .param("continue")
         .filter(|c| !c.is_empty())
         .map(decode_continue)
         .transpose()?;
+    let exact = match (
+        req.param("resourceVersionMatch"),
+        req.param("resourceVersion"),
+    ) {
+        (Some("Exact"), Some(rv)) => Some(rv.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("resourceVersion must be a number, got {rv:?}"))
+        })?),
+        _ => None,
+    };
     let (items, rv, next) = {
         let store = sandbox.lock();
-        let mut items = Vec::new();
-        let mut next = None;
-        for ((ns, name), obj) in
-            store.range(&target.key(), target.namespace.as_deref(), after.as_ref())
-        {
+        let at = token.as_ref().map(|t| t.rv).or(exact).unwrap_or(store.rv());
+        let after = token.as_ref().map(|t| &t.after);
+        // The latest state is read in place; an older one is rebuilt from the history.
+        let rewound;
+        let candidates: Entries = if at >= store.rv() {
+            Box::new(store.range(&target.key(), target.namespace.as_deref(), after))
+        } else {
+            rewound = store.snapshot(&target.key(), at).ok_or_else(|| {
+                ApiError::gone(format!(
+                    "the resourceVersion {at} of this list is too old; list again from the start"
+                ))
+            })?;
+            let lower = match after {
+                Some(k) => std::ops::Bound::Excluded(k.clone()),
+                None => std::ops::Bound::Unbounded,
+            };
+            let ns = target.namespace.clone();
+            Box::new(
+                rewound
+                    .range((lower, std::ops::Bound::Unbounded))
+                    .filter(move |((o_ns, _), _)| ns.as_ref().is_none_or(|want| o_ns == want)),
+            )
+        };
+        let mut items: Vec<Arc<Value>> = Vec::new();
+        let mut more = false;
+        for (_, obj) in candidates {
             if !filter.matches(rt, obj) {
                 continue;
             }
             if limit > 0 && items.len() == limit {
-                next = Some(encode_continue(ns, name));
+                more = true;
                 break;
             }
             items.push(obj.clone());
         }
         // The token names the last returned item, so the next page starts after it.
-        if next.is_some()
-            && let Some(last) = items.last()
-        {
-            next = Some(encode_continue(
+        let next = items.last().filter(|_| more).map(|last| {
+            encode_continue(
+                at,
                 last["metadata"]["namespace"].as_str().unwrap_or_default(),
                 last["metadata"]["name"].as_str().unwrap_or_default(),
-            ));
-        }
-        (items, store.rv(), next)
+            )
+        });
+        (items, at.min(store.rv()), next)
     };
     let mut metadata = json!({"resourceVersion": rv.to_string()});
     if let Some(token) = next {

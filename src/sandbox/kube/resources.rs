@@ -162,6 +162,8 @@ pub fn builtins() -> Vec<ResourceType> {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     types: BTreeMap<(String, String, String), Arc<ResourceType>>,
+    /// Bumped on every change, so documents derived from the registry can be cached.
+    version: u64,
 }
 
 impl Registry {
@@ -173,7 +175,13 @@ impl Registry {
         reg
     }
 
+    /// Changes whenever the served types change.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
     pub fn insert(&mut self, t: ResourceType) {
+        self.version += 1;
         self.types.insert(
             (t.group.clone(), t.version.clone(), t.plural.clone()),
             Arc::new(t),
@@ -192,6 +200,7 @@ impl Registry {
 
     /// Drops every version a CRD defined for `group`/`plural`.
     pub fn remove_resource(&mut self, group: &str, plural: &str) {
+        self.version += 1;
         self.types
             .retain(|(g, _, p), t| !(g == group && p == plural && t.custom));
     }

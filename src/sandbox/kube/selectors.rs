@@ -125,6 +125,12 @@ impl FieldSelector {
         Ok(FieldSelector(terms))
     }
 
+    /// Adds a `path=value` term.
+    pub fn and_equals(mut self, path: &str, value: &str) -> Self {
+        self.0.push((path.to_string(), true, value.to_string()));
+        self
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(path, equal, want)| {
             let mut cur = object;

@@ -30,8 +30,8 @@ impl EventType {
     }
 }
 
-/// One change, as watches see it.
-#[derive(Debug, Clone)]
+/// One change, as watches see it. (No `Debug`: objects may be Secrets.)
+#[derive(Clone)]
 pub struct Change {
     pub rv: u64,
     pub event: EventType,
@@ -45,13 +45,24 @@ pub struct Change {
 /// The default number of changes kept for watches that resume from a resourceVersion.
 pub const DEFAULT_HISTORY: usize = 50_000;
 
-#[derive(Debug)]
 pub struct Store {
     rv: u64,
     objects: HashMap<StoreKey, BTreeMap<ObjectKey, Arc<Value>>>,
     history: VecDeque<Change>,
     history_limit: usize,
     pub registry: Registry,
+}
+
+/// Counts only: the objects may be Secrets, which never appear in Debug output.
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let objects: usize = self.objects.values().map(BTreeMap::len).sum();
+        f.debug_struct("Store")
+            .field("resource_version", &self.rv)
+            .field("objects", &objects)
+            .field("history", &self.history.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -226,6 +237,50 @@ impl Store {
         }
     }
 
+    /// The objects of one resource as they were at resourceVersion `at` (rewinding the history
+    /// from the current state), for consistent pages and `resourceVersionMatch=Exact`;
+    /// `None` when the history no longer reaches back that far.
+    pub fn snapshot(&self, key: &StoreKey, at: u64) -> Option<BTreeMap<ObjectKey, Arc<Value>>> {
+        let mut objects = self.objects.get(key).cloned().unwrap_or_default();
+        if at >= self.rv {
+            return Some(objects);
+        }
+        let changes: Vec<&Change> = self.changes_since(at)?.collect();
+        for change in changes.into_iter().rev().filter(|c| &c.key == key) {
+            let name = change.object["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let object_key = (change.namespace.clone(), name);
+            match (&change.event, &change.old) {
+                (EventType::Added, _) => {
+                    objects.remove(&object_key);
+                }
+                (_, Some(old)) => {
+                    objects.insert(object_key, old.clone());
+                }
+                (_, None) => {}
+            }
+        }
+        Some(objects)
+    }
+
+    /// Objects whose `metadata.ownerReferences` name `uid`, for garbage collection.
+    pub fn dependents_of(&self, uid: &str) -> Vec<(StoreKey, ObjectKey)> {
+        let mut out = Vec::new();
+        for (key, m) in &self.objects {
+            for (object_key, obj) in m {
+                let owned = obj["metadata"]["ownerReferences"]
+                    .as_array()
+                    .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid));
+                if owned {
+                    out.push((key.clone(), object_key.clone()));
+                }
+            }
+        }
+        out
+    }
+
     /// Namespaced objects of every resource in `ns`, for namespace deletion.
     pub fn keys_in_namespace(&self, ns: &str) -> Vec<(StoreKey, String)> {
         let mut out = Vec::new();
@@ -237,5 +292,71 @@ impl Store {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key() -> StoreKey {
+        ("".into(), "configmaps".into())
+    }
+
+    fn cm(name: &str) -> Value {
+        json!({"metadata": {"name": name, "namespace": "ns"}})
+    }
+
+    #[test]
+    fn every_change_gets_the_next_resource_version_and_is_replayable() {
+        let mut store = Store::new(100);
+        let start = store.rv();
+        let a = store.put(&key(), cm("a"));
+        store.put(&key(), cm("a"));
+        let gone = store.remove(&key(), "ns", "a").unwrap();
+        assert_eq!(a["metadata"]["resourceVersion"], (start + 1).to_string());
+        assert_eq!(gone["metadata"]["resourceVersion"], (start + 3).to_string());
+        let events: Vec<EventType> = store
+            .changes_since(start)
+            .unwrap()
+            .map(|c| c.event)
+            .collect();
+        assert_eq!(
+            events,
+            [EventType::Added, EventType::Modified, EventType::Deleted]
+        );
+        assert_eq!(store.changes_since(start + 2).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn resource_versions_older_than_the_history_are_gone() {
+        let mut store = Store::new(3);
+        let start = store.rv();
+        for i in 0..5 {
+            store.put(&key(), cm(&format!("o{i}")));
+        }
+        assert!(store.changes_since(start).is_none(), "410 Gone");
+        // The last three changes are still there.
+        assert_eq!(store.changes_since(start + 2).map(Iterator::count), Some(3));
+    }
+
+    #[test]
+    fn range_pages_in_name_order_within_a_namespace() {
+        let mut store = Store::new(10);
+        for name in ["c", "a", "b"] {
+            store.put(&key(), cm(name));
+        }
+        store.put(
+            &key(),
+            json!({"metadata": {"name": "z", "namespace": "other"}}),
+        );
+        let after = ("ns".to_string(), "a".to_string());
+        let names: Vec<&str> = store
+            .range(&key(), Some("ns"), Some(&after))
+            .map(|((_, n), _)| n.as_str())
+            .collect();
+        assert_eq!(names, ["b", "c"]);
+        assert_eq!(store.range(&key(), None, None).count(), 4);
     }
 }

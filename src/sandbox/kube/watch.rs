@@ -86,6 +86,21 @@ impl Renderer {
     }
 }
 
+/// The changes of the watched resource (and namespace), cloned cheaply out of the history.
+fn relevant<'a>(changes: impl Iterator<Item = &'a Change>, target: &Target) -> Vec<Change> {
+    let key = target.key();
+    changes
+        .filter(|c| {
+            c.key == key
+                && target
+                    .namespace
+                    .as_ref()
+                    .is_none_or(|ns| &c.namespace == ns)
+        })
+        .cloned()
+        .collect()
+}
+
 fn too_old(rv: u64) -> ApiError {
     ApiError::gone(format!("too old resource version: {rv}"))
 }
@@ -96,7 +111,11 @@ pub(crate) async fn serve(
     req: &Request,
     target: &Target,
 ) -> Result<Response, ApiError> {
-    let filter = Filter::from_request(req)?;
+    let mut filter = Filter::from_request(req)?;
+    // The legacy form watches one object by its path.
+    if let Some(name) = &target.name {
+        filter.fields = filter.fields.and_equals("metadata.name", name);
+    }
     let renderer = Renderer {
         target: target.clone(),
         output: req.output(),
@@ -116,40 +135,41 @@ pub(crate) async fn serve(
         })?),
     };
 
-    let mut first: Vec<Bytes> = Vec::new();
+    // Subscribing before reading the store means no change after the snapshot goes unnoticed.
     let mut changed = sandbox.subscribe();
-    let mut last = {
+    // Under the store lock only Arcs are collected; events are rendered after it is released.
+    let (initial, resumed, mut last) = {
         let store = sandbox.lock();
         match from {
             Some(rv) if !send_initial => match store.changes_since(rv) {
-                Some(changes) => {
-                    first.extend(changes.filter_map(|c| renderer.render(c, &filter)));
-                    store.rv()
-                }
+                Some(changes) => (Vec::new(), relevant(changes, target), store.rv()),
                 None => {
                     let line = renderer.error(&too_old(rv));
                     return Ok(body_response(StatusCode::OK, Body::from(line)));
                 }
             },
             _ => {
-                for (_, obj) in store.range(&target.key(), target.namespace.as_deref(), None) {
-                    if filter.matches(&target.rt, obj) {
-                        first.push(renderer.line("ADDED", obj));
-                    }
-                }
-                if send_initial && bookmarks {
-                    first.push(renderer.bookmark(store.rv(), true));
-                }
-                store.rv()
+                let objects = store
+                    .range(&target.key(), target.namespace.as_deref(), None)
+                    .map(|(_, obj)| obj.clone())
+                    .collect();
+                (objects, Vec::new(), store.rv())
             }
         }
     };
-    changed.mark_unchanged();
+    let mut first: Vec<Bytes> = initial
+        .iter()
+        .filter(|obj| filter.matches(&target.rt, obj))
+        .map(|obj| renderer.line("ADDED", obj))
+        .collect();
+    first.extend(resumed.iter().filter_map(|c| renderer.render(c, &filter)));
+    if from.is_none() && send_initial && bookmarks {
+        first.push(renderer.bookmark(last, true));
+    }
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(256);
     let sandbox = sandbox.clone();
     let mut cut = sandbox.faults().cut_signal();
-    cut.mark_unchanged();
     let bookmark_every = sandbox.bookmark_interval();
     tokio::spawn(async move {
         for line in first {
@@ -175,18 +195,22 @@ pub(crate) async fn serve(
                     if res.is_err() {
                         return;
                     }
-                    let (lines, gone) = {
+                    let (changes, gone) = {
                         let store = sandbox.lock();
                         match store.changes_since(last) {
                             Some(changes) => {
-                                let lines: Vec<Bytes> =
-                                    changes.filter_map(|c| renderer.render(c, &filter)).collect();
+                                let changes = relevant(changes, &renderer.target);
                                 last = store.rv();
-                                (lines, false)
+                                (changes, false)
                             }
-                            None => (vec![renderer.error(&too_old(last))], true),
+                            None => (Vec::new(), true),
                         }
                     };
+                    let mut lines: Vec<Bytes> =
+                        changes.iter().filter_map(|c| renderer.render(c, &filter)).collect();
+                    if gone {
+                        lines.push(renderer.error(&too_old(last)));
+                    }
                     for line in lines {
                         if tx.send(line).await.is_err() {
                             return;

@@ -111,11 +111,19 @@ fn create_locked(
         .to_string();
     if let Some(ns) = &write.target.namespace {
         obj["metadata"]["namespace"] = json!(ns);
-        if store
-            .get(&("".into(), "namespaces".into()), "", ns)
-            .is_none()
-        {
-            return Err(ApiError::not_found("", "namespaces", ns));
+        match store.get(&namespace_key(), "", ns) {
+            None => return Err(ApiError::not_found("", "namespaces", ns)),
+            Some(n) if n["metadata"].get("deletionTimestamp").is_some() => {
+                return Err(ApiError::new(
+                    403,
+                    "Forbidden",
+                    format!(
+                        "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                        crate::sandbox::kube::status::qualified(&rt.group, &rt.plural)
+                    ),
+                ));
+            }
+            Some(_) => {}
         }
     } else if let Some(m) = obj["metadata"].as_object_mut() {
         m.remove("namespace");
@@ -137,7 +145,10 @@ fn create_locked(
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
         m.insert("creationTimestamp".into(), json!(now()));
-        m.insert("generation".into(), json!(1));
+        m.remove("generation");
+        if tracks_generation(rt) {
+            m.insert("generation".into(), json!(1));
+        }
     }
     if rt.status_subresource
         && let Some(m) = obj.as_object_mut()
@@ -171,7 +182,7 @@ fn prepare_builtin(
 ) -> Result<(), ApiError> {
     match (rt.group.as_str(), rt.kind.as_str()) {
         ("", "Secret") => {
-            if obj.get("type").is_none_or(Value::is_null) {
+            if obj.get("type").is_none_or(|t| t.is_null() || t == "") {
                 obj["type"] = json!("Opaque");
             }
             if let Some(string_data) = obj.get("stringData").and_then(Value::as_object).cloned() {
@@ -256,6 +267,12 @@ fn comparable(obj: &Value) -> Value {
         m.remove("generation");
     }
     c
+}
+
+/// Custom resources and CRDs count spec changes in `metadata.generation`; the built-in kinds
+/// served here (ConfigMap, Secret, Event, Lease, Namespace) have none, as in kube-apiserver.
+fn tracks_generation(rt: &ResourceType) -> bool {
+    rt.custom || rt.kind == "CustomResourceDefinition"
 }
 
 /// managedFields without their timestamps.
@@ -364,7 +381,15 @@ fn update_locked(
         }
     }
     let old_generation = old["metadata"]["generation"].as_i64().unwrap_or(1);
-    new["metadata"]["generation"] = json!(old_generation);
+    match new["metadata"].as_object_mut() {
+        Some(m) if tracks_generation(rt) => {
+            m.insert("generation".into(), json!(old_generation));
+        }
+        Some(m) => {
+            m.remove("generation");
+        }
+        None => {}
+    }
     prepare_builtin(rt, &mut new, Some(old))?;
     if write.subresource.is_none() {
         warnings.extend(admission::admit(rt, &mut new, Some(old), write.validation)?);
@@ -381,7 +406,7 @@ fn update_locked(
         check_crd(&new)?;
         set_crd_status(&mut new);
     }
-    if spec_part(rt, &new) != spec_part(rt, old) {
+    if tracks_generation(rt) && spec_part(rt, &new) != spec_part(rt, old) {
         new["metadata"]["generation"] = json!(old_generation + 1);
     }
     if !write.applied {
@@ -616,7 +641,39 @@ fn remove_locked(store: &mut Store, rt: &ResourceType, ns: &str, name: &str) -> 
         _ if !ns.is_empty() => finish_namespace_if_empty(store, ns),
         _ => {}
     }
+    collect_garbage(store, &gone);
     Some(gone)
+}
+
+/// `propagationPolicy: Orphan`: dependents lose their owner reference instead of going too.
+fn orphan_dependents(store: &mut Store, owner: &Value) {
+    let Some(uid) = owner["metadata"]["uid"].as_str() else {
+        return;
+    };
+    for (key, (ns, name)) in store.dependents_of(uid) {
+        let Some(dependent) = store.get(&key, &ns, &name) else {
+            continue;
+        };
+        let mut orphaned = (*dependent).clone();
+        if let Some(refs) = orphaned["metadata"]["ownerReferences"].as_array_mut() {
+            refs.retain(|r| r["uid"] != uid);
+        }
+        store.put(&key, orphaned);
+    }
+}
+
+/// The garbage collector's background propagation, done at once: objects owned by a removed
+/// object (`ownerReferences[].uid`) are deleted too (their finalizers still hold them).
+fn collect_garbage(store: &mut Store, owner: &Value) {
+    let Some(uid) = owner["metadata"]["uid"].as_str() else {
+        return;
+    };
+    for (key, (ns, name)) in store.dependents_of(uid) {
+        let Some(rt) = store.registry.all().find(|t| t.store_key() == key).cloned() else {
+            continue;
+        };
+        let _ = delete_locked(store, &rt, &ns, &name, false);
+    }
 }
 
 fn namespace_key() -> StoreKey {
@@ -718,14 +775,20 @@ pub(crate) fn delete(
     name: &str,
 ) -> Result<Response, ApiError> {
     let rt = target.rt.clone();
-    let dry_run = req.dry_run()
-        || serde_json::from_slice::<Value>(&req.body)
-            .ok()
-            .is_some_and(|o| o["dryRun"].as_array().is_some_and(|d| !d.is_empty()));
+    // DeleteOptions come as a body or as query parameters; grace periods are accepted and
+    // deletion is immediate.
+    let options = serde_json::from_slice::<Value>(&req.body).unwrap_or(Value::Null);
+    let dry_run = req.dry_run() || options["dryRun"].as_array().is_some_and(|d| !d.is_empty());
+    let orphan = options["propagationPolicy"] == "Orphan"
+        || options["orphanDependents"] == true
+        || req.param("propagationPolicy") == Some("Orphan");
     let (obj, rv) = {
         let mut store = sandbox.lock();
         if let Some(old) = store.get(&target.key(), target.ns(), name) {
             check_preconditions(req, &rt, &old, name)?;
+            if orphan && !dry_run {
+                orphan_dependents(&mut store, &old);
+            }
         }
         let out = delete_locked(&mut store, &rt, target.ns(), name, dry_run)?;
         (out, store.rv())
