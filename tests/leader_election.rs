@@ -6,6 +6,7 @@
 mod support;
 
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
@@ -26,6 +27,8 @@ struct Replica {
     identity: String,
     child: Child,
     metrics: String,
+    /// Every JSON log line the replica wrote.
+    log: Arc<Mutex<Vec<serde_json::Value>>>,
 }
 
 impl Replica {
@@ -66,6 +69,8 @@ impl Replica {
         let stdout = child.stdout.take().expect("stdout is piped");
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let name = identity.to_string();
+        let log: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
+        let keep = log.clone();
         // Forward the replica's log (shown when a test fails) and learn its metrics address.
         tokio::spawn(async move {
             let mut addr_tx = Some(addr_tx);
@@ -80,6 +85,7 @@ impl Replica {
                 {
                     let _ = tx.send(addr.to_string());
                 }
+                keep.lock().expect("lock").push(json);
             }
         });
         let metrics = tokio::time::timeout(WAIT, addr_rx)
@@ -90,6 +96,7 @@ impl Replica {
             identity: identity.to_string(),
             child,
             metrics,
+            log,
         }
     }
 
@@ -221,10 +228,41 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
         .map(|e| e["transports"].as_u64().unwrap_or(0));
     assert_eq!(transports, Some(1), "the transport ran once");
 
+    // Its log lines inside a reconcile name the resource, and the operation once one started.
+    let started: Vec<serde_json::Value> = standby
+        .log
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|l| l["message"] == "operation started")
+        .cloned()
+        .collect();
+    assert!(
+        !started.is_empty(),
+        "the new leader logged the operations it started"
+    );
+    for line in &started {
+        let span = &line["span"];
+        assert_eq!(span["namespace"], NS, "{line}");
+        assert!(
+            span["kind"].is_string() && span["name"].is_string(),
+            "{line}"
+        );
+        assert!(span["generation"].is_number(), "{line}");
+        assert!(
+            span["operation"].as_str().is_some_and(|o| !o.is_empty()),
+            "{line}"
+        );
+    }
+
     // A new standby; SIGTERM on the leader hands the Lease over long before it would expire.
     let mut leader = standby;
     let standby = Replica::start(&h, &kubeconfig, "replica-c").await;
     wait_roles(&h, &leader, &[&standby]).await;
+    // Stop it while it follows another build: it finishes or records the step first.
+    h.create::<MendixPackage>(&cloud_package("calc-next", "1.0.1", demo::GOOD_REVISION))
+        .await;
+    h.wait_package("calc-next", build_started).await;
     let held_until = lease_expiry(&h).await;
     let status = std::process::Command::new("kill")
         .args(["-TERM", &leader.pid().to_string()])
@@ -254,7 +292,41 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
         handover < LEASE_DURATION,
         "hand-over after SIGTERM took {handover:?}; the Lease was not released"
     );
-    // The new leader has nothing left to do: still one build.
-    h.wait_package("calc", package_ready).await;
-    assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
+    // The new leader finishes the second build without requesting it again.
+    let mut leader = standby;
+    h.wait_package("calc-next", package_ready).await;
+    assert_eq!(
+        h.mendix.stats().count("v1_build_package"),
+        2,
+        "two builds, each once"
+    );
+
+    // A leader whose Lease is taken from it (say, after a network partition) stops reconciling
+    // and exits with an error, so a fresh replica can start.
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let now = serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
+        k8s_openapi::jiff::Timestamp::now(),
+    ))
+    .expect("time serializes");
+    leases
+        .patch(
+            LEASE,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {
+                "holderIdentity": "intruder",
+                "acquireTime": now,
+                "renewTime": now,
+                "leaseDurationSeconds": 3600,
+            }})),
+        )
+        .await
+        .expect("Lease taken over");
+    let exit = tokio::time::timeout(WAIT, leader.child.wait())
+        .await
+        .expect("a leader that lost its Lease exits")
+        .expect("exit status");
+    assert!(
+        !exit.success(),
+        "losing the Lease is an error exit: {exit:?}"
+    );
 }

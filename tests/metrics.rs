@@ -169,6 +169,21 @@ async fn metrics_are_openmetrics_and_move_with_work() {
     // A 20 s build takes 2 s: long enough to see it in flight.
     h.mendix.set_time_scale(0.1);
     let before = scrape(&h).await;
+    // Health: the process serves; ready once the caches synced (no leader election here).
+    let addr = h.metrics_addr.expect("metrics address");
+    let get = |path: &'static str| async move {
+        let r = reqwest::get(format!("http://{addr}{path}"))
+            .await
+            .expect("answers");
+        (r.status().as_u16(), r.text().await.unwrap_or_default())
+    };
+    assert_eq!(get("/healthz").await, (200, "ok".to_string()));
+    wait_for(
+        "/readyz",
+        || async { Some(get("/readyz").await) },
+        |r| *r == (200, "ready: leading".to_string()),
+    )
+    .await;
     assert_eq!(
         before.value("mendix_operator_mendix_requests_total", &[]),
         0.0

@@ -203,7 +203,12 @@ pub async fn run(
     let lost_lease = *lost_rx.borrow_and_update();
     guard.abort();
     let _ = guard.await;
-    release(lease_task).await;
+    if lost_lease {
+        // Another replica holds the Lease now: nothing to release, only the task to end.
+        let _ = tokio::time::timeout(Duration::from_secs(10), lease_task).await;
+    } else {
+        release(lease_task).await;
+    }
     if lost_lease && shutdown.clone().now_or_never().is_none() {
         tracing::error!(identity, "lost the leader Lease");
         Err(OperatorError::LostLeadership)

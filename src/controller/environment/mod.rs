@@ -232,7 +232,8 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     )))
 }
 
-pub fn error_policy(_env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
+    let _span = reconcile_span(env.as_ref()).entered();
     if error.is_conflict() {
         return Action::requeue(super::package::CONFLICT_RETRY);
     }

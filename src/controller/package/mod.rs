@@ -156,7 +156,8 @@ pub(crate) async fn write_status(
 }
 
 /// Failed reconciles are retried after a pause; deletions that wait say how long.
-pub fn error_policy(_pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
+    let _span = reconcile_span(pkg.as_ref()).entered();
     if error.is_conflict() {
         return Action::requeue(CONFLICT_RETRY);
     }
