@@ -368,6 +368,30 @@ async fn kubectl_runs_the_plugin_from_path() {
     for name in [" cloud ", " pc ", " calc-1 ", " pc-1 "] {
         assert!(stdout.contains(name), "{name} in:\n{stdout}");
     }
+    // --kubeconfig wins over $KUBECONFIG, as in kubectl.
+    let out = tokio::process::Command::new(PLUGIN)
+        .args(["--kubeconfig", &kc.display().to_string(), "get", "-n", NS])
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .await
+        .expect("kubectl-mendix runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let out = tokio::process::Command::new(PLUGIN)
+        .args(["get"])
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .await
+        .expect("kubectl-mendix runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("KUBECONFIG"),
+        "the error says how to point at a kubeconfig"
+    );
     // kubectl lists it among its plugins.
     let list = tokio::process::Command::new("kubectl")
         .args(["plugin", "list"])

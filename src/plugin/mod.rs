@@ -21,6 +21,7 @@ use target::Target;
 #[derive(Parser, Debug)]
 #[command(
     name = "kubectl mendix",
+    bin_name = "kubectl mendix",
     version,
     about = "Inspect and steer Mendix deployments managed by mendix-operator"
 )]
