@@ -107,7 +107,7 @@ pub async fn record_operation(
     outcome: &Outcome,
 ) -> Result<(), Error> {
     finish(env, status, outcome);
-    let written = writer.write(status).await;
+    let written = writer.write_confirmed(status).await;
     let label = if written.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .status_writes
@@ -229,7 +229,16 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         },
         Err(other) => return Err(other),
     };
-    record_operation(env, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+    finish(env, &mut status, &verdict.outcome);
+    let written = writer.write(&status).await;
+    ctx.metrics
+        .status_writes
+        .get_or_create(&crate::metrics::ReconcileLabels {
+            kind: KIND.into(),
+            result: if written.is_ok() { "ok" } else { "error" }.into(),
+        })
+        .inc();
+    written?;
     let after = if verdict.requeue.is_zero() {
         ctx.settings.resync
     } else {
