@@ -64,6 +64,7 @@ spec:
 }
 
 const ENVIRONMENTS: [&str; 3] = ["cloud-test", "cloud-acc", "pc"];
+const BUDGET: u64 = 1_000_000;
 const RESTART: &str = "2026-11-22T12:00:00Z";
 
 /// The test's own writes go through the same faulty API server: retry them as kubectl would.
@@ -183,10 +184,15 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
     h.create::<MendixEnvironment>(&pc_env()).await;
 
     let faults = h.kube.sandbox().faults();
-    faults.add(Fault::conflict("/status").fraction(0.4));
-    faults.add(Fault::fail("/apis/mendixops.io/", 500).fraction(0.1));
-    faults.add(Fault::fail("/secrets", 500).fraction(0.2));
-    faults.add(Fault::fail("/events", 500).fraction(0.3));
+    // Counted (with a count never reached) so the test can tell how many fired.
+    faults.add(Fault::conflict("/status").fraction(0.4).times(BUDGET));
+    faults.add(
+        Fault::fail("/apis/mendixops.io/", 500)
+            .fraction(0.1)
+            .times(BUDGET),
+    );
+    faults.add(Fault::fail("/secrets", 500).fraction(0.2).times(BUDGET));
+    faults.add(Fault::fail("/events", 500).fraction(0.3).times(BUDGET));
     let cutter = {
         let faults = faults.clone();
         tokio::spawn(async move {
@@ -211,7 +217,22 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
         h.wait_environment(name, restarted).await;
     }
     cutter.abort();
+    let fired: Vec<(String, u64)> = faults
+        .list()
+        .iter()
+        .map(|f| {
+            (
+                format!("{:?} {}", f.action, f.path),
+                BUDGET - f.count.unwrap_or(BUDGET),
+            )
+        })
+        .collect();
     faults.clear();
+    println!("kubernetes faults fired: {fired:?}");
+    assert!(
+        fired.iter().all(|(_, n)| *n > 0),
+        "every kind of fault fired: {fired:?}"
+    );
 
     // Mendix saw every write exactly once.
     for mode in ["Test", "Acceptance"] {

@@ -61,6 +61,8 @@ pub struct StatusWriter<K> {
     name: String,
     resource_version: Option<String>,
     written: Value,
+    /// Whether a write of this writer reached the API server (its resourceVersion is current).
+    confirmed: bool,
 }
 
 impl<K> StatusWriter<K>
@@ -81,6 +83,7 @@ where
             name: obj.name_any(),
             resource_version: obj.meta().resource_version.clone(),
             written,
+            confirmed: false,
         })
     }
 
@@ -88,9 +91,25 @@ where
     /// since it owns them); skipped when only condition timestamps would change. Returns
     /// whether a write was made.
     pub async fn write<S: Serialize>(&mut self, desired: &S) -> Result<bool, StatusError> {
+        self.send(desired, false).await
+    }
+
+    /// Like [`Self::write`], for the intent recorded before a remote write: it reaches the API
+    /// server even when it looks unchanged, unless this writer already wrote, so the
+    /// resourceVersion check refuses it when the object read was stale. (A stale copy that
+    /// already shows the same intent, recorded by an earlier reconcile and since superseded,
+    /// would otherwise let that remote write happen a second time.)
+    pub async fn write_confirmed<S: Serialize>(
+        &mut self,
+        desired: &S,
+    ) -> Result<bool, StatusError> {
+        self.send(desired, !self.confirmed).await
+    }
+
+    async fn send<S: Serialize>(&mut self, desired: &S, always: bool) -> Result<bool, StatusError> {
         let value = serde_json::to_value(desired)?;
         let wanted = comparable(&value);
-        if wanted == self.written {
+        if wanted == self.written && !always {
             return Ok(false);
         }
         let mut metadata = json!({"name": self.name});
@@ -116,6 +135,7 @@ where
         };
         self.resource_version = updated.meta().resource_version.clone();
         self.written = wanted;
+        self.confirmed = true;
         Ok(true)
     }
 }

@@ -108,8 +108,25 @@ pub async fn record_operation(
     status: &mut MendixEnvironmentStatus,
     outcome: &Outcome,
 ) -> Result<(), Error> {
+    write_status(env, ctx, writer, status, outcome, true).await
+}
+
+/// Completes `status` and writes it. `confirmed` makes the write reach the API server even when
+/// it looks unchanged (see [`StatusWriter::write_confirmed`]): needed before a remote write.
+async fn write_status(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    status: &mut MendixEnvironmentStatus,
+    outcome: &Outcome,
+    confirmed: bool,
+) -> Result<(), Error> {
     finish(env, status, outcome);
-    let written = writer.write(status).await;
+    let written = if confirmed {
+        writer.write_confirmed(status).await
+    } else {
+        writer.write(status).await
+    };
     let label = if written.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .status_writes
@@ -225,7 +242,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         converge(env, ctx, &mut status, &mut writer).await,
         &ctx.settings.poll,
     )?;
-    record_operation(env, ctx, &mut writer, &mut status, &verdict.outcome).await?;
+    write_status(env, ctx, &mut writer, &mut status, &verdict.outcome, false).await?;
     Ok(Action::requeue(requeue_after(
         &verdict,
         ctx.settings.resync,

@@ -154,7 +154,7 @@ async fn record(
     writer: &mut StatusWriter<MendixPackage>,
     outcome: &Outcome,
 ) -> Result<(), Error> {
-    super::write_status(pkg, ctx, writer, status, outcome).await
+    super::record_intent(pkg, ctx, writer, status, outcome).await
 }
 
 pub fn phase_of(outcome: &Outcome, operation: Option<&OperationStatus>) -> PackagePhase {

@@ -128,6 +128,29 @@ pub(crate) async fn write_status(
     status: &mut MendixPackageStatus,
     outcome: &Outcome,
 ) -> Result<(), Error> {
+    complete_and_write(pkg, ctx, writer, status, outcome, false).await
+}
+
+/// [`write_status`] for an intent recorded before a remote write: confirmed against the
+/// API server even when unchanged (see [`StatusWriter::write_confirmed`]).
+pub(crate) async fn record_intent(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixPackage>,
+    status: &mut MendixPackageStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    complete_and_write(pkg, ctx, writer, status, outcome, true).await
+}
+
+async fn complete_and_write(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixPackage>,
+    status: &mut MendixPackageStatus,
+    outcome: &Outcome,
+    confirm: bool,
+) -> Result<(), Error> {
     status.observed_generation = pkg.metadata.generation;
     status.reconcile_requested_at =
         reconcile_requested_at(pkg).or(status.reconcile_requested_at.take());
@@ -142,7 +165,11 @@ pub(crate) async fn write_status(
         pkg.metadata.generation,
         now(),
     );
-    let written = writer.write(status).await;
+    let written = if confirm {
+        writer.write_confirmed(status).await
+    } else {
+        writer.write(status).await
+    };
     let label = if written.is_ok() { "ok" } else { "error" };
     ctx.metrics
         .status_writes
