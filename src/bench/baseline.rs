@@ -31,7 +31,8 @@ pub async fn run(
     let parse = |u: &str| {
         url::Url::parse(u).map_err(|e| BenchError::Operator(format!("sandbox URL {u}: {e}")))
     };
-    let mut config = MendixConfig::default().with_urls(parse(cloud_url)?, parse(private_cloud_url)?);
+    let mut config =
+        MendixConfig::default().with_urls(parse(cloud_url)?, parse(private_cloud_url)?);
     config.limits = limits;
     let mendix = Mendix::new(config).map_err(|e| BenchError::Mendix(e.to_string()))?;
     let api = mendix.cloud_deploy(&CloudCredentials::new(
@@ -50,8 +51,7 @@ pub async fn run(
                 let job = api.start(&app, MODE, false).await?;
                 loop {
                     tokio::time::sleep(poll).await;
-                    if api.start_status(&app, MODE, &job.job_id).await? == StartJobStatus::Started
-                    {
+                    if api.start_status(&app, MODE, &job.job_id).await? == StartJobStatus::Started {
                         return Ok(());
                     }
                 }
@@ -63,7 +63,9 @@ pub async fn run(
         .await;
     let elapsed = started.elapsed();
     if let Some(Err(err)) = results.into_iter().find(|r| r.is_err()) {
-        return Err(BenchError::Mendix(format!("a baseline script failed: {err}")));
+        return Err(BenchError::Mendix(format!(
+            "a baseline script failed: {err}"
+        )));
     }
     Ok(BaselineRun { elapsed })
 }

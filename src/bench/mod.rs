@@ -10,8 +10,8 @@
 //! a spec change to the first Mendix request. Figures, not assertions: BENCHMARKS.md keeps them.
 
 mod baseline;
-mod process;
 mod probe;
+mod process;
 pub mod report;
 pub mod seed;
 
@@ -31,8 +31,8 @@ use crate::mendix::limiter::HostLimits;
 use crate::sandbox::kube::KubeSandbox;
 use crate::sandbox::mendix::{Fault, MendixSandbox, demo};
 
-use process::{OperatorProcess, OperatorSettings};
 use probe::{ProbedServer, ReactionProbe};
+use process::{OperatorProcess, OperatorSettings};
 use report::Figures;
 
 const NAMESPACE: &str = "bench";
@@ -189,7 +189,11 @@ async fn run_size(
 
     // Kubernetes: CRDs, namespace, credentials.
     let kube = KubeSandbox::new()
-        .serve("127.0.0.1:0".parse().map_err(|_| BenchError::Kube("address".into()))?)
+        .serve(
+            "127.0.0.1:0"
+                .parse()
+                .map_err(|_| BenchError::Kube("address".into()))?,
+        )
         .await
         .map_err(|e| BenchError::io("starting the Kubernetes sandbox".into(), e))?;
     let kubeconfig = dir.path().join("kubeconfig");
@@ -414,9 +418,8 @@ fn is_ready(env: &MendixEnvironment) -> bool {
 
 async fn wait_all_ready(envs: Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
     let mut ready = HashSet::new();
-    let mut events = std::pin::pin!(
-        watcher::watcher(envs, watcher::Config::default()).default_backoff()
-    );
+    let mut events =
+        std::pin::pin!(watcher::watcher(envs, watcher::Config::default()).default_backoff());
     while let Some(event) = events.next().await {
         let objects: Vec<MendixEnvironment> = match event {
             Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj)) => vec![obj],
@@ -436,5 +439,7 @@ async fn wait_all_ready(envs: Api<MendixEnvironment>, n: usize) -> Result<(), Be
             return Ok(());
         }
     }
-    Err(BenchError::Kube("the watch of MendixEnvironments ended".into()))
+    Err(BenchError::Kube(
+        "the watch of MendixEnvironments ended".into(),
+    ))
 }

@@ -38,9 +38,8 @@ pub struct OperatorSettings<'a> {
 impl OperatorProcess {
     pub async fn start(settings: &OperatorSettings<'_>) -> Result<Self, BenchError> {
         let metrics_addr = free_port()?;
-        let log = std::fs::File::create(settings.log_file).map_err(|e| {
-            BenchError::io(format!("creating {}", settings.log_file.display()), e)
-        })?;
+        let log = std::fs::File::create(settings.log_file)
+            .map_err(|e| BenchError::io(format!("creating {}", settings.log_file.display()), e))?;
         let log_err = log
             .try_clone()
             .map_err(|e| BenchError::io("duplicating the log file handle".into(), e))?;
@@ -53,7 +52,10 @@ impl OperatorProcess {
                 "--reconcile-concurrency",
                 &settings.reconcile_concurrency.to_string(),
             ])
-            .args(["--mendix-max-in-flight", &settings.max_in_flight.to_string()])
+            .args([
+                "--mendix-max-in-flight",
+                &settings.max_in_flight.to_string(),
+            ])
             .args([
                 "--mendix-requests-per-second",
                 &settings.requests_per_second.to_string(),
@@ -180,7 +182,8 @@ mod tests {
 
     #[test]
     fn proc_files_are_parsed() {
-        let status = "Name:\tmendix-operator\nVmPeak:\t  100 kB\nVmHWM:\t   2048 kB\nVmRSS:\t 1000 kB\n";
+        let status =
+            "Name:\tmendix-operator\nVmPeak:\t  100 kB\nVmHWM:\t   2048 kB\nVmRSS:\t 1000 kB\n";
         assert_eq!(parse_vm_hwm(status), Some(2048 * 1024));
         let stat = "4242 (mendix op) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 8 0";
         assert_eq!(parse_cpu_ticks(stat), Some(300));

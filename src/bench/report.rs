@@ -144,9 +144,7 @@ impl Figures {
         let _ = writeln!(
             s,
             "  Mendix requests per deploy: {:.2} (minimum {}, ratio {:.2})",
-            self.total_requests_per_deploy,
-            self.minimum_requests_per_deploy,
-            self.requests_ratio
+            self.total_requests_per_deploy, self.minimum_requests_per_deploy, self.requests_ratio
         );
         for (op, per) in &self.requests_per_deploy {
             let min = MINIMUM_CALLS
@@ -160,7 +158,11 @@ impl Figures {
                 let _ = writeln!(s, "    {op:<28} {:>7.2}  (minimum {min})", 0.0);
             }
         }
-        match (self.baseline_seconds, self.baseline_requests_per_deploy, self.speedup) {
+        match (
+            self.baseline_seconds,
+            self.baseline_requests_per_deploy,
+            self.speedup,
+        ) {
             (Some(secs), Some(reqs), Some(speedup)) => {
                 let _ = writeln!(
                     s,
@@ -221,10 +223,7 @@ pub fn table(all: &[Figures]) -> String {
         s,
         "| N | Ready after (s) | lower bound (s) | ratio | req/deploy (min) | baseline (s) | speedup | peak RSS (MiB) | CPU deploy (s) | idle CPU (%) | idle calls/h/resource (10 min resync) | reaction p50 / p99 (ms) |"
     );
-    let _ = writeln!(
-        s,
-        "|---|---|---|---|---|---|---|---|---|---|---|---|"
-    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for f in all {
         let _ = writeln!(
             s,
