@@ -91,27 +91,41 @@ impl OperatorProcess {
         })
     }
 
-    /// Waits until `/readyz` answers 200 (controllers started) or the process dies.
+    /// Waits until `/readyz` answers 200 (controllers started) or the process dies. Some
+    /// runs of `run` never report ready although their controllers run (see BENCHMARKS.md), so
+    /// after 15 s a live `/healthz` is accepted and the run goes on with a warning.
     pub async fn wait_ready(&mut self, log_file: &Path) -> Result<(), BenchError> {
-        let url = format!("http://{}/readyz", self.metrics_addr);
+        let ready = format!("http://{}/readyz", self.metrics_addr);
+        let healthy = format!("http://{}/healthz", self.metrics_addr);
         let http = reqwest::Client::new();
-        for _ in 0..600 {
+        for attempt in 0..600 {
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = std::fs::read_to_string(log_file).unwrap_or_default();
                 return Err(BenchError::Operator(format!(
                     "the operator exited with {status} before it was ready; its log:\n{log}"
                 )));
             }
-            if let Ok(resp) = http.get(&url).send().await
+            if let Ok(resp) = http.get(&ready).send().await
                 && resp.status().is_success()
             {
                 return Ok(());
             }
+            if attempt >= 150
+                && let Ok(resp) = http.get(&healthy).send().await
+                && resp.status().is_success()
+            {
+                println!(
+                    "  warning: the operator is alive but /readyz did not report ready in 15 s; continuing"
+                );
+                return Ok(());
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        let log = std::fs::read_to_string(log_file).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
         Err(BenchError::Operator(format!(
-            "the operator was not ready within 60 s; see {}",
-            log_file.display()
+            "the operator was not ready within 60 s; the end of its log:\n{}",
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )))
     }
 
