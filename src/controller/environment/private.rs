@@ -11,7 +11,9 @@ use super::desired::{Desired, merge_manifest, private_instances};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, is_paused, stall_or_retry, stalled_by, start_operation};
+use crate::controller::outcome::{
+    Verdict, age, is_paused, stall_or_retry, stalled_by, start_operation,
+};
 use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
@@ -24,8 +26,14 @@ use crate::mendix::private_cloud_v4::types::{ContainerState, EnvironmentManifest
 const SCALE_DOWN: &str = "scaleDown";
 const SCALE_UP: &str = "scaleUp";
 
-/// Polls to wait for a PUT whose job id was never recorded before sending it again.
+/// Poll intervals to wait for a PUT whose job id was never recorded before sending it again.
 const UNRECORDED_JOB_POLLS: i32 = 3;
+
+/// How long that is. Measured in time since the PUT was recorded, not in reconciles: watch
+/// events can trigger many reconciles within one poll interval.
+fn unrecorded_job_wait(poll: &crate::controller::backoff::PollSchedule) -> std::time::Duration {
+    (0..UNRECORDED_JOB_POLLS).map(|n| poll.interval(n)).sum()
+}
 
 /// Sends one manifest PUT, recording the operation first and its job after.
 ///
@@ -47,7 +55,7 @@ async fn put_manifest(
         r.job_id.is_none()
             && r.kind == op.kind
             && r.phase == op.phase
-            && r.polls < UNRECORDED_JOB_POLLS
+            && age(r) < unrecorded_job_wait(&ctx.settings.poll)
     }) {
         let after = ctx.settings.poll.interval(recorded.polls);
         recorded.polls += 1;
