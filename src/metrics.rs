@@ -171,6 +171,16 @@ impl Metrics {
             .observe(elapsed.as_secs_f64());
     }
 
+    pub fn count_status_write(&self, kind: &str, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.status_writes
+            .get_or_create(&ReconcileLabels {
+                kind: kind.into(),
+                result: result.into(),
+            })
+            .inc();
+    }
+
     pub fn observe_retry(&self, api: &str, operation: &str) {
         self.mendix_retries
             .get_or_create(&OperationLabels {

@@ -106,6 +106,24 @@ where
         self.send(desired, !self.confirmed).await
     }
 
+    /// [`Self::write`] or, with `confirm`, [`Self::write_confirmed`], counted in the
+    /// `status_writes` metric of `kind`.
+    pub async fn write_counted<S: Serialize>(
+        &mut self,
+        desired: &S,
+        confirm: bool,
+        metrics: &crate::metrics::Metrics,
+        kind: &str,
+    ) -> Result<bool, StatusError> {
+        let written = if confirm {
+            self.write_confirmed(desired).await
+        } else {
+            self.write(desired).await
+        };
+        metrics.count_status_write(kind, written.is_ok());
+        written
+    }
+
     async fn send<S: Serialize>(&mut self, desired: &S, always: bool) -> Result<bool, StatusError> {
         let value = serde_json::to_value(desired)?;
         let wanted = comparable(&value);

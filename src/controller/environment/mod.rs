@@ -122,20 +122,9 @@ async fn write_status(
     confirmed: bool,
 ) -> Result<(), Error> {
     finish(env, status, outcome);
-    let written = if confirmed {
-        writer.write_confirmed(status).await
-    } else {
-        writer.write(status).await
-    };
-    let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .status_writes
-        .get_or_create(&crate::metrics::ReconcileLabels {
-            kind: KIND.into(),
-            result: label.into(),
-        })
-        .inc();
-    written?;
+    writer
+        .write_counted(status, confirmed, &ctx.metrics, KIND)
+        .await?;
     Ok(())
 }
 

@@ -165,20 +165,9 @@ async fn complete_and_write(
         pkg.metadata.generation,
         now(),
     );
-    let written = if confirm {
-        writer.write_confirmed(status).await
-    } else {
-        writer.write(status).await
-    };
-    let label = if written.is_ok() { "ok" } else { "error" };
-    ctx.metrics
-        .status_writes
-        .get_or_create(&crate::metrics::ReconcileLabels {
-            kind: KIND.into(),
-            result: label.into(),
-        })
-        .inc();
-    written?;
+    writer
+        .write_counted(status, confirm, &ctx.metrics, KIND)
+        .await?;
     Ok(())
 }
 
