@@ -146,17 +146,6 @@ fn reusable<'a>(
         })
 }
 
-/// Writes status now, before a request whose answer must not be lost.
-async fn record(
-    ctx: &Context,
-    pkg: &MendixPackage,
-    status: &mut MendixPackageStatus,
-    writer: &mut StatusWriter<MendixPackage>,
-    outcome: &Outcome,
-) -> Result<(), Error> {
-    super::record_intent(pkg, ctx, writer, status, outcome).await
-}
-
 pub fn phase_of(outcome: &Outcome, operation: Option<&OperationStatus>) -> PackagePhase {
     match outcome {
         Outcome::Ready { .. } => PackagePhase::Ready,
@@ -441,11 +430,11 @@ async fn start(
     let (kind, result) = if let Some(build) = &pkg.spec.source.build {
         let op = start_operation(OperationKind::Build, format!("1/2: starting the {what}"));
         status.operation = Some(op.clone());
-        record(
-            ctx,
+        super::record_intent(
             pkg,
-            status,
+            ctx,
             writer,
+            status,
             &Outcome::progressing("Building", op.step.clone().unwrap_or_default()),
         )
         .await?;
@@ -491,11 +480,11 @@ async fn start(
         );
         status.operation = Some(op.clone());
         status.size = i64::try_from(downloaded.size).ok();
-        record(
-            ctx,
+        super::record_intent(
             pkg,
-            status,
+            ctx,
             writer,
+            status,
             &Outcome::progressing("Uploading", op.step.clone().unwrap_or_default()),
         )
         .await?;
