@@ -104,54 +104,6 @@ fn pc_environment(i: usize) -> String {
     format!("crash-{i:02}")
 }
 
-/// Adds the environments the flows use to the demo world: copies of the stopped cloud `Test`
-/// environment and of the running Private Cloud `calc-test`.
-fn seed_environments(h: &Harness) {
-    h.mendix.with_world(|world| {
-        let app = world
-            .cloud
-            .apps
-            .iter_mut()
-            .find(|a| a.app_id == demo::CLOUD_APP_ID)
-            .expect("demo cloud app");
-        let template = app
-            .environments
-            .iter()
-            .find(|e| e.mode == "Test")
-            .expect("Test environment")
-            .clone();
-        for i in 0..ENVS_PER_PLATFORM {
-            let mut env = template.clone();
-            env.mode = cloud_mode(i);
-            env.environment_id = format!("00000000-0000-4000-8000-0000000000{i:02}");
-            env.url = format!("https://calc-crash{i:02}.mendixcloud.com");
-            app.environments.push(env);
-        }
-        let app = world
-            .private_cloud
-            .apps
-            .iter_mut()
-            .find(|a| a.app_id == demo::PC_APP_ID)
-            .expect("demo private cloud app");
-        let template = app
-            .environments
-            .iter()
-            .find(|e| e.id == demo::PC_ENVIRONMENT_TEST)
-            .expect("calc-test environment")
-            .clone();
-        for i in 0..ENVS_PER_PLATFORM {
-            let mut env = template.clone();
-            env.id = pc_environment(i);
-            env.environment["id"] = json!(env.id);
-            env.environment["properties"]["name"] = json!(env.id);
-            env.environment["deployment"]["appUrl"] =
-                json!(format!("https://{}.example.mendix-sandbox.local", env.id));
-            env.updates = 0;
-            app.environments.push(env);
-        }
-    });
-}
-
 fn build_package(name: &str, platform: &str, secret: &str, app: &str, version: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -397,7 +349,12 @@ async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
     let mut rng = StdRng::seed_from_u64(seed);
 
     let h = Harness::new().await;
-    seed_environments(&h);
+    h.add_environments(
+        &(0..ENVS_PER_PLATFORM).map(cloud_mode).collect::<Vec<_>>(),
+        &(0..ENVS_PER_PLATFORM)
+            .map(pc_environment)
+            .collect::<Vec<_>>(),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     h.kube

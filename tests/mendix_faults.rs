@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::{Fault, Stats, demo};
-use serde_json::json;
 use support::*;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
@@ -29,47 +28,6 @@ fn count_panics() {
 
 const CLOUD_MODES: [&str; 3] = ["Test", "Acceptance", "Faults"];
 const PC_ENVIRONMENTS: [&str; 3] = [demo::PC_ENVIRONMENT_TEST, "faults-a", "faults-b"];
-
-/// Two more environments than the demo has: a cloud one and two Private Cloud ones.
-fn seed_environments(h: &Harness) {
-    h.mendix.with_world(|world| {
-        let app = world
-            .cloud
-            .apps
-            .iter_mut()
-            .find(|a| a.app_id == demo::CLOUD_APP_ID)
-            .expect("demo cloud app");
-        let mut env = app
-            .environments
-            .iter()
-            .find(|e| e.mode == "Test")
-            .expect("Test environment")
-            .clone();
-        env.mode = "Faults".into();
-        env.environment_id = "00000000-0000-4000-8000-00000000fa01".into();
-        env.url = "https://calc-faults.mendixcloud.com".into();
-        app.environments.push(env);
-        let app = world
-            .private_cloud
-            .apps
-            .iter_mut()
-            .find(|a| a.app_id == demo::PC_APP_ID)
-            .expect("demo private cloud app");
-        let template = app
-            .environments
-            .iter()
-            .find(|e| e.id == demo::PC_ENVIRONMENT_TEST)
-            .expect("calc-test")
-            .clone();
-        for id in &PC_ENVIRONMENTS[1..] {
-            let mut env = template.clone();
-            env.id = id.to_string();
-            env.environment["id"] = json!(id);
-            env.environment["properties"]["name"] = json!(id);
-            app.environments.push(env);
-        }
-    });
-}
 
 fn package(name: &str, platform: &str, secret: &str, app: &str) -> String {
     format!(
@@ -190,7 +148,13 @@ fn completed_writes(h: &Harness) -> BTreeMap<String, u64> {
 
 async fn scenario(faults: bool) -> Run {
     let mut h = Harness::new().await;
-    seed_environments(&h);
+    h.add_environments(
+        &[CLOUD_MODES[2].to_string()],
+        &PC_ENVIRONMENTS[1..]
+            .iter()
+            .map(|id| id.to_string())
+            .collect::<Vec<_>>(),
+    );
     if faults {
         hostile(&h);
     }

@@ -390,3 +390,54 @@ spec:
         app = demo::PC_APP_ID
     )
 }
+
+impl Harness {
+    /// Adds environments to the demo world: copies of the stopped Mendix Cloud `Test`
+    /// environment under `cloud_modes`, and of the running Private Cloud `calc-test` under
+    /// `pc_ids` (each with its own id, name and URL).
+    pub fn add_environments(&self, cloud_modes: &[String], pc_ids: &[String]) {
+        self.mendix.with_world(|world| {
+            let app = world
+                .cloud
+                .apps
+                .iter_mut()
+                .find(|a| a.app_id == demo::CLOUD_APP_ID)
+                .expect("demo cloud app");
+            let template = app
+                .environments
+                .iter()
+                .find(|e| e.mode == "Test")
+                .expect("Test environment")
+                .clone();
+            for (i, mode) in cloud_modes.iter().enumerate() {
+                let mut env = template.clone();
+                env.mode = mode.clone();
+                env.environment_id = format!("00000000-0000-4000-8000-{:012}", i + 1);
+                env.url = format!("https://calc-{}.mendixcloud.com", mode.to_lowercase());
+                app.environments.push(env);
+            }
+            let app = world
+                .private_cloud
+                .apps
+                .iter_mut()
+                .find(|a| a.app_id == demo::PC_APP_ID)
+                .expect("demo private cloud app");
+            let template = app
+                .environments
+                .iter()
+                .find(|e| e.id == demo::PC_ENVIRONMENT_TEST)
+                .expect("calc-test environment")
+                .clone();
+            for id in pc_ids {
+                let mut env = template.clone();
+                env.id = id.clone();
+                env.environment["id"] = serde_json::json!(id);
+                env.environment["properties"]["name"] = serde_json::json!(id);
+                env.environment["deployment"]["appUrl"] =
+                    serde_json::json!(format!("https://{id}.example.mendix-sandbox.local"));
+                env.updates = 0;
+                app.environments.push(env);
+            }
+        });
+    }
+}
