@@ -1,13 +1,15 @@
 //! What every reconcile needs, shared as `Arc<Context>`.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
 use super::backoff::PollSchedule;
+use crate::crd::OperationStatus;
 use crate::mendix::client::Mendix;
 use crate::metrics::Metrics;
 
@@ -40,7 +42,44 @@ pub struct Context {
     pub mendix: Mendix,
     pub metrics: Arc<Metrics>,
     pub settings: Settings,
+    /// Jobs Mendix returned whose status write may have failed.
+    pub unrecorded_jobs: UnrecordedJobs,
     recorder: Recorder,
+}
+
+/// Job ids this process received for requests whose status write may have failed afterwards
+/// (a 409 or a 500 from the API server). The next reconcile reads the operation back without
+/// the job id; this memory lets it follow the job instead of sending the request again. Keyed
+/// by object uid; a crash loses it, which the time-based wait for an unrecorded job covers.
+#[derive(Default)]
+pub struct UnrecordedJobs(Mutex<HashMap<String, (OperationStatus, String)>>);
+
+impl UnrecordedJobs {
+    /// Remembers that the request recorded as `sent_under` started job `job_id`.
+    pub fn remember(&self, uid: &str, sent_under: &OperationStatus, job_id: &str) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.insert(uid.to_string(), (sent_under.clone(), job_id.to_string()));
+        }
+    }
+
+    /// The job started by the request recorded as `recorded`, when this process sent it.
+    pub fn recall(&self, uid: &str, recorded: &OperationStatus) -> Option<String> {
+        let jobs = self.0.lock().ok()?;
+        let (sent_under, job_id) = jobs.get(uid)?;
+        let same = sent_under.kind == recorded.kind
+            && sent_under.phase == recorded.phase
+            && sent_under.intent == recorded.intent
+            // Status keeps whole seconds only.
+            && sent_under.started_at.0.as_second() == recorded.started_at.0.as_second();
+        same.then(|| job_id.clone())
+    }
+
+    /// Drops what is remembered for `uid`: its status now holds the job id, or no operation.
+    pub fn forget(&self, uid: &str) {
+        if let Ok(mut jobs) = self.0.lock() {
+            jobs.remove(uid);
+        }
+    }
 }
 
 impl Context {
@@ -61,6 +100,7 @@ impl Context {
             mendix,
             metrics,
             settings,
+            unrecorded_jobs: UnrecordedJobs::default(),
             recorder,
         })
     }
@@ -85,5 +125,33 @@ impl Context {
         if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(error = %err, reason, "could not publish event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::outcome::start_operation;
+    use crate::crd::OperationKind;
+
+    #[test]
+    fn a_job_is_recalled_only_for_the_request_it_answered() {
+        let jobs = UnrecordedJobs::default();
+        let sent = start_operation(OperationKind::Restart, "restart 1/2".into());
+        jobs.remember("uid-1", &sent, "job-1");
+
+        // Read back from status: whole seconds, more polls; still the same request.
+        let mut recorded: OperationStatus =
+            serde_json::from_value(serde_json::to_value(&sent).expect("json")).expect("op");
+        recorded.polls = 3;
+        assert_eq!(jobs.recall("uid-1", &recorded).as_deref(), Some("job-1"));
+        assert_eq!(jobs.recall("uid-2", &recorded), None);
+
+        let mut next_step = recorded.clone();
+        next_step.phase = Some("scaleUp".into());
+        assert_eq!(jobs.recall("uid-1", &next_step), None);
+
+        jobs.forget("uid-1");
+        assert_eq!(jobs.recall("uid-1", &recorded), None);
     }
 }

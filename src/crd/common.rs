@@ -84,7 +84,7 @@ pub struct OperationStatus {
     /// Private Cloud restart or `stop` / `start` of a Mendix Cloud restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    /// When the operation was started.
+    /// When the operation, or its current step of a multi-step operation, was started.
     pub started_at: Time,
     /// How many times the operation has been polled; drives the growing poll interval.
     #[serde(default)]

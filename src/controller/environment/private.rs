@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::EventType;
 
 use super::desired::{Desired, merge_manifest, private_instances};
@@ -12,7 +13,7 @@ use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
 use crate::controller::outcome::{
-    Verdict, age, is_paused, stall_or_retry, stalled_by, start_operation,
+    Verdict, age, is_paused, now, stall_or_retry, stalled_by, start_operation,
 };
 use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
@@ -30,17 +31,23 @@ const SCALE_UP: &str = "scaleUp";
 const UNRECORDED_JOB_POLLS: i32 = 3;
 
 /// How long that is. Measured in time since the PUT was recorded, not in reconciles: watch
-/// events can trigger many reconciles within one poll interval.
-fn unrecorded_job_wait(poll: &crate::controller::backoff::PollSchedule) -> std::time::Duration {
-    (0..UNRECORDED_JOB_POLLS).map(|n| poll.interval(n)).sum()
+/// events can trigger many reconciles within one poll interval. Status timestamps keep whole
+/// seconds, so the recorded time can be up to a second early.
+fn unrecorded_job_wait(poll: &crate::controller::backoff::PollSchedule) -> Duration {
+    Duration::from_secs(1)
+        + (0..UNRECORDED_JOB_POLLS)
+            .map(|n| poll.interval(n))
+            .sum::<Duration>()
 }
 
 /// Sends one manifest PUT, recording the operation first and its job after.
 ///
 /// When the same step is already recorded without a job id, the previous PUT may have been
-/// accepted and its answer lost (an operator crash, or the status write after it failed). Its
-/// job is invisible until it applies, so wait a few polls for the manifest to change before
-/// sending the same PUT again; a second PUT would apply the manifest twice.
+/// accepted and its answer lost: the status write after it failed (this process then still
+/// knows the job, see [`UnrecordedJobs`](crate::controller::context::UnrecordedJobs)), or the
+/// operator stopped. An unknown job is invisible until it applies, so wait a few polls, counted
+/// from when the step was recorded, for the manifest to change before sending the same PUT
+/// again: a second PUT would apply the manifest twice.
 async fn put_manifest(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -68,6 +75,7 @@ async fn put_manifest(
         ));
     }
     op.polls = 0;
+    op.started_at = Time(now());
     status.operation = Some(op.clone());
     record_operation(
         env,
@@ -87,6 +95,9 @@ async fn put_manifest(
         .await
     {
         Ok(job) => {
+            if let Some(uid) = env.metadata.uid.as_deref() {
+                ctx.unrecorded_jobs.remember(uid, &op, &job.id);
+            }
             op.job_id = Some(job.id.clone());
             crate::runtime::telemetry::operation_started(&op);
             status.operation = Some(op);
@@ -117,6 +128,15 @@ pub async fn converge(
     let version = version_label(desired);
     let poll = |polls: i32| ctx.settings.poll.interval(polls);
 
+    // A job this process started but whose status write failed: follow it, never resend.
+    if let Some(uid) = env.metadata.uid.as_deref() {
+        match status.operation.as_mut() {
+            Some(op) if op.job_id.is_none() => {
+                op.job_id = ctx.unrecorded_jobs.recall(uid, op);
+            }
+            _ => ctx.unrecorded_jobs.forget(uid),
+        }
+    }
     // A job in flight: follow it before reading anything else.
     if let Some(mut op) = status.operation.clone().filter(|o| o.job_id.is_some()) {
         let job_id = op.job_id.clone().unwrap_or_default();
@@ -124,6 +144,11 @@ pub async fn converge(
             Ok(job) => job,
             Err(err) => return stall_or_retry(err, &format!("following job {job_id}")),
         };
+        if matches!(job.status, JobStatus::Finished | JobStatus::Failed)
+            && let Some(uid) = env.metadata.uid.as_deref()
+        {
+            ctx.unrecorded_jobs.forget(uid);
+        }
         match job.status {
             JobStatus::Finished => {
                 op.job_id = None;
