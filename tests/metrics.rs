@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
+use mendix_operator::sandbox::mendix::{Fault, demo};
 use support::resources::{cloud_env, cloud_package};
 use support::*;
 
@@ -189,6 +189,9 @@ async fn metrics_are_openmetrics_and_move_with_work() {
         0.0
     );
 
+    // One 503 on the first environment read: the client retries it, which the retry counter shows.
+    h.mendix
+        .add_fault(Fault::error("v1_get_environment", 503).times(1));
     h.create::<MendixPackage>(&cloud_package("calc", "1.0.0", demo::GOOD_REVISION))
         .await;
     h.create::<MendixPackage>(&cloud_package("broken", "1.0.1", demo::FAILING_REVISION))

@@ -9,6 +9,7 @@ pub mod error;
 pub mod outcome;
 pub mod package;
 pub mod status;
+pub mod trigger;
 
 pub use context::{Context, Settings};
 pub use error::Error;

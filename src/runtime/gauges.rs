@@ -1,15 +1,15 @@
 //! The state gauges of `/metrics`: resources by kind and Ready status, and remote operations in
-//! flight. They are recomputed from a reflector cache of each kind on every watch event, so they
-//! describe what is in the cluster (including resources deleted or changed by others), not what
-//! one reconcile last did.
+//! flight. They are recomputed from the controllers' caches every [`REFRESH`], so they describe
+//! what is in the cluster (including resources deleted or changed by others), not what one
+//! reconcile last did. A timer rather than every watch event: a count over 10,000 objects on
+//! each of their events would cost more than the reconciles.
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use std::time::Duration;
+
 use futures::future::{BoxFuture, Shared};
-use kube::Api;
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::reflector::Store;
 
 use crate::crd::common::OperationStatus;
 use crate::crd::{MendixEnvironment, MendixPackage};
@@ -65,33 +65,23 @@ impl Observed for MendixEnvironment {
     }
 }
 
-/// Keeps the gauges of kind `K` current over `apis` (one per watched namespace, or one for all)
-/// until `stop` resolves.
+/// How often the gauges are recomputed.
+pub const REFRESH: Duration = Duration::from_secs(2);
+
+/// Keeps the gauges of kind `K` current from `stores` (one per watched namespace, or one for
+/// all) until `stop` resolves.
 pub async fn run<K: Observed>(
-    apis: Vec<Api<K>>,
+    stores: Vec<Store<K>>,
     metrics: Arc<Metrics>,
     stop: Shared<BoxFuture<'static, ()>>,
 ) {
-    let mut stores = Vec::new();
-    let mut streams = Vec::new();
-    for api in apis {
-        let (reader, writer) = reflector::store::<K>();
-        stores.push(reader);
-        streams.push(
-            reflector::reflector(
-                writer,
-                watcher::watcher(api, watcher::Config::default().any_semantic()),
-            )
-            .default_backoff()
-            .boxed(),
-        );
-    }
-    let mut events = futures::stream::select_all(streams).take_until(stop);
-    while let Some(event) = events.next().await {
-        match event {
-            Ok(_) => update(&stores, &metrics),
-            // The watcher retries with backoff; the gauges keep their last values meanwhile.
-            Err(err) => tracing::debug!(error = %err, kind = K::KIND, "gauge watch error"),
+    let mut ticks = tokio::time::interval(REFRESH);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => update(&stores, &metrics),
+            () = &mut stop => return,
         }
     }
 }

@@ -16,7 +16,7 @@ use super::config::RunConfig;
 use super::gauges;
 use super::server::{self, Health};
 use crate::controller::backoff::PollSchedule;
-use crate::controller::{Context, Settings, environment, package};
+use crate::controller::{Context, Settings, environment, package, trigger};
 use crate::crd::{MendixEnvironment, MendixPackage};
 use crate::mendix::client::{Mendix, install_crypto_provider};
 use crate::mendix::config::MendixConfig;
@@ -280,8 +280,8 @@ async fn run_controllers(
     };
     let client = ctx.client.clone();
     let mut tasks = Vec::new();
-    let mut package_apis = Vec::new();
-    let mut environment_apis = Vec::new();
+    let mut package_stores = Vec::new();
+    let mut environment_stores = Vec::new();
     for ns in namespaces {
         let packages: Api<MendixPackage> = match &ns {
             Some(ns) => Api::namespaced(client.clone(), ns),
@@ -291,17 +291,19 @@ async fn run_controllers(
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
+        let package_controller = trigger::controller(packages.clone());
+        package_stores.push(package_controller.store());
         tasks.push(tokio::spawn(package::run(
-            packages.clone(),
+            package_controller,
             ctx.clone(),
             config.reconcile_concurrency,
             stop.clone(),
             synced(),
         )));
-        package_apis.push(packages.clone());
-        environment_apis.push(environments.clone());
+        let environment_controller = trigger::controller(environments);
+        environment_stores.push(environment_controller.store());
         tasks.push(tokio::spawn(environment::run(
-            environments,
+            environment_controller,
             packages,
             ctx.clone(),
             config.reconcile_concurrency,
@@ -310,12 +312,12 @@ async fn run_controllers(
         )));
     }
     tasks.push(tokio::spawn(gauges::run(
-        package_apis,
+        package_stores,
         ctx.metrics.clone(),
         stop.clone(),
     )));
     tasks.push(tokio::spawn(gauges::run(
-        environment_apis,
+        environment_stores,
         ctx.metrics.clone(),
         stop.clone(),
     )));

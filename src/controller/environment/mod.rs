@@ -247,17 +247,17 @@ pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context
     Action::requeue(super::package::failure_retry(&ctx))
 }
 
-/// The MendixEnvironment controller over `api`, re-queued when a referenced MendixPackage
-/// changes, until `shutdown` resolves.
+/// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also
+/// re-queuing an environment when the MendixPackage it references changes, until `shutdown`
+/// resolves.
 pub async fn run(
-    api: Api<MendixEnvironment>,
+    controller: Controller<MendixEnvironment>,
     packages: Api<MendixPackage>,
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
     let synced = store.clone();
     tokio::spawn(async move {

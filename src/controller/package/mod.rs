@@ -11,7 +11,6 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
-use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 
 use self::apply::{converge, phase_of};
@@ -194,15 +193,15 @@ pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -
     }
 }
 
-/// The MendixPackage controller over `api` until `shutdown` resolves.
+/// Runs `controller` (from [`trigger::controller`](super::trigger::controller)) until
+/// `shutdown` resolves.
 pub async fn run(
-    api: Api<MendixPackage>,
+    controller: Controller<MendixPackage>,
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
     let store = controller.store();
     tokio::spawn(async move {
         if crate::runtime::server::wait_until_synced(&store).await {
