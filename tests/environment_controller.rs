@@ -158,6 +158,81 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
     assert!(remote.to_string().contains("https://v21.example.com"));
 }
 
+/// Mendix Cloud requests of one environment, by operation, as the sandbox counted them.
+fn cloud_requests(h: &Harness, mode: &str) -> std::collections::BTreeMap<&'static str, u64> {
+    [
+        "v1_get_environment",
+        "v1_get_environment_package",
+        "v1_get_settings",
+        "v1_stop_environment",
+        "v1_transport",
+        "v1_start_environment",
+        "v1_get_start_status",
+    ]
+    .into_iter()
+    .map(|op| (op, env_count(h, mode, op)))
+    .collect()
+}
+
+#[tokio::test]
+async fn a_mendix_cloud_deploy_reads_each_fact_once() {
+    let mut h = Harness::new().await;
+    // No resync within the test: every request below is part of a deploy.
+    let mut config = h.config();
+    config.resync_period = std::time::Duration::from_secs(600);
+    h.start_operator_with(config).await;
+    for (name, version) in [("calc-1", "1.0.0"), ("calc-2", "2.0.0")] {
+        h.create::<MendixPackage>(&cloud_build(name, demo::GOOD_REVISION, version))
+            .await;
+        h.wait_package(name, package_ready).await;
+    }
+    let deploy = |before: &std::collections::BTreeMap<&'static str, u64>,
+                  after: &std::collections::BTreeMap<&'static str, u64>| {
+        after
+            .iter()
+            .map(|(op, n)| (*op, n - before.get(op).copied().unwrap_or(0)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+
+    // First deploy to a stopped environment: read it and its package, transport, start, follow
+    // the start job, then one read to confirm and refresh what the status shows.
+    let before = cloud_requests(&h, "Test");
+    h.create::<MendixEnvironment>(&cloud_env("calc-test", "Test", "calc-1", ""))
+        .await;
+    h.wait_environment("calc-test", environment_ready).await;
+    let first = deploy(&before, &cloud_requests(&h, "Test"));
+    let polls = first["v1_get_start_status"];
+    assert!(polls >= 1, "the start job is followed: {first:?}");
+    let mut expected = std::collections::BTreeMap::from([
+        ("v1_get_environment", 2),
+        ("v1_get_environment_package", 1),
+        ("v1_get_settings", 0),
+        ("v1_stop_environment", 0),
+        ("v1_transport", 1),
+        ("v1_start_environment", 1),
+        ("v1_get_start_status", polls),
+    ]);
+    assert_eq!(first, expected, "first deploy");
+
+    // Upgrade of a running app: the same plus one stop, all in one reconcile up to the start.
+    let before = cloud_requests(&h, "Test");
+    patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2"}})).await;
+    h.wait_environment("calc-test", |e| {
+        environment_ready(e)
+            && e.status
+                .as_ref()
+                .and_then(|s| s.deployed_version.as_deref())
+                == Some("2.0.0")
+    })
+    .await;
+    let upgrade = deploy(&before, &cloud_requests(&h, "Test"));
+    let polls = upgrade["v1_get_start_status"];
+    assert!(polls >= 1, "the start job is followed: {upgrade:?}");
+    expected.insert("v1_stop_environment", 1);
+    expected.insert("v1_get_start_status", polls);
+    assert_eq!(upgrade, expected, "upgrade");
+}
+
 #[tokio::test]
 async fn mendix_cloud_settings_restart_only_a_running_app() {
     let h = Harness::started().await;

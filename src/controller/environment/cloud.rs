@@ -122,6 +122,17 @@ fn start_already_failed(
     )
 }
 
+/// What one reconcile knows about the environment: read from Mendix once, then kept current
+/// by the steps it takes, so a deploy (stop → transport → settings → start) runs in one
+/// reconcile without reading Mendix again between its steps.
+struct Known {
+    remote: crate::mendix::cloud_v1::types::Environment,
+    running: bool,
+    deployed: Option<String>,
+    /// `None` when the spec manages no settings: they are not read then.
+    settings: Option<crate::mendix::cloud_v1::types::Settings>,
+}
+
 pub async fn converge(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -135,18 +146,330 @@ pub async fn converge(
     let poll = |polls: i32| ctx.settings.poll.interval(polls);
     let version = version_label(desired);
 
+    // A start job in flight: one request per poll, nothing else read until it ends.
+    let mut just_started = false;
+    if let Some(op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Start && o.job_id.is_some())
+    {
+        let job = op.job_id.clone().unwrap_or_default();
+        match api.start_status(app, mode, &job).await {
+            Ok(StartJobStatus::Started) => {
+                finish_start(status, &op);
+                ctx.event(
+                    env,
+                    EventType::Normal,
+                    "Started",
+                    "Start",
+                    format!("{version} started"),
+                )
+                .await;
+                just_started = true;
+            }
+            Ok(_) => {
+                let mut op = op;
+                let after = poll(op.polls);
+                op.polls += 1;
+                let message = op.step.clone().unwrap_or_default();
+                status.operation = Some(op);
+                return Ok(Verdict::new(
+                    Outcome::progressing("Starting", message),
+                    after,
+                ));
+            }
+            Err(err) => {
+                if let Some((reason, hint)) = start_failure(&err) {
+                    status.operation = None;
+                    ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+                        .await;
+                    return Ok(Verdict::stalled(
+                        reason,
+                        format!("starting {version} failed: {err}; {hint}"),
+                    ));
+                }
+                return stall_or_retry(err, "following the start job");
+            }
+        }
+    }
+    // A start is only sent once package and settings match this generation's spec, so a start
+    // that just ended proves both: they need not be read again.
+    let start_proved_the_rest = just_started
+        && status.observed_generation == env.metadata.generation
+        && status.deployed_package_id.as_deref() == Some(desired.package_id.as_str());
+
+    let mut known = match observe(env, api, target, desired, status, start_proved_the_rest).await {
+        Ok(known) => known,
+        Err(verdict) => return verdict,
+    };
+    let restart_token = restart_request(env, status);
+
+    let mut first_step = true;
+    loop {
+        let (merged, change) = match &known.settings {
+            Some(settings) => merge_cloud_settings(settings, desired),
+            None => Default::default(),
+        };
+        // Names the deployed model does not know count as settings to apply: that step stalls
+        // with UnknownSetting before anything is changed, instead of the app being started
+        // without them.
+        let settings_to_apply: Vec<String> = change
+            .changed
+            .iter()
+            .chain(&change.unknown_constants)
+            .chain(&change.unknown_events)
+            .cloned()
+            .collect();
+        let settings_pending = known
+            .settings
+            .as_ref()
+            .is_some_and(|s| !pending_on_restart(s).is_empty());
+        let step = plan(
+            desired,
+            &known.remote,
+            known.running,
+            known.deployed.as_deref() != Some(desired.package_id.as_str()),
+            &settings_to_apply,
+            settings_pending,
+            restart_token.is_some(),
+        );
+        if first_step && step != Step::Done {
+            if is_paused(env) {
+                return Ok(Verdict::new(
+                    Outcome::progressing(
+                        "Paused",
+                        format!("paused: next step would be {}", step.describe(&version)),
+                    ),
+                    ctx.settings.resync,
+                ));
+            }
+            if super::was_converged(env) {
+                ctx.event(
+                    env,
+                    EventType::Normal,
+                    "DriftDetected",
+                    "Resync",
+                    format!(
+                        "Mendix differs from the spec ({}); converging",
+                        step.describe(&version)
+                    ),
+                )
+                .await;
+            }
+        }
+        first_step = false;
+
+        match step {
+            Step::StopForDeploy | Step::Stop => {
+                let message = if step == Step::Stop {
+                    "stopping the app as requested".to_string()
+                } else {
+                    format!("1/4: stopping the app to deploy {version}")
+                };
+                status.operation = Some(start_operation(OperationKind::Stop, message.clone()));
+                if let Err(err) = api.stop(app, mode).await {
+                    return stall_or_retry(err, "stopping the app");
+                }
+                ctx.event(env, EventType::Normal, "Stopped", "Stop", message)
+                    .await;
+                status.operation = None;
+                known.stopped(status);
+            }
+            Step::Transport => {
+                let message = format!("2/4: transporting {version}");
+                status.operation = Some(start_operation(OperationKind::Transport, message.clone()));
+                match api.transport(app, mode, &desired.package_id).await {
+                    Ok(()) => {}
+                    // Mendix is still processing a fresh package, or the app started meanwhile:
+                    // look again.
+                    Err(err) if err.is_transient() || err.code() == Some("APP_IS_RUNNING") => {
+                        let after = err.retry_after().unwrap_or_else(|| poll(1));
+                        return Ok(Verdict::new(
+                            Outcome::progressing(
+                                "PackageProcessing",
+                                format!("{message}: {err}; retrying"),
+                            ),
+                            after,
+                        ));
+                    }
+                    Err(err) => return stall_or_retry(err, &format!("transporting {version}")),
+                }
+                ctx.event(
+                    env,
+                    EventType::Normal,
+                    "Transported",
+                    "Transport",
+                    format!("transported {version} ({})", desired.package_id),
+                )
+                .await;
+                status.operation = None;
+                status.deployed_package_id = Some(desired.package_id.clone());
+                status.deployed_version = desired.package_version.clone();
+                known.deployed = Some(desired.package_id.clone());
+            }
+            Step::ApplySettings => {
+                if !change.unknown_constants.is_empty() || !change.unknown_events.is_empty() {
+                    let names: Vec<String> = change
+                        .unknown_constants
+                        .iter()
+                        .chain(change.unknown_events.iter())
+                        .cloned()
+                        .collect();
+                    return Ok(Verdict::stalled(
+                        "UnknownSetting",
+                        format!(
+                            "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
+                            names.join(", ")
+                        ),
+                    ));
+                }
+                let message = format!("3/4: applying settings ({})", change.changed.join(", "));
+                status.operation = Some(start_operation(
+                    OperationKind::ApplySettings,
+                    message.clone(),
+                ));
+                if let Err(err) = api.set_settings(app, mode, &merged).await {
+                    return stall_or_retry(err, "applying settings");
+                }
+                ctx.event(
+                    env,
+                    EventType::Normal,
+                    "SettingsApplied",
+                    "ApplySettings",
+                    format!("changed {}", change.changed.join(", ")),
+                )
+                .await;
+                status.operation = None;
+                // The new values are configured, not yet deployed: pending until a (re)start.
+                known.settings = Some(merged);
+            }
+            Step::Scale { instances, memory } => {
+                let message = format!("scaling to {instances} instances of {memory} MB");
+                status.operation = Some(start_operation(OperationKind::Scale, message.clone()));
+                let reply = match api.scale(app, mode, instances, memory).await {
+                    Ok(reply) => reply,
+                    Err(err) => return stall_or_retry(err, "scaling"),
+                };
+                let instances = reply.as_ref().and_then(|r| r.instances).or(Some(instances));
+                let memory = reply
+                    .as_ref()
+                    .and_then(|r| r.memory_per_instance)
+                    .or(Some(memory));
+                status.instances = instances.and_then(|n| i32::try_from(n).ok());
+                status.memory_per_instance = memory.and_then(|m| i32::try_from(m).ok());
+                known.remote.instances = instances;
+                known.remote.memory_per_instance = memory;
+                ctx.event(env, EventType::Normal, "Scaled", "Scale", message)
+                    .await;
+                status.operation = None;
+            }
+            Step::Start => {
+                return start(
+                    env,
+                    ctx,
+                    writer,
+                    api,
+                    target,
+                    desired,
+                    status,
+                    restart_token,
+                )
+                .await;
+            }
+            Step::Restart => {
+                let reason = if restart_token.is_some() {
+                    "requested by mendixops.io/restartedAt".to_string()
+                } else {
+                    "new settings apply on restart".to_string()
+                };
+                let message = format!("restarting: stopping the app ({reason})");
+                let mut op = start_operation(OperationKind::Restart, message.clone());
+                op.intent = restart_token.clone();
+                op.phase = Some("stop".into());
+                status.operation = Some(op);
+                record_operation(
+                    env,
+                    ctx,
+                    writer,
+                    status,
+                    &Outcome::progressing("Restarting", message.clone()),
+                )
+                .await?;
+                if let Err(err) = api.stop(app, mode).await {
+                    return stall_or_retry(err, "stopping the app for a restart");
+                }
+                ctx.event(env, EventType::Normal, "Restarting", "Restart", message)
+                    .await;
+                // The Restart operation stays recorded: the start that follows echoes its token.
+                known.stopped(status);
+            }
+            Step::Done => {
+                if let Some(wanted) = &desired.tags {
+                    sync_tags(env, ctx, api, app, mode, wanted).await?;
+                }
+                if desired.run_state == RunState::Stopped {
+                    // Nothing to restart in a stopped app: the request is handled.
+                    if let Some(token) = restart_token {
+                        status.last_restarted_at = Some(token);
+                    }
+                }
+                status.operation = None;
+                let message = match desired.run_state {
+                    RunState::Running => format!(
+                        "{version} is running{}",
+                        status
+                            .instances
+                            .map(|n| format!(" with {n} instance(s)"))
+                            .unwrap_or_default()
+                    ),
+                    RunState::Stopped => {
+                        format!("{version} is deployed and stopped as requested")
+                    }
+                };
+                return Ok(Verdict::new(
+                    Outcome::ready(if known.running { "Running" } else { "Stopped" }, message),
+                    Duration::ZERO,
+                ));
+            }
+        }
+    }
+}
+
+impl Known {
+    fn stopped(&mut self, status: &mut MendixEnvironmentStatus) {
+        self.running = false;
+        self.remote.status = EnvironmentStatus::Stopped;
+        status.run_state = Some(RunState::Stopped);
+    }
+}
+
+/// Reads what a step is decided from: the environment, and unless a start just proved them,
+/// its deployed package and (when the spec manages any) its settings. `Err` ends the reconcile
+/// with the verdict it holds.
+async fn observe(
+    env: &MendixEnvironment,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+    start_proved_the_rest: bool,
+) -> Result<Known, Result<Verdict, Error>> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
     let mut remote = match api.get_environment(app, mode).await {
         Ok(e) => e,
         Err(err) if err.is_not_found() => {
-            return Ok(Verdict::stalled(
+            return Err(Ok(Verdict::stalled(
                 "EnvironmentNotFound",
                 format!(
                     "environment {mode} of app {app} does not exist in Mendix Cloud: check spec.target.mendixCloud"
                 ),
-            ));
+            )));
         }
         Err(err) => {
-            return stall_or_retry(err, &format!("reading environment {mode} of app {app}"));
+            return Err(stall_or_retry(
+                err,
+                &format!("reading environment {mode} of app {app}"),
+            ));
         }
     };
     status.url = remote.url.clone().or(status.url.take());
@@ -169,391 +492,146 @@ pub async fn converge(
 
     // The production guard comes before any write.
     if remote.production == Some(true) && !env.spec.production {
-        return Ok(Verdict::stalled(
+        return Err(Ok(Verdict::stalled(
             "ProductionNotAllowed",
             format!(
                 "environment {mode} of app {app} is a production environment: set spec.production: true to let the operator change it"
             ),
-        ));
+        )));
     }
 
-    // A start job in flight.
-    if let Some(op) = status
-        .operation
-        .clone()
-        .filter(|o| o.kind == OperationKind::Start)
-    {
-        if let Some(job) = op.job_id.clone() {
-            match api.start_status(app, mode, &job).await {
-                Ok(StartJobStatus::Started) => {
-                    finish_start(status, &op);
-                    ctx.event(
-                        env,
-                        EventType::Normal,
-                        "Started",
-                        "Start",
-                        format!("{version} started"),
-                    )
-                    .await;
-                    remote.status = EnvironmentStatus::Running;
-                }
-                Ok(_) => {
-                    let mut op = op;
-                    let after = poll(op.polls);
-                    op.polls += 1;
-                    let message = op.step.clone().unwrap_or_default();
-                    status.operation = Some(op);
-                    return Ok(Verdict::new(
-                        Outcome::progressing("Starting", message),
-                        after,
-                    ));
-                }
-                Err(err) => {
-                    if let Some((reason, hint)) = start_failure(&err) {
-                        status.operation = None;
-                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
-                            .await;
-                        return Ok(Verdict::stalled(
-                            reason,
-                            format!("starting {version} failed: {err}; {hint}"),
-                        ));
-                    }
-                    return stall_or_retry(err, "following the start job");
-                }
-            }
-        } else if remote.status == EnvironmentStatus::Running {
-            // The start was sent but its job id never recorded; the app runs, so it worked.
-            finish_start(status, &op);
-        }
-    }
     let running = remote.status == EnvironmentStatus::Running;
+    if running
+        && let Some(op) = status
+            .operation
+            .clone()
+            .filter(|o| o.kind == OperationKind::Start && o.job_id.is_none())
+    {
+        // The start was sent but its job id never recorded; the app runs, so it worked.
+        finish_start(status, &op);
+    }
     status.run_state = Some(if running {
         RunState::Running
     } else {
         RunState::Stopped
     });
 
-    let deployed = match api.environment_package(app, mode, false).await {
-        Ok(p) => Some(p.package_id),
-        Err(err) if err.is_not_found() => None,
-        Err(err) => return stall_or_retry(err, "reading the deployed package"),
+    let deployed = if start_proved_the_rest {
+        status.deployed_package_id.clone()
+    } else {
+        match api.environment_package(app, mode, false).await {
+            Ok(p) => Some(p.package_id),
+            Err(err) if err.is_not_found() => None,
+            Err(err) => return Err(stall_or_retry(err, "reading the deployed package")),
+        }
     };
     status.deployed_package_id = deployed.clone();
-    let needs_transport = deployed.as_deref() != Some(desired.package_id.as_str());
-    if !needs_transport {
+    if deployed.as_deref() == Some(desired.package_id.as_str()) {
         status.deployed_version = desired
             .package_version
             .clone()
             .or(status.deployed_version.take());
     }
-    let settings = match api.get_settings(app, mode).await {
-        Ok(s) => s,
-        Err(err) => return stall_or_retry(err, "reading the environment settings"),
+    let settings = if start_proved_the_rest || !desired.manages_settings() {
+        None
+    } else {
+        match api.get_settings(app, mode).await {
+            Ok(s) => Some(s),
+            Err(err) => return Err(stall_or_retry(err, "reading the environment settings")),
+        }
     };
-    let (merged, change) = merge_cloud_settings(&settings, desired);
-    let restart_token = restart_request(env, status);
-
-    // Names the deployed model does not know count as settings to apply: that step stalls with
-    // UnknownSetting before anything is changed, instead of the app being started without them.
-    let settings_to_apply: Vec<String> = change
-        .changed
-        .iter()
-        .chain(&change.unknown_constants)
-        .chain(&change.unknown_events)
-        .cloned()
-        .collect();
-    let step = plan(
-        desired,
-        &remote,
+    Ok(Known {
+        remote,
         running,
-        needs_transport,
-        &settings_to_apply,
-        !pending_on_restart(&settings).is_empty(),
-        restart_token.is_some(),
-    );
-    if step != Step::Done && is_paused(env) {
-        return Ok(Verdict::new(
-            Outcome::progressing(
-                "Paused",
-                format!("paused: next step would be {}", step.describe(&version)),
-            ),
-            ctx.settings.resync,
-        ));
-    }
-    if step != Step::Done && super::was_converged(env) {
-        ctx.event(
-            env,
-            EventType::Normal,
-            "DriftDetected",
-            "Resync",
-            format!(
-                "Mendix differs from the spec ({}); converging",
-                step.describe(&version)
-            ),
-        )
-        .await;
-    }
+        deployed,
+        settings,
+    })
+}
 
-    match step {
-        Step::StopForDeploy | Step::Stop => {
-            let (kind, message) = if step == Step::Stop {
-                (
-                    OperationKind::Stop,
-                    "stopping the app as requested".to_string(),
-                )
-            } else {
-                (
-                    OperationKind::Stop,
-                    format!("1/4: stopping the app to deploy {version}"),
-                )
-            };
-            status.operation = Some(start_operation(kind, message.clone()));
-            match api.stop(app, mode).await {
-                Ok(()) => {
-                    ctx.event(env, EventType::Normal, "Stopped", "Stop", message.clone())
-                        .await;
-                    status.run_state = Some(RunState::Stopped);
-                    Ok(Verdict::new(
-                        Outcome::progressing("Stopping", message),
-                        NEXT_STEP,
-                    ))
-                }
-                Err(err) => stall_or_retry(err, "stopping the app"),
-            }
+/// Records the start, then sends it; the job is followed by later reconciles.
+#[allow(clippy::too_many_arguments)]
+async fn start(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+    restart_token: Option<String>,
+) -> Result<Verdict, Error> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
+    let version = version_label(desired);
+    if let Some(verdict) = start_already_failed(env, status) {
+        return Ok(verdict);
+    }
+    let message = format!("4/4: starting {version}");
+    // A start satisfies a pending restart request; a half-done restart keeps its token.
+    let token = status
+        .operation
+        .as_ref()
+        .filter(|o| o.kind == OperationKind::Restart)
+        .and_then(|o| o.intent.clone())
+        .or(restart_token);
+    let mut op = start_operation(OperationKind::Start, message.clone());
+    op.intent = token;
+    status.operation = Some(op.clone());
+    record_operation(
+        env,
+        ctx,
+        writer,
+        status,
+        &Outcome::progressing("Starting", message.clone()),
+    )
+    .await?;
+    match api.start(app, mode, desired.auto_sync_db).await {
+        Ok(job) => {
+            op.job_id = Some(job.job_id.clone());
+            crate::runtime::telemetry::operation_started(&op);
+            status.operation = Some(op);
+            ctx.event(
+                env,
+                EventType::Normal,
+                "Starting",
+                "Start",
+                format!("starting {version} (job {})", job.job_id),
+            )
+            .await;
+            Ok(Verdict::new(
+                Outcome::progressing("Starting", message),
+                ctx.settings.poll.first,
+            ))
         }
-        Step::Transport => {
-            let message = format!("2/4: transporting {version}");
-            status.operation = Some(start_operation(OperationKind::Transport, message.clone()));
-            match api.transport(app, mode, &desired.package_id).await {
-                Ok(()) => {
-                    ctx.event(
-                        env,
-                        EventType::Normal,
-                        "Transported",
-                        "Transport",
-                        format!("transported {version} ({})", desired.package_id),
-                    )
+        Err(err) if err.code() == Some("ALREADY_STARTED") => {
+            finish_start(status, &op);
+            Ok(Verdict::new(
+                Outcome::progressing("Started", "the app is running".to_string()),
+                NEXT_STEP,
+            ))
+        }
+        Err(err)
+            if err.code() == Some("APP_ALREADY_HAS_A_STARTING_JOB")
+                || err.code() == Some("ALREADY_LOCKED") =>
+        {
+            Ok(Verdict::new(
+                Outcome::progressing(
+                    "Starting",
+                    format!("{message}: a start is already in progress"),
+                ),
+                ctx.settings.poll.interval(1),
+            ))
+        }
+        Err(err) => {
+            if let Some((reason, hint)) = start_failure(&err) {
+                status.operation = None;
+                ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
                     .await;
-                    status.deployed_package_id = Some(desired.package_id.clone());
-                    status.deployed_version = desired.package_version.clone();
-                    Ok(Verdict::new(
-                        Outcome::progressing("Transporting", message),
-                        NEXT_STEP,
-                    ))
-                }
-                // Mendix is still processing a fresh package, or the app started meanwhile: look again.
-                Err(err) if err.is_transient() || err.code() == Some("APP_IS_RUNNING") => {
-                    let after = err.retry_after().unwrap_or_else(|| poll(1));
-                    Ok(Verdict::new(
-                        Outcome::progressing(
-                            "PackageProcessing",
-                            format!("{message}: {err}; retrying"),
-                        ),
-                        after,
-                    ))
-                }
-                Err(err) => stall_or_retry(err, &format!("transporting {version}")),
-            }
-        }
-        Step::ApplySettings => {
-            if !change.unknown_constants.is_empty() || !change.unknown_events.is_empty() {
-                let names: Vec<String> = change
-                    .unknown_constants
-                    .iter()
-                    .chain(change.unknown_events.iter())
-                    .cloned()
-                    .collect();
                 return Ok(Verdict::stalled(
-                    "UnknownSetting",
-                    format!(
-                        "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
-                        names.join(", ")
-                    ),
+                    reason,
+                    format!("starting {version} failed: {err}; {hint}"),
                 ));
             }
-            let message = format!("3/4: applying settings ({})", change.changed.join(", "));
-            status.operation = Some(start_operation(
-                OperationKind::ApplySettings,
-                message.clone(),
-            ));
-            match api.set_settings(app, mode, &merged).await {
-                Ok(_) => {
-                    ctx.event(
-                        env,
-                        EventType::Normal,
-                        "SettingsApplied",
-                        "ApplySettings",
-                        format!("changed {}", change.changed.join(", ")),
-                    )
-                    .await;
-                    Ok(Verdict::new(
-                        Outcome::progressing("ApplyingSettings", message),
-                        NEXT_STEP,
-                    ))
-                }
-                Err(err) => stall_or_retry(err, "applying settings"),
-            }
-        }
-        Step::Scale { instances, memory } => {
-            let message = format!("scaling to {instances} instances of {memory} MB");
-            status.operation = Some(start_operation(OperationKind::Scale, message.clone()));
-            match api.scale(app, mode, instances, memory).await {
-                Ok(reply) => {
-                    let reply = reply.as_ref();
-                    status.instances = reply
-                        .and_then(|r| r.instances)
-                        .or(Some(instances))
-                        .and_then(|n| i32::try_from(n).ok());
-                    status.memory_per_instance = reply
-                        .and_then(|r| r.memory_per_instance)
-                        .or(Some(memory))
-                        .and_then(|m| i32::try_from(m).ok());
-                    ctx.event(env, EventType::Normal, "Scaled", "Scale", message.clone())
-                        .await;
-                    Ok(Verdict::new(
-                        Outcome::progressing("Scaling", message),
-                        NEXT_STEP,
-                    ))
-                }
-                Err(err) => stall_or_retry(err, "scaling"),
-            }
-        }
-        Step::Start => {
-            if let Some(verdict) = start_already_failed(env, status) {
-                return Ok(verdict);
-            }
-            let message = format!("4/4: starting {version}");
-            // A start satisfies a pending restart request; a half-done restart keeps its token.
-            let token = status
-                .operation
-                .as_ref()
-                .filter(|o| o.kind == OperationKind::Restart)
-                .and_then(|o| o.intent.clone())
-                .or(restart_token);
-            let mut op = start_operation(OperationKind::Start, message.clone());
-            op.intent = token;
-            status.operation = Some(op.clone());
-            record_operation(
-                env,
-                ctx,
-                writer,
-                status,
-                &Outcome::progressing("Starting", message.clone()),
-            )
-            .await?;
-            match api.start(app, mode, desired.auto_sync_db).await {
-                Ok(job) => {
-                    op.job_id = Some(job.job_id.clone());
-                    crate::runtime::telemetry::operation_started(&op);
-                    status.operation = Some(op);
-                    ctx.event(
-                        env,
-                        EventType::Normal,
-                        "Starting",
-                        "Start",
-                        format!("starting {version} (job {})", job.job_id),
-                    )
-                    .await;
-                    Ok(Verdict::new(
-                        Outcome::progressing("Starting", message),
-                        ctx.settings.poll.first,
-                    ))
-                }
-                Err(err) if err.code() == Some("ALREADY_STARTED") => {
-                    finish_start(status, &op);
-                    Ok(Verdict::new(
-                        Outcome::progressing("Started", "the app is running".to_string()),
-                        NEXT_STEP,
-                    ))
-                }
-                Err(err)
-                    if err.code() == Some("APP_ALREADY_HAS_A_STARTING_JOB")
-                        || err.code() == Some("ALREADY_LOCKED") =>
-                {
-                    Ok(Verdict::new(
-                        Outcome::progressing(
-                            "Starting",
-                            format!("{message}: a start is already in progress"),
-                        ),
-                        poll(1),
-                    ))
-                }
-                Err(err) => {
-                    if let Some((reason, hint)) = start_failure(&err) {
-                        status.operation = None;
-                        ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
-                            .await;
-                        return Ok(Verdict::stalled(
-                            reason,
-                            format!("starting {version} failed: {err}; {hint}"),
-                        ));
-                    }
-                    stall_or_retry(err, "starting the app")
-                }
-            }
-        }
-        Step::Restart => {
-            let reason = if restart_token.is_some() {
-                "requested by mendixops.io/restartedAt".to_string()
-            } else {
-                "new settings apply on restart".to_string()
-            };
-            let message = format!("restarting: stopping the app ({reason})");
-            let mut op = start_operation(OperationKind::Restart, message.clone());
-            op.intent = restart_token;
-            op.phase = Some("stop".into());
-            status.operation = Some(op);
-            record_operation(
-                env,
-                ctx,
-                writer,
-                status,
-                &Outcome::progressing("Restarting", message.clone()),
-            )
-            .await?;
-            match api.stop(app, mode).await {
-                Ok(()) => {
-                    ctx.event(
-                        env,
-                        EventType::Normal,
-                        "Restarting",
-                        "Restart",
-                        message.clone(),
-                    )
-                    .await;
-                    Ok(Verdict::new(
-                        Outcome::progressing("Restarting", message),
-                        NEXT_STEP,
-                    ))
-                }
-                Err(err) => stall_or_retry(err, "stopping the app for a restart"),
-            }
-        }
-        Step::Done => {
-            if let Some(wanted) = &desired.tags {
-                sync_tags(env, ctx, api, app, mode, wanted).await?;
-            }
-            if desired.run_state == RunState::Stopped {
-                // Nothing to restart in a stopped app: the request is handled.
-                if let Some(token) = restart_token {
-                    status.last_restarted_at = Some(token);
-                }
-            }
-            status.operation = None;
-            let message = match desired.run_state {
-                RunState::Running => format!(
-                    "{version} is running{}",
-                    status
-                        .instances
-                        .map(|n| format!(" with {n} instance(s)"))
-                        .unwrap_or_default()
-                ),
-                RunState::Stopped => format!("{version} is deployed and stopped as requested"),
-            };
-            Ok(Verdict::new(
-                Outcome::ready(if running { "Running" } else { "Stopped" }, message),
-                Duration::ZERO,
-            ))
+            stall_or_retry(err, "starting the app")
         }
     }
 }

@@ -45,6 +45,13 @@ impl fmt::Debug for Desired {
 }
 
 impl Desired {
+    /// Whether the spec sets any constant, scheduled event or custom setting.
+    pub fn manages_settings(&self) -> bool {
+        !self.constants.is_empty()
+            || !self.scheduled_events.is_empty()
+            || !self.custom_settings.is_empty()
+    }
+
     /// Everything but the package and constant values, which the caller resolves.
     pub fn from_spec(
         spec: &MendixEnvironmentSpec,
