@@ -8,7 +8,7 @@ use std::time::Duration;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 
-use super::backoff::PollSchedule;
+use super::backoff::{JobDurations, PollSchedule};
 use crate::crd::OperationStatus;
 use crate::mendix::client::Mendix;
 use crate::metrics::Metrics;
@@ -44,6 +44,8 @@ pub struct Context {
     pub settings: Settings,
     /// Jobs Mendix returned whose status write may have failed.
     pub unrecorded_jobs: UnrecordedJobs,
+    /// How long Mendix Cloud starts take.
+    pub start_durations: JobDurations,
     recorder: Recorder,
 }
 
@@ -69,8 +71,8 @@ impl UnrecordedJobs {
         let same = sent_under.kind == recorded.kind
             && sent_under.phase == recorded.phase
             && sent_under.intent == recorded.intent
-            // Status keeps whole seconds only.
-            && sent_under.started_at.0.as_second() == recorded.started_at.0.as_second();
+            // Status keeps microseconds.
+            && sent_under.started_at.0.as_microsecond() == recorded.started_at.0.as_microsecond();
         same.then(|| job_id.clone())
     }
 
@@ -101,6 +103,7 @@ impl Context {
             metrics,
             settings,
             unrecorded_jobs: UnrecordedJobs::default(),
+            start_durations: JobDurations::default(),
             recorder,
         })
     }
@@ -140,7 +143,7 @@ mod tests {
         let sent = start_operation(OperationKind::Restart, "restart 1/2".into());
         jobs.remember("uid-1", &sent, "job-1");
 
-        // Read back from status: whole seconds, more polls; still the same request.
+        // Read back from status (microseconds), with more polls: still the same request.
         let mut recorded: OperationStatus =
             serde_json::from_value(serde_json::to_value(&sent).expect("json")).expect("op");
         recorded.polls = 3;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime};
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 
@@ -57,7 +57,7 @@ pub fn start_operation(kind: OperationKind, step: String) -> OperationStatus {
         job_id: None,
         intent: Some(uuid::Uuid::new_v4().to_string()),
         phase: None,
-        started_at: Time(now()),
+        started_at: MicroTime(now()),
         polls: 0,
     }
 }

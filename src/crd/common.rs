@@ -1,6 +1,6 @@
 //! Types shared by both kinds: credentials, operation records, annotations, schema helpers.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, MicroTime};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
@@ -84,8 +84,9 @@ pub struct OperationStatus {
     /// Private Cloud restart or `stop` / `start` of a Mendix Cloud restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<String>,
-    /// When the operation, or its current step of a multi-step operation, was started.
-    pub started_at: Time,
+    /// When the operation, or its current step of a multi-step operation, was started; to the
+    /// microsecond, because waits are measured from it.
+    pub started_at: MicroTime,
     /// How many times the operation has been polled; drives the growing poll interval.
     #[serde(default)]
     #[schemars(range(min = 0))]

@@ -278,4 +278,9 @@ pub struct MendixEnvironmentStatus {
     /// The last value of annotation `mendixops.io/reconcileRequestedAt` that was handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_requested_at: Option<String>,
+    /// Mendix Cloud: about how long a start of this app takes, in milliseconds, learned from
+    /// the starts the operator followed. The next start is first polled after this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub start_duration_ms: Option<i64>,
 }

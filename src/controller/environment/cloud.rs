@@ -12,7 +12,7 @@ use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, is_paused, stall_or_retry, start_operation};
+use crate::controller::outcome::{Verdict, age, is_paused, stall_or_retry, start_operation};
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
@@ -146,8 +146,17 @@ pub async fn converge(
     let poll = |polls: i32| ctx.settings.poll.interval(polls);
     let version = version_label(desired);
 
+    // A start is only sent once package and settings match this generation's spec (and it is
+    // recorded first), so a recorded start proves both: they need not be read again, whether
+    // its job just ended or its answer was lost.
+    let start_proved_the_rest = status
+        .operation
+        .as_ref()
+        .is_some_and(|o| o.kind == OperationKind::Start)
+        && status.observed_generation == env.metadata.generation
+        && status.deployed_package_id.as_deref() == Some(desired.package_id.as_str());
+
     // A start job in flight: one request per poll, nothing else read until it ends.
-    let mut just_started = false;
     if let Some(op) = status
         .operation
         .clone()
@@ -156,6 +165,8 @@ pub async fn converge(
         let job = op.job_id.clone().unwrap_or_default();
         match api.start_status(app, mode, &job).await {
             Ok(StartJobStatus::Started) => {
+                let took = ctx.start_durations.ended(age(&op), op.polls);
+                status.start_duration_ms = i64::try_from(took.as_millis()).ok();
                 finish_start(status, &op);
                 ctx.event(
                     env,
@@ -165,7 +176,6 @@ pub async fn converge(
                     format!("{version} started"),
                 )
                 .await;
-                just_started = true;
             }
             Ok(_) => {
                 let mut op = op;
@@ -192,12 +202,6 @@ pub async fn converge(
             }
         }
     }
-    // A start is only sent once package and settings match this generation's spec, so a start
-    // that just ended proves both: they need not be read again.
-    let start_proved_the_rest = just_started
-        && status.observed_generation == env.metadata.generation
-        && status.deployed_package_id.as_deref() == Some(desired.package_id.as_str());
-
     let mut known = match observe(env, api, target, desired, status, start_proved_the_rest).await {
         Ok(known) => known,
         Err(verdict) => return verdict,
@@ -597,9 +601,13 @@ async fn start(
                 format!("starting {version} (job {})", job.job_id),
             )
             .await;
+            let own = status
+                .start_duration_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(Duration::from_millis);
             Ok(Verdict::new(
                 Outcome::progressing("Starting", message),
-                ctx.settings.poll.first,
+                ctx.start_durations.first_poll(own, &ctx.settings.poll),
             ))
         }
         Err(err) if err.code() == Some("ALREADY_STARTED") => {

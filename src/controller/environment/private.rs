@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::runtime::events::EventType;
 
 use super::desired::{Desired, merge_manifest, private_instances};
@@ -30,14 +30,10 @@ const SCALE_UP: &str = "scaleUp";
 /// Poll intervals to wait for a PUT whose job id was never recorded before sending it again.
 const UNRECORDED_JOB_POLLS: i32 = 3;
 
-/// How long that is. Measured in time since the PUT was recorded, not in reconciles: watch
-/// events can trigger many reconciles within one poll interval. Status timestamps keep whole
-/// seconds, so the recorded time can be up to a second early.
+/// How long that is. Measured in time since the PUT was recorded, not in reconciles: several
+/// reconciles can run within one poll interval.
 fn unrecorded_job_wait(poll: &crate::controller::backoff::PollSchedule) -> Duration {
-    Duration::from_secs(1)
-        + (0..UNRECORDED_JOB_POLLS)
-            .map(|n| poll.interval(n))
-            .sum::<Duration>()
+    (0..UNRECORDED_JOB_POLLS).map(|n| poll.interval(n)).sum()
 }
 
 /// Sends one manifest PUT, recording the operation first and its job after.
@@ -75,7 +71,7 @@ async fn put_manifest(
         ));
     }
     op.polls = 0;
-    op.started_at = Time(now());
+    op.started_at = MicroTime(now());
     status.operation = Some(op.clone());
     record_operation(
         env,
