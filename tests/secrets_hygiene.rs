@@ -6,58 +6,12 @@
 
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::demo;
 use support::*;
-use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::MakeWriter;
-
-/// Everything the operator logs, in memory.
-#[derive(Clone, Default)]
-struct LogBuffer(Arc<Mutex<Vec<u8>>>);
-
-impl LogBuffer {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("log buffer")).into_owned()
-    }
-}
-
-impl Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("log buffer").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for LogBuffer {
-    type Writer = LogBuffer;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-/// Installs a trace-level subscriber for the whole test process (before the harness tries to
-/// install its own, which then does nothing). The sandboxes are not the operator: their logs
-/// are left out, everything else (the operator, kube, reqwest, hyper) is kept at trace.
-fn capture_logs() -> LogBuffer {
-    let buffer = LogBuffer::default();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::new("trace,mendix_operator::sandbox=off"))
-        .with_writer(buffer.clone())
-        .with_ansi(false)
-        .with_target(true)
-        .init();
-    buffer
-}
 
 const WRONG_API_KEY: &str = "c0ffee00-dead-4bee-8f00-123456789abc";
 const CONSTANT_SECRET_VALUE: &str = "https://user:s3cr3t-constant-value@api.example.com";
@@ -117,7 +71,17 @@ const SECRET_CONSTANT: &str = "  constants:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_in_logs_events_or_status() {
-    let logs = capture_logs();
+    // Logs at trace are scanned by the harness (support::leaks) for these values too.
+    leaks::install();
+    for (what, value) in [
+        ("wrong API key", WRONG_API_KEY),
+        ("Secret-sourced constant value", CONSTANT_SECRET_VALUE),
+        ("Secret-sourced constant password", "s3cr3t-constant-value"),
+        ("upload URL password", URL_PASSWORD),
+        ("upload URL signature", URL_SIGNATURE),
+    ] {
+        leaks::watch(what, value);
+    }
     let h = Harness::started().await;
     h.put_secret("api-url", &[("url", CONSTANT_SECRET_VALUE)])
         .await;
@@ -231,17 +195,6 @@ spec:
         "the Secret-sourced constant reached Mendix"
     );
 
-    let credentials = [
-        ("Mendix Cloud API key", demo::CLOUD_API_KEY),
-        ("wrong API key", WRONG_API_KEY),
-        ("PAT", demo::PC_PAT),
-        ("read-only PAT", demo::PC_PAT_READ_ONLY),
-        ("Secret-sourced constant value", CONSTANT_SECRET_VALUE),
-        ("Secret-sourced constant password", "s3cr3t-constant-value"),
-        ("upload URL password", URL_PASSWORD),
-        ("upload URL signature", URL_SIGNATURE),
-    ];
-
     // Status (and the rest of each object).
     let packages = h.packages().list(&Default::default()).await.expect("list");
     let environments = h
@@ -279,49 +232,15 @@ spec:
         serde_json::to_string(&core_events.items).expect("JSON")
     );
 
-    let log_text = logs.text();
+    let (lines, trace_lines) = leaks::lines_scanned();
     assert!(
-        log_text.contains("TRACE") && log_text.contains("reconcil"),
-        "trace logs of the operator were captured ({} bytes)",
-        log_text.len()
+        trace_lines > 100,
+        "trace logs were scanned ({lines} lines, {trace_lines} at trace)"
     );
+    leaks::assert_clean(h.kube.sandbox());
 
-    // The values as written, and as a Secret's `data` carries them (base64).
-    use base64::Engine;
-    let encoded: Vec<(String, String)> = credentials
-        .iter()
-        .map(|(what, value)| {
-            (
-                format!("{what} (base64)"),
-                base64::engine::general_purpose::STANDARD.encode(value),
-            )
-        })
-        .collect();
-    let all = credentials
-        .iter()
-        .map(|(w, v)| (w.to_string(), v.to_string()))
-        .chain(encoded);
-    let mut leaks = Vec::new();
-    for (what, value) in all {
-        let value = value.as_str();
-        for (place, text) in [
-            ("logs", &log_text),
-            ("status", &objects),
-            ("Events", &events),
-        ] {
-            if let Some(at) = text.find(value) {
-                let start = text[..at]
-                    .char_indices()
-                    .rev()
-                    .nth(200)
-                    .map_or(0, |(i, _)| i);
-                let end = (at + value.len() + 100).min(text.len());
-                let end = (end..=text.len())
-                    .find(|i| text.is_char_boundary(*i))
-                    .unwrap_or(text.len());
-                leaks.push(format!("{what} in {place}: …{}…", &text[start..end]));
-            }
-        }
-    }
-    assert!(leaks.is_empty(), "{}", leaks.join("\n\n"));
+    // The same through the API as kubectl would read them (core Events included).
+    let mut found = leaks::find("status", &objects);
+    found.extend(leaks::find("Events", &events));
+    assert!(found.is_empty(), "{}", found.join("\n\n"));
 }

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod kstatus;
+pub mod leaks;
 pub mod resources;
 
 use std::collections::BTreeMap;
@@ -79,11 +80,20 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     }
 }
 
+/// No credential value may have reached the logs, an Event or a status (see [`leaks`]).
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            leaks::assert_clean(self.kube.sandbox());
+        }
+    }
+}
+
 impl Harness {
     /// Sandboxes up, CRDs installed, namespace and Secrets created; the operator not yet started.
     pub async fn new() -> Self {
         mendix_operator::mendix::client::install_crypto_provider();
-        mendix_operator::runtime::telemetry::init(LogFormat::Text);
+        leaks::install();
         let mendix = MendixSandbox::demo();
         mendix.set_time_scale(0.01);
         let mendix_server = mendix
@@ -142,6 +152,9 @@ impl Harness {
     }
 
     pub async fn put_secret(&self, name: &str, data: &[(&str, &str)]) {
+        for (key, value) in data.iter().filter(|(key, _)| *key != "username") {
+            leaks::watch(&format!("value of {name}/{key}"), value);
+        }
         let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
         let params = PatchParams::apply("tests").force();
         let mut s = secret(name, data);

@@ -124,6 +124,14 @@ impl KubeSandbox {
         &self.shared.faults
     }
 
+    /// Every stored object as `(group, resource, object)`: a consistent snapshot.
+    pub fn objects(&self) -> Vec<(String, String, Arc<serde_json::Value>)> {
+        self.lock()
+            .all_objects()
+            .map(|((group, resource), obj)| (group.clone(), resource.clone(), obj.clone()))
+            .collect()
+    }
+
     /// Request counts per verb and resource (also at `GET /_sandbox/stats`).
     pub fn stats(&self) -> &Stats {
         &self.shared.stats

@@ -10,6 +10,7 @@ use super::crds;
 /// Writes `{"resourceVersion": N, "objects": [{"group", "resource", "object"}]}`.
 pub fn save(sandbox: &KubeSandbox, path: &Path) -> std::io::Result<()> {
     let doc = {
+        // One lock for both, so the resourceVersion matches the objects.
         let store = sandbox.lock();
         let objects: Vec<Value> = store
             .all_objects()
