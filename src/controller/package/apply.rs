@@ -73,10 +73,13 @@ pub async fn remote_for(
 }
 
 /// Copies what Mendix reports into status and says whether the package is usable.
+/// What `remote` means for this resource. A package still in progress is looked at again after
+/// `poll`: nothing else would wake the reconcile before the resync, as status writes do not.
 fn report(
     status: &mut MendixPackageStatus,
     pkg: &MendixPackage,
     remote: &RemotePackage,
+    poll: Duration,
 ) -> Verdict {
     status.package_id = Some(remote.id.clone());
     status.remote_state = Some(remote.state.label().to_string());
@@ -120,7 +123,7 @@ fn report(
                 state.clone(),
                 format!("2/2: {what}: Mendix reports {state}"),
             ),
-            Duration::ZERO,
+            poll,
         ),
     }
 }
@@ -177,7 +180,7 @@ pub async fn converge(
     if let Some(id) = status.package_id.clone() {
         return match remote.package(&id, false).await {
             Ok(Some(found)) => {
-                let mut verdict = report(status, pkg, &found);
+                let mut verdict = report(status, pkg, &found, ctx.settings.poll.first);
                 if matches!(found.state, RemoteState::InProgress(_)) {
                     let op = status.operation.get_or_insert_with(|| {
                         start_operation(OperationKind::Build, String::new())
@@ -262,7 +265,7 @@ pub async fn converge(
                             format!("package {id} is ready"),
                         )
                         .await;
-                        Ok(report(status, pkg, &found))
+                        Ok(report(status, pkg, &found, ctx.settings.poll.first))
                     }
                     None => Ok(Verdict::new(
                         Outcome::progressing(
@@ -332,7 +335,7 @@ pub async fn converge(
         if let Some(found) = reusable(&pkg.spec.source, &packages) {
             let found = found.clone();
             status.operation = None;
-            return Ok(report(status, pkg, &found));
+            return Ok(report(status, pkg, &found, ctx.settings.poll.first));
         }
         // Mendix Cloud lists a package as soon as it is requested; Private Cloud only when its
         // job has finished, so wait that long before concluding the request never arrived.
@@ -359,7 +362,7 @@ pub async fn converge(
             existing: Some(existing),
             ..
         } => match remote.package(&existing.package_id, false).await {
-            Ok(Some(found)) => Ok(report(status, pkg, &found)),
+            Ok(Some(found)) => Ok(report(status, pkg, &found, ctx.settings.poll.first)),
             Ok(None) => Ok(Verdict::stalled(
                 "PackageNotFound",
                 format!(
@@ -387,7 +390,7 @@ pub async fn converge(
                     format!("reusing existing package {} for the {what}", found.id),
                 )
                 .await;
-                return Ok(report(status, pkg, &found));
+                return Ok(report(status, pkg, &found, ctx.settings.poll.first));
             }
             let new_request = crate::controller::outcome::reconcile_requested_at(pkg)
                 != status.reconcile_requested_at;
@@ -666,6 +669,30 @@ mod tests {
             existing: None,
         };
         assert!(reusable(&newer, &packages).is_none());
+    }
+
+    #[test]
+    fn a_package_in_progress_is_polled_and_a_finished_one_waits_for_resync() {
+        let pkg: MendixPackage = serde_json::from_value(serde_json::json!({
+            "apiVersion": "mendixops.io/v1alpha1",
+            "kind": "MendixPackage",
+            "metadata": {"name": "p", "namespace": "apps"},
+            "spec": {
+                "target": {"mendixCloud": {"appId": "calc"}},
+                "credentialsSecretRef": {"name": "s"},
+                "source": {"build": {"branch": "main", "revision": "abc", "version": "1.0.0"}},
+            },
+        }))
+        .expect("valid MendixPackage");
+        let poll = Duration::from_secs(2);
+        let mut status = MendixPackageStatus::default();
+        let building = remote("id", None, None, RemoteState::InProgress("Building".into()));
+        assert_eq!(report(&mut status, &pkg, &building, poll).requeue, poll);
+        let done = remote("id", None, None, RemoteState::Succeeded);
+        assert_eq!(
+            report(&mut status, &pkg, &done, poll).requeue,
+            Duration::ZERO
+        );
     }
 
     #[test]
