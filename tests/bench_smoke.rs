@@ -42,6 +42,7 @@ fn bench_at_three_environments_prints_every_figure() {
         "all 3 Ready after",
         "lower bound",
         "Mendix requests per deploy",
+        "second deploy of all 3 (start times known): Ready after",
         "v1_transport",
         "v1_get_start_status",
         "baseline (sequential scripts, fixed polling)",

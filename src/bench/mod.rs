@@ -224,7 +224,7 @@ async fn run_size(
 
     // Deploy N environments and wait for all of them to be Ready.
     let envs: Api<MendixEnvironment> = Api::namespaced(client.clone(), NAMESPACE);
-    let ready_task = tokio::spawn(wait_all_ready(envs.clone(), n));
+    let ready_task = tokio::spawn(wait_all(envs.clone(), n, |_, env| is_ready(env)));
     let started = Instant::now();
     create_environments(&envs, n).await?;
     let created = started.elapsed();
@@ -242,6 +242,31 @@ async fn run_size(
     };
     let deploy_stats = mendix.stats();
     let usage_converged = operator.usage()?;
+
+    // Second round: every environment deploys again, the operator now knowing its start time.
+    mendix.reset_stats();
+    let upgraded = tokio::spawn(wait_all(envs.clone(), n, |i, env| {
+        is_ready(env)
+            && env
+                .status
+                .as_ref()
+                .and_then(|s| s.deployed_package_id.as_deref())
+                == Some(seed::upgrade_package_id(i).as_str())
+    }));
+    let upgrade_started = Instant::now();
+    upgrade_environments(&envs, n).await?;
+    let upgrade = match tokio::time::timeout(options.timeout, upgraded).await {
+        Ok(Ok(Ok(()))) => (upgrade_started.elapsed(), mendix.stats().operations.clone()),
+        Ok(Ok(Err(err))) => return Err(err),
+        Ok(Err(err)) => return Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
+        Err(_) => {
+            return Err(BenchError::Operator(format!(
+                "not all {n} environments were upgraded within {}; see {}",
+                humantime::format_duration(options.timeout),
+                log_file.display()
+            )));
+        }
+    };
 
     // Steady state: nothing to do but resyncs.
     mendix.reset_stats();
@@ -323,6 +348,7 @@ async fn run_size(
         idle_calls,
         reactions,
         baseline,
+        upgrade,
     }))
 }
 
@@ -416,7 +442,31 @@ fn is_ready(env: &MendixEnvironment) -> bool {
     })
 }
 
-async fn wait_all_ready(envs: Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+/// Sets every environment's package to the second round's.
+async fn upgrade_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let envs = envs.clone();
+            async move {
+                let patch = serde_json::json!({"spec": {"packageId": seed::upgrade_package_id(i)}});
+                envs.patch(&env_name(i), &PatchParams::default(), &Patch::Merge(&patch))
+                    .await
+                    .map_err(kube_err("upgrading a MendixEnvironment"))?;
+                Ok::<(), BenchError>(())
+            }
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await
+        .map(drop)
+}
+
+/// Waits until `done(index, environment)` holds for all `n` environments.
+async fn wait_all(
+    envs: Api<MendixEnvironment>,
+    n: usize,
+    done: impl Fn(usize, &MendixEnvironment) -> bool,
+) -> Result<(), BenchError> {
     let mut ready = HashSet::new();
     let mut events =
         std::pin::pin!(watcher::watcher(envs, watcher::Config::default()).default_backoff());
@@ -429,7 +479,11 @@ async fn wait_all_ready(envs: Api<MendixEnvironment>, n: usize) -> Result<(), Be
         };
         for obj in objects {
             let name = obj.metadata.name.clone().unwrap_or_default();
-            if is_ready(&obj) {
+            let index = name
+                .strip_prefix("env-")
+                .and_then(|i| i.parse::<usize>().ok())
+                .unwrap_or(usize::MAX);
+            if done(index, &obj) {
                 ready.insert(name);
             } else {
                 ready.remove(&name);

@@ -1,7 +1,7 @@
 //! The Mendix side of the benchmark: N Mendix Cloud apps, each with one `Test` environment that
 //! runs an old package while a new one waits, so every MendixEnvironment needs a full deploy
-//! (stop → transport → start, then the start job). Also the minimum a deploy costs, which the
-//! measured figures are compared with.
+//! (stop → transport → start, then the start job), and a third package for a second round of
+//! deploys. Also the minimum a deploy costs, which the measured figures are compared with.
 
 use serde_json::{Value, json};
 
@@ -40,6 +40,11 @@ pub fn new_package_id(index: usize) -> String {
     format!("11111111-0000-4000-8000-{index:012}")
 }
 
+/// The package every environment is upgraded to in the second round.
+pub fn upgrade_package_id(index: usize) -> String {
+    format!("22222222-0000-4000-8000-{index:012}")
+}
+
 /// The seed (JSON is YAML) for [`crate::sandbox::mendix::MendixSandbox::from_yaml`].
 pub fn world(apps: usize, start_ms: u64) -> String {
     let apps: Vec<Value> = (0..apps)
@@ -50,6 +55,7 @@ pub fn world(apps: usize, start_ms: u64) -> String {
                 "packages": [
                     {"packageId": old_package_id(i), "version": "1.0.0.1"},
                     {"packageId": new_package_id(i), "version": "2.0.0.2"},
+                    {"packageId": upgrade_package_id(i), "version": "3.0.0.3"},
                 ],
                 "environments": [
                     {"mode": MODE, "status": "Running", "packageId": old_package_id(i)},

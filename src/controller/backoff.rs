@@ -40,15 +40,17 @@ impl PollSchedule {
     }
 }
 
-/// How long Mendix jobs of one kind take, learned from the jobs this process followed. Jobs of
-/// a kind take similar times, so a new job's first poll waits about that long instead of
-/// polling early and often: fewer requests, and the end is seen soon after it happens.
+/// How long Mendix jobs of one kind take per app, learned from the jobs this process followed.
+/// Jobs of one kind and app take similar times (a start of the same model), so a new job's
+/// first poll waits about that long instead of polling early and often: fewer requests, and the
+/// end is seen soon after it happens. Apps are kept apart: a large app's starts say nothing
+/// about a small one's.
 ///
 /// What is learned is an upper bound (a job is only seen ended at a poll), so a first poll that
 /// already finds the job ended pulls the estimate a little lower: it settles just above the
 /// real duration, with an occasional second poll.
 #[derive(Debug, Default)]
-pub struct JobDurations(std::sync::Mutex<Option<Duration>>);
+pub struct JobDurations(std::sync::Mutex<std::collections::HashMap<String, Duration>>);
 
 /// How much a first poll that finds the job ended lowers the next estimate.
 const SHORTER: f64 = 0.9;
@@ -56,27 +58,31 @@ const SHORTER: f64 = 0.9;
 const NEWEST_WEIGHT: f64 = 0.25;
 
 impl JobDurations {
-    /// The wait before the first poll: the job's own history when it has one (`own`, e.g. the
-    /// environment's last start), else what this process learned, else the schedule's first.
-    pub fn first_poll(&self, own: Option<Duration>, schedule: &PollSchedule) -> Duration {
-        own.or_else(|| self.0.lock().ok().and_then(|e| *e))
+    /// The wait before the first poll of a job of `app`: the job's own history when it has one
+    /// (`own`, e.g. the environment's last start), else what this process learned of the app,
+    /// else the schedule's first interval.
+    pub fn first_poll(
+        &self,
+        app: &str,
+        own: Option<Duration>,
+        schedule: &PollSchedule,
+    ) -> Duration {
+        own.or_else(|| self.0.lock().ok().and_then(|apps| apps.get(app).copied()))
             .unwrap_or(schedule.first)
             .max(schedule.first.min(Duration::from_secs(1)))
     }
 
-    /// A job was seen ended `elapsed` after it started, at its poll number `polls` (0 = the
-    /// first). Returns what the job's own history should say now.
-    pub fn ended(&self, elapsed: Duration, polls: i32) -> Duration {
+    /// A job of `app` was seen ended `elapsed` after it started, at its poll number `polls`
+    /// (0 = the first). Returns what the job's own history should say now.
+    pub fn ended(&self, app: &str, elapsed: Duration, polls: i32) -> Duration {
         let learned = if polls == 0 {
             elapsed.mul_f64(SHORTER)
         } else {
             elapsed
         };
-        if let Ok(mut estimate) = self.0.lock() {
-            *estimate = Some(match *estimate {
-                Some(e) => e.mul_f64(1.0 - NEWEST_WEIGHT) + learned.mul_f64(NEWEST_WEIGHT),
-                None => learned,
-            });
+        if let Ok(mut apps) = self.0.lock() {
+            let estimate = apps.entry(app.to_string()).or_insert(learned);
+            *estimate = estimate.mul_f64(1.0 - NEWEST_WEIGHT) + learned.mul_f64(NEWEST_WEIGHT);
         }
         learned
     }
@@ -104,27 +110,21 @@ mod tests {
     fn first_polls_follow_what_jobs_took() {
         let schedule = PollSchedule::default();
         let jobs = JobDurations::default();
+        let secs = Duration::from_secs;
         // Nothing learned: the schedule's first interval.
-        assert_eq!(jobs.first_poll(None, &schedule), Duration::from_secs(2));
-        // A job seen ended at its third poll, 14 s in: the next waits 14 s.
-        assert_eq!(
-            jobs.ended(Duration::from_secs(14), 2),
-            Duration::from_secs(14)
-        );
-        assert_eq!(jobs.first_poll(None, &schedule), Duration::from_secs(14));
+        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(2));
+        // A job seen ended at its third poll, 14 s in: the next of that app waits 14 s.
+        assert_eq!(jobs.ended("calc", secs(14), 2), secs(14));
+        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(14));
+        // Another app learned nothing from it.
+        assert_eq!(jobs.first_poll("crm", None, &schedule), secs(2));
         // Ended at the first poll: it may have ended earlier, so the estimate comes down.
-        let own = jobs.ended(Duration::from_secs(14), 0);
+        let own = jobs.ended("calc", secs(14), 0);
         assert_eq!(own, Duration::from_millis(12_600));
-        let process = jobs.first_poll(None, &schedule);
-        assert!(
-            process < Duration::from_secs(14) && process > own,
-            "{process:?}"
-        );
-        // An environment's own history wins over the process-wide estimate.
-        assert_eq!(
-            jobs.first_poll(Some(Duration::from_secs(40)), &schedule),
-            Duration::from_secs(40)
-        );
+        let app = jobs.first_poll("calc", None, &schedule);
+        assert!(app < secs(14) && app > own, "{app:?}");
+        // An environment's own history wins over what the app's other environments showed.
+        assert_eq!(jobs.first_poll("calc", Some(secs(40)), &schedule), secs(40));
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct Context {
     pub settings: Settings,
     /// Jobs Mendix returned whose status write may have failed.
     pub unrecorded_jobs: UnrecordedJobs,
-    /// How long Mendix Cloud starts take.
+    /// How long Mendix Cloud starts take, per app.
     pub start_durations: JobDurations,
     recorder: Recorder,
 }

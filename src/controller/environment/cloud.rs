@@ -165,7 +165,7 @@ pub async fn converge(
         let job = op.job_id.clone().unwrap_or_default();
         match api.start_status(app, mode, &job).await {
             Ok(StartJobStatus::Started) => {
-                let took = ctx.start_durations.ended(age(&op), op.polls);
+                let took = ctx.start_durations.ended(app, age(&op), op.polls);
                 status.start_duration_ms = i64::try_from(took.as_millis()).ok();
                 finish_start(status, &op);
                 ctx.event(
@@ -607,7 +607,7 @@ async fn start(
                 .map(Duration::from_millis);
             Ok(Verdict::new(
                 Outcome::progressing("Starting", message),
-                ctx.start_durations.first_poll(own, &ctx.settings.poll),
+                ctx.start_durations.first_poll(app, own, &ctx.settings.poll),
             ))
         }
         Err(err) if err.code() == Some("ALREADY_STARTED") => {
