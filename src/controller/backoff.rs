@@ -46,9 +46,10 @@ impl PollSchedule {
 /// end is seen soon after it happens. Apps are kept apart: a large app's starts say nothing
 /// about a small one's.
 ///
-/// What is learned is an upper bound (a job is only seen ended at a poll), so a first poll that
-/// already finds the job ended pulls the estimate a little lower: it settles just above the
-/// real duration, with an occasional second poll.
+/// A job is only seen ended at a poll, so what is learned is a bracket: a later poll that finds
+/// it ended learns the middle between that poll and the one before; a first poll that already
+/// finds it ended pulls the estimate a little lower. It settles just above the real duration,
+/// with an occasional second poll.
 #[derive(Debug, Default)]
 pub struct JobDurations(std::sync::Mutex<std::collections::HashMap<String, Duration>>);
 
@@ -73,12 +74,19 @@ impl JobDurations {
     }
 
     /// A job of `app` was seen ended `elapsed` after it started, at its poll number `polls`
-    /// (0 = the first). Returns what the job's own history should say now.
-    pub fn ended(&self, app: &str, elapsed: Duration, polls: i32) -> Duration {
+    /// (0 = the first; poll `n > 0` came `schedule.interval(n - 1)` after the one before).
+    /// Returns what the job's own history should say now.
+    pub fn ended(
+        &self,
+        app: &str,
+        elapsed: Duration,
+        polls: i32,
+        schedule: &PollSchedule,
+    ) -> Duration {
         let learned = if polls == 0 {
             elapsed.mul_f64(SHORTER)
         } else {
-            elapsed
+            elapsed.saturating_sub(schedule.interval(polls - 1) / 2)
         };
         if let Ok(mut apps) = self.0.lock() {
             let estimate = apps.entry(app.to_string()).or_insert(learned);
@@ -113,16 +121,16 @@ mod tests {
         let secs = Duration::from_secs;
         // Nothing learned: the schedule's first interval.
         assert_eq!(jobs.first_poll("calc", None, &schedule), secs(2));
-        // A job seen ended at its third poll, 14 s in: the next of that app waits 14 s.
-        assert_eq!(jobs.ended("calc", secs(14), 2), secs(14));
-        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(14));
+        // Polled at 2, 4 and 8 s, seen ended at 16 s: it took between 8 and 16 s, about 12.
+        assert_eq!(jobs.ended("calc", secs(16), 3, &schedule), secs(12));
+        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(12));
         // Another app learned nothing from it.
         assert_eq!(jobs.first_poll("crm", None, &schedule), secs(2));
         // Ended at the first poll: it may have ended earlier, so the estimate comes down.
-        let own = jobs.ended("calc", secs(14), 0);
-        assert_eq!(own, Duration::from_millis(12_600));
+        let own = jobs.ended("calc", secs(12), 0, &schedule);
+        assert_eq!(own, Duration::from_millis(10_800));
         let app = jobs.first_poll("calc", None, &schedule);
-        assert!(app < secs(14) && app > own, "{app:?}");
+        assert!(app < secs(12) && app > own, "{app:?}");
         // An environment's own history wins over what the app's other environments showed.
         assert_eq!(jobs.first_poll("calc", Some(secs(40)), &schedule), secs(40));
     }
