@@ -52,7 +52,9 @@ pub struct RunConfig {
     /// Period of the full resync that detects drift made outside Git.
     #[arg(long, env = "RESYNC_PERIOD", default_value = "10m", value_parser = humantime::parse_duration)]
     pub resync_period: Duration,
-    /// First poll interval of a Mendix job; it doubles up to --poll-max.
+    /// First poll interval of a Mendix job whose duration is not known yet (starts of an app the
+    /// operator has started before are first polled when such starts ended); it doubles up to
+    /// --poll-max.
     #[arg(long, env = "POLL_INITIAL", default_value = "2s", value_parser = humantime::parse_duration)]
     pub poll_initial: Duration,
     /// Longest poll interval of a Mendix job.

@@ -1,8 +1,10 @@
-//! Converging a Mendix Cloud environment through the Deploy API v1, one step per reconcile:
-//! stop (if a new package needs it) → transport → settings → scale → start, then tags. A new
-//! package plus new settings cost one stop/start cycle; settings alone restart a running app
-//! only (they apply on restart). Every step is decided from what Mendix reports now, so a
-//! restarted operator never repeats a completed transport and never leaves the app stopped.
+//! Converging a Mendix Cloud environment through the Deploy API v1: stop (if a new package
+//! needs it) → transport → settings → scale → start, then tags. Steps that end at once follow
+//! each other in one reconcile on what its reads and each step proved; the start job is
+//! followed by later reconciles. A new package plus new settings cost one stop/start cycle;
+//! settings alone restart a running app only (they apply on restart). Every step is decided
+//! from what Mendix reported to this reconcile, so a restarted operator never repeats a
+//! completed transport and never leaves the app stopped.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, age, is_paused, stall_or_retry, start_operation};
+use crate::controller::outcome::{Verdict, age, stall_or_retry, start_operation};
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
@@ -98,6 +100,25 @@ fn start_failure(err: &MendixError) -> Option<(&'static str, &'static str)> {
         .iter()
         .find(|(c, _, _)| *c == code)
         .map(|(_, reason, hint)| (*reason, *hint))
+}
+
+/// A documented start failure ends the start: an Event, and Stalled with what to do. `None` for
+/// any other error.
+async fn start_failed(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+    err: &MendixError,
+    version: &str,
+) -> Option<Verdict> {
+    let (reason, hint) = start_failure(err)?;
+    status.operation = None;
+    ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
+        .await;
+    Some(Verdict::stalled(
+        reason,
+        format!("starting {version} failed: {err}; {hint}"),
+    ))
 }
 
 /// The last start of this generation failed, recently, and nothing asked to retry it.
@@ -191,14 +212,8 @@ pub async fn converge(
                 ));
             }
             Err(err) => {
-                if let Some((reason, hint)) = start_failure(&err) {
-                    status.operation = None;
-                    ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
-                        .await;
-                    return Ok(Verdict::stalled(
-                        reason,
-                        format!("starting {version} failed: {err}; {hint}"),
-                    ));
+                if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
+                    return Ok(verdict);
                 }
                 return stall_or_retry(err, "following the start job");
             }
@@ -239,29 +254,11 @@ pub async fn converge(
             settings_pending,
             restart_token.is_some(),
         );
-        if first_step && step != Step::Done {
-            if is_paused(env) {
-                return Ok(Verdict::new(
-                    Outcome::progressing(
-                        "Paused",
-                        format!("paused: next step would be {}", step.describe(&version)),
-                    ),
-                    ctx.settings.resync,
-                ));
-            }
-            if super::was_converged(env) {
-                ctx.event(
-                    env,
-                    EventType::Normal,
-                    "DriftDetected",
-                    "Resync",
-                    format!(
-                        "Mendix differs from the spec ({}); converging",
-                        step.describe(&version)
-                    ),
-                )
-                .await;
-            }
+        if first_step
+            && step != Step::Done
+            && let Some(verdict) = super::before_change(env, ctx, &step.describe(&version)).await
+        {
+            return Ok(verdict);
         }
         first_step = false;
 
@@ -631,18 +628,10 @@ async fn start(
                 ctx.settings.poll.interval(1),
             ))
         }
-        Err(err) => {
-            if let Some((reason, hint)) = start_failure(&err) {
-                status.operation = None;
-                ctx.event(env, EventType::Warning, reason, "Start", err.to_string())
-                    .await;
-                return Ok(Verdict::stalled(
-                    reason,
-                    format!("starting {version} failed: {err}; {hint}"),
-                ));
-            }
-            stall_or_retry(err, "starting the app")
-        }
+        Err(err) => match start_failed(env, ctx, status, &err, &version).await {
+            Some(verdict) => Ok(verdict),
+            None => stall_or_retry(err, "starting the app"),
+        },
     }
 }
 

@@ -59,6 +59,28 @@ pub fn version_label(desired: &Desired) -> String {
         .unwrap_or_else(|| format!("package {}", desired.package_id))
 }
 
+/// Before the first remote change of a reconcile (`next` describes it): a paused environment
+/// stops here, saying what it would do; one that was converged reports the drift it corrects.
+pub async fn before_change(env: &MendixEnvironment, ctx: &Context, next: &str) -> Option<Verdict> {
+    if super::outcome::is_paused(env) {
+        return Some(Verdict::new(
+            Outcome::progressing("Paused", format!("paused: next step would be {next}")),
+            ctx.settings.resync,
+        ));
+    }
+    if was_converged(env) {
+        ctx.event(
+            env,
+            kube::runtime::events::EventType::Normal,
+            "DriftDetected",
+            "Resync",
+            format!("Mendix differs from the spec ({next}); converging"),
+        )
+        .await;
+    }
+    None
+}
+
 /// Whether the environment was Ready for its current generation (so a change now is drift).
 pub fn was_converged(env: &MendixEnvironment) -> bool {
     env.status.as_ref().is_some_and(|s| {

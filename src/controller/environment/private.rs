@@ -290,21 +290,8 @@ pub async fn converge(
     let (next, changed) = merge_manifest(&manifest, desired, instances);
     if !changed.is_empty() {
         let what = changed.join(", ");
-        if is_paused(env) {
-            return Ok(Verdict::new(
-                Outcome::progressing("Paused", format!("paused: would update {what}")),
-                ctx.settings.resync,
-            ));
-        }
-        if super::was_converged(env) {
-            ctx.event(
-                env,
-                EventType::Normal,
-                "DriftDetected",
-                "Resync",
-                format!("Mendix differs from the spec ({what}); converging"),
-            )
-            .await;
+        if let Some(verdict) = super::before_change(env, ctx, &format!("updating {what}")).await {
+            return Ok(verdict);
         }
         ctx.event(
             env,
