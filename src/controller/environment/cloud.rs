@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::runtime::events::EventType;
 
 use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
@@ -590,6 +591,9 @@ async fn start(
     match api.start(app, mode, desired.auto_sync_db).await {
         Ok(job) => {
             op.job_id = Some(job.job_id.clone());
+            // The start job runs from here: its duration is learned from this time, not from
+            // when the request waited for a slot under the rate limit.
+            op.started_at = MicroTime(crate::controller::outcome::now());
             crate::runtime::telemetry::operation_started(&op);
             status.operation = Some(op);
             ctx.event(
