@@ -46,10 +46,10 @@ impl PollSchedule {
 /// end is seen soon after it happens. Apps are kept apart: a large app's starts say nothing
 /// about a small one's.
 ///
-/// A job is only seen ended at a poll, so what is learned is a bracket: a later poll that finds
-/// it ended learns the middle between that poll and the one before; a first poll that already
-/// finds it ended pulls the estimate a little lower. It settles just above the real duration,
-/// with an occasional second poll.
+/// A job is only seen ended at a poll, so what is learned is an upper bound: the time of the
+/// poll that saw the end (so the next job is polled once, not early and again), pulled a little
+/// lower each time a first poll already finds the job ended. It settles just above the real
+/// duration, with an occasional second poll.
 #[derive(Debug, Default)]
 pub struct JobDurations(std::sync::Mutex<std::collections::HashMap<String, Duration>>);
 
@@ -73,20 +73,13 @@ impl JobDurations {
             .max(schedule.first.min(Duration::from_secs(1)))
     }
 
-    /// A job of `app` was seen ended `elapsed` after it started, at its poll number `polls`
-    /// (0 = the first; poll `n > 0` came `schedule.interval(n - 1)` after the one before).
-    /// Returns what the job's own history should say now.
-    pub fn ended(
-        &self,
-        app: &str,
-        elapsed: Duration,
-        polls: i32,
-        schedule: &PollSchedule,
-    ) -> Duration {
-        let learned = if polls == 0 {
+    /// A job of `app` was seen ended `elapsed` after it started, by the first poll of it or by a
+    /// later one. Returns what the job's own history should say now.
+    pub fn ended(&self, app: &str, elapsed: Duration, at_first_poll: bool) -> Duration {
+        let learned = if at_first_poll {
             elapsed.mul_f64(SHORTER)
         } else {
-            elapsed.saturating_sub(schedule.interval(polls - 1) / 2)
+            elapsed
         };
         if let Ok(mut apps) = self.0.lock() {
             let estimate = apps.entry(app.to_string()).or_insert(learned);
@@ -121,16 +114,16 @@ mod tests {
         let secs = Duration::from_secs;
         // Nothing learned: the schedule's first interval.
         assert_eq!(jobs.first_poll("calc", None, &schedule), secs(2));
-        // Polled at 2, 4 and 8 s, seen ended at 16 s: it took between 8 and 16 s, about 12.
-        assert_eq!(jobs.ended("calc", secs(16), 3, &schedule), secs(12));
-        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(12));
+        // Seen ended by a later poll, 16 s in: the next start of the app is first polled then.
+        assert_eq!(jobs.ended("calc", secs(16), false), secs(16));
+        assert_eq!(jobs.first_poll("calc", None, &schedule), secs(16));
         // Another app learned nothing from it.
         assert_eq!(jobs.first_poll("crm", None, &schedule), secs(2));
         // Ended at the first poll: it may have ended earlier, so the estimate comes down.
-        let own = jobs.ended("calc", secs(12), 0, &schedule);
-        assert_eq!(own, Duration::from_millis(10_800));
+        let own = jobs.ended("calc", secs(16), true);
+        assert_eq!(own, Duration::from_millis(14_400));
         let app = jobs.first_poll("calc", None, &schedule);
-        assert!(app < secs(12) && app > own, "{app:?}");
+        assert!(app < secs(16) && app > own, "{app:?}");
         // An environment's own history wins over what the app's other environments showed.
         assert_eq!(jobs.first_poll("calc", Some(secs(40)), &schedule), secs(40));
     }

@@ -187,9 +187,7 @@ pub async fn converge(
         let job = op.job_id.clone().unwrap_or_default();
         match api.start_status(app, mode, &job).await {
             Ok(StartJobStatus::Started) => {
-                let took = ctx
-                    .start_durations
-                    .ended(app, age(&op), op.polls, &ctx.settings.poll);
+                let took = ctx.start_durations.ended(app, age(&op), op.polls == 0);
                 status.start_duration_ms = i64::try_from(took.as_millis()).ok();
                 finish_start(status, &op);
                 ctx.event(
