@@ -5,8 +5,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::Resource;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::api::{Api, ObjectMeta, PostParams};
+use kube::runtime::events::EventType;
 
 use super::backoff::{JobDurations, PollSchedule};
 use crate::crd::OperationStatus;
@@ -46,8 +49,12 @@ pub struct Context {
     pub unrecorded_jobs: UnrecordedJobs,
     /// How long Mendix Cloud starts take, per app.
     pub start_durations: JobDurations,
-    recorder: Recorder,
+    /// `reportingInstance` of the Events this process publishes.
+    instance: String,
 }
+
+/// `reportingController` of every Event the operator publishes.
+const REPORTING_CONTROLLER: &str = "mendix-operator";
 
 /// Job ids this process received for requests whose status write may have failed afterwards
 /// (a 409 or a 500 from the API server). The next reconcile reads the operation back without
@@ -92,11 +99,6 @@ impl Context {
         settings: Settings,
         instance: Option<String>,
     ) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: "mendix-operator".into(),
-            instance,
-        };
-        let recorder = Recorder::new(client.clone(), reporter);
         Arc::new(Self {
             client,
             mendix,
@@ -104,12 +106,18 @@ impl Context {
             settings,
             unrecorded_jobs: UnrecordedJobs::default(),
             start_durations: JobDurations::default(),
-            recorder,
+            instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
         })
     }
 
-    /// Publishes a Kubernetes Event about `obj`. Events are best effort: a failure is logged,
-    /// never allowed to fail the reconcile.
+    /// Publishes a Kubernetes Event (`events.k8s.io/v1`) about `obj`, one create each. Events
+    /// are best effort: a failure is logged, never allowed to fail the reconcile.
+    ///
+    /// Not kube-runtime's `Recorder`: it keeps every Event it published for six minutes, to
+    /// count repeats as a series, and walks that cache under one write lock on each publish.
+    /// At thousands of resources that was much of the operator's memory and a lock every
+    /// reconcile queued on. Repeats are rare here: each step publishes once, and a stalled
+    /// resource is held rather than retried.
     pub async fn event<K: Resource<DynamicType = ()>>(
         &self,
         obj: &K,
@@ -118,14 +126,38 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        let regarding = obj.object_ref(&());
+        let namespace = regarding
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".into());
+        let now = crate::controller::outcome::now();
         let event = Event {
-            type_,
-            reason: reason.into(),
+            metadata: ObjectMeta {
+                // Unique per object and moment, like the names kubectl shows for Events.
+                name: Some(format!(
+                    "{}.{:x}",
+                    regarding.name.as_deref().unwrap_or(REPORTING_CONTROLLER),
+                    now.as_nanosecond()
+                )),
+                namespace: Some(namespace.clone()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(now)),
+            type_: Some(match type_ {
+                EventType::Normal => "Normal".into(),
+                EventType::Warning => "Warning".into(),
+            }),
+            reason: Some(reason.into()),
+            action: Some(action.into()),
             note: Some(note),
-            action: action.into(),
-            secondary: None,
+            regarding: Some(regarding),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
         };
-        if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), &namespace);
+        if let Err(err) = events.create(&PostParams::default(), &event).await {
             tracing::warn!(error = %err, reason, "could not publish event");
         }
     }
