@@ -111,8 +111,7 @@ fn rbac_grants_only_what_the_operator_uses() {
         ("mendixops.io", "mendixpackages/finalizers", &["update"]),
         ("mendixops.io", "mendixenvironments/finalizers", &["update"]),
         ("", "secrets", &["get"]),
-        ("", "events", &["create", "patch"]),
-        ("events.k8s.io", "events", &["create", "patch"]),
+        ("events.k8s.io", "events", &["create"]),
         (
             "coordination.k8s.io",
             "leases",
