@@ -104,20 +104,6 @@ fn pc_environment(i: usize) -> String {
     format!("crash-{i:02}")
 }
 
-fn build_package(name: &str, platform: &str, secret: &str, app: &str, version: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{{platform}: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {secret}}}
-  source: {{build: {{branch: main, revision: {rev}, version: {version}}}}}
-",
-        rev = demo::GOOD_REVISION
-    )
-}
-
 fn upload_package(
     name: &str,
     platform: &str,
@@ -192,26 +178,6 @@ async fn serve_mda() -> (String, String) {
         let _ = axum::serve(listener, app).await;
     });
     (format!("http://{addr}/app.mda"), sha)
-}
-
-fn cloud_env_state(h: &Harness, mode: &str) -> serde_json::Value {
-    h.mendix.state_json()["cloud"]["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["mode"] == mode)
-        .unwrap_or_default()
-}
-
-fn pc_env_state(h: &Harness, id: &str) -> serde_json::Value {
-    h.mendix.state_json()["privateCloud"]["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["id"] == id)
-        .unwrap_or_default()
 }
 
 /// What the remote side must have done once everything converged: completed writes counted
@@ -307,7 +273,7 @@ fn check_remote(h: &Harness, expected: &Expected, context: &str) {
         "{context}: uploads (cloud, private cloud)"
     );
     for i in 0..ENVS_PER_PLATFORM {
-        let env = cloud_env_state(h, &cloud_mode(i));
+        let env = h.cloud_env_state(&cloud_mode(i));
         let done = |what: &str| env[what].as_u64().unwrap_or(0);
         assert_eq!(
             (done("transports"), done("stops"), done("starts")),
@@ -316,7 +282,7 @@ fn check_remote(h: &Harness, expected: &Expected, context: &str) {
             cloud_mode(i)
         );
         assert_eq!(env["status"], "Running", "{context}: left stopped: {env}");
-        let env = pc_env_state(h, &pc_environment(i));
+        let env = h.pc_env_state(&pc_environment(i));
         assert_eq!(
             env["updates"].as_u64(),
             Some(expected.pc_updates),
@@ -386,22 +352,10 @@ async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
             format!("cloud-upload-{cycle}"),
             format!("pc-upload-{cycle}"),
         ];
-        h.create::<MendixPackage>(&build_package(
-            &cloud_pkg,
-            "mendixCloud",
-            CLOUD_SECRET,
-            demo::CLOUD_APP_ID,
-            &version,
-        ))
-        .await;
-        h.create::<MendixPackage>(&build_package(
-            &pc_pkg,
-            "privateCloud",
-            PC_SECRET,
-            demo::PC_APP_ID,
-            &version,
-        ))
-        .await;
+        h.create::<MendixPackage>(&cloud_build(&cloud_pkg, demo::GOOD_REVISION, &version))
+            .await;
+        h.create::<MendixPackage>(&pc_build(&pc_pkg, demo::GOOD_REVISION, &version))
+            .await;
         h.create::<MendixPackage>(&upload_package(
             &packages[2],
             "mendixCloud",

@@ -7,36 +7,8 @@ use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use serde_json::json;
+use support::resources::{cloud_env, pc_env};
 use support::*;
-
-fn cloud_env(name: &str, mode: &str, package: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: {name}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  packageRef: {{name: {package}}}
-{extra}",
-        app = demo::CLOUD_APP_ID
-    )
-}
-
-fn pc_env(name: &str, environment: &str, package: &str, extra: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: {name}}}
-spec:
-  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {environment}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  packageRef: {{name: {package}}}
-{extra}",
-        app = demo::PC_APP_ID,
-        ns = demo::PC_NAMESPACE_ID
-    )
-}
 
 async fn patch_spec(h: &Harness, name: &str, spec: serde_json::Value) {
     h.environments()
@@ -74,21 +46,10 @@ fn stalled_reason(e: &MendixEnvironment) -> String {
         .unwrap_or_default()
 }
 
-fn cloud_env_state(h: &Harness, mode: &str) -> serde_json::Value {
-    let state = h.mendix.state_json();
-    state["cloud"]["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["mode"] == mode)
-        .unwrap_or_default()
-}
-
 /// Completed transports, starts and stops as the sandbox counts them (requests Mendix refused,
 /// such as a 503 while a fresh package is processed, are not in these).
 fn cloud_done(h: &Harness, mode: &str, what: &str) -> u64 {
-    cloud_env_state(h, mode)[what].as_u64().unwrap_or(0)
+    h.cloud_env_state(mode)[what].as_u64().unwrap_or(0)
 }
 
 fn env_count(h: &Harness, env: &str, op: &str) -> u64 {
@@ -129,7 +90,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
         Some(mendix_operator::crd::environment::EnvironmentPhase::Running)
     );
     assert!(status.url.is_some());
-    let remote = cloud_env_state(&h, "Test");
+    let remote = h.cloud_env_state("Test");
     assert_eq!(remote["status"], "Running", "{remote}");
     assert_eq!(cloud_done(&h, "Test", "transports"), 1);
     assert_eq!(cloud_done(&h, "Test", "starts"), 1);
@@ -153,7 +114,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
     assert_eq!(cloud_done(&h, "Test", "stops"), 1);
     assert_eq!(cloud_done(&h, "Test", "transports"), 2);
     assert_eq!(cloud_done(&h, "Test", "starts"), 2);
-    let remote = cloud_env_state(&h, "Test");
+    let remote = h.cloud_env_state("Test");
     assert_eq!(remote["status"], "Running");
     assert!(remote.to_string().contains("https://v21.example.com"));
 }
@@ -279,7 +240,7 @@ async fn mendix_cloud_settings_restart_only_a_running_app() {
         "the stopped app stays stopped"
     );
     assert_eq!(env_count(&h, "Acceptance", "v1_set_settings"), 1);
-    assert_eq!(cloud_env_state(&h, "Acceptance")["status"], "Stopped");
+    assert_eq!(h.cloud_env_state("Acceptance")["status"], "Stopped");
 
     // Stop and start through the spec; scale.
     patch_spec(&h, "running", json!({"runState": "Stopped"})).await;
@@ -562,7 +523,7 @@ async fn transport_of_a_fresh_package_waits_for_processing() {
     h.create::<MendixEnvironment>(&cloud_env("fresh", "Test", "calc-8", ""))
         .await;
     h.wait_environment("fresh", environment_ready).await;
-    assert_eq!(cloud_env_state(&h, "Test")["status"], "Running");
+    assert_eq!(h.cloud_env_state("Test")["status"], "Running");
 }
 
 #[tokio::test]
@@ -637,7 +598,7 @@ async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
         "exactly one transport"
     );
     assert_eq!(
-        cloud_env_state(&h, "Test")["status"],
+        h.cloud_env_state("Test")["status"],
         "Running",
         "the app runs at the end"
     );
@@ -666,7 +627,7 @@ async fn crash_mid_deploy_and_mid_restart_finishes_with_one_transport() {
         1,
         "one stop for the restart"
     );
-    assert_eq!(cloud_env_state(&h, "Test")["status"], "Running");
+    assert_eq!(h.cloud_env_state("Test")["status"], "Running");
     let pc = h.environments().get("p").await.expect("p");
     assert_eq!(
         pc.status.and_then(|s| s.instances),

@@ -16,7 +16,7 @@ use mendix_operator::sandbox::mendix::demo;
 use mlua::{Lua, LuaSerdeExt};
 use serde_json::Value;
 use support::kstatus::{KStatus, kstatus};
-use support::resources::{cloud_env, cloud_package};
+use support::resources::cloud_env;
 use support::*;
 
 /// Every version of every object of one kind in namespace `apps`, in the order seen.
@@ -172,9 +172,9 @@ async fn statuses_from_real_reconciles_read_the_same_in_flux_and_argocd() {
     record(h.packages(), packages.clone());
     record(h.environments(), environments.clone());
 
-    h.create::<MendixPackage>(&cloud_package("calc", "1.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&cloud_build("calc", demo::GOOD_REVISION, "1.0.0"))
         .await;
-    h.create::<MendixPackage>(&cloud_package("broken", "1.0.1", demo::FAILING_REVISION))
+    h.create::<MendixPackage>(&cloud_build("broken", demo::FAILING_REVISION, "1.0.1"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("calc-test", "Test", "calc", ""))
         .await;

@@ -16,20 +16,6 @@ use mendix_operator::sandbox::mendix::demo;
 use serde_json::json;
 use support::*;
 
-fn package(name: &str, platform: &str, secret: &str, app: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{{platform}: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {secret}}}
-  source: {{build: {{branch: main, revision: {rev}, version: 5.0.0}}}}
-",
-        rev = demo::GOOD_REVISION
-    )
-}
-
 fn cloud_env(name: &str, mode: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -81,26 +67,6 @@ async fn annotate_with_retries(h: &Harness, name: &str, key: &str, value: &str) 
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("could not annotate {name}");
-}
-
-fn cloud_env_state(h: &Harness, mode: &str) -> serde_json::Value {
-    h.mendix.state_json()["cloud"]["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["mode"] == mode)
-        .unwrap_or_default()
-}
-
-fn pc_env_state(h: &Harness) -> serde_json::Value {
-    h.mendix.state_json()["privateCloud"]["apps"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
-        .find(|e| e["id"] == demo::PC_ENVIRONMENT_TEST)
-        .unwrap_or_default()
 }
 
 fn restarted(e: &MendixEnvironment) -> bool {
@@ -163,20 +129,10 @@ fn assert_environment_complete(e: &MendixEnvironment, package_id: &str, instance
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn converges_through_conflicts_errors_and_cut_watches_without_losing_status() {
     let h = Harness::started().await;
-    h.create::<MendixPackage>(&package(
-        "cloud-pkg",
-        "mendixCloud",
-        CLOUD_SECRET,
-        demo::CLOUD_APP_ID,
-    ))
-    .await;
-    h.create::<MendixPackage>(&package(
-        "pc-pkg",
-        "privateCloud",
-        PC_SECRET,
-        demo::PC_APP_ID,
-    ))
-    .await;
+    h.create::<MendixPackage>(&cloud_build("cloud-pkg", demo::GOOD_REVISION, "5.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("pc-pkg", demo::GOOD_REVISION, "5.0.0"))
+        .await;
     h.create::<MendixEnvironment>(&cloud_env("cloud-test", "Test"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("cloud-acc", "Acceptance"))
@@ -236,7 +192,7 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
 
     // Mendix saw every write exactly once.
     for mode in ["Test", "Acceptance"] {
-        let env = cloud_env_state(&h, mode);
+        let env = h.cloud_env_state(mode);
         let done = |what: &str| env[what].as_u64().unwrap_or(0);
         assert_eq!(
             (done("transports"), done("starts"), done("stops")),
@@ -245,7 +201,7 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
         );
         assert_eq!(env["status"], "Running");
     }
-    let pc = pc_env_state(&h);
+    let pc = h.pc_env_state(demo::PC_ENVIRONMENT_TEST);
     assert_eq!(
         pc["updates"].as_u64(),
         Some(3),
@@ -268,7 +224,7 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
     for (name, mode) in [("cloud-test", "Test"), ("cloud-acc", "Acceptance")] {
         let e = h.environments().get(name).await.expect("environment");
         assert_environment_complete(&e, &cloud_id, 1);
-        assert_eq!(cloud_env_state(&h, mode)["packageId"], cloud_id.as_str());
+        assert_eq!(h.cloud_env_state(mode)["packageId"], cloud_id.as_str());
     }
     let e = h.environments().get("pc").await.expect("environment");
     assert_environment_complete(&e, &pc_id, 2);

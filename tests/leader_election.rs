@@ -13,7 +13,7 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::demo;
-use support::resources::{cloud_env, cloud_package};
+use support::resources::cloud_env;
 use support::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -192,7 +192,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     let (mut leader, standby) = if first == "replica-a" { (a, b) } else { (b, a) };
     wait_roles(&h, &leader, &[&standby]).await;
 
-    h.create::<MendixPackage>(&cloud_package("calc", "1.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&cloud_build("calc", demo::GOOD_REVISION, "1.0.0"))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("calc-test", "Test", "calc", ""))
         .await;
@@ -260,7 +260,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     let standby = Replica::start(&h, &kubeconfig, "replica-c").await;
     wait_roles(&h, &leader, &[&standby]).await;
     // Stop it while it follows another build: it finishes or records the step first.
-    h.create::<MendixPackage>(&cloud_package("calc-next", "1.0.1", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&cloud_build("calc-next", demo::GOOD_REVISION, "1.0.1"))
         .await;
     h.wait_package("calc-next", build_started).await;
     let held_until = lease_expiry(&h).await;

@@ -45,20 +45,6 @@ const PC_ENVIRONMENTS: [&str; 6] = [
     "faults-e",
 ];
 
-fn package(name: &str, platform: &str, secret: &str, app: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{{platform}: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {secret}}}
-  source: {{build: {{branch: main, revision: {rev}, version: 3.0.0}}}}
-",
-        rev = demo::GOOD_REVISION
-    )
-}
-
 fn cloud_env(mode: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -185,20 +171,10 @@ async fn scenario(faults: bool) -> Run {
     config.mendix_request_timeout = Duration::from_secs(2);
     h.start_operator_with(config).await;
     let started = std::time::Instant::now();
-    h.create::<MendixPackage>(&package(
-        "cloud-pkg",
-        "mendixCloud",
-        CLOUD_SECRET,
-        demo::CLOUD_APP_ID,
-    ))
-    .await;
-    h.create::<MendixPackage>(&package(
-        "pc-pkg",
-        "privateCloud",
-        PC_SECRET,
-        demo::PC_APP_ID,
-    ))
-    .await;
+    h.create::<MendixPackage>(&cloud_build("cloud-pkg", demo::GOOD_REVISION, "3.0.0"))
+        .await;
+    h.create::<MendixPackage>(&pc_build("pc-pkg", demo::GOOD_REVISION, "3.0.0"))
+        .await;
     for mode in CLOUD_MODES {
         h.create::<MendixEnvironment>(&cloud_env(mode)).await;
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::{Fault, demo};
-use support::resources::{cloud_env, cloud_package};
+use support::resources::cloud_env;
 use support::*;
 
 /// One sample: metric name, labels, value.
@@ -192,9 +192,9 @@ async fn metrics_are_openmetrics_and_move_with_work() {
     // One 503 on the first environment read: the client retries it, which the retry counter shows.
     h.mendix
         .add_fault(Fault::error("v1_get_environment", 503).times(1));
-    h.create::<MendixPackage>(&cloud_package("calc", "1.0.0", demo::GOOD_REVISION))
+    h.create::<MendixPackage>(&cloud_build("calc", demo::GOOD_REVISION, "1.0.0"))
         .await;
-    h.create::<MendixPackage>(&cloud_package("broken", "1.0.1", demo::FAILING_REVISION))
+    h.create::<MendixPackage>(&cloud_build("broken", demo::FAILING_REVISION, "1.0.1"))
         .await;
     // The build in flight shows in the gauges.
     wait_for(

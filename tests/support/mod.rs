@@ -405,6 +405,31 @@ spec:
 }
 
 impl Harness {
+    /// A Mendix Cloud environment of the demo app as the Mendix sandbox holds it (its status,
+    /// package and counts of completed writes); `null` when there is none.
+    pub fn cloud_env_state(&self, mode: &str) -> serde_json::Value {
+        self.remote_environment("cloud", |e| e["mode"] == mode)
+    }
+
+    /// The same for a Private Cloud environment, by id.
+    pub fn pc_env_state(&self, id: &str) -> serde_json::Value {
+        self.remote_environment("privateCloud", |e| e["id"] == id)
+    }
+
+    fn remote_environment(
+        &self,
+        platform: &str,
+        matches: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        self.mendix.state_json()[platform]["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
+            .find(|e| matches(e))
+            .unwrap_or_default()
+    }
+
     /// Adds environments to the demo world: copies of the stopped Mendix Cloud `Test`
     /// environment under `cloud_modes`, and of the running Private Cloud `calc-test` under
     /// `pc_ids` (each with its own id, name and URL).

@@ -4,20 +4,6 @@ use mendix_operator::sandbox::mendix::demo;
 
 use super::{CLOUD_SECRET, PC_SECRET};
 
-pub fn cloud_package(name: &str, version: &str, revision: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
-",
-        app = demo::CLOUD_APP_ID,
-    )
-}
-
 pub fn cloud_env(name: &str, mode: &str, package: &str, extra: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -29,20 +15,6 @@ spec:
   packageRef: {{name: {package}}}
 {extra}",
         app = demo::CLOUD_APP_ID
-    )
-}
-
-pub fn pc_package(name: &str, version: &str, revision: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixPackage
-metadata: {{name: {name}}}
-spec:
-  target: {{privateCloud: {{appId: {app}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  source: {{build: {{branch: main, revision: {revision}, version: {version}}}}}
-",
-        app = demo::PC_APP_ID
     )
 }
 
