@@ -11,7 +11,8 @@ use kube::Resource;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::events::EventType;
 
-use super::backoff::{JobDurations, PollSchedule};
+use super::backoff::PollSchedule;
+use super::start_times::StartTimes;
 use crate::crd::OperationStatus;
 use crate::mendix::client::Mendix;
 use crate::metrics::Metrics;
@@ -47,8 +48,8 @@ pub struct Context {
     pub settings: Settings,
     /// Jobs Mendix returned whose status write may have failed.
     pub unrecorded_jobs: UnrecordedJobs,
-    /// How long Mendix Cloud starts take, per app.
-    pub start_durations: JobDurations,
+    /// How long Mendix Cloud starts take, and which starts wait to learn it.
+    pub start_times: StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
 }
@@ -105,7 +106,7 @@ impl Context {
             metrics,
             settings,
             unrecorded_jobs: UnrecordedJobs::default(),
-            start_durations: JobDurations::default(),
+            start_times: StartTimes::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
         })
     }

@@ -16,7 +16,7 @@ use super::api::Api;
 use super::config::MendixConfig;
 use super::credentials::{CloudCredentials, Pat};
 use super::error::{MendixError, from_error_response};
-use super::limiter::{Limiters, host_key};
+use super::limiter::{Limiters, Priority, host_key};
 use super::observer::{NoObserver, Outcome, RequestEvent, RequestObserver};
 use super::retry::parse_retry_after;
 
@@ -151,7 +151,7 @@ impl Mendix {
             attempt += 1;
             let started = Instant::now();
             let result = {
-                let _slot = limiter.acquire().await;
+                let _slot = limiter.acquire(call.priority).await;
                 self.attempt(&call, &secrets).await
             };
             // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
@@ -501,6 +501,8 @@ pub(crate) struct Call {
     pub body: CallBody,
     /// Uses the (longer) transfer timeout.
     pub transfer: bool,
+    /// Where it queues under the host's rate limit.
+    pub priority: Priority,
 }
 
 impl Call {
@@ -519,7 +521,13 @@ impl Call {
             retry,
             body: CallBody::None,
             transfer: false,
+            priority: Priority::Step,
         }
+    }
+
+    pub fn priority(mut self, priority: Priority) -> Self {
+        self.priority = priority;
+        self
     }
 
     pub fn idempotent(mut self) -> Self {

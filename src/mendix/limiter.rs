@@ -46,6 +46,21 @@ struct Bucket {
     updated: Instant,
 }
 
+/// Which requests go first when the rate limit binds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Priority {
+    /// A request that moves work forward (reads a deploy decides on, stop, transport, start).
+    #[default]
+    Step,
+    /// A poll of a job Mendix runs anyway: seeing its end a little later costs nothing but the
+    /// end's own latency, while a step held back delays everything after it. A poll waits while
+    /// steps hold the rate budget, for at most [`POLL_YIELD_MAX`], then queues like a step.
+    Poll,
+}
+
+/// The longest a poll yields the rate budget to steps.
+pub const POLL_YIELD_MAX: Duration = Duration::from_secs(30);
+
 /// Held while a request is in flight; dropping it frees the slot.
 #[derive(Debug)]
 pub struct Slot {
@@ -67,7 +82,19 @@ impl HostLimiter {
     }
 
     /// Waits for a rate token, then for a free in-flight slot.
-    pub async fn acquire(&self) -> Slot {
+    pub async fn acquire(&self, priority: Priority) -> Slot {
+        if priority == Priority::Poll {
+            // Take a token only when no step has reserved it: steps reserve ahead (the bucket
+            // goes negative), so a poll waits until they are served.
+            let deadline = Instant::now() + POLL_YIELD_MAX;
+            while let Some(wait) = self.spare_token_in() {
+                let now = Instant::now();
+                if now + wait > deadline {
+                    break;
+                }
+                tokio::time::sleep(wait).await;
+            }
+        }
         if let Some(wait) = self.reserve_token() {
             tokio::time::sleep(wait).await;
         }
@@ -81,6 +108,22 @@ impl HostLimiter {
         if self.rate <= 0.0 {
             return None;
         }
+        let mut bucket = self.refilled();
+        bucket.tokens -= 1.0;
+        (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / self.rate))
+    }
+
+    /// `None` when a token is free now (nobody reserved it); else how long until one may be.
+    fn spare_token_in(&self) -> Option<Duration> {
+        if self.rate <= 0.0 {
+            return None;
+        }
+        let bucket = self.refilled();
+        (bucket.tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+    }
+
+    /// The bucket, topped up for the time since it was last used.
+    fn refilled(&self) -> std::sync::MutexGuard<'_, Bucket> {
         let mut bucket = match self.bucket.lock() {
             Ok(guard) => guard,
             Err(poisoned) => poisoned.into_inner(),
@@ -89,8 +132,7 @@ impl HostLimiter {
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
         bucket.updated = now;
-        bucket.tokens -= 1.0;
-        (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / self.rate))
+        bucket
     }
 }
 
@@ -149,7 +191,7 @@ mod tests {
             .map(|_| {
                 let (limiter, current, peak) = (limiter.clone(), current.clone(), peak.clone());
                 tokio::spawn(async move {
-                    let _slot = limiter.acquire().await;
+                    let _slot = limiter.acquire(Priority::Step).await;
                     let now = current.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     for _ in 0..5 {
@@ -176,12 +218,69 @@ mod tests {
         let limiter = HostLimiter::new(&limits);
         let start = Instant::now();
         for _ in 0..25 {
-            let _slot = limiter.acquire().await;
+            let _slot = limiter.acquire(Priority::Step).await;
         }
         // 5 immediately, then 20 more at 10/s: 2 s of (virtual, paused) time.
         let elapsed = start.elapsed();
         assert!(elapsed >= Duration::from_millis(1990), "{elapsed:?}");
         assert!(elapsed <= Duration::from_millis(2100), "{elapsed:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn polls_yield_to_steps_for_a_while_only() {
+        let limits = HostLimits {
+            max_in_flight: 100,
+            requests_per_second: 10.0,
+            burst: 1,
+        };
+        let limiter = Arc::new(HostLimiter::new(&limits));
+        let start = Instant::now();
+        let served = Arc::new(Mutex::new(Vec::new()));
+        let take = |name: &'static str, priority: Priority, after: Duration| {
+            let (limiter, served) = (limiter.clone(), served.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(after).await;
+                let _slot = limiter.acquire(priority).await;
+                served.lock().unwrap().push(name);
+            })
+        };
+        // With nothing queued, a poll goes at once.
+        let _slot = limiter.acquire(Priority::Poll).await;
+        assert!(start.elapsed() < Duration::from_millis(10));
+        // 10 steps queued (1 s of budget at 10/s), then a poll: the steps are served first.
+        let mut tasks: Vec<_> = (0..10)
+            .map(|_| take("step", Priority::Step, Duration::ZERO))
+            .collect();
+        tasks.push(take("poll", Priority::Poll, Duration::from_millis(1)));
+        for task in tasks {
+            task.await.unwrap();
+        }
+        assert_eq!(served.lock().unwrap().last(), Some(&"poll"));
+        assert!(
+            start.elapsed() < Duration::from_millis(1300),
+            "{:?}",
+            start.elapsed()
+        );
+
+        // Steps that never stop: the poll still goes once it has yielded POLL_YIELD_MAX.
+        let start = Instant::now();
+        let steps = {
+            let limiter = limiter.clone();
+            tokio::spawn(async move {
+                loop {
+                    let _slot = limiter.acquire(Priority::Step).await;
+                }
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let _slot = limiter.acquire(Priority::Poll).await;
+        let waited = start.elapsed();
+        steps.abort();
+        assert!(waited >= POLL_YIELD_MAX, "{waited:?}");
+        assert!(
+            waited < POLL_YIELD_MAX + Duration::from_secs(5),
+            "{waited:?}"
+        );
     }
 
     #[test]

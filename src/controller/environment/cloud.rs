@@ -10,12 +10,14 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::runtime::events::EventType;
+use kube::runtime::reflector::ObjectRef;
 
 use super::desired::{Desired, merge_cloud_settings, pending_on_restart};
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, age, stall_or_retry, start_operation};
+use crate::controller::start_times::FirstPoll;
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
@@ -185,9 +187,34 @@ pub async fn converge(
         .filter(|o| o.kind == OperationKind::Start && o.job_id.is_some())
     {
         let job = op.job_id.clone().unwrap_or_default();
-        match api.start_status(app, mode, &job).await {
+        let key = start_key(env);
+        let own = own_start_duration(status);
+        let message = op.step.clone().unwrap_or_default();
+        let priority = if op.polls == 0 {
+            match ctx.start_times.first_poll(
+                &key,
+                ObjectRef::from_obj(env),
+                app,
+                own,
+                age(&op),
+                &ctx.settings.poll,
+            ) {
+                FirstPoll::Now(priority) => priority,
+                FirstPoll::Wait(wait) => {
+                    return Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        wait,
+                    ));
+                }
+            }
+        } else {
+            ctx.start_times.follow_up_priority(&key)
+        };
+        match api.start_status(app, mode, &job, priority).await {
             Ok(StartJobStatus::Started) => {
-                let took = ctx.start_durations.ended(app, age(&op), op.polls == 0);
+                let took = ctx
+                    .start_times
+                    .ended(&key, app, own, age(&op), op.polls == 0);
                 status.start_duration_ms = i64::try_from(took.as_millis()).ok();
                 finish_start(status, &op);
                 ctx.event(
@@ -198,12 +225,17 @@ pub async fn converge(
                     format!("{version} started"),
                 )
                 .await;
+                if start_proved_the_rest {
+                    // Mendix says it runs what this generation asked for: nothing to read.
+                    let restart_token = restart_request(env, status);
+                    return settled(env, ctx, api, target, desired, status, true, restart_token)
+                        .await;
+                }
             }
             Ok(_) => {
                 let mut op = op;
-                let after = poll(op.polls);
+                let after = ctx.settings.poll.follow_up(age(&op));
                 op.polls += 1;
-                let message = op.step.clone().unwrap_or_default();
                 status.operation = Some(op);
                 return Ok(Verdict::new(
                     Outcome::progressing("Starting", message),
@@ -211,6 +243,7 @@ pub async fn converge(
                 ));
             }
             Err(err) => {
+                ctx.start_times.abandoned(&key);
                 if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
                     return Ok(verdict);
                 }
@@ -307,6 +340,10 @@ pub async fn converge(
                 status.operation = None;
                 status.deployed_package_id = Some(desired.package_id.clone());
                 status.deployed_version = desired.package_version.clone();
+                // What Mendix reported of the old package; the next read of the environment
+                // reports the new one's.
+                status.model_version = None;
+                status.mendix_version = None;
                 known.deployed = Some(desired.package_id.clone());
             }
             Step::ApplySettings => {
@@ -406,35 +443,77 @@ pub async fn converge(
                 known.stopped(status);
             }
             Step::Done => {
-                if let Some(wanted) = &desired.tags {
-                    sync_tags(env, ctx, api, app, mode, wanted).await?;
-                }
-                if desired.run_state == RunState::Stopped {
-                    // Nothing to restart in a stopped app: the request is handled.
-                    if let Some(token) = restart_token {
-                        status.last_restarted_at = Some(token);
-                    }
-                }
-                status.operation = None;
-                let message = match desired.run_state {
-                    RunState::Running => format!(
-                        "{version} is running{}",
-                        status
-                            .instances
-                            .map(|n| format!(" with {n} instance(s)"))
-                            .unwrap_or_default()
-                    ),
-                    RunState::Stopped => {
-                        format!("{version} is deployed and stopped as requested")
-                    }
-                };
-                return Ok(Verdict::new(
-                    Outcome::ready(if known.running { "Running" } else { "Stopped" }, message),
-                    Duration::ZERO,
-                ));
+                return settled(
+                    env,
+                    ctx,
+                    api,
+                    target,
+                    desired,
+                    status,
+                    known.running,
+                    restart_token,
+                )
+                .await;
             }
         }
     }
+}
+
+/// Nothing is left to change: tags are made exact, and the environment is Ready.
+#[allow(clippy::too_many_arguments)]
+async fn settled(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+    running: bool,
+    restart_token: Option<String>,
+) -> Result<Verdict, Error> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
+    if let Some(wanted) = &desired.tags {
+        sync_tags(env, ctx, api, app, mode, wanted).await?;
+    }
+    if desired.run_state == RunState::Stopped {
+        // Nothing to restart in a stopped app: the request is handled.
+        if let Some(token) = restart_token {
+            status.last_restarted_at = Some(token);
+        }
+    }
+    status.operation = None;
+    let version = version_label(desired);
+    let message = match desired.run_state {
+        RunState::Running => format!(
+            "{version} is running{}",
+            status
+                .instances
+                .map(|n| format!(" with {n} instance(s)"))
+                .unwrap_or_default()
+        ),
+        RunState::Stopped => format!("{version} is deployed and stopped as requested"),
+    };
+    Ok(Verdict::new(
+        Outcome::ready(if running { "Running" } else { "Stopped" }, message),
+        Duration::ZERO,
+    ))
+}
+
+/// Identifies one environment's starts in [`crate::controller::start_times`].
+fn start_key(env: &MendixEnvironment) -> String {
+    format!(
+        "{}/{}",
+        env.metadata.namespace.as_deref().unwrap_or_default(),
+        env.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// How long the environment's last start took, as its status remembers.
+fn own_start_duration(status: &MendixEnvironmentStatus) -> Option<Duration> {
+    status
+        .start_duration_ms
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis)
 }
 
 impl Known {
@@ -602,13 +681,20 @@ async fn start(
                 format!("starting {version} (job {})", job.job_id),
             )
             .await;
-            let own = status
-                .start_duration_ms
-                .and_then(|ms| u64::try_from(ms).ok())
-                .map(Duration::from_millis);
+            let first_poll = match ctx.start_times.first_poll(
+                &start_key(env),
+                ObjectRef::from_obj(env),
+                app,
+                own_start_duration(status),
+                Duration::ZERO,
+                &ctx.settings.poll,
+            ) {
+                FirstPoll::Wait(wait) => wait,
+                FirstPoll::Now(_) => NEXT_STEP,
+            };
             Ok(Verdict::new(
                 Outcome::progressing("Starting", message),
-                ctx.start_durations.first_poll(app, own, &ctx.settings.poll),
+                first_poll,
             ))
         }
         Err(err) if err.code() == Some("ALREADY_STARTED") => {

@@ -309,6 +309,13 @@ pub async fn run(
                     .collect::<Vec<_>>()
             },
         )
+        // Starts that waited to learn how long a start takes, once it is known.
+        .reconcile_on(
+            ctx.start_times
+                .woken()
+                .map(StreamExt::boxed)
+                .unwrap_or_else(|| futures::stream::empty().boxed()),
+        )
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)

@@ -11,6 +11,7 @@ use super::api::Api;
 use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
 use super::credentials::CloudCredentials;
 use super::error::MendixError;
+use super::limiter::Priority;
 use types::*;
 
 impl Mendix {
@@ -226,20 +227,24 @@ impl CloudDeploy {
     }
 
     /// `GET .../start/<JobId>`: `Starting` or `Started`; start failures come back as errors
-    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...).
+    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...). `priority` says whether the poll may yield
+    /// to other requests under the rate limit.
     pub async fn start_status(
         &self,
         app_id: &str,
         mode: &str,
         job_id: &str,
+        priority: Priority,
     ) -> Result<StartJobStatus, MendixError> {
-        let call = self.env_call(
-            "get_start_status",
-            Method::GET,
-            app_id,
-            mode,
-            &["start", job_id],
-        );
+        let call = self
+            .env_call(
+                "get_start_status",
+                Method::GET,
+                app_id,
+                mode,
+                &["start", job_id],
+            )
+            .priority(priority);
         let state: StartJobState = self.mendix.json(call).await?;
         Ok(state.status)
     }
