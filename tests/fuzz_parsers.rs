@@ -579,15 +579,7 @@ mod http {
                 (true, deploy.get_environment("calc", "Test").await.err()),
                 (
                     true,
-                    deploy
-                        .start_status(
-                            "calc",
-                            "Test",
-                            "job-1",
-                            mendix_operator::mendix::Priority::Step,
-                        )
-                        .await
-                        .err(),
+                    deploy.start_status("calc", "Test", "job-1").await.err(),
                 ),
                 (
                     true,

@@ -6,7 +6,7 @@ mod mendix_client_support;
 use mendix_client_support::*;
 use mendix_operator::mendix::cloud_v1::types::*;
 use mendix_operator::mendix::{
-    CloudCredentials, ErrorClass, MendixError, Priority, UploadSource, V1ErrorCode,
+    CloudCredentials, ErrorClass, MendixError, UploadSource, V1ErrorCode,
 };
 use mendix_operator::sandbox::mendix::demo::*;
 
@@ -315,7 +315,7 @@ async fn upload_then_transport_start_and_stop() {
     assert_eq!(err.class(), ErrorClass::StateConflict, "{err}");
     eventually("the app to start", || async {
         match deploy
-            .start_status(CLOUD_APP_ID, "Test", &job.job_id, Priority::Step)
+            .start_status(CLOUD_APP_ID, "Test", &job.job_id)
             .await
             .unwrap()
         {
@@ -358,7 +358,7 @@ async fn upload_then_transport_start_and_stop() {
         EnvironmentStatus::Stopped
     );
     let err = deploy
-        .start_status(CLOUD_APP_ID, "Test", "no-such-job", Priority::Step)
+        .start_status(CLOUD_APP_ID, "Test", "no-such-job")
         .await
         .unwrap_err();
     assert_mendix(&err, 404, "NO_SUCH_STARTJOB", ErrorClass::Terminal);
@@ -410,7 +410,7 @@ async fn start_failures_are_terminal() {
         .unwrap();
     let err = eventually("the start to fail", || async {
         match deploy
-            .start_status(CLOUD_APP_ID, "Acceptance", &job.job_id, Priority::Step)
+            .start_status(CLOUD_APP_ID, "Acceptance", &job.job_id)
             .await
         {
             Ok(StartJobStatus::Starting) => None,
@@ -438,10 +438,7 @@ async fn start_failures_are_terminal() {
     });
     let job = deploy.start(CLOUD_APP_ID, "Test", true).await.unwrap();
     let err = eventually("the start to fail", || async {
-        match deploy
-            .start_status(CLOUD_APP_ID, "Test", &job.job_id, Priority::Step)
-            .await
-        {
+        match deploy.start_status(CLOUD_APP_ID, "Test", &job.job_id).await {
             Ok(StartJobStatus::Starting) => None,
             Ok(other) => panic!("start should fail, got {other:?}"),
             Err(err) => Some(err),

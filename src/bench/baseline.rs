@@ -10,7 +10,7 @@ use futures::StreamExt;
 use crate::mendix::cloud_v1::types::StartJobStatus;
 use crate::mendix::config::MendixConfig;
 use crate::mendix::credentials::CloudCredentials;
-use crate::mendix::limiter::{HostLimits, Priority};
+use crate::mendix::limiter::HostLimits;
 use crate::mendix::{Mendix, MendixError};
 use crate::sandbox::mendix::demo;
 
@@ -51,11 +51,7 @@ pub async fn run(
                 let job = api.start(&app, MODE, false).await?;
                 loop {
                     tokio::time::sleep(poll).await;
-                    if api
-                        .start_status(&app, MODE, &job.job_id, Priority::Step)
-                        .await?
-                        == StartJobStatus::Started
-                    {
+                    if api.start_status(&app, MODE, &job.job_id).await? == StartJobStatus::Started {
                         return Ok(());
                     }
                 }

@@ -225,6 +225,7 @@ async fn run_size(
     // Deploy N environments and wait for all of them to be Ready.
     let envs: Api<MendixEnvironment> = Api::namespaced(client.clone(), NAMESPACE);
     let ready_task = tokio::spawn(wait_all(envs.clone(), n, |_, env| is_ready(env)));
+    probe.start_timeline();
     let started = Instant::now();
     create_environments(&envs, n).await?;
     let created = started.elapsed();
@@ -242,6 +243,7 @@ async fn run_size(
     };
     let deploy_stats = mendix.stats();
     let usage_converged = operator.usage()?;
+    let deploy_timeline = probe.timeline(TIMELINE_WINDOW);
 
     // Second round: every environment deploys again, the operator now knowing its start time.
     mendix.reset_stats();
@@ -253,6 +255,7 @@ async fn run_size(
                 .and_then(|s| s.deployed_package_id.as_deref())
                 == Some(seed::upgrade_package_id(i).as_str())
     }));
+    probe.start_timeline();
     let upgrade_started = Instant::now();
     upgrade_environments(&envs, n).await?;
     let upgrade = match tokio::time::timeout(options.timeout, upgraded).await {
@@ -267,6 +270,8 @@ async fn run_size(
             )));
         }
     };
+
+    let upgrade_timeline = probe.timeline(TIMELINE_WINDOW);
 
     // Steady state: nothing to do but resyncs.
     mendix.reset_stats();
@@ -349,8 +354,12 @@ async fn run_size(
         reactions,
         baseline,
         upgrade,
+        timelines: [deploy_timeline, upgrade_timeline],
     }))
 }
+
+/// Window of the request timelines.
+const TIMELINE_WINDOW: Duration = Duration::from_secs(5);
 
 fn env_name(i: usize) -> String {
     format!("env-{i:05}")

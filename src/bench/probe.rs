@@ -1,6 +1,8 @@
 //! Serves the Mendix sandbox behind a thin layer that timestamps the first request for an
 //! "armed" app: the benchmark arms an app, changes its MendixEnvironment's spec, and the layer
-//! records how long the operator took to send Mendix the first request about it.
+//! records how long the operator took to send Mendix the first request about it. The layer
+//! also keeps a timeline of a round's requests (steps, start requests, start polls), which
+//! shows where a round's time went.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,16 @@ struct Probe {
     armed: HashMap<String, Instant>,
     /// App id → spec change to first Mendix request.
     seen: HashMap<String, Duration>,
+    /// Since when the timeline counts, and what came when.
+    timeline_from: Option<Instant>,
+    timeline: Vec<(Duration, RequestClass)>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RequestClass {
+    Step,
+    Start,
+    StartPoll,
 }
 
 impl ReactionProbe {
@@ -44,7 +56,53 @@ impl ReactionProbe {
         self.lock().seen.remove(app)
     }
 
-    fn observe(&self, path: &str) {
+    /// Starts a new timeline of requests.
+    pub fn start_timeline(&self) {
+        let mut probe = self.lock();
+        probe.timeline.clear();
+        probe.timeline_from = Some(Instant::now());
+    }
+
+    /// The timeline so far, in windows of `window`: "0-5 s: 960 steps, 40 starts, 3 polls; …".
+    pub fn timeline(&self, window: Duration) -> String {
+        let probe = self.lock();
+        let mut windows: Vec<[u64; 3]> = Vec::new();
+        for (at, class) in &probe.timeline {
+            let index = (at.as_secs_f64() / window.as_secs_f64().max(0.001)) as usize;
+            if windows.len() <= index {
+                windows.resize(index + 1, [0; 3]);
+            }
+            windows[index][*class as usize] += 1;
+        }
+        let secs = window.as_secs_f64();
+        windows
+            .iter()
+            .enumerate()
+            .map(|(i, [steps, starts, polls])| {
+                format!(
+                    "{:.0}-{:.0} s: {steps} steps, {starts} starts, {polls} polls",
+                    i as f64 * secs,
+                    (i + 1) as f64 * secs
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn observe(&self, method: &axum::http::Method, path: &str) {
+        let mut probe = self.lock();
+        if let Some(from) = probe.timeline_from {
+            let is_start = path.ends_with("/start");
+            let class = if path.contains("/start/") {
+                RequestClass::StartPoll
+            } else if is_start && method == axum::http::Method::POST {
+                RequestClass::Start
+            } else {
+                RequestClass::Step
+            };
+            probe.timeline.push((from.elapsed(), class));
+        }
+        drop(probe);
         let mut segments = path.split('/');
         let app = segments
             .by_ref()
@@ -59,7 +117,7 @@ impl ReactionProbe {
 }
 
 async fn observe(State(probe): State<ReactionProbe>, request: Request, next: Next) -> Response {
-    probe.observe(request.uri().path());
+    probe.observe(request.method(), request.uri().path());
     next.run(request).await
 }
 
@@ -108,14 +166,37 @@ mod tests {
     #[test]
     fn only_the_first_request_of_an_armed_app_is_timed() {
         let probe = ReactionProbe::default();
-        probe.observe("/api/1/apps/a/environments/Test");
+        probe.observe(&axum::http::Method::GET, "/api/1/apps/a/environments/Test");
         assert_eq!(probe.take("a"), None, "not armed");
         probe.arm("a");
-        probe.observe("/api/1/apps/b/environments/Test");
+        probe.observe(&axum::http::Method::GET, "/api/1/apps/b/environments/Test");
         assert_eq!(probe.take("a"), None, "another app");
-        probe.observe("/api/1/apps/a/environments/Test/package");
+        probe.observe(
+            &axum::http::Method::GET,
+            "/api/1/apps/a/environments/Test/package",
+        );
         assert!(probe.take("a").is_some());
-        probe.observe("/api/1/apps/a/environments/Test");
+        probe.observe(&axum::http::Method::GET, "/api/1/apps/a/environments/Test");
         assert_eq!(probe.take("a"), None, "disarmed after the first request");
+    }
+
+    #[test]
+    fn the_timeline_counts_steps_starts_and_polls_per_window() {
+        let probe = ReactionProbe::default();
+        probe.observe(&axum::http::Method::GET, "/api/1/apps/a/environments/Test");
+        probe.start_timeline();
+        probe.observe(&axum::http::Method::GET, "/api/1/apps/a/environments/Test");
+        probe.observe(
+            &axum::http::Method::POST,
+            "/api/1/apps/a/environments/Test/start",
+        );
+        probe.observe(
+            &axum::http::Method::GET,
+            "/api/1/apps/a/environments/Test/start/j-1",
+        );
+        assert_eq!(
+            probe.timeline(Duration::from_secs(5)),
+            "0-5 s: 1 steps, 1 starts, 1 polls"
+        );
     }
 }

@@ -25,6 +25,8 @@ pub struct Inputs<'a> {
     pub baseline: Option<(Duration, u64)>,
     /// The second round: all N upgraded again once the first was Ready (elapsed, requests).
     pub upgrade: (Duration, BTreeMap<String, u64>),
+    /// Both rounds' requests over time (see `probe::ReactionProbe::timeline`).
+    pub timelines: [String; 2],
 }
 
 /// The figures of one size.
@@ -61,6 +63,8 @@ pub struct Figures {
     pub upgrade_ratio: f64,
     pub upgrade_requests_per_deploy: f64,
     pub upgrade_start_polls_per_deploy: f64,
+    /// Requests over time, first and second round.
+    pub timelines: [String; 2],
 }
 
 /// `run`'s default resync period, for the idle figure at default settings.
@@ -141,6 +145,7 @@ impl Figures {
                 .copied()
                 .unwrap_or(0) as f64
                 / n,
+            timelines: m.timelines,
         }
     }
 
@@ -185,6 +190,9 @@ impl Figures {
             self.upgrade_requests_per_deploy / self.minimum_requests_per_deploy as f64,
             self.upgrade_start_polls_per_deploy
         );
+        for (round, timeline) in ["first", "second"].iter().zip(&self.timelines) {
+            let _ = writeln!(s, "  {round} round, Mendix requests over time: {timeline}");
+        }
         match (
             self.baseline_seconds,
             self.baseline_requests_per_deploy,

@@ -28,10 +28,10 @@ impl PollSchedule {
     }
 
     /// The wait before the next poll of a job that has run `elapsed` and was still running at
-    /// the last poll: a quarter of its running time, so its end is seen at most 25 % late,
+    /// the last poll: an eighth of its running time, so its end is seen at most 12.5 % late,
     /// within the schedule's bounds.
     pub fn follow_up(&self, elapsed: Duration) -> Duration {
-        (elapsed / 4).clamp(self.first, self.max.max(self.first))
+        (elapsed / 8).clamp(self.first, self.max.max(self.first))
     }
 
     /// How many polls a job of `duration` costs at most under this schedule: an upper bound tests
@@ -66,11 +66,11 @@ mod tests {
     }
 
     #[test]
-    fn follow_ups_wait_a_quarter_of_the_running_time() {
+    fn follow_ups_wait_an_eighth_of_the_running_time() {
         let s = PollSchedule::default();
         assert_eq!(s.follow_up(Duration::from_secs(3)), Duration::from_secs(2));
         assert_eq!(
-            s.follow_up(Duration::from_secs(40)),
+            s.follow_up(Duration::from_secs(80)),
             Duration::from_secs(10)
         );
         assert_eq!(

@@ -49,7 +49,8 @@ pub struct Context {
     /// Jobs Mendix returned whose status write may have failed.
     pub unrecorded_jobs: UnrecordedJobs,
     /// How long Mendix Cloud starts take, and which starts wait to learn it.
-    pub start_times: StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>,
+    pub start_times:
+        Arc<StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>>,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
 }
@@ -106,7 +107,7 @@ impl Context {
             metrics,
             settings,
             unrecorded_jobs: UnrecordedJobs::default(),
-            start_times: StartTimes::default(),
+            start_times: Arc::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
         })
     }

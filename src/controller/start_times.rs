@@ -9,10 +9,13 @@
 //! 2. what starts of other environments of the same app took in this process;
 //! 3. the fastest recent start of any app in this process (the fleet).
 //!
-//! With none of them, one start (the scout) is followed closely, every quarter of its running
+//! With none of them, one start (the scout) is followed closely, every eighth of its running
 //! time, while other starts with no history wait for what it shows — woken the moment it ends,
-//! or polled on their own once they have waited the longest poll interval. A rollout of many
+//! or polled on their own once they have waited five longest poll intervals. A rollout of many
 //! apps then costs about one poll per start instead of one per step of a growing schedule.
+//! The scout is polled by a task of its own, not by requeues: in a rollout, a requeued
+//! reconcile waits behind every other resource's, and a late poll would teach everyone a
+//! start time far longer than the real one.
 //!
 //! Learned times are upper bounds (a start is only seen ended at a poll). An environment's own
 //! estimate is lowered a little each time its first poll already finds the start ended, so it
@@ -26,7 +29,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::backoff::PollSchedule;
-use crate::mendix::Priority;
 
 /// How much a first poll that finds the start ended lowers the environment's own estimate.
 const SHORTER: f64 = 0.95;
@@ -34,14 +36,37 @@ const SHORTER: f64 = 0.95;
 const NEWEST_WEIGHT: f64 = 0.25;
 /// How many recent starts the fleet estimate is taken from.
 const FLEET_WINDOW: usize = 32;
+/// How long a start with no history waits for the scout, in longest poll intervals (5 min by
+/// default: longer than most starts, short enough that a fast app is not held for long behind
+/// a slow scout).
+pub const HOLD_LIMIT: u32 = 5;
 
 /// What to do about a start that has not been polled yet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FirstPoll {
-    /// Poll it now, at this priority.
-    Now(Priority),
+    /// Poll it now.
+    Now,
     /// Look again after this long, without a request.
     Wait(Duration),
+    /// It is the scout now: follow it with a task of its own (see the module documentation),
+    /// and look again after this long (the task wakes it when the start ends).
+    Scout(Duration),
+    /// The scout's task saw it end: this is what the environment's history should say.
+    Ended(Duration),
+}
+
+/// One start, as its environment's status records it.
+#[derive(Clone, Copy, Debug)]
+pub struct StartRef<'a> {
+    /// Names the environment.
+    pub key: &'a str,
+    /// The Mendix start job.
+    pub job: &'a str,
+    pub app: &'a str,
+    /// How long the environment's last start took.
+    pub own: Option<Duration>,
+    /// How long this start has run.
+    pub elapsed: Duration,
 }
 
 /// Where an estimate came from.
@@ -65,11 +90,15 @@ struct State<W> {
     fleet: VecDeque<Duration>,
     scout: Option<Scout>,
     waiting: HashMap<String, W>,
+    /// Starts the scout's task saw end (key → job, learned duration; `None` when it could not
+    /// tell), until their environment reconciles.
+    scouted: HashMap<String, (String, Option<Duration>)>,
 }
 
 struct Scout {
     key: String,
-    /// Its last poll: a scout whose resource went away stops polling, and is replaced.
+    job: String,
+    /// Its task's last poll: a task that stops polling is replaced.
     last_seen: Instant,
 }
 
@@ -82,6 +111,7 @@ impl<W> Default for StartTimes<W> {
                 fleet: VecDeque::new(),
                 scout: None,
                 waiting: HashMap::new(),
+                scouted: HashMap::new(),
             }),
             wake,
             woken: Mutex::new(Some(woken)),
@@ -96,29 +126,58 @@ impl<W> StartTimes<W> {
         self.woken.lock().ok()?.take()
     }
 
-    /// Before the first poll of the start `key` (environment `app`, own history `own`), which
-    /// has run for `elapsed`: poll now, or how long to wait. `waiter` wakes it when it waits
-    /// on the scout.
+    /// Reconciles `waiter` soon.
+    pub fn wake(&self, waiter: W) {
+        // The receiver lives as long as the controller; without it nobody waits.
+        let _ = self.wake.unbounded_send(waiter);
+    }
+
+    /// Before the first poll of `start`: poll now, wait, scout it, or take what its scout saw.
+    /// `waiter` wakes it when it waits on the scout. `backlog` is how long the requests already
+    /// queued under the rate limit will take: a poll that is due waits for them (for at most
+    /// half the longest poll interval), because they move deploys forward and the start runs
+    /// anyway — and it waits as a requeue, not holding a reconcile slot.
     pub fn first_poll(
         &self,
-        key: &str,
+        start: &StartRef<'_>,
         waiter: W,
-        app: &str,
-        own: Option<Duration>,
-        elapsed: Duration,
+        backlog: Duration,
         schedule: &PollSchedule,
     ) -> FirstPoll {
         let Ok(mut state) = self.state.lock() else {
-            return FirstPoll::Now(Priority::Step);
+            return FirstPoll::Now;
         };
+        let (key, elapsed) = (start.key, start.elapsed);
+        if let Some((job, learned)) = state.scouted.remove(key)
+            && job == start.job
+        {
+            // What the task saw, or (it failed to tell) a poll of the start's own.
+            return learned.map_or(FirstPoll::Now, FirstPoll::Ended);
+        }
         // The shortest wait: a reconcile never comes straight back.
         let soonest = schedule.first.min(Duration::from_secs(1));
-        if let Some((estimate, _)) = state.estimate(app, own) {
-            state.waiting.remove(key);
-            return match estimate.max(soonest).checked_sub(elapsed) {
-                Some(wait) if !wait.is_zero() => FirstPoll::Wait(wait),
-                _ => FirstPoll::Now(Priority::Poll),
-            };
+        let hold_left = (schedule.max * HOLD_LIMIT).saturating_sub(elapsed);
+        if let Some(scout) = state.scout.as_ref().filter(|s| s.key == key) {
+            // Followed by its task, which wakes it.
+            if scout.job == start.job && !hold_left.is_zero() {
+                return FirstPoll::Wait(hold_left.max(soonest));
+            }
+        }
+        if let Some((estimate, _)) = state.estimate(start.app, start.own) {
+            state.forget(key);
+            let due = estimate.max(soonest);
+            if elapsed < due {
+                return FirstPoll::Wait(due - elapsed);
+            }
+            if !backlog.is_zero() && elapsed < due + schedule.max / 2 {
+                return FirstPoll::Wait(backlog.max(schedule.follow_up(elapsed)));
+            }
+            return FirstPoll::Now;
+        }
+        if hold_left.is_zero() {
+            // Waited as long as it may: it is polled on its own from here.
+            state.forget(key);
+            return FirstPoll::Now;
         }
         let scout_is_gone = state
             .scout
@@ -128,39 +187,55 @@ impl<W> StartTimes<W> {
             state.waiting.remove(key);
             state.scout = Some(Scout {
                 key: key.to_string(),
+                job: start.job.to_string(),
                 last_seen: Instant::now(),
             });
-            // The scout's polls are what everyone waits on: they do not yield.
-            return match schedule.first.checked_sub(elapsed) {
-                Some(wait) if !wait.is_zero() => FirstPoll::Wait(wait),
-                _ => FirstPoll::Now(Priority::Step),
-            };
+            return FirstPoll::Scout(hold_left.max(soonest));
         }
-        match schedule.max.checked_sub(elapsed) {
-            Some(wait) if !wait.is_zero() => {
-                state.waiting.insert(key.to_string(), waiter);
-                FirstPoll::Wait(wait.max(soonest))
-            }
-            // Waited the longest interval: it is polled on its own from here.
-            _ => {
-                state.waiting.remove(key);
-                FirstPoll::Now(Priority::Poll)
-            }
-        }
+        state.waiting.insert(key.to_string(), waiter);
+        FirstPoll::Wait(hold_left.max(soonest))
     }
 
-    /// Priority of a later poll of `key` (its first found the start still running).
-    pub fn follow_up_priority(&self, key: &str) -> Priority {
+    /// The scout's task is about to poll `key` again; `false` when it is no longer the scout
+    /// and should stop.
+    pub fn scout_polls(&self, key: &str) -> bool {
         let Ok(mut state) = self.state.lock() else {
-            return Priority::Step;
+            return false;
         };
         match state.scout.as_mut().filter(|s| s.key == key) {
             Some(scout) => {
                 scout.last_seen = Instant::now();
-                Priority::Step
+                true
             }
-            None => Priority::Poll,
+            None => false,
         }
+    }
+
+    /// The scout's task saw the start `start.job` end `elapsed` after it began: everyone
+    /// learns it, the starts that waited are woken, and so is the scout's own environment
+    /// (`waiter`), which takes the result from [`StartTimes::first_poll`].
+    pub fn scout_ended(&self, start: &StartRef<'_>, waiter: W) {
+        let learned = self.ended(start.key, start.app, start.own, start.elapsed, false);
+        if let Ok(mut state) = self.state.lock() {
+            state.scouted.insert(
+                start.key.to_string(),
+                (start.job.to_string(), Some(learned)),
+            );
+        }
+        self.wake(waiter);
+    }
+
+    /// The scout's task could not tell how the start `start.job` ended (the start failed, a
+    /// request failed, or it ran longer than anyone waits): its environment polls it itself
+    /// and reports what it finds, and another start scouts.
+    pub fn scout_failed(&self, start: &StartRef<'_>, waiter: W) {
+        self.abandoned(start.key);
+        if let Ok(mut state) = self.state.lock() {
+            state
+                .scouted
+                .insert(start.key.to_string(), (start.job.to_string(), None));
+        }
+        self.wake(waiter);
     }
 
     /// The start `key` of `app` was seen ended `elapsed` after it began, by its first poll or
@@ -201,14 +276,14 @@ impl<W> StartTimes<W> {
         let waiting: Vec<W> = state.waiting.drain().map(|(_, w)| w).collect();
         drop(state);
         for waiter in waiting {
-            // The receiver lives as long as the controller; without it nobody waits.
-            let _ = self.wake.unbounded_send(waiter);
+            self.wake(waiter);
         }
         learned
     }
 
-    /// The start `key` ended without a duration to learn (it failed, or its resource went
-    /// away): if it was the scout, the starts waiting on it are woken and one of them scouts.
+    /// The start `key` ended without a duration to learn (it failed, its resource went away,
+    /// or its scout gave up): if it was the scout, the starts waiting on it are woken and one
+    /// of them scouts.
     pub fn abandoned(&self, key: &str) {
         let Ok(mut state) = self.state.lock() else {
             return;
@@ -219,7 +294,7 @@ impl<W> StartTimes<W> {
             let waiting: Vec<W> = state.waiting.drain().map(|(_, w)| w).collect();
             drop(state);
             for waiter in waiting {
-                let _ = self.wake.unbounded_send(waiter);
+                self.wake(waiter);
             }
         }
     }
@@ -249,40 +324,58 @@ mod tests {
         Duration::from_secs(s)
     }
 
+    fn start<'a>(key: &'a str, app: &'a str, own: Option<Duration>, elapsed: u64) -> StartRef<'a> {
+        StartRef {
+            key,
+            job: "job-1",
+            app,
+            own,
+            elapsed: secs(elapsed),
+        }
+    }
+
     #[tokio::test]
     async fn one_scout_while_the_others_wait_for_what_it_shows() {
         let times = StartTimes::<&'static str>::default();
         let mut woken = times.woken().expect("taken once");
         assert!(times.woken().is_none());
         let schedule = PollSchedule::default();
+        let first = |s: &StartRef<'_>, w| times.first_poll(s, w, Duration::ZERO, &schedule);
 
-        // Nothing known: the first start scouts, polled at the schedule's first interval.
-        let first = times.first_poll("a", "a", "app-a", None, secs(0), &schedule);
-        assert_eq!(first, FirstPoll::Wait(secs(2)));
+        // Nothing known: the first start scouts (its task polls it), for at most 5 minutes.
         assert_eq!(
-            times.first_poll("a", "a", "app-a", None, secs(2), &schedule),
-            FirstPoll::Now(Priority::Step)
+            first(&start("a", "app-a", None, 0), "a"),
+            FirstPoll::Scout(secs(300))
         );
-        assert_eq!(times.follow_up_priority("a"), Priority::Step);
-        // Another app's start waits, without polling, for at most the longest interval.
+        assert!(times.scout_polls("a"));
+        // Its own reconcile leaves it to the task.
         assert_eq!(
-            times.first_poll("b", "b", "app-b", None, secs(1), &schedule),
-            FirstPoll::Wait(secs(59))
+            first(&start("a", "app-a", None, 3), "a"),
+            FirstPoll::Wait(secs(297))
         );
-        assert_eq!(times.follow_up_priority("b"), Priority::Poll);
+        // Another app's start waits, without polling, as long.
+        assert_eq!(
+            first(&start("b", "app-b", None, 1), "b"),
+            FirstPoll::Wait(secs(299))
+        );
+        assert!(!times.scout_polls("b"));
 
-        // The scout ends 10 s in, seen by a later poll: it learns 10 s and wakes the other.
-        assert_eq!(times.ended("a", "app-a", None, secs(10), false), secs(10));
-        assert_eq!(woken.next().await, Some("b"));
+        // The scout's task sees the start end 10 s in: everyone learns it, both are woken.
+        times.scout_ended(&start("a", "app-a", None, 10), "a");
+        let mut wakes = vec![woken.next().await, woken.next().await];
+        wakes.sort();
+        assert_eq!(wakes, [Some("a"), Some("b")]);
+        // The scout's environment takes the result without a request.
+        assert_eq!(
+            first(&start("a", "app-a", None, 11), "a"),
+            FirstPoll::Ended(secs(10))
+        );
         // The other start, 6 s in, is first polled when 10 s have passed.
         assert_eq!(
-            times.first_poll("b", "b", "app-b", None, secs(6), &schedule),
+            first(&start("b", "app-b", None, 6), "b"),
             FirstPoll::Wait(secs(4))
         );
-        assert_eq!(
-            times.first_poll("b", "b", "app-b", None, secs(11), &schedule),
-            FirstPoll::Now(Priority::Poll)
-        );
+        assert_eq!(first(&start("b", "app-b", None, 11), "b"), FirstPoll::Now);
         // Seen ended at that first poll, a little late: it learns the fleet's 10 s as it is.
         assert_eq!(times.ended("b", "app-b", None, secs(11), true), secs(10));
     }
@@ -293,21 +386,44 @@ mod tests {
         let schedule = PollSchedule::default();
         times.ended("x", "big", None, secs(90), false);
         times.ended("y", "small", None, secs(20), false);
+        let first = |s: &StartRef<'_>| times.first_poll(s, (), Duration::ZERO, &schedule);
         // The environment's own last start wins.
         assert_eq!(
-            times.first_poll("z", (), "big", Some(secs(70)), secs(0), &schedule),
+            first(&start("z", "big", Some(secs(70)), 0)),
             FirstPoll::Wait(secs(70))
         );
         // Else the app's other environments.
         assert_eq!(
-            times.first_poll("z", (), "big", None, secs(0), &schedule),
+            first(&start("z", "big", None, 0)),
             FirstPoll::Wait(secs(90))
         );
         // Else the fastest recent start of any app.
         assert_eq!(
-            times.first_poll("z", (), "new", None, secs(0), &schedule),
+            first(&start("z", "new", None, 0)),
             FirstPoll::Wait(secs(20))
         );
+    }
+
+    #[test]
+    fn a_due_poll_waits_for_the_backlog_for_a_while() {
+        let times = StartTimes::<()>::default();
+        let schedule = PollSchedule::default();
+        let backlog = Duration::from_millis(300);
+        let first = |elapsed, backlog| {
+            times.first_poll(
+                &start("e", "app", Some(secs(10)), elapsed),
+                (),
+                backlog,
+                &schedule,
+            )
+        };
+        // Not due yet: the backlog changes nothing.
+        assert_eq!(first(4, backlog), FirstPoll::Wait(secs(6)));
+        // Due while steps queue under the rate limit: look again later, without a request.
+        assert_eq!(first(10, backlog), FirstPoll::Wait(secs(2)));
+        assert_eq!(first(10, Duration::ZERO), FirstPoll::Now);
+        // Not for longer than half the longest interval past its time.
+        assert_eq!(first(40, backlog), FirstPoll::Now);
     }
 
     #[test]
@@ -326,34 +442,33 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_failed_or_stale_scout_hands_over() {
+    async fn a_failed_or_silent_scout_hands_over() {
         let times = StartTimes::<&'static str>::default();
         let mut woken = times.woken().expect("taken once");
         let schedule = PollSchedule {
-            first: secs(2),
+            first: Duration::from_millis(50),
             max: Duration::from_millis(200),
         };
-        times.first_poll("a", "a", "app", None, secs(0), &schedule);
-        assert!(matches!(
-            times.first_poll("b", "b", "app", None, secs(0), &schedule),
-            FirstPoll::Wait(_)
-        ));
+        let first = |s: &StartRef<'_>, w| times.first_poll(s, w, Duration::ZERO, &schedule);
+        let at = |key, millis| StartRef {
+            key,
+            job: "job-1",
+            app: "app",
+            own: None,
+            elapsed: Duration::from_millis(millis),
+        };
+        assert!(matches!(first(&at("a", 0), "a"), FirstPoll::Scout(_)));
+        assert!(matches!(first(&at("b", 0), "b"), FirstPoll::Wait(_)));
+        // The scout's start failed: the waiting start is woken and scouts next.
         times.abandoned("a");
         assert_eq!(woken.next().await, Some("b"));
-        // b scouts now; a scout that stops reporting is replaced after the longest interval.
-        assert_eq!(
-            times.first_poll("b", "b", "app", None, secs(2), &schedule),
-            FirstPoll::Now(Priority::Step)
-        );
-        assert!(matches!(
-            times.first_poll("c", "c", "app", None, secs(0), &schedule),
-            FirstPoll::Wait(_)
-        ));
+        assert!(matches!(first(&at("b", 10), "b"), FirstPoll::Scout(_)));
+        assert!(matches!(first(&at("c", 0), "c"), FirstPoll::Wait(_)));
+        // A scout whose task stops polling is replaced after two longest intervals.
         tokio::time::sleep(Duration::from_millis(450)).await;
-        assert_eq!(
-            times.first_poll("c", "c", "app", None, secs(2), &schedule),
-            FirstPoll::Now(Priority::Step)
-        );
-        assert_eq!(times.follow_up_priority("c"), Priority::Step);
+        assert!(matches!(first(&at("c", 20), "c"), FirstPoll::Scout(_)));
+        assert!(!times.scout_polls("b"), "the old task stops");
+        // A start that waited five longest intervals is polled on its own.
+        assert_eq!(first(&at("d", 1000), "d"), FirstPoll::Now);
     }
 }

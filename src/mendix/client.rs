@@ -16,7 +16,7 @@ use super::api::Api;
 use super::config::MendixConfig;
 use super::credentials::{CloudCredentials, Pat};
 use super::error::{MendixError, from_error_response};
-use super::limiter::{Limiters, Priority, host_key};
+use super::limiter::{Limiters, RequestKind, host_key};
 use super::observer::{NoObserver, Outcome, RequestEvent, RequestObserver};
 use super::retry::parse_retry_after;
 
@@ -117,6 +117,15 @@ impl Mendix {
         &self.inner.config
     }
 
+    /// How long requests already queued for the Mendix Cloud API host will take to be let
+    /// through under its rate limit (zero when it does not bind).
+    pub fn cloud_backlog(&self) -> Duration {
+        self.inner
+            .limiters
+            .for_host(&host_key(&self.inner.config.cloud_v1_url))
+            .backlog()
+    }
+
     pub(crate) fn v1_url(&self, segments: &[&str]) -> Url {
         endpoint(&self.inner.config.cloud_v1_url, segments)
     }
@@ -151,7 +160,7 @@ impl Mendix {
             attempt += 1;
             let started = Instant::now();
             let result = {
-                let _slot = limiter.acquire(call.priority).await;
+                let _slot = limiter.acquire(call.kind).await;
                 self.attempt(&call, &secrets).await
             };
             // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
@@ -501,8 +510,8 @@ pub(crate) struct Call {
     pub body: CallBody,
     /// Uses the (longer) transfer timeout.
     pub transfer: bool,
-    /// Where it queues under the host's rate limit.
-    pub priority: Priority,
+    /// Step or poll, for the limiter's backlog.
+    pub kind: RequestKind,
 }
 
 impl Call {
@@ -521,12 +530,13 @@ impl Call {
             retry,
             body: CallBody::None,
             transfer: false,
-            priority: Priority::Step,
+            kind: RequestKind::Step,
         }
     }
 
-    pub fn priority(mut self, priority: Priority) -> Self {
-        self.priority = priority;
+    /// It asks how a job is doing (see [`RequestKind::Poll`]).
+    pub fn poll(mut self) -> Self {
+        self.kind = RequestKind::Poll;
         self
     }
 

@@ -2,6 +2,7 @@
 //! bucket). Mendix documents no rate limit; these keep the operator a good citizen anyway.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +38,18 @@ pub struct HostLimiter {
     rate: f64,
     burst: f64,
     bucket: Mutex<Bucket>,
+    /// Polls waiting for their token: not counted in the [`HostLimiter::backlog`] of steps.
+    polls_waiting: AtomicUsize,
+}
+
+/// What a request does, for [`HostLimiter::backlog`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RequestKind {
+    /// It moves work forward (a read a decision needs, stop, transport, start, …).
+    #[default]
+    Step,
+    /// It asks how a job that runs anyway is doing.
+    Poll,
 }
 
 #[derive(Debug)]
@@ -45,21 +58,6 @@ struct Bucket {
     tokens: f64,
     updated: Instant,
 }
-
-/// Which requests go first when the rate limit binds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Priority {
-    /// A request that moves work forward (reads a deploy decides on, stop, transport, start).
-    #[default]
-    Step,
-    /// A poll of a job Mendix runs anyway: seeing its end a little later costs nothing but the
-    /// end's own latency, while a step held back delays everything after it. A poll waits while
-    /// steps hold the rate budget, for at most [`POLL_YIELD_MAX`], then queues like a step.
-    Poll,
-}
-
-/// The longest a poll yields the rate budget to steps.
-pub const POLL_YIELD_MAX: Duration = Duration::from_secs(30);
 
 /// Held while a request is in flight; dropping it frees the slot.
 #[derive(Debug)]
@@ -78,25 +76,20 @@ impl HostLimiter {
                 tokens: burst,
                 updated: Instant::now(),
             }),
+            polls_waiting: AtomicUsize::new(0),
         }
     }
 
     /// Waits for a rate token, then for a free in-flight slot.
-    pub async fn acquire(&self, priority: Priority) -> Slot {
-        if priority == Priority::Poll {
-            // Take a token only when no step has reserved it: steps reserve ahead (the bucket
-            // goes negative), so a poll waits until they are served.
-            let deadline = Instant::now() + POLL_YIELD_MAX;
-            while let Some(wait) = self.spare_token_in() {
-                let now = Instant::now();
-                if now + wait > deadline {
-                    break;
-                }
+    pub async fn acquire(&self, kind: RequestKind) -> Slot {
+        if let Some(wait) = self.reserve_token() {
+            if kind == RequestKind::Poll {
+                self.polls_waiting.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(wait).await;
+                self.polls_waiting.fetch_sub(1, Ordering::Relaxed);
+            } else {
                 tokio::time::sleep(wait).await;
             }
-        }
-        if let Some(wait) = self.reserve_token() {
-            tokio::time::sleep(wait).await;
         }
         // The semaphore is never closed; if it were, the limit would simply be gone.
         let permit = self.in_flight.clone().acquire_owned().await.ok();
@@ -113,13 +106,16 @@ impl HostLimiter {
         (bucket.tokens < 0.0).then(|| Duration::from_secs_f64(-bucket.tokens / self.rate))
     }
 
-    /// `None` when a token is free now (nobody reserved it); else how long until one may be.
-    fn spare_token_in(&self) -> Option<Duration> {
+    /// How long the steps already waiting for a token will take to be let through: zero
+    /// unless the rate limit binds. A poll of a job that runs anyway is better sent after
+    /// them than in their way (other polls do not count: they need not wait for each other).
+    pub fn backlog(&self) -> Duration {
         if self.rate <= 0.0 {
-            return None;
+            return Duration::ZERO;
         }
-        let bucket = self.refilled();
-        (bucket.tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+        let reserved = -self.refilled().tokens;
+        let steps = reserved - self.polls_waiting.load(Ordering::Relaxed) as f64;
+        Duration::from_secs_f64(steps.max(0.0) / self.rate)
     }
 
     /// The bucket, topped up for the time since it was last used.
@@ -175,7 +171,6 @@ pub fn host_key(url: &url::Url) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[tokio::test]
     async fn in_flight_never_exceeds_the_limit() {
@@ -191,7 +186,7 @@ mod tests {
             .map(|_| {
                 let (limiter, current, peak) = (limiter.clone(), current.clone(), peak.clone());
                 tokio::spawn(async move {
-                    let _slot = limiter.acquire(Priority::Step).await;
+                    let _slot = limiter.acquire(RequestKind::Step).await;
                     let now = current.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     for _ in 0..5 {
@@ -218,7 +213,7 @@ mod tests {
         let limiter = HostLimiter::new(&limits);
         let start = Instant::now();
         for _ in 0..25 {
-            let _slot = limiter.acquire(Priority::Step).await;
+            let _slot = limiter.acquire(RequestKind::Step).await;
         }
         // 5 immediately, then 20 more at 10/s: 2 s of (virtual, paused) time.
         let elapsed = start.elapsed();
@@ -227,60 +222,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn polls_yield_to_steps_for_a_while_only() {
+    async fn the_backlog_is_the_time_reserved_requests_still_wait() {
         let limits = HostLimits {
             max_in_flight: 100,
             requests_per_second: 10.0,
             burst: 1,
         };
         let limiter = Arc::new(HostLimiter::new(&limits));
-        let start = Instant::now();
-        let served = Arc::new(Mutex::new(Vec::new()));
-        let take = |name: &'static str, priority: Priority, after: Duration| {
-            let (limiter, served) = (limiter.clone(), served.clone());
-            tokio::spawn(async move {
-                tokio::time::sleep(after).await;
-                let _slot = limiter.acquire(priority).await;
-                served.lock().unwrap().push(name);
+        assert_eq!(limiter.backlog(), Duration::ZERO);
+        // 11 requests at once: one goes, ten wait 0.1 s each.
+        let waiting: Vec<_> = (0..11)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { drop(limiter.acquire(RequestKind::Step).await) })
             })
-        };
-        // With nothing queued, a poll goes at once.
-        let _slot = limiter.acquire(Priority::Poll).await;
-        assert!(start.elapsed() < Duration::from_millis(10));
-        // 10 steps queued (1 s of budget at 10/s), then a poll: the steps are served first.
-        let mut tasks: Vec<_> = (0..10)
-            .map(|_| take("step", Priority::Step, Duration::ZERO))
             .collect();
-        tasks.push(take("poll", Priority::Poll, Duration::from_millis(1)));
-        for task in tasks {
+        tokio::task::yield_now().await;
+        let backlog = limiter.backlog();
+        assert!(
+            backlog > Duration::from_millis(900) && backlog <= Duration::from_secs(1),
+            "{backlog:?}"
+        );
+        for task in waiting {
             task.await.unwrap();
         }
-        assert_eq!(served.lock().unwrap().last(), Some(&"poll"));
-        assert!(
-            start.elapsed() < Duration::from_millis(1300),
-            "{:?}",
-            start.elapsed()
-        );
+        assert_eq!(limiter.backlog(), Duration::ZERO);
 
-        // Steps that never stop: the poll still goes once it has yielded POLL_YIELD_MAX.
-        let start = Instant::now();
-        let steps = {
-            let limiter = limiter.clone();
-            tokio::spawn(async move {
-                loop {
-                    let _slot = limiter.acquire(Priority::Step).await;
-                }
+        // Polls queued under the limit are not a backlog of steps.
+        let polls: Vec<_> = (0..11)
+            .map(|_| {
+                let limiter = limiter.clone();
+                tokio::spawn(async move { drop(limiter.acquire(RequestKind::Poll).await) })
             })
-        };
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let _slot = limiter.acquire(Priority::Poll).await;
-        let waited = start.elapsed();
-        steps.abort();
-        assert!(waited >= POLL_YIELD_MAX, "{waited:?}");
+            .collect();
+        tokio::task::yield_now().await;
         assert!(
-            waited < POLL_YIELD_MAX + Duration::from_secs(5),
-            "{waited:?}"
+            limiter.backlog() < Duration::from_millis(150),
+            "{:?}",
+            limiter.backlog()
         );
+        for task in polls {
+            task.await.unwrap();
+        }
     }
 
     #[test]

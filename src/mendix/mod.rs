@@ -46,6 +46,6 @@ pub use config::MendixConfig;
 pub use credentials::{CloudCredentials, Pat, SignedUrl};
 pub use download::Downloaded;
 pub use error::{ErrorClass, MendixError, V1ErrorCode};
-pub use limiter::{HostLimits, Priority};
+pub use limiter::HostLimits;
 pub use observer::{Outcome, RequestEvent, RequestObserver};
 pub use retry::RetryPolicy;

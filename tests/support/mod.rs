@@ -92,10 +92,15 @@ impl Drop for Harness {
 impl Harness {
     /// Sandboxes up, CRDs installed, namespace and Secrets created; the operator not yet started.
     pub async fn new() -> Self {
-        mendix_operator::mendix::client::install_crypto_provider();
-        leaks::install();
         let mendix = MendixSandbox::demo();
         mendix.set_time_scale(0.01);
+        Self::with_mendix(mendix).await
+    }
+
+    /// The same around a Mendix sandbox seeded otherwise (its users must include the demo's).
+    pub async fn with_mendix(mendix: MendixSandbox) -> Self {
+        mendix_operator::mendix::client::install_crypto_provider();
+        leaks::install();
         let mendix_server = mendix
             .serve("127.0.0.1:0".parse().expect("addr"))
             .await

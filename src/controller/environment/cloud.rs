@@ -6,6 +6,7 @@
 //! from what Mendix reported to this reconcile, so a restarted operator never repeats a
 //! completed transport and never leaves the app stopped.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -17,7 +18,7 @@ use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
 use crate::controller::outcome::{Verdict, age, stall_or_retry, start_operation};
-use crate::controller::start_times::FirstPoll;
+use crate::controller::start_times::{FirstPoll, HOLD_LIMIT, StartRef, StartTimes};
 use crate::controller::status::StatusWriter;
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
@@ -190,65 +191,60 @@ pub async fn converge(
         let key = start_key(env);
         let own = own_start_duration(status);
         let message = op.step.clone().unwrap_or_default();
-        let priority = if op.polls == 0 {
-            match ctx.start_times.first_poll(
-                &key,
-                ObjectRef::from_obj(env),
-                app,
-                own,
-                age(&op),
-                &ctx.settings.poll,
-            ) {
-                FirstPoll::Now(priority) => priority,
-                FirstPoll::Wait(wait) => {
+        let seen_by_scout = if op.polls == 0 {
+            match first_poll(env, ctx, api, target, status, &job, age(&op)) {
+                FirstPoll::Now => None,
+                FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => {
                     return Ok(Verdict::new(
                         Outcome::progressing("Starting", message),
                         wait,
                     ));
                 }
+                FirstPoll::Ended(took) => Some(took),
             }
         } else {
-            ctx.start_times.follow_up_priority(&key)
+            None
         };
-        match api.start_status(app, mode, &job, priority).await {
-            Ok(StartJobStatus::Started) => {
-                let took = ctx
-                    .start_times
-                    .ended(&key, app, own, age(&op), op.polls == 0);
-                status.start_duration_ms = i64::try_from(took.as_millis()).ok();
-                finish_start(status, &op);
-                ctx.event(
-                    env,
-                    EventType::Normal,
-                    "Started",
-                    "Start",
-                    format!("{version} started"),
-                )
-                .await;
-                if start_proved_the_rest {
-                    // Mendix says it runs what this generation asked for: nothing to read.
-                    let restart_token = restart_request(env, status);
-                    return settled(env, ctx, api, target, desired, status, true, restart_token)
-                        .await;
+        let took = match seen_by_scout {
+            Some(took) => took,
+            None => match api.start_status(app, mode, &job).await {
+                Ok(StartJobStatus::Started) => {
+                    ctx.start_times
+                        .ended(&key, app, own, age(&op), op.polls == 0)
                 }
-            }
-            Ok(_) => {
-                let mut op = op;
-                let after = ctx.settings.poll.follow_up(age(&op));
-                op.polls += 1;
-                status.operation = Some(op);
-                return Ok(Verdict::new(
-                    Outcome::progressing("Starting", message),
-                    after,
-                ));
-            }
-            Err(err) => {
-                ctx.start_times.abandoned(&key);
-                if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
-                    return Ok(verdict);
+                Ok(_) => {
+                    let mut op = op;
+                    let after = ctx.settings.poll.follow_up(age(&op));
+                    op.polls += 1;
+                    status.operation = Some(op);
+                    return Ok(Verdict::new(
+                        Outcome::progressing("Starting", message),
+                        after,
+                    ));
                 }
-                return stall_or_retry(err, "following the start job");
-            }
+                Err(err) => {
+                    ctx.start_times.abandoned(&key);
+                    if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
+                        return Ok(verdict);
+                    }
+                    return stall_or_retry(err, "following the start job");
+                }
+            },
+        };
+        status.start_duration_ms = i64::try_from(took.as_millis()).ok();
+        finish_start(status, &op);
+        ctx.event(
+            env,
+            EventType::Normal,
+            "Started",
+            "Start",
+            format!("{version} started"),
+        )
+        .await;
+        if start_proved_the_rest {
+            // Mendix says it runs what this generation asked for: nothing to read.
+            let restart_token = restart_request(env, status);
+            return settled(env, ctx, api, target, desired, status, true, restart_token).await;
         }
     }
     let mut known = match observe(env, api, target, desired, status, start_proved_the_rest).await {
@@ -499,6 +495,101 @@ async fn settled(
     ))
 }
 
+/// When to poll the start `job` first (see [`crate::controller::start_times`]); a start that
+/// becomes the fleet's scout gets a task that follows it.
+fn first_poll(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    status: &MendixEnvironmentStatus,
+    job: &str,
+    elapsed: Duration,
+) -> FirstPoll {
+    let key = start_key(env);
+    let start = StartRef {
+        key: &key,
+        job,
+        app: &target.app_id,
+        own: own_start_duration(status),
+        elapsed,
+    };
+    let decision = ctx.start_times.first_poll(
+        &start,
+        ObjectRef::from_obj(env),
+        api.backlog(),
+        &ctx.settings.poll,
+    );
+    if matches!(decision, FirstPoll::Scout(_)) {
+        let scout = Scout {
+            times: ctx.start_times.clone(),
+            schedule: ctx.settings.poll,
+            api: api.clone(),
+            waiter: ObjectRef::from_obj(env),
+            key: key.clone(),
+            app: target.app_id.clone(),
+            mode: target.mode.clone(),
+            job: job.to_string(),
+            own: start.own,
+        };
+        tokio::spawn(scout.follow(elapsed));
+    }
+    decision
+}
+
+/// The task that polls the scout's start on its own schedule, not through requeues.
+struct Scout {
+    times: Arc<StartTimes<ObjectRef<MendixEnvironment>>>,
+    schedule: crate::controller::backoff::PollSchedule,
+    api: CloudDeploy,
+    waiter: ObjectRef<MendixEnvironment>,
+    key: String,
+    app: String,
+    mode: String,
+    job: String,
+    own: Option<Duration>,
+}
+
+impl Scout {
+    async fn follow(self, elapsed: Duration) {
+        let began = tokio::time::Instant::now()
+            .checked_sub(elapsed)
+            .unwrap_or_else(tokio::time::Instant::now);
+        let mut wait = self.schedule.first.saturating_sub(elapsed);
+        loop {
+            tokio::time::sleep(wait).await;
+            if !self.times.scout_polls(&self.key) {
+                return;
+            }
+            let result = self
+                .api
+                .start_status(&self.app, &self.mode, &self.job)
+                .await;
+            let start = StartRef {
+                key: &self.key,
+                job: &self.job,
+                app: &self.app,
+                own: self.own,
+                elapsed: began.elapsed(),
+            };
+            match result {
+                Ok(StartJobStatus::Started) => {
+                    self.times.scout_ended(&start, self.waiter);
+                    return;
+                }
+                Ok(_) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
+                    wait = self.schedule.follow_up(start.elapsed);
+                }
+                // Failed, or running longer than anyone waits: its reconcile takes over.
+                _ => {
+                    self.times.scout_failed(&start, self.waiter);
+                    return;
+                }
+            }
+        }
+    }
+}
+
 /// Identifies one environment's starts in [`crate::controller::start_times`].
 fn start_key(env: &MendixEnvironment) -> String {
     format!(
@@ -681,17 +772,11 @@ async fn start(
                 format!("starting {version} (job {})", job.job_id),
             )
             .await;
-            let first_poll = match ctx.start_times.first_poll(
-                &start_key(env),
-                ObjectRef::from_obj(env),
-                app,
-                own_start_duration(status),
-                Duration::ZERO,
-                &ctx.settings.poll,
-            ) {
-                FirstPoll::Wait(wait) => wait,
-                FirstPoll::Now(_) => NEXT_STEP,
-            };
+            let first_poll =
+                match first_poll(env, ctx, api, target, status, &job.job_id, Duration::ZERO) {
+                    FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => wait,
+                    FirstPoll::Now | FirstPoll::Ended(_) => NEXT_STEP,
+                };
             Ok(Verdict::new(
                 Outcome::progressing("Starting", message),
                 first_poll,

@@ -11,7 +11,6 @@ use super::api::Api;
 use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
 use super::credentials::CloudCredentials;
 use super::error::MendixError;
-use super::limiter::Priority;
 use types::*;
 
 impl Mendix {
@@ -226,15 +225,18 @@ impl CloudDeploy {
         self.mendix.json(call).await
     }
 
+    /// How long requests already queued for this API will take to be let through.
+    pub fn backlog(&self) -> std::time::Duration {
+        self.mendix.cloud_backlog()
+    }
+
     /// `GET .../start/<JobId>`: `Starting` or `Started`; start failures come back as errors
-    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...). `priority` says whether the poll may yield
-    /// to other requests under the rate limit.
+    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...).
     pub async fn start_status(
         &self,
         app_id: &str,
         mode: &str,
         job_id: &str,
-        priority: Priority,
     ) -> Result<StartJobStatus, MendixError> {
         let call = self
             .env_call(
@@ -244,7 +246,7 @@ impl CloudDeploy {
                 mode,
                 &["start", job_id],
             )
-            .priority(priority);
+            .poll();
         let state: StartJobState = self.mendix.json(call).await?;
         Ok(state.status)
     }

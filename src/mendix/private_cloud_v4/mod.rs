@@ -69,7 +69,7 @@ impl V4 {
     /// `GET /jobs/{jobId}`.
     async fn get_job(&self, job_id: &str) -> Result<Job, MendixError> {
         self.mendix
-            .json(self.call("get_job", Method::GET, &["jobs", job_id]))
+            .json(self.call("get_job", Method::GET, &["jobs", job_id]).poll())
             .await
     }
 
@@ -83,7 +83,8 @@ impl V4 {
             .and_then(|location| same_origin_location(base, location))
         {
             Some(url) => {
-                let call = Call::new(self.api, "get_job", Method::GET, url, self.auth.clone());
+                let call =
+                    Call::new(self.api, "get_job", Method::GET, url, self.auth.clone()).poll();
                 self.mendix.json(call).await
             }
             None => self.get_job(&handle.id).await,
