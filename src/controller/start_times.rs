@@ -252,26 +252,28 @@ impl<W> StartTimes<W> {
         let Ok(mut state) = self.state.lock() else {
             return elapsed;
         };
-        let learned = match (at_first_poll, state.estimate(app, own)) {
-            // Seen at the first poll, which waited for the estimate: the start took at most
-            // that long (a later poll only says the poll came late). Probe an environment's
-            // own estimate lower; the fleet's is already the least of many.
-            (true, Some((estimate, source))) => {
-                let bound = estimate.min(elapsed);
-                if source == Source::Fleet {
-                    bound
-                } else {
-                    bound.mul_f64(SHORTER)
-                }
-            }
-            _ => elapsed,
+        // Seen at a first poll, which waited for the estimate: the start took at most that long
+        // as far as anyone can tell (a poll that came late says only that it came late).
+        let (bound, source) = match (at_first_poll, state.estimate(app, own)) {
+            (true, Some((estimate, source))) => (estimate.min(elapsed), Some(source)),
+            _ => (elapsed, None),
+        };
+        // Probe an environment's own estimate lower; the fleet's is already the least of many.
+        let learned = match source {
+            Some(Source::Own | Source::App) => bound.mul_f64(SHORTER),
+            _ => bound,
         };
         let app_estimate = state.apps.entry(app.to_string()).or_insert(learned);
         *app_estimate = app_estimate.mul_f64(1.0 - NEWEST_WEIGHT) + learned.mul_f64(NEWEST_WEIGHT);
-        if state.fleet.len() == FLEET_WINDOW {
-            state.fleet.pop_front();
+        // Only a start seen running at an earlier poll, or one polled with no estimate (the
+        // scout), says something new of how long starts take; a first poll that found the
+        // start ended says only that the estimate was long enough.
+        if source.is_none() {
+            if state.fleet.len() == FLEET_WINDOW {
+                state.fleet.pop_front();
+            }
+            state.fleet.push_back(bound);
         }
-        state.fleet.push_back(elapsed);
         state.forget(key);
         let waiting: Vec<W> = state.waiting.drain().map(|(_, w)| w).collect();
         drop(state);
@@ -378,6 +380,14 @@ mod tests {
         assert_eq!(first(&start("b", "app-b", None, 11), "b"), FirstPoll::Now);
         // Seen ended at that first poll, a little late: it learns the fleet's 10 s as it is.
         assert_eq!(times.ended("b", "app-b", None, secs(11), true), secs(10));
+        // Late first polls never make the fleet's estimate looser than what it was.
+        for key in ["c", "d", "e"] {
+            times.ended(key, "app-new", None, secs(25), true);
+        }
+        assert_eq!(
+            times.first_poll(&start("f", "app-f", None, 0), "f", Duration::ZERO, &schedule),
+            FirstPoll::Wait(secs(10))
+        );
     }
 
     #[test]
