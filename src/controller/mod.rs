@@ -8,6 +8,7 @@ pub mod environment;
 pub mod error;
 pub mod outcome;
 pub mod package;
+pub mod resync;
 pub mod start_times;
 pub mod status;
 pub mod trigger;

@@ -154,6 +154,17 @@ pub fn settle(
     }
 }
 
+/// What the controller does next: the verdict's own delay (capped by the resync period), or
+/// nothing until a change when the verdict names none — the paced resync
+/// ([`super::resync::paced`]) comes back to every resource once per period anyway.
+pub fn next_action(verdict: &Verdict, resync: Duration) -> kube::runtime::controller::Action {
+    if verdict.requeue.is_zero() {
+        kube::runtime::controller::Action::await_change()
+    } else {
+        kube::runtime::controller::Action::requeue(verdict.requeue.min(resync))
+    }
+}
+
 /// When to look again: the verdict's own delay, capped by the resync period that detects drift.
 pub fn requeue_after(verdict: &Verdict, resync: Duration) -> Duration {
     if verdict.requeue.is_zero() {

@@ -385,7 +385,12 @@ mod tests {
             times.ended(key, "app-new", None, secs(25), true);
         }
         assert_eq!(
-            times.first_poll(&start("f", "app-f", None, 0), "f", Duration::ZERO, &schedule),
+            times.first_poll(
+                &start("f", "app-f", None, 0),
+                "f",
+                Duration::ZERO,
+                &schedule
+            ),
             FirstPoll::Wait(secs(10))
         );
     }

@@ -22,7 +22,7 @@ use self::resolve::{Resolved, resolve};
 use super::Context;
 use super::credentials::{self, Credentials, Platform};
 use super::error::Error;
-use super::outcome::{Verdict, now, reconcile_requested_at, requeue_after, settle};
+use super::outcome::{Verdict, next_action, now, reconcile_requested_at, settle};
 use super::status::StatusWriter;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
@@ -254,10 +254,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
         &ctx.settings.poll,
     )?;
     write_status(env, ctx, &mut writer, &mut status, &verdict.outcome, false).await?;
-    Ok(Action::requeue(requeue_after(
-        &verdict,
-        ctx.settings.resync,
-    )))
+    Ok(next_action(&verdict, ctx.settings.resync))
 }
 
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -282,6 +279,7 @@ pub async fn run(
 ) {
     let store = controller.store();
     let synced = store.clone();
+    let resync = super::resync::paced(store.clone(), ctx.settings.resync);
     tokio::spawn(async move {
         if crate::runtime::server::wait_until_synced(&synced).await {
             on_synced();
@@ -309,6 +307,7 @@ pub async fn run(
                     .collect::<Vec<_>>()
             },
         )
+        .reconcile_on(resync)
         // Starts that waited to learn how long a start takes, once it is known.
         .reconcile_on(
             ctx.start_times

@@ -17,7 +17,7 @@ use self::apply::{converge, phase_of};
 use self::cleanup::{Cleanup, cleanup};
 use super::Context;
 use super::error::Error;
-use super::outcome::{Verdict, now, reconcile_requested_at, requeue_after, settle};
+use super::outcome::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use super::status::StatusWriter;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
@@ -81,10 +81,7 @@ async fn apply(
         &ctx.settings.poll,
     )?;
     write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
-    Ok(Action::requeue(requeue_after(
-        &verdict,
-        ctx.settings.resync,
-    )))
+    Ok(next_action(&verdict, ctx.settings.resync))
 }
 
 /// Runs the deletion; the finalizer is removed only when it reports Done.
@@ -203,12 +200,14 @@ pub async fn run(
     on_synced: impl FnOnce() + Send + 'static,
 ) {
     let store = controller.store();
+    let resync = super::resync::paced(store.clone(), ctx.settings.resync);
     tokio::spawn(async move {
         if crate::runtime::server::wait_until_synced(&store).await {
             on_synced();
         }
     });
     controller
+        .reconcile_on(resync)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
