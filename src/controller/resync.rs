@@ -13,6 +13,9 @@ use futures::Stream;
 use kube::Resource;
 use kube::runtime::reflector::{ObjectRef, Store};
 
+/// How often an empty cache is looked at.
+const EMPTY_RECHECK: Duration = Duration::from_secs(1);
+
 /// Names every resource in `store` once per `period`, spread evenly over it. A resource created
 /// during a pass waits for the next one (it was just reconciled anyway); one deleted is skipped
 /// by the controller.
@@ -33,7 +36,8 @@ where
                         .map(|obj| name_of(obj.as_ref()))
                         .collect();
                     if pass.is_empty() {
-                        tokio::time::sleep(period).await;
+                        // Looked at again soon, so the first pass starts with the first resource.
+                        tokio::time::sleep(EMPTY_RECHECK.min(period)).await;
                         continue;
                     }
                     spacing = period / u32::try_from(pass.len()).unwrap_or(u32::MAX);
@@ -98,5 +102,27 @@ mod tests {
         let times: Vec<u64> = seen.iter().map(|(_, t)| *t).collect();
         assert_eq!(times, [15, 30, 45, 60, 75, 90, 105, 120]);
         assert_eq!(seen[0].0, seen[4].0, "the same order each pass");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_pass_starts_soon_after_the_first_resource() {
+        let (store, mut writer) = kube::runtime::reflector::store::<ConfigMap>();
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        let start = tokio::time::Instant::now();
+        let mut resync = Box::pin(paced(store, Duration::from_secs(600)));
+        let next = resync.next();
+        tokio::pin!(next);
+        // Nothing cached for a while: nothing named.
+        assert!(
+            tokio::time::timeout(Duration::from_secs(30), &mut next)
+                .await
+                .is_err()
+        );
+        writer.apply_watcher_event(&watcher::Event::Apply(config_map("a")));
+        let first = next.await.expect("an endless stream");
+        assert_eq!(first.name, "a");
+        // Within a second of appearing, plus one period for a pass of one.
+        assert!(start.elapsed() <= Duration::from_secs(30 + 1 + 600), "{:?}", start.elapsed());
     }
 }
