@@ -248,10 +248,11 @@ pub struct MendixEnvironmentStatus {
     /// Version of the deployed package (major.minor.patch) when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_version: Option<String>,
-    /// Model version of the deployed package, as Mendix reports it.
+    /// Model version of the deployed package, as Mendix last reported it (a Mendix Cloud deploy
+    /// clears it until the environment is read again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
-    /// Mendix runtime version of the deployed package.
+    /// Mendix runtime version of the deployed package (cleared like modelVersion).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mendix_version: Option<String>,
     /// The app's URL.
