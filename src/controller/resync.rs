@@ -123,6 +123,10 @@ mod tests {
         let first = next.await.expect("an endless stream");
         assert_eq!(first.name, "a");
         // Within a second of appearing, plus one period for a pass of one.
-        assert!(start.elapsed() <= Duration::from_secs(30 + 1 + 600), "{:?}", start.elapsed());
+        assert!(
+            start.elapsed() <= Duration::from_secs(30 + 1 + 600),
+            "{:?}",
+            start.elapsed()
+        );
     }
 }
