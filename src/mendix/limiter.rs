@@ -230,13 +230,16 @@ mod tests {
         };
         let limiter = Arc::new(HostLimiter::new(&limits));
         assert_eq!(limiter.backlog(), Duration::ZERO);
+        let queue = |kind| -> Vec<_> {
+            (0..11)
+                .map(|_| {
+                    let limiter = limiter.clone();
+                    tokio::spawn(async move { drop(limiter.acquire(kind).await) })
+                })
+                .collect()
+        };
         // 11 requests at once: one goes, ten wait 0.1 s each.
-        let waiting: Vec<_> = (0..11)
-            .map(|_| {
-                let limiter = limiter.clone();
-                tokio::spawn(async move { drop(limiter.acquire(RequestKind::Step).await) })
-            })
-            .collect();
+        let waiting = queue(RequestKind::Step);
         tokio::task::yield_now().await;
         let backlog = limiter.backlog();
         assert!(
@@ -249,12 +252,7 @@ mod tests {
         assert_eq!(limiter.backlog(), Duration::ZERO);
 
         // Polls queued under the limit are not a backlog of steps.
-        let polls: Vec<_> = (0..11)
-            .map(|_| {
-                let limiter = limiter.clone();
-                tokio::spawn(async move { drop(limiter.acquire(RequestKind::Poll).await) })
-            })
-            .collect();
+        let polls = queue(RequestKind::Poll);
         tokio::task::yield_now().await;
         assert!(
             limiter.backlog() < Duration::from_millis(150),
