@@ -424,46 +424,50 @@ fn environment(i: usize) -> Result<MendixEnvironment, BenchError> {
 }
 
 async fn create_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
-    futures::stream::iter(0..n)
-        .map(|i| {
-            let envs = envs.clone();
-            async move {
-                let env = environment(i)?;
-                envs.create(&PostParams::default(), &env)
-                    .await
-                    .map_err(kube_err("creating a MendixEnvironment"))?;
-                Ok::<(), BenchError>(())
-            }
-        })
-        .buffer_unordered(16)
-        .try_collect::<Vec<()>>()
-        .await
-        .map(drop)
+    for_each_environment(n, |i| {
+        let envs = envs.clone();
+        async move {
+            let env = environment(i)?;
+            envs.create(&PostParams::default(), &env)
+                .await
+                .map_err(kube_err("creating a MendixEnvironment"))?;
+            Ok(())
+        }
+    })
+    .await
 }
 
 /// Ready for the current generation (kstatus).
 fn is_ready(env: &MendixEnvironment) -> bool {
     env.status.as_ref().is_some_and(|s| {
         s.observed_generation == env.metadata.generation
-            && s.conditions
-                .iter()
-                .any(|c| c.type_ == "Ready" && c.status == "True")
+            && crate::crd::conditions::is_true(&s.conditions, crate::crd::conditions::READY)
     })
 }
 
 /// Sets every environment's package to the second round's.
 async fn upgrade_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+    for_each_environment(n, |i| {
+        let envs = envs.clone();
+        async move {
+            let patch = serde_json::json!({"spec": {"packageId": seed::upgrade_package_id(i)}});
+            envs.patch(&env_name(i), &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+                .map_err(kube_err("upgrading a MendixEnvironment"))?;
+            Ok(())
+        }
+    })
+    .await
+}
+
+/// Runs `write` for environments 0..n, 16 at a time.
+async fn for_each_environment<F, Fut>(n: usize, write: F) -> Result<(), BenchError>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(), BenchError>>,
+{
     futures::stream::iter(0..n)
-        .map(|i| {
-            let envs = envs.clone();
-            async move {
-                let patch = serde_json::json!({"spec": {"packageId": seed::upgrade_package_id(i)}});
-                envs.patch(&env_name(i), &PatchParams::default(), &Patch::Merge(&patch))
-                    .await
-                    .map_err(kube_err("upgrading a MendixEnvironment"))?;
-                Ok::<(), BenchError>(())
-            }
-        })
+        .map(write)
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
         .await

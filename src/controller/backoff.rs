@@ -33,18 +33,6 @@ impl PollSchedule {
     pub fn follow_up(&self, elapsed: Duration) -> Duration {
         (elapsed / 8).clamp(self.first, self.max.max(self.first))
     }
-
-    /// How many polls a job of `duration` costs at most under this schedule: an upper bound tests
-    /// use to assert the number of remote calls stays bounded.
-    pub fn polls_within(&self, duration: Duration) -> u32 {
-        let mut elapsed = Duration::ZERO;
-        let mut polls = 0;
-        while elapsed < duration {
-            elapsed += self.interval(polls as i32);
-            polls += 1;
-        }
-        polls.max(1)
-    }
 }
 
 #[cfg(test)]
@@ -77,13 +65,5 @@ mod tests {
             s.follow_up(Duration::from_secs(3600)),
             Duration::from_secs(60)
         );
-    }
-
-    #[test]
-    fn poll_bound_grows_logarithmically_then_linearly() {
-        let s = PollSchedule::default();
-        assert_eq!(s.polls_within(Duration::from_secs(1)), 1);
-        assert_eq!(s.polls_within(Duration::from_secs(30)), 4); // 2+4+8+16
-        assert_eq!(s.polls_within(Duration::from_secs(600)), 14); // 2+4+8+16+32 = 62, then 60 s steps
     }
 }

@@ -127,9 +127,16 @@ impl<W> StartTimes<W> {
     }
 
     /// Reconciles `waiter` soon.
-    pub fn wake(&self, waiter: W) {
+    fn wake(&self, waiter: W) {
         // The receiver lives as long as the controller; without it nobody waits.
         let _ = self.wake.unbounded_send(waiter);
+    }
+
+    /// Reconciles every start that waits on the scout (sending never blocks).
+    fn wake_waiting(&self, state: &mut State<W>) {
+        for (_, waiter) in state.waiting.drain() {
+            self.wake(waiter);
+        }
     }
 
     /// Before the first poll of `start`: poll now, wait, scout it, or take what its scout saw.
@@ -275,11 +282,7 @@ impl<W> StartTimes<W> {
             state.fleet.push_back(bound);
         }
         state.forget(key);
-        let waiting: Vec<W> = state.waiting.drain().map(|(_, w)| w).collect();
-        drop(state);
-        for waiter in waiting {
-            self.wake(waiter);
-        }
+        self.wake_waiting(&mut state);
         learned
     }
 
@@ -293,11 +296,7 @@ impl<W> StartTimes<W> {
         let was_scout = state.scout.as_ref().is_some_and(|s| s.key == key);
         state.forget(key);
         if was_scout {
-            let waiting: Vec<W> = state.waiting.drain().map(|(_, w)| w).collect();
-            drop(state);
-            for waiter in waiting {
-                self.wake(waiter);
-            }
+            self.wake_waiting(&mut state);
         }
     }
 }
