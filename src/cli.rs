@@ -25,15 +25,20 @@ pub enum Command {
     Run(crate::runtime::config::RunConfig),
     /// Print both CustomResourceDefinitions as YAML.
     Crds,
-    /// Start the Kubernetes and Mendix sandboxes, the operator and the examples on this machine.
+    /// Start a real Kubernetes control plane, the Mendix sandbox, the operator and the examples
+    /// on this machine.
     Sandbox {
-        /// Directory for the kubeconfig and sandbox state.
+        /// Directory for the kubeconfig and the operator's log.
         #[arg(long, default_value = ".sandbox")]
         dir: PathBuf,
+        /// Use this existing cluster (kind, k3d, minikube, …) instead of starting a control plane.
+        #[arg(long)]
+        kubeconfig: Option<PathBuf>,
     },
-    /// Start only the Kubernetes API sandbox.
+    /// Start only a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
+    /// built with Go on first use.
     KubeSandbox {
-        /// Address to listen on, e.g. 127.0.0.1:6443.
+        /// The API server's address, e.g. 127.0.0.1:6443.
         #[arg(long, default_value = "127.0.0.1:6443")]
         listen: SocketAddr,
         /// Where to write a kubeconfig for kubectl and kube-rs.
@@ -67,7 +72,12 @@ pub enum CliError {
     #[error("sandbox: {0}")]
     Sandbox(#[from] crate::sandbox::demo::DemoError),
     #[error("kube-sandbox: {0}")]
-    KubeSandbox(std::io::Error),
+    KubeSandbox(#[from] crate::sandbox::control_plane::ControlPlaneError),
+    #[error("kube-sandbox: cannot write {path}: {source}")]
+    KubeSandboxKubeconfig {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("bench: {0}")]
     Bench(#[from] crate::bench::BenchError),
 }
@@ -93,41 +103,33 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             .await?;
             Ok(())
         }
-        Command::Sandbox { dir } => crate::sandbox::demo::run(&dir, shutdown_signal())
-            .await
-            .map_err(CliError::Sandbox),
+        Command::Sandbox { dir, kubeconfig } => {
+            crate::sandbox::demo::run(&dir, kubeconfig.as_deref(), shutdown_signal())
+                .await
+                .map_err(CliError::Sandbox)
+        }
         Command::KubeSandbox { listen, kubeconfig } => {
-            use crate::sandbox::kube::KubeSandbox;
-            // Optional, for demos: KUBE_SANDBOX_STATE keeps the objects across restarts (loaded
-            // at start if the file exists, saved on Ctrl-C); KUBE_SANDBOX_VERSION sets /version.
-            let state = std::env::var_os("KUBE_SANDBOX_STATE").map(PathBuf::from);
-            let sandbox = match &state {
-                Some(path) if path.exists() => {
-                    KubeSandbox::load(path).map_err(CliError::KubeSandbox)?
-                }
-                _ => KubeSandbox::new(),
+            use crate::sandbox::control_plane::{ControlPlane, Options};
+            let options = Options {
+                api_server: listen,
+                ..Options::default()
             };
-            if let Ok(version) = std::env::var("KUBE_SANDBOX_VERSION") {
-                sandbox.set_version(&version);
-            }
-            let server = sandbox.serve(listen).await.map_err(CliError::KubeSandbox)?;
-            server
-                .write_kubeconfig(&kubeconfig)
-                .map_err(CliError::KubeSandbox)?;
+            let plane = ControlPlane::start(options, &|line| println!("{line}")).await?;
+            plane
+                .write_admin_kubeconfig(&kubeconfig)
+                .map_err(|source| CliError::KubeSandboxKubeconfig {
+                    path: kubeconfig.clone(),
+                    source,
+                })?;
             println!(
-                "Kubernetes API sandbox listening on {}; kubeconfig written to {} (export KUBECONFIG={})",
-                server.url(),
+                "Kubernetes {} control plane: API server at {}; kubeconfig written to {} (export KUBECONFIG={})",
+                crate::sandbox::control_plane::RELEASE,
+                plane.url(),
                 kubeconfig.display(),
                 kubeconfig.display()
             );
-            tokio::signal::ctrl_c()
-                .await
-                .map_err(CliError::KubeSandbox)?;
-            server.shutdown();
-            if let Some(path) = &state {
-                sandbox.save(path).map_err(CliError::KubeSandbox)?;
-                println!("state saved to {}", path.display());
-            }
+            shutdown_signal().await;
+            plane.shutdown();
             Ok(())
         }
         Command::MendixSandbox { listen, state } => {

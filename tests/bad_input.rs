@@ -1,7 +1,7 @@
 //! Bad input, both kinds of it.
 //!
-//! Part A: invalid manifests applied with the real `kubectl apply -f -` against the Kubernetes
-//! sandbox with the CRDs installed. Each is refused (non-zero exit), kubectl's message names the
+//! Part A: invalid manifests applied with the real `kubectl apply -f -` against the real API
+//! server with `crds/` applied. Each is refused (non-zero exit), kubectl's message names the
 //! offending field, and nothing is stored. The table covers the structural schema (types, enums,
 //! patterns, bounds, required fields, list keys) and the CEL rules (exactly one source / target /
 //! package, Mendix-Cloud-only fields, constant value/valueFrom, immutable source and target).
@@ -11,11 +11,9 @@
 //! Mendix sandbox's counters show no remote write beyond the single refused request where only
 //! Mendix can tell.
 
-mod kube_sandbox_support;
 mod support;
 
 use futures::StreamExt;
-use kube_sandbox_support::{Env, repo_path};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::demo;
 use support::*;
@@ -414,19 +412,32 @@ fn kind_and_name(manifest: &str) -> (String, String) {
     (kind, name)
 }
 
+/// `crds/` as a user applies it, under the field manager the harness installed the CRDs with.
+async fn apply_crds(env: &Kubectl) {
+    env.ok(&[
+        "apply",
+        "--server-side",
+        "--field-manager=mendix-operator-crds",
+        "-k",
+        &repo_path("crds/"),
+    ])
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_manifests_are_refused_by_kubectl_naming_the_field() {
-    let env = Env::start().await;
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    let h = Harness::new().await;
+    let env = h.kubectl();
+    apply_crds(&env).await;
     let cases = create_cases();
     assert!(cases.len() >= 25, "the table has {} cases", cases.len());
 
     // A few kubectl processes at a time: each case is independent.
-    let results: Vec<(Case, kube_sandbox_support::Run)> = futures::stream::iter(cases)
+    let results: Vec<(Case, support::Run)> = futures::stream::iter(cases)
         .map(|c| {
             let env = &env;
             async move {
-                let run = env.kubectl_stdin(&["apply", "-f", "-"], &c.manifest).await;
+                let run = env.run_stdin(&["apply", "-f", "-"], &c.manifest).await;
                 (c, run)
             }
         })
@@ -457,18 +468,19 @@ async fn invalid_manifests_are_refused_by_kubectl_naming_the_field() {
     // Nothing of it was stored.
     for (c, _) in &results {
         let (kind, name) = kind_and_name(&c.manifest);
-        let get = env.kubectl(&["get", &kind, &name]).await;
+        let get = env.run(&["get", &kind, &name]).await;
         assert!(!get.ok, "{}: {kind}/{name} was stored", c.what);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn immutable_fields_are_refused_on_update() {
-    let env = Env::start().await;
-    env.ok(&["apply", "-k", &repo_path("crds/")]).await;
+    let h = Harness::new().await;
+    let env = h.kubectl();
+    apply_crds(&env).await;
     for (what, first, second, expect) in update_cases() {
         env.ok_stdin(&["apply", "-f", "-"], &first).await;
-        let run = env.kubectl_stdin(&["apply", "-f", "-"], &second).await;
+        let run = env.run_stdin(&["apply", "-f", "-"], &second).await;
         assert!(!run.ok, "{what}: accepted: {}", run.stdout);
         for e in &expect {
             assert!(

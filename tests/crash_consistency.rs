@@ -32,6 +32,7 @@ const FLOWS_PER_CYCLE: usize = 4 + 4 * ENVS_PER_PLATFORM;
 struct OperatorProcess {
     child: Option<tokio::process::Child>,
     kubeconfig: PathBuf,
+    namespace: String,
     log: PathBuf,
     cloud_url: String,
     pc_url: String,
@@ -67,6 +68,8 @@ impl OperatorProcess {
                 "500",
                 "--mendix-max-in-flight",
                 "16",
+                "--namespaces",
+                &self.namespace,
             ])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info")
@@ -323,12 +326,11 @@ async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
     );
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    h.kube
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
+    h.write_operator_kubeconfig(&kubeconfig);
     let mut op = OperatorProcess {
         child: None,
         kubeconfig,
+        namespace: h.ns.clone(),
         log: Path::new(dir.path()).join("operator.log"),
         cloud_url: h.mendix_server.cloud_v1_url(),
         pc_url: h.mendix_server.private_cloud_v4_url(),

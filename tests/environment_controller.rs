@@ -554,7 +554,7 @@ async fn drift_in_mendix_is_corrected_with_an_event() {
     .await;
     h.wait_environment("drifty", environment_ready).await;
     let events: kube::Api<k8s_openapi::api::events::v1::Event> =
-        kube::Api::namespaced(h.client.clone(), NS);
+        kube::Api::namespaced(h.client.clone(), &h.ns);
     let list = events
         .list(&Default::default())
         .await
@@ -746,39 +746,12 @@ async fn paused_environments_make_no_remote_writes() {
     assert_eq!(cloud_done(&h, "Test", "transports"), 1);
 }
 
-/// Runs the real kubectl off the async runtime (the operator keeps running meanwhile).
-async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> (bool, String) {
-    let kubeconfig = kubeconfig.to_path_buf();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let out = std::process::Command::new("kubectl")
-            .args(&args)
-            .args(["-n", NS])
-            .env("KUBECONFIG", &kubeconfig)
-            .output()
-            .expect("kubectl runs");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
-    })
-    .await
-    .expect("kubectl task")
-}
-
 /// The whole flow as a user drives it: kubectl apply, kubectl wait, kubectl get.
 #[tokio::test]
 async fn kubectl_apply_wait_get() {
     let h = Harness::started().await;
     let dir = tempfile::tempdir().expect("temp dir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    h.kube
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
+    let kubectl = h.kubectl();
     let manifests = dir.path().join("manifests");
     std::fs::create_dir(&manifests).expect("dir");
     std::fs::write(
@@ -791,25 +764,22 @@ async fn kubectl_apply_wait_get() {
         cloud_env("calc-acc", "Acceptance", "calc-20", "  instances: 1\n"),
     )
     .expect("write");
-    let (ok, out) = kubectl(&kubeconfig, &["apply", "-f", &manifests.to_string_lossy()]).await;
-    assert!(ok, "kubectl apply failed: {out}");
+    let out = kubectl
+        .ok(&["apply", "-f", &manifests.to_string_lossy()])
+        .await;
     assert!(
         out.contains("mendixenvironment.mendixops.io/calc-acc created"),
         "{out}"
     );
-    let (ok, out) = kubectl(
-        &kubeconfig,
-        &[
+    kubectl
+        .ok(&[
             "wait",
             "--for=condition=Ready",
             "mxenv/calc-acc",
             "--timeout=90s",
-        ],
-    )
-    .await;
-    assert!(ok, "kubectl wait failed: {out}");
-    let (ok, out) = kubectl(&kubeconfig, &["get", "mxenv"]).await;
-    assert!(ok, "{out}");
+        ])
+        .await;
+    let out = kubectl.ok(&["get", "mxenv"]).await;
     let header = out.lines().next().unwrap_or_default();
     for column in ["NAME", "READY", "STATUS", "VERSION", "INSTANCES", "AGE"] {
         assert!(header.contains(column), "{out}");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::environment::{EnvironmentPhase, RunState};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::kube::faults::Fault;
+use mendix_operator::sandbox::control_plane::faults::Fault;
 use mendix_operator::sandbox::mendix::demo;
 use serde_json::json;
 use support::*;
@@ -139,7 +139,7 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
         .await;
     h.create::<MendixEnvironment>(&pc_env()).await;
 
-    let faults = h.kube.sandbox().faults();
+    let faults = h.faults().clone();
     // Counted (with a count never reached) so the test can tell how many fired.
     faults.add(Fault::conflict("/status").fraction(0.4).times(BUDGET));
     faults.add(

@@ -57,7 +57,7 @@ async fn plugin_err(h: &Harness, kubeconfig: &Path, args: &[&str]) -> String {
 
 fn kubeconfig(h: &Harness, dir: &Path) -> PathBuf {
     let path = dir.join("kubeconfig");
-    h.kube.write_kubeconfig(&path).expect("kubeconfig written");
+    h.write_kubeconfig(&path);
     path
 }
 
@@ -156,7 +156,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
     deploy_both_platforms(&h).await;
 
     // get: every resource of the namespace with Ready, phase and version.
-    let table = plugin_ok(&h, &kc, &["get", "-n", NS]).await;
+    let table = plugin_ok(&h, &kc, &["get", "-n", &h.ns]).await;
     let header = table.lines().next().expect("header");
     for column in [
         "KIND", "NAME", "READY", "PHASE", "STEP", "VERSION", "MESSAGE",
@@ -187,7 +187,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
     let all = plugin_ok(&h, &kc, &["get", "-A", "--context", "sandbox"]).await;
     assert!(all.starts_with("NAMESPACE"), "{all}");
     assert_eq!(
-        all.lines().filter(|l| l.starts_with(NS)).count(),
+        all.lines().filter(|l| l.starts_with(&h.ns)).count(),
         4,
         "{all}"
     );
@@ -196,7 +196,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
 
     // restart (by kind/name): annotation set to now, one stop/start by the operator.
     let (starts, stops) = (cloud_done(&h, "starts"), cloud_done(&h, "stops"));
-    let out = plugin_ok(&h, &kc, &["restart", "mxenv/cloud", "-n", NS]).await;
+    let out = plugin_ok(&h, &kc, &["restart", "mxenv/cloud", "-n", &h.ns]).await;
     assert!(out.contains("mxenv/cloud restart requested"), "{out}");
     let env = h.environments().get("cloud").await.expect("cloud");
     let at = annotation(&env, "mendixops.io/restartedAt").expect("restartedAt set");
@@ -211,7 +211,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
 
     // restart (bare name) on Private Cloud: scale to 0 and back, once.
     let puts = pc_manifest_puts(&h);
-    plugin_ok(&h, &kc, &["restart", "pc", "--namespace", NS]).await;
+    plugin_ok(&h, &kc, &["restart", "pc", "--namespace", &h.ns]).await;
     let at = annotation(
         &h.environments().get("pc").await.expect("pc"),
         "mendixops.io/restartedAt",
@@ -224,13 +224,13 @@ async fn verbs_annotate_and_the_operator_acts_once() {
     assert_eq!(pc_manifest_puts(&h), puts + 2, "scale to 0 and back");
 
     // A package cannot be restarted; unknown names are named in the error.
-    let err = plugin_err(&h, &kc, &["restart", "mxpkg/calc-1", "-n", NS]).await;
+    let err = plugin_err(&h, &kc, &["restart", "mxpkg/calc-1", "-n", &h.ns]).await;
     assert!(err.contains("only a MendixEnvironment"), "{err}");
-    let err = plugin_err(&h, &kc, &["reconcile", "missing", "-n", NS]).await;
-    assert!(err.contains("missing") && err.contains(NS), "{err}");
+    let err = plugin_err(&h, &kc, &["reconcile", "missing", "-n", &h.ns]).await;
+    assert!(err.contains("missing") && err.contains(&h.ns), "{err}");
 
     // reconcile: the annotation is echoed in status once the operator reconciled.
-    plugin_ok(&h, &kc, &["reconcile", "mxpkg/calc-1", "-n", NS]).await;
+    plugin_ok(&h, &kc, &["reconcile", "mxpkg/calc-1", "-n", &h.ns]).await;
     let pkg = h.packages().get("calc-1").await.expect("calc-1");
     let asked = annotation(&pkg, "mendixops.io/reconcileRequestedAt").expect("annotation set");
     h.wait_package("calc-1", move |p| {
@@ -241,27 +241,27 @@ async fn verbs_annotate_and_the_operator_acts_once() {
     })
     .await;
     // A bare name that is only a package resolves to the package.
-    plugin_ok(&h, &kc, &["reconcile", "pc-1", "-n", NS]).await;
+    plugin_ok(&h, &kc, &["reconcile", "pc-1", "-n", &h.ns]).await;
     let pkg = h.packages().get("pc-1").await.expect("pc-1");
     assert!(annotation(&pkg, "mendixops.io/reconcileRequestedAt").is_some());
 
     // pause: a restart asked for meanwhile waits; resume: it happens, once.
     let (starts, stops) = (cloud_done(&h, "starts"), cloud_done(&h, "stops"));
-    let out = plugin_ok(&h, &kc, &["pause", "cloud", "-n", NS]).await;
+    let out = plugin_ok(&h, &kc, &["pause", "cloud", "-n", &h.ns]).await;
     assert!(out.contains("mxenv/cloud paused"), "{out}");
     let env = h.environments().get("cloud").await.expect("cloud");
     assert_eq!(
         annotation(&env, "mendixops.io/paused").as_deref(),
         Some("true")
     );
-    plugin_ok(&h, &kc, &["restart", "cloud", "-n", NS]).await;
+    plugin_ok(&h, &kc, &["restart", "cloud", "-n", &h.ns]).await;
     h.wait_environment("cloud", |e| {
         e.status.as_ref().is_some_and(|s| {
             s.phase == Some(mendix_operator::crd::environment::EnvironmentPhase::Paused)
         })
     })
     .await;
-    let paused_table = plugin_ok(&h, &kc, &["get", "-n", NS]).await;
+    let paused_table = plugin_ok(&h, &kc, &["get", "-n", &h.ns]).await;
     assert!(
         paused_table
             .lines()
@@ -269,7 +269,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
         "{paused_table}"
     );
     assert_eq!(cloud_done(&h, "starts"), starts, "no restart while paused");
-    plugin_ok(&h, &kc, &["resume", "mxenv/cloud", "-n", NS]).await;
+    plugin_ok(&h, &kc, &["resume", "mxenv/cloud", "-n", &h.ns]).await;
     let env = h.environments().get("cloud").await.expect("cloud");
     assert_eq!(
         annotation(&env, "mendixops.io/paused"),
@@ -296,7 +296,7 @@ async fn logs_download_the_mendix_cloud_app_log() {
     let log = plugin_ok(
         &h,
         &kc,
-        &["logs", "mxenv/cloud", "--date", "2026-11-20", "-n", NS],
+        &["logs", "mxenv/cloud", "--date", "2026-11-20", "-n", &h.ns],
     )
     .await;
     assert!(
@@ -309,10 +309,10 @@ async fn logs_download_the_mendix_cloud_app_log() {
         .date_naive()
         .format("%Y-%m-%d")
         .to_string();
-    let log = plugin_ok(&h, &kc, &["logs", "cloud", "-n", NS]).await;
+    let log = plugin_ok(&h, &kc, &["logs", "cloud", "-n", &h.ns]).await;
     assert!(log.starts_with(&today), "{log}");
 
-    let err = plugin_err(&h, &kc, &["logs", "pc", "-n", NS]).await;
+    let err = plugin_err(&h, &kc, &["logs", "pc", "-n", &h.ns]).await;
     assert!(
         err.contains("Private Cloud") && err.contains("not available"),
         "{err}"
@@ -320,7 +320,7 @@ async fn logs_download_the_mendix_cloud_app_log() {
     let err = plugin_err(
         &h,
         &kc,
-        &["logs", "cloud", "--date", "20-11-2026", "-n", NS],
+        &["logs", "cloud", "--date", "20-11-2026", "-n", &h.ns],
     )
     .await;
     assert!(err.contains("YYYY-MM-DD"), "{err}");
@@ -333,7 +333,7 @@ async fn logs_download_the_mendix_cloud_app_log() {
         ],
     )
     .await;
-    let err = plugin_err(&h, &kc, &["logs", "cloud", "-n", NS]).await;
+    let err = plugin_err(&h, &kc, &["logs", "cloud", "-n", &h.ns]).await;
     assert!(err.contains("cannot get the app log"), "{err}");
     assert!(!err.contains("wrong-key-123"), "{err}");
 }
@@ -352,7 +352,7 @@ async fn kubectl_runs_the_plugin_from_path() {
         std::env::var("PATH").unwrap_or_default()
     );
     let out = tokio::process::Command::new("kubectl")
-        .args(["mendix", "get", "-n", NS])
+        .args(["mendix", "get", "-n", &h.ns])
         .env("PATH", &path)
         .env("KUBECONFIG", &kc)
         .output()
@@ -370,7 +370,13 @@ async fn kubectl_runs_the_plugin_from_path() {
     }
     // --kubeconfig wins over $KUBECONFIG, as in kubectl.
     let out = tokio::process::Command::new(PLUGIN)
-        .args(["--kubeconfig", &kc.display().to_string(), "get", "-n", NS])
+        .args([
+            "--kubeconfig",
+            &kc.display().to_string(),
+            "get",
+            "-n",
+            &h.ns,
+        ])
         .env("KUBECONFIG", dir.path().join("missing"))
         .output()
         .await

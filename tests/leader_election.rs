@@ -1,5 +1,5 @@
-//! Leader election with the real binary: two `mendix-operator run` processes against one
-//! Kubernetes sandbox and one Mendix sandbox (both in this test process). Exactly one leads;
+//! Leader election with the real binary: two `mendix-operator run` processes against the real
+//! API server (a Lease in the test's namespace) and one Mendix sandbox (both in this test process). Exactly one leads;
 //! when it is killed the standby takes over after the Lease expires and finishes the work
 //! without repeating an operation; a leader stopped with SIGTERM releases the Lease at once.
 
@@ -46,7 +46,8 @@ impl Replica {
                 "--private-cloud-url",
                 &h.mendix_server.private_cloud_v4_url(),
             ])
-            .args(["--lease-namespace", NS, "--lease-name", LEASE])
+            .args(["--lease-namespace", &h.ns, "--lease-name", LEASE])
+            .args(["--namespaces", &h.ns])
             .args(["--identity", identity])
             .args([
                 "--lease-duration",
@@ -114,7 +115,7 @@ impl Replica {
 }
 
 async fn holder(h: &Harness) -> Option<String> {
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), &h.ns);
     leases
         .get_opt(LEASE)
         .await
@@ -126,7 +127,7 @@ async fn holder(h: &Harness) -> Option<String> {
 
 /// When the current holder's Lease expires unless renewed: renewTime + leaseDurationSeconds.
 async fn lease_expiry(h: &Harness) -> k8s_openapi::jiff::Timestamp {
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), &h.ns);
     let spec = leases.get(LEASE).await.expect("Lease").spec.expect("spec");
     let renewed = spec.renew_time.expect("renewTime").0;
     let seconds = spec.lease_duration_seconds.expect("leaseDurationSeconds");
@@ -135,7 +136,7 @@ async fn lease_expiry(h: &Harness) -> k8s_openapi::jiff::Timestamp {
 
 /// When the current holder acquired the Lease.
 async fn lease_acquired(h: &Harness) -> k8s_openapi::jiff::Timestamp {
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), &h.ns);
     let spec = leases.get(LEASE).await.expect("Lease").spec.expect("spec");
     spec.acquire_time.expect("acquireTime").0
 }
@@ -176,9 +177,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     h.mendix.set_time_scale(0.2);
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
-    h.kube
-        .write_kubeconfig(&kubeconfig)
-        .expect("kubeconfig written");
+    h.write_operator_kubeconfig(&kubeconfig);
 
     let a = Replica::start(&h, &kubeconfig, "replica-a").await;
     let b = Replica::start(&h, &kubeconfig, "replica-b").await;
@@ -243,7 +242,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
     );
     for line in &started {
         let span = &line["span"];
-        assert_eq!(span["namespace"], NS, "{line}");
+        assert_eq!(span["namespace"], h.ns.as_str(), "{line}");
         assert!(
             span["kind"].is_string() && span["name"].is_string(),
             "{line}"
@@ -303,7 +302,7 @@ async fn one_leader_takes_over_without_repeating_work_and_sigterm_hands_over_at_
 
     // A leader whose Lease is taken from it (say, after a network partition) stops reconciling
     // and exits with an error, so a fresh replica can start.
-    let leases: Api<Lease> = Api::namespaced(h.client.clone(), NS);
+    let leases: Api<Lease> = Api::namespaced(h.client.clone(), &h.ns);
     let now = serde_json::to_value(k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime(
         k8s_openapi::jiff::Timestamp::now(),
     ))

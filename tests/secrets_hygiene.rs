@@ -218,9 +218,9 @@ spec:
     assert!(objects.contains("InvalidCredentials"), "statuses were read");
 
     // Events, in both APIs the sandbox serves.
-    let events: Api<Event> = Api::namespaced(h.client.clone(), NS);
+    let events: Api<Event> = Api::namespaced(h.client.clone(), &h.ns);
     let events = events.list(&Default::default()).await.expect("events");
-    let core_events: Api<CoreEvent> = Api::namespaced(h.client.clone(), NS);
+    let core_events: Api<CoreEvent> = Api::namespaced(h.client.clone(), &h.ns);
     let core_events = core_events
         .list(&Default::default())
         .await
@@ -237,7 +237,7 @@ spec:
         trace_lines > 100,
         "trace logs were scanned ({lines} lines, {trace_lines} at trace)"
     );
-    leaks::assert_clean(h.kube.sandbox());
+    leaks::assert_clean(&leaks::objects(&h.client, &h.ns).await);
 
     // The same through the API as kubectl would read them (core Events included).
     let mut found = leaks::find("status", &objects);

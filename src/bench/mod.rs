@@ -22,13 +22,12 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::crd::MendixEnvironment;
 use crate::mendix::limiter::HostLimits;
-use crate::sandbox::kube::KubeSandbox;
+use crate::sandbox::control_plane::{self, ControlPlane};
 use crate::sandbox::mendix::{Fault, MendixSandbox, demo};
 
 use probe::{ProbedServer, ReactionProbe};
@@ -188,18 +187,18 @@ async fn run_size(
     let mendix_server = ProbedServer::start(&mendix, probe.clone()).await?;
 
     // Kubernetes: CRDs, namespace, credentials.
-    let kube = KubeSandbox::new()
-        .serve(
-            "127.0.0.1:0"
-                .parse()
-                .map_err(|_| BenchError::Kube("address".into()))?,
-        )
-        .await
-        .map_err(|e| BenchError::io("starting the Kubernetes sandbox".into(), e))?;
+    let kube = ControlPlane::start(control_plane::Options::default(), &|line| {
+        println!("{line}")
+    })
+    .await
+    .map_err(|e| BenchError::Kube(format!("starting the control plane: {e}")))?;
     let kubeconfig = dir.path().join("kubeconfig");
-    kube.write_kubeconfig(&kubeconfig)
+    kube.write_admin_kubeconfig(&kubeconfig)
         .map_err(|e| BenchError::io(format!("writing {}", kubeconfig.display()), e))?;
-    let client = kube.client().await;
+    let client = kube
+        .admin_client()
+        .await
+        .map_err(|e| BenchError::Kube(e.to_string()))?;
     prepare_cluster(&client).await?;
 
     // The operator, as its own process.
@@ -366,12 +365,9 @@ fn env_name(i: usize) -> String {
 }
 
 async fn prepare_cluster(client: &kube::Client) -> Result<(), BenchError> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in crate::crd::all() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .map_err(kube_err("installing the CRDs"))?;
-    }
+    control_plane::install_crds(client)
+        .await
+        .map_err(|e| BenchError::Kube(format!("installing the CRDs: {e}")))?;
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let ns = Namespace {
         metadata: ObjectMeta {

@@ -5,7 +5,6 @@ pub mod common;
 pub mod conditions;
 pub mod environment;
 pub mod package;
-pub mod structural;
 
 pub use common::*;
 pub use environment::{MendixEnvironment, MendixEnvironmentSpec, MendixEnvironmentStatus};

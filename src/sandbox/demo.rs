@@ -1,5 +1,7 @@
 //! `mendix-operator sandbox`: everything on one machine with no cluster and no Mendix account.
-//! Starts both sandboxes on free loopback ports, installs the CRDs, starts the operator through
+//! Starts the real Kubernetes control plane ([`crate::sandbox::control_plane`], built on first
+//! use) or uses an existing cluster (`--kubeconfig`), and the Mendix sandbox on a free loopback
+//! port; installs the CRDs, starts the operator through
 //! [`crate::runtime::operator::run`] (the code path of `run`), creates the examples of
 //! `deploy/examples/` in namespace `default` (the credentials Secrets get the sandbox's demo
 //! credentials), writes a kubeconfig and prints every change of every Mendix resource.
@@ -10,13 +12,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
 
 use crate::crd::{MendixEnvironment, MendixPackage};
 use crate::plugin::summary::{self, Summary};
 use crate::runtime::config::{LogFormat, RunConfig};
-use crate::sandbox::kube::KubeSandbox;
+use crate::sandbox::control_plane::{self, ControlPlane, ControlPlaneError};
 use crate::sandbox::mendix::{MendixSandbox, demo};
 
 /// The examples, compiled in so the command works from any directory.
@@ -65,8 +66,12 @@ pub enum DemoError {
         which: &'static str,
         source: std::io::Error,
     },
-    #[error("cannot install the CRDs into the Kubernetes sandbox: {0}")]
-    Crds(kube::Error),
+    #[error("cannot start the Kubernetes control plane: {0}")]
+    ControlPlane(#[from] ControlPlaneError),
+    #[error("cannot use the cluster of --kubeconfig {path}: {problem}")]
+    Cluster { path: PathBuf, problem: String },
+    #[error("cannot install the CRDs: {0}")]
+    Crds(ControlPlaneError),
     #[error("example {file}: {problem}")]
     Example { file: &'static str, problem: String },
     #[error("the operator stopped: {0}")]
@@ -76,6 +81,7 @@ pub enum DemoError {
 /// Runs the sandbox until `shutdown` resolves; `Ok` after a clean stop.
 pub async fn run(
     dir: &Path,
+    kubeconfig: Option<&Path>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), DemoError> {
     let dir_error = |source| DemoError::Dir {
@@ -96,18 +102,8 @@ pub async fn run(
             which: "Mendix API",
             source,
         })?;
-    let kube_server = KubeSandbox::new()
-        .serve(loopback())
-        .await
-        .map_err(|source| DemoError::Serve {
-            which: "Kubernetes API",
-            source,
-        })?;
-    let kubeconfig = dir.join("kubeconfig");
-    kube_server
-        .write_kubeconfig(&kubeconfig)
-        .map_err(dir_error)?;
-    let client = kube_server.client().await;
+    let cluster = Cluster::connect(dir, kubeconfig).await?;
+    let client = cluster.client.clone();
     install_crds(&client).await?;
 
     let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -136,9 +132,10 @@ pub async fn run(
     })?;
     apply_examples(&client).await?;
 
-    let kubeconfig_shown = std::path::absolute(&kubeconfig).unwrap_or(kubeconfig);
-    println!("mendix-operator sandbox is running (no cluster, no Mendix account needed):");
-    println!("  Kubernetes API  {}", kube_server.url());
+    let kubeconfig_shown =
+        std::path::absolute(&cluster.kubeconfig).unwrap_or(cluster.kubeconfig.clone());
+    println!("mendix-operator sandbox is running (no Mendix account needed):");
+    println!("  Kubernetes API  {}", cluster.url);
     println!("  Mendix API      {}", mendix_server.cloud_v1_url());
     println!(
         "  operator        metrics http://{metrics_addr}/metrics, log {}",
@@ -188,7 +185,7 @@ pub async fn run(
         let _ = tokio::time::timeout(Duration::from_secs(10), &mut operator).await;
     }
     operator.abort();
-    kube_server.shutdown();
+    drop(cluster);
     drop(mendix_server);
     outcome
 }
@@ -236,13 +233,61 @@ fn operator_config(cloud_url: &str, private_cloud_url: &str) -> RunConfig {
 }
 
 async fn install_crds(client: &kube::Client) -> Result<(), DemoError> {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for (_, crd) in crate::crd::all() {
-        crds.create(&PostParams::default(), &crd)
-            .await
-            .map_err(DemoError::Crds)?;
+    control_plane::install_crds(client)
+        .await
+        .map_err(DemoError::Crds)
+}
+
+/// The Kubernetes the sandbox runs on: the real control plane it starts, or the cluster of
+/// `--kubeconfig`.
+struct Cluster {
+    client: kube::Client,
+    url: String,
+    /// Where kubectl finds it.
+    kubeconfig: PathBuf,
+    /// Stops with the sandbox (none for an existing cluster).
+    _control_plane: Option<ControlPlane>,
+}
+
+impl Cluster {
+    async fn connect(dir: &Path, kubeconfig: Option<&Path>) -> Result<Self, DemoError> {
+        if let Some(path) = kubeconfig {
+            let problem = |problem: String| DemoError::Cluster {
+                path: path.to_path_buf(),
+                problem,
+            };
+            let config =
+                kube::config::Kubeconfig::read_from(path).map_err(|e| problem(e.to_string()))?;
+            let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+                .await
+                .map_err(|e| problem(e.to_string()))?;
+            let url = config.cluster_url.to_string();
+            let client = kube::Client::try_from(config).map_err(|e| problem(e.to_string()))?;
+            return Ok(Cluster {
+                client,
+                url,
+                kubeconfig: path.to_path_buf(),
+                _control_plane: None,
+            });
+        }
+        let plane = ControlPlane::start(control_plane::Options::default(), &|line| {
+            println!("{line}")
+        })
+        .await?;
+        let kubeconfig = dir.join("kubeconfig");
+        plane
+            .write_admin_kubeconfig(&kubeconfig)
+            .map_err(|source| DemoError::Dir {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        Ok(Cluster {
+            client: plane.admin_client().await?,
+            url: plane.url().to_string(),
+            kubeconfig,
+            _control_plane: Some(plane),
+        })
     }
-    Ok(())
 }
 
 /// The demo value of each credentials key the examples use.
@@ -294,10 +339,15 @@ pub async fn apply_examples(client: &kube::Client) -> Result<(), DemoError> {
         manifest["metadata"]["namespace"] = NAMESPACE.into();
         let object: DynamicObject =
             serde_json::from_value(manifest).map_err(|e| problem(e.to_string()))?;
-        Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &resource)
+        match Api::<DynamicObject>::namespaced_with(client.clone(), NAMESPACE, &resource)
             .create(&PostParams::default(), &object)
             .await
-            .map_err(|e| problem(format!("cannot create it: {e}")))?;
+        {
+            Ok(_) => {}
+            // Already there from an earlier run on the same cluster: keep what is there.
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(e) => return Err(problem(format!("cannot create it: {e}"))),
+        }
     }
     Ok(())
 }

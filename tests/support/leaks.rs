@@ -1,7 +1,7 @@
 //! Every suite that uses the harness runs with logs at trace level (the operator, kube, reqwest,
 //! hyper; not the sandboxes, which hold the credentials by design), scanned for credential
 //! values as each line is written. When a harness is dropped, the lines so far and every Event
-//! and status in its Kubernetes sandbox must be free of them.
+//! and Mendix resource status in its namespace must be free of them.
 //!
 //! Watched: the demo credentials, and every value a test puts in a Secret (except usernames and
 //! values too short to be a credential), as written and base64-encoded.
@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, Once};
 
 use base64::Engine;
-use mendix_operator::sandbox::kube::KubeSandbox;
+use k8s_openapi::api::core::v1::Event as CoreEvent;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, ListParams};
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::demo;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -102,19 +105,54 @@ pub fn find(place: &str, text: &str) -> Vec<String> {
         .collect()
 }
 
-/// Panics with every leak found in the logs so far, and in the Events and statuses of `kube`.
-pub fn assert_clean(kube: &KubeSandbox) {
-    let mut leaks = FOUND.lock().map(|f| f.clone()).unwrap_or_default();
-    for (group, resource, object) in kube.objects() {
-        let place = format!("{resource}.{group} {}", object["metadata"]["name"]);
-        if resource == "events" {
-            leaks.extend(find(&place, &object.to_string()));
-        } else if group == "mendixops.io" {
-            leaks.extend(find(
-                &format!("{place} status"),
-                &object["status"].to_string(),
-            ));
+/// Every Event (both APIs) and every Mendix resource status of `namespace`, as (place, text).
+pub async fn objects(client: &kube::Client, namespace: &str) -> Vec<(String, String)> {
+    let params = ListParams::default();
+    let mut all = Vec::new();
+    if let Ok(list) = Api::<Event>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        for e in list.items {
+            let place = format!("events.k8s.io Event {:?}", e.metadata.name);
+            all.push((place, serde_json::to_string(&e).unwrap_or_default()));
         }
+    }
+    if let Ok(list) = Api::<CoreEvent>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        for e in list.items {
+            let place = format!("v1 Event {:?}", e.metadata.name);
+            all.push((place, serde_json::to_string(&e).unwrap_or_default()));
+        }
+    }
+    if let Ok(list) = Api::<MendixPackage>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        for p in list.items {
+            let place = format!("MendixPackage {:?} status", p.metadata.name);
+            all.push((place, serde_json::to_string(&p.status).unwrap_or_default()));
+        }
+    }
+    if let Ok(list) = Api::<MendixEnvironment>::namespaced(client.clone(), namespace)
+        .list(&params)
+        .await
+    {
+        for e in list.items {
+            let place = format!("MendixEnvironment {:?} status", e.metadata.name);
+            all.push((place, serde_json::to_string(&e.status).unwrap_or_default()));
+        }
+    }
+    all
+}
+
+/// Panics with every leak found in the logs so far, and in `objects` (see [`objects`]).
+pub fn assert_clean(objects: &[(String, String)]) {
+    let mut leaks = FOUND.lock().map(|f| f.clone()).unwrap_or_default();
+    for (place, text) in objects {
+        leaks.extend(find(place, text));
     }
     assert!(
         leaks.is_empty(),

@@ -1,6 +1,11 @@
-//! End-to-end harness: the Kubernetes sandbox and the Mendix sandbox on loopback, the CRDs
-//! installed, credentials Secrets created, and the operator started through the same code path
-//! as `mendix-operator run` (in-process, so a test can stop it at any point and start another).
+//! End-to-end harness: a real Kubernetes control plane (one per test binary, started on first
+//! use) and a Mendix sandbox (one per test) on loopback, the CRDs installed, a namespace per test
+//! with its credentials Secrets, and the operator started through the same code path as
+//! `mendix-operator run` (in-process, so a test can stop it at any point and start another).
+//!
+//! The operator never runs as admin: it authenticates with a ServiceAccount token bound to the
+//! Role of `deploy/namespaced/` (and the leader-election Role of `deploy/base/`) in the test's
+//! namespace, and reaches the API server through a fault-injecting proxy ([`FaultProxy`]).
 #![allow(dead_code)]
 
 pub mod kstatus;
@@ -9,20 +14,23 @@ pub mod resources;
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::Path;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
-use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::runtime::config::{LogFormat, RunConfig};
-use mendix_operator::sandbox::kube::{KubeSandbox, KubeSandboxServer};
+use mendix_operator::sandbox::control_plane::faults::{FaultProxy, Faults};
+use mendix_operator::sandbox::control_plane::{self, ControlPlane, Options};
 use mendix_operator::sandbox::mendix::{MendixSandbox, SandboxServer, demo};
 use serde::de::DeserializeOwned;
 use tokio::task::JoinHandle;
 
-pub const NS: &str = "apps";
 pub const CLOUD_SECRET: &str = "mendix-cloud";
 pub const PC_SECRET: &str = "private-cloud";
 /// Generous guard for waits: the machines are small and shared.
@@ -34,20 +42,28 @@ pub struct Operator {
 }
 
 pub struct Harness {
-    pub kube: KubeSandboxServer,
+    /// This test's namespace: its resources, Secrets, Events, the operator's Lease.
+    pub ns: String,
     pub mendix: MendixSandbox,
     pub mendix_server: SandboxServer,
+    /// The test's own client: admin.
     pub client: kube::Client,
+    /// The operator's client configuration: the ServiceAccount token, through the proxy.
+    pub operator_config: kube::Config,
+    /// The operator's ServiceAccount token (for kubeconfigs of operator processes).
+    operator_token: String,
+    /// In front of the API server for the operator; its faults are the test's to set.
+    pub proxy: FaultProxy,
     operator: Option<Operator>,
     /// Where the running operator serves /metrics, /healthz and /readyz.
     pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
-pub fn config(mendix: &SandboxServer) -> RunConfig {
+pub fn config(mendix: &SandboxServer, namespace: &str) -> RunConfig {
     RunConfig {
         mendix_cloud_url: mendix.cloud_v1_url(),
         private_cloud_url: mendix.private_cloud_v4_url(),
-        namespaces: vec![],
+        namespaces: vec![namespace.into()],
         reconcile_concurrency: 8,
         mendix_max_in_flight: 16,
         mendix_requests_per_second: 500.0,
@@ -58,7 +74,7 @@ pub fn config(mendix: &SandboxServer) -> RunConfig {
         log_format: LogFormat::Text,
         metrics_addr: "127.0.0.1:0".parse().expect("valid address"),
         leader_election: false,
-        lease_namespace: "default".into(),
+        lease_namespace: namespace.into(),
         lease_name: "mendix-operator".into(),
         identity: String::new(),
         lease_duration: Duration::from_secs(15),
@@ -80,11 +96,136 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Secret {
     }
 }
 
-/// No credential value may have reached the logs, an Event or a status (see [`leaks`]).
+/// Whether the control plane of this test binary records an audit log (call before the first
+/// harness).
+static AUDIT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+pub fn enable_audit() {
+    AUDIT.store(true, Ordering::Relaxed);
+}
+
+/// The control plane of this test binary, started on first use (built first if this machine has
+/// never built it). It lives until the test binary exits.
+pub fn control_plane() -> &'static ControlPlane {
+    static PLANE: OnceLock<ControlPlane> = OnceLock::new();
+    PLANE.get_or_init(|| {
+        // Its own thread and runtime: nothing of it may be bound to one test's runtime.
+        std::thread::spawn(|| {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for starting the control plane");
+            let options = Options {
+                audit: AUDIT.load(Ordering::Relaxed),
+                ..Options::default()
+            };
+            runtime.block_on(ControlPlane::start(options, &|line| eprintln!("{line}")))
+        })
+        .join()
+        .expect("the control plane's start did not panic")
+        .unwrap_or_else(|e| panic!("the Kubernetes control plane did not start: {e}"))
+    })
+}
+
+/// A namespace name for the calling test: its name (as a DNS label) and a counter.
+fn test_namespace() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let thread = std::thread::current();
+    let test = thread.name().unwrap_or("test");
+    let test = test.rsplit("::").next().unwrap_or(test);
+    let mut label: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    label = label.trim_matches('-').to_string();
+    format!("{label}-{}", COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The rules the operator ships with, bound to its ServiceAccount in `namespace`: the Role of
+/// `deploy/namespaced/rbac.yaml` and the leader-election Role of `deploy/base/rbac.yaml`.
+pub async fn bind_shipped_rbac(client: &kube::Client, namespace: &str, account: &str) {
+    let mut documents = Vec::new();
+    for text in [
+        include_str!("../../deploy/namespaced/rbac.yaml"),
+        include_str!("../../deploy/base/rbac.yaml"),
+    ] {
+        for document in serde_yaml::Deserializer::from_str(text) {
+            let value: serde_json::Value =
+                serde::Deserialize::deserialize(document).expect("RBAC YAML parses");
+            documents.push(value);
+        }
+    }
+    for mut document in documents {
+        document["metadata"]["namespace"] = namespace.into();
+        let params = PatchParams::apply("tests").force();
+        match document["kind"].as_str() {
+            Some("Role") => {
+                let name = document["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                Api::<Role>::namespaced(client.clone(), namespace)
+                    .patch(&name, &params, &Patch::Apply(&document))
+                    .await
+                    .expect("Role applied");
+            }
+            Some("RoleBinding") => {
+                document["subjects"] = serde_json::json!([
+                    {"kind": "ServiceAccount", "name": account, "namespace": namespace}
+                ]);
+                let name = document["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                Api::<RoleBinding>::namespaced(client.clone(), namespace)
+                    .patch(&name, &params, &Patch::Apply(&document))
+                    .await
+                    .expect("RoleBinding applied");
+            }
+            // The cluster-wide install's ClusterRole(Binding): not for a namespaced operator.
+            _ => {}
+        }
+    }
+}
+
+/// What the operator runs as in every harness.
+pub const OPERATOR_ACCOUNT: &str = "mendix-operator";
+
+/// No credential value may have reached the logs, an Event or a status (see [`leaks`]); the
+/// test's namespace is deleted afterwards.
 impl Drop for Harness {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            leaks::assert_clean(self.kube.sandbox());
+        let ns = self.ns.clone();
+        let check = !std::thread::panicking();
+        // A fresh thread and runtime: the test's runtime is blocked in this drop.
+        let objects = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the harness's last look");
+            runtime.block_on(async move {
+                let client = control_plane().admin_client().await.expect("admin client");
+                let objects = if check {
+                    leaks::objects(&client, &ns).await
+                } else {
+                    vec![]
+                };
+                let _ = Api::<Namespace>::all(client)
+                    .delete(&ns, &DeleteParams::background())
+                    .await;
+                objects
+            })
+        })
+        .join();
+        if check {
+            leaks::assert_clean(&objects.expect("the harness's last look did not panic"));
         }
     }
 }
@@ -105,35 +246,49 @@ impl Harness {
             .serve("127.0.0.1:0".parse().expect("addr"))
             .await
             .expect("mendix sandbox serves");
-        let sandbox = KubeSandbox::new();
-        let kube = sandbox
-            .serve("127.0.0.1:0".parse().expect("addr"))
-            .await
-            .expect("kube sandbox serves");
-        let client = kube.client().await;
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for (_, crd) in crd::all() {
-            crds.create(&PostParams::default(), &crd)
+        let plane = control_plane();
+        let client = plane.admin_client().await.expect("admin client");
+        static CRDS: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+        CRDS.get_or_init(|| async {
+            control_plane::install_crds(&client)
                 .await
-                .expect("CRD created");
-        }
+                .expect("CRDs installed");
+        })
+        .await;
+        let ns = test_namespace();
         let namespaces: Api<Namespace> = Api::all(client.clone());
-        let ns = Namespace {
+        let namespace = Namespace {
             metadata: ObjectMeta {
-                name: Some(NS.into()),
+                name: Some(ns.clone()),
                 ..Default::default()
             },
             ..Default::default()
         };
         namespaces
-            .create(&PostParams::default(), &ns)
+            .create(&PostParams::default(), &namespace)
             .await
             .expect("namespace created");
+        bind_shipped_rbac(&client, &ns, OPERATOR_ACCOUNT).await;
+        let operator_token = control_plane::service_account_token(&client, &ns, OPERATOR_ACCOUNT)
+            .await
+            .expect("operator token");
+        let proxy = FaultProxy::start(plane.url(), plane.ca_pem())
+            .await
+            .expect("fault proxy starts");
+        let mut operator_config = plane.admin_config().await.expect("admin config");
+        operator_config.auth_info = kube::config::AuthInfo {
+            token: Some(operator_token.clone().into()),
+            ..Default::default()
+        };
+        let operator_config = proxy.config_through(&operator_config);
         let h = Harness {
-            kube,
+            ns,
             mendix,
             mendix_server,
             client,
+            operator_config,
+            operator_token,
+            proxy,
             operator: None,
             metrics_addr: None,
         };
@@ -149,6 +304,28 @@ impl Harness {
         h
     }
 
+    /// The faults the operator's requests to the API server suffer.
+    pub fn faults(&self) -> &Faults {
+        self.proxy.faults()
+    }
+
+    /// A kubeconfig for kubectl and the plugin: the admin, in this test's namespace.
+    pub fn write_kubeconfig(&self, path: &Path) {
+        let text = control_plane()
+            .admin_kubeconfig()
+            .replace("namespace: default", &format!("namespace: {}", self.ns));
+        std::fs::write(path, text).expect("kubeconfig written");
+    }
+
+    /// A kubeconfig for an operator process: its ServiceAccount token, straight to the API
+    /// server.
+    pub fn write_operator_kubeconfig(&self, path: &Path) {
+        let text = control_plane()
+            .token_kubeconfig(OPERATOR_ACCOUNT, &self.operator_token)
+            .replace("namespace: default", &format!("namespace: {}", self.ns));
+        std::fs::write(path, text).expect("kubeconfig written");
+    }
+
     /// A harness with the operator running.
     pub async fn started() -> Self {
         let mut h = Self::new().await;
@@ -160,10 +337,10 @@ impl Harness {
         for (key, value) in data.iter().filter(|(key, _)| *key != "username") {
             leaks::watch(&format!("value of {name}/{key}"), value);
         }
-        let api: Api<Secret> = Api::namespaced(self.client.clone(), NS);
+        let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.ns);
         let params = PatchParams::apply("tests").force();
         let mut s = secret(name, data);
-        s.metadata.namespace = Some(NS.into());
+        s.metadata.namespace = Some(self.ns.clone());
         let mut value = serde_json::to_value(&s).expect("secret serializes");
         value["apiVersion"] = "v1".into();
         value["kind"] = "Secret".into();
@@ -173,7 +350,7 @@ impl Harness {
     }
 
     pub fn config(&self) -> RunConfig {
-        config(&self.mendix_server)
+        config(&self.mendix_server, &self.ns)
     }
 
     pub async fn start_operator(&mut self) {
@@ -183,7 +360,7 @@ impl Harness {
     pub async fn start_operator_with(&mut self, config: RunConfig) {
         assert!(self.operator.is_none(), "operator already running");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let client = self.client.clone();
+        let client = kube::Client::try_from(self.operator_config.clone()).expect("operator client");
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -223,14 +400,14 @@ impl Harness {
     }
 
     pub fn packages(&self) -> Api<MendixPackage> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     pub fn environments(&self) -> Api<MendixEnvironment> {
-        Api::namespaced(self.client.clone(), NS)
+        Api::namespaced(self.client.clone(), &self.ns)
     }
 
-    /// Creates a namespaced resource from YAML in namespace `apps`.
+    /// Creates a namespaced resource from YAML in this test's namespace.
     pub async fn create<K>(&self, yaml: &str) -> K
     where
         K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
@@ -240,7 +417,7 @@ impl Harness {
             + std::fmt::Debug,
     {
         let obj: K = serde_yaml::from_str(yaml).expect("test YAML parses");
-        Api::<K>::namespaced(self.client.clone(), NS)
+        Api::<K>::namespaced(self.client.clone(), &self.ns)
             .create(&PostParams::default(), &obj)
             .await
             .expect("resource created")
@@ -483,4 +660,87 @@ impl Harness {
             }
         });
     }
+}
+
+/// The real kubectl from PATH, as the admin in one test's namespace, with its own cache.
+pub struct Kubectl {
+    pub kubeconfig: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+/// What one kubectl run printed.
+#[derive(Debug)]
+pub struct Run {
+    pub ok: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Harness {
+    pub fn kubectl(&self) -> Kubectl {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let kubeconfig = dir.path().join("kubeconfig");
+        self.write_kubeconfig(&kubeconfig);
+        Kubectl { kubeconfig, dir }
+    }
+}
+
+impl Kubectl {
+    pub async fn run(&self, args: &[&str]) -> Run {
+        self.run_stdin(args, "").await
+    }
+
+    /// Runs kubectl with `input` on its standard input; a failure guard of [`WAIT`] * 1.5.
+    pub async fn run_stdin(&self, args: &[&str], input: &str) -> Run {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("KUBECACHEDIR", self.dir.path().join("cache"))
+            .env("HOME", self.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("kubectl is on PATH (CI installs it; locally: apt-get install kubectl)");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .expect("kubectl stdin");
+        }
+        let out = tokio::time::timeout(WAIT + WAIT / 2, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish"))
+            .expect("kubectl output");
+        Run {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs kubectl and fails the test with its output when it fails; its stdout.
+    pub async fn ok(&self, args: &[&str]) -> String {
+        self.ok_stdin(args, "").await
+    }
+
+    pub async fn ok_stdin(&self, args: &[&str], input: &str) -> String {
+        let run = self.run_stdin(args, input).await;
+        assert!(
+            run.ok,
+            "kubectl {args:?} failed:\n{}\n{}",
+            run.stdout, run.stderr
+        );
+        run.stdout
+    }
+}
+
+/// A path in the repository.
+pub fn repo_path(rel: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(rel)
+        .display()
+        .to_string()
 }

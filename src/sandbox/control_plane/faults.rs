@@ -1,15 +1,16 @@
-//! Fault injection for tests: fail a fraction of requests to a path with a status, add
-//! latency, force 409 Conflict on writes, and cut open watches. Used from Rust through
-//! [`Faults`] or over HTTP at `/_sandbox/faults` (GET lists, POST adds, DELETE clears,
-//! `POST /_sandbox/faults/cut-watches` ends every open watch).
+//! Kubernetes faults for tests, from a small proxy in front of the real API server: fail a
+//! fraction of requests to a path with a status, add latency, answer writes with 409 Conflict,
+//! and cut open watches. The proxy serves plain HTTP on loopback and forwards everything else,
+//! the caller's bearer token included, to the API server over TLS, so RBAC still applies.
 
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::StreamExt;
+
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-
-use super::status::ApiError;
 
 /// What a matching request suffers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +110,8 @@ impl Default for Faults {
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub delay: Duration,
-    pub error: Option<ApiError>,
+    /// Answer with this status (code, reason, message) instead of forwarding.
+    pub error: Option<InjectedError>,
 }
 
 impl Faults {
@@ -130,7 +132,7 @@ impl Faults {
         self.cut.send_modify(|n| *n += 1);
     }
 
-    pub(crate) fn cut_signal(&self) -> tokio::sync::watch::Receiver<u64> {
+    fn cut_signal(&self) -> tokio::sync::watch::Receiver<u64> {
         self.cut.subscribe()
     }
 
@@ -139,7 +141,7 @@ impl Faults {
     }
 
     /// Decides the fate of one request and uses up counted faults.
-    pub(crate) fn judge(&self, method: &str, path: &str) -> Verdict {
+    pub fn judge(&self, method: &str, path: &str) -> Verdict {
         let mut verdict = Verdict::default();
         let mut rules = self.lock();
         let mut rng = rand::rng();
@@ -169,11 +171,11 @@ impl Faults {
                     verdict.error = Some(injected_failure(status));
                 }
                 FaultAction::Conflict if verdict.error.is_none() => {
-                    verdict.error = Some(ApiError::new(
-                        409,
-                        "Conflict",
-                        "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected fault)",
-                    ));
+                    verdict.error = Some(InjectedError {
+                        code: 409,
+                        reason: "Conflict",
+                        message: "Operation cannot be fulfilled: the object has been modified; please apply your changes to the latest version and try again (injected fault)".into(),
+                    });
                 }
                 _ => {}
             }
@@ -183,7 +185,15 @@ impl Faults {
     }
 }
 
-fn injected_failure(status: u16) -> ApiError {
+/// An answer the proxy gives instead of the API server's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectedError {
+    pub code: u16,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn injected_failure(status: u16) -> InjectedError {
     let reason = match status {
         400 => "BadRequest",
         401 => "Unauthorized",
@@ -196,11 +206,170 @@ fn injected_failure(status: u16) -> ApiError {
         504 => "Timeout",
         _ => "InternalError",
     };
-    let mut err = ApiError::new(status, reason, format!("injected fault: HTTP {status}"));
-    if status == 429 || status == 503 {
-        err.details.retry_after_seconds = Some(1);
+    InjectedError {
+        code: status,
+        reason,
+        message: format!("injected fault: HTTP {status}"),
     }
-    err
+}
+
+/// The proxy: plain HTTP on a loopback port, forwarding to the API server. Stops when dropped.
+pub struct FaultProxy {
+    addr: SocketAddr,
+    faults: Faults,
+    task: tokio::task::JoinHandle<()>,
+}
+
+#[derive(Clone)]
+struct Upstream {
+    base: String,
+    http: reqwest::Client,
+    faults: Faults,
+}
+
+/// Request bodies the proxy buffers (Kubernetes objects are far smaller).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+impl FaultProxy {
+    /// Starts a proxy to the API server at `upstream` (https), trusting `ca_pem`.
+    pub async fn start(upstream: &str, ca_pem: &str) -> std::io::Result<Self> {
+        let ca =
+            reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(std::io::Error::other)?;
+        let http = reqwest::Client::builder()
+            .add_root_certificate(ca)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(std::io::Error::other)?;
+        let faults = Faults::default();
+        let state = Upstream {
+            base: upstream.trim_end_matches('/').to_string(),
+            http,
+            faults: faults.clone(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let app = axum::Router::new().fallback(forward).with_state(state);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Ok(FaultProxy { addr, faults, task })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// A client configuration that goes through the proxy with `config`'s credentials.
+    pub fn config_through(&self, config: &kube::Config) -> kube::Config {
+        let mut through = config.clone();
+        if let Ok(url) = self.url().parse() {
+            through.cluster_url = url;
+        }
+        through
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn forward(
+    axum::extract::State(up): axum::extract::State<Upstream>,
+    request: axum::extract::Request,
+) -> axum::response::Response {
+    let method = request.method().clone();
+    let path_and_query = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "/".into());
+    let verdict = up.faults.judge(method.as_str(), request.uri().path());
+    if !verdict.delay.is_zero() {
+        tokio::time::sleep(verdict.delay).await;
+    }
+    if let Some(error) = verdict.error {
+        return status_response(error);
+    }
+    let is_watch = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "watch=true" || kv == "watch=1"));
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) => return bad_gateway(format!("reading the request body: {e}")),
+    };
+    let mut headers = parts.headers;
+    headers.remove(axum::http::header::HOST);
+    let sent = up
+        .http
+        .request(method, format!("{}{path_and_query}", up.base))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await;
+    let answer = match sent {
+        Ok(answer) => answer,
+        Err(e) => return bad_gateway(e.to_string()),
+    };
+    let mut response = axum::http::Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != axum::http::header::TRANSFER_ENCODING && name != axum::http::header::CONNECTION {
+            response = response.header(name, value);
+        }
+    }
+    let stream = answer.bytes_stream();
+    let body = if is_watch {
+        let mut cut = up.faults.cut_signal();
+        axum::body::Body::from_stream(stream.take_until(async move {
+            let _ = cut.changed().await;
+        }))
+    } else {
+        axum::body::Body::from_stream(stream)
+    };
+    response
+        .body(body)
+        .unwrap_or_else(|e| bad_gateway(e.to_string()))
+}
+
+/// A `Status` body, as the API server writes its own errors.
+fn status_response(error: InjectedError) -> axum::response::Response {
+    let mut details = serde_json::json!({});
+    if matches!(error.code, 429 | 503) {
+        details["retryAfterSeconds"] = 1.into();
+    }
+    let body = serde_json::json!({
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": error.message,
+        "reason": error.reason,
+        "details": details,
+        "code": error.code,
+    });
+    let mut response = axum::http::Response::builder()
+        .status(error.code)
+        .header(axum::http::header::CONTENT_TYPE, "application/json");
+    if matches!(error.code, 429 | 503) {
+        response = response.header(axum::http::header::RETRY_AFTER, "1");
+    }
+    response
+        .body(axum::body::Body::from(body.to_string()))
+        .unwrap_or_else(|e| bad_gateway(e.to_string()))
+}
+
+fn bad_gateway(message: String) -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::from(message));
+    *response.status_mut() = axum::http::StatusCode::BAD_GATEWAY;
+    response
 }
 
 #[cfg(test)]
