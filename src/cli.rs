@@ -42,8 +42,11 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:6443")]
         listen: SocketAddr,
         /// Where to write a kubeconfig for kubectl and kube-rs.
+        #[arg(long, required_unless_present = "build_only")]
+        kubeconfig: Option<PathBuf>,
+        /// Only build the control plane's programs (if this machine has not yet) and exit.
         #[arg(long)]
-        kubeconfig: PathBuf,
+        build_only: bool,
     },
     /// Start only the Mendix API sandbox.
     MendixSandbox {
@@ -108,13 +111,34 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(CliError::Sandbox)
         }
-        Command::KubeSandbox { listen, kubeconfig } => {
-            use crate::sandbox::control_plane::{ControlPlane, Options};
+        Command::KubeSandbox {
+            listen,
+            kubeconfig,
+            build_only,
+        } => {
+            use crate::sandbox::control_plane::{ControlPlane, Options, binaries};
+            let progress = |line: &str| println!("{line}");
+            if build_only {
+                let built = binaries::ensure(&progress)
+                    .map_err(crate::sandbox::control_plane::ControlPlaneError::from)?;
+                println!(
+                    "the control plane {} is built in {}",
+                    crate::sandbox::control_plane::RELEASE,
+                    built.dir().display()
+                );
+                return Ok(());
+            }
+            let Some(kubeconfig) = kubeconfig else {
+                return Err(CliError::KubeSandboxKubeconfig {
+                    path: PathBuf::new(),
+                    source: std::io::Error::other("--kubeconfig PATH is required"),
+                });
+            };
             let options = Options {
                 api_server: listen,
                 ..Options::default()
             };
-            let plane = ControlPlane::start(options, &|line| println!("{line}")).await?;
+            let plane = ControlPlane::start(options, &progress).await?;
             plane
                 .write_admin_kubeconfig(&kubeconfig)
                 .map_err(|source| CliError::KubeSandboxKubeconfig {

@@ -55,9 +55,13 @@ async fn plugin_err(h: &Harness, kubeconfig: &Path, args: &[&str]) -> String {
     run.stderr
 }
 
-fn kubeconfig(h: &Harness, dir: &Path) -> PathBuf {
+/// The admin's kubeconfig as the control plane writes it: namespace `default`, context
+/// `mendix-control-plane`.
+fn kubeconfig(_h: &Harness, dir: &Path) -> PathBuf {
     let path = dir.join("kubeconfig");
-    h.write_kubeconfig(&path);
+    control_plane()
+        .write_admin_kubeconfig(&path)
+        .expect("kubeconfig written");
     path
 }
 
@@ -184,7 +188,7 @@ async fn verbs_annotate_and_the_operator_acts_once() {
             .await
             .contains("No Mendix resources found in default")
     );
-    let all = plugin_ok(&h, &kc, &["get", "-A", "--context", "sandbox"]).await;
+    let all = plugin_ok(&h, &kc, &["get", "-A", "--context", "mendix-control-plane"]).await;
     assert!(all.starts_with("NAMESPACE"), "{all}");
     assert_eq!(
         all.lines().filter(|l| l.starts_with(&h.ns)).count(),

@@ -18,9 +18,13 @@ struct Sandbox {
 
 impl Sandbox {
     fn start(dir: &Path) -> Self {
+        Self::spawn(&["sandbox", "--dir", &dir.display().to_string()])
+    }
+
+    /// The binary with `args`, its standard output read line by line.
+    fn spawn(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
-            .args(["sandbox", "--dir"])
-            .arg(dir)
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -214,4 +218,98 @@ fn sandbox_runs_the_examples_until_ready_and_stops_on_ctrl_c() {
     sandbox.wait_line("stopping the sandbox");
     let status = sandbox.wait_exit();
     assert!(status.success(), "clean exit after Ctrl-C: {status:?}");
+}
+
+/// A command of the binary with `go` off PATH and an empty control-plane cache.
+fn without_go(args: &[&str], dir: &Path) -> std::process::Output {
+    let empty = dir.join("empty-path");
+    std::fs::create_dir_all(&empty).expect("dir");
+    Command::new(env!("CARGO_BIN_EXE_mendix-operator"))
+        .args(args)
+        .env("PATH", &empty)
+        .env("MENDIX_CONTROL_PLANE_CACHE", dir.join("cache"))
+        .env_remove("MENDIX_CONTROL_PLANE_BIN")
+        .current_dir(dir)
+        .output()
+        .expect("mendix-operator runs")
+}
+
+#[test]
+fn without_go_both_commands_say_so_in_one_line_and_name_the_kubeconfig_alternative() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("kubeconfig").display().to_string();
+    for args in [
+        vec![
+            "kube-sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--kubeconfig",
+            &kubeconfig,
+        ],
+        vec!["sandbox", "--dir", "demo"],
+    ] {
+        let out = without_go(&args, dir.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} failed without Go");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("`go` is not on PATH") && stderr.contains("--kubeconfig PATH"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// `kube-sandbox` serves the real API server at the address given; `sandbox --kubeconfig` runs
+/// the examples on that cluster instead of starting its own; Ctrl-C stops both and no process
+/// of the control plane is left.
+#[test]
+fn sandbox_runs_on_an_existing_cluster_given_by_kubeconfig() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kubeconfig = dir.path().join("cluster.kubeconfig");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut cluster = Sandbox::spawn(&[
+        "kube-sandbox",
+        "--listen",
+        &listen,
+        "--kubeconfig",
+        &kubeconfig.display().to_string(),
+    ]);
+    let up = cluster.wait_line("kubeconfig written to");
+    assert!(up.contains(&format!("https://{listen}")), "{up}");
+    let version = kubectl(&kubeconfig, &["version", "-o", "json"]);
+    let version: serde_json::Value = serde_json::from_str(&version).expect("JSON");
+    assert_eq!(
+        version["serverVersion"]["gitVersion"], "v1.36.3",
+        "{version}"
+    );
+
+    let demo = dir.path().join("demo");
+    let mut sandbox = Sandbox::spawn(&[
+        "sandbox",
+        "--dir",
+        &demo.display().to_string(),
+        "--kubeconfig",
+        &kubeconfig.display().to_string(),
+    ]);
+    let all_ready = sandbox.wait_line("all Ready");
+    assert!(all_ready.contains("4 resources"), "{all_ready}");
+    assert!(
+        !demo.join("kubeconfig").exists(),
+        "on an existing cluster the sandbox writes no kubeconfig of its own"
+    );
+    let envs = kubectl(&kubeconfig, &["get", "mxenv", "-n", "default"]);
+    assert!(envs.contains("calc-acceptance"), "{envs}");
+    for process in [&mut sandbox, &mut cluster] {
+        process.signal("INT");
+        let status = process.wait_exit();
+        assert!(status.success(), "clean exit after Ctrl-C: {status:?}");
+    }
+    assert!(
+        std::net::TcpStream::connect(&listen).is_err(),
+        "the API server stopped with kube-sandbox"
+    );
 }

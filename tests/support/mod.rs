@@ -240,6 +240,12 @@ impl Harness {
 
     /// The same around a Mendix sandbox seeded otherwise (its users must include the demo's).
     pub async fn with_mendix(mendix: MendixSandbox) -> Self {
+        Self::in_namespace(mendix, &test_namespace()).await
+    }
+
+    /// The same in a namespace of a given name (created).
+    pub async fn in_namespace(mendix: MendixSandbox, ns: &str) -> Self {
+        let ns = ns.to_string();
         mendix_operator::mendix::client::install_crypto_provider();
         leaks::install();
         let mendix_server = mendix
@@ -255,7 +261,6 @@ impl Harness {
                 .expect("CRDs installed");
         })
         .await;
-        let ns = test_namespace();
         let namespaces: Api<Namespace> = Api::all(client.clone());
         let namespace = Namespace {
             metadata: ObjectMeta {
@@ -358,9 +363,14 @@ impl Harness {
     }
 
     pub async fn start_operator_with(&mut self, config: RunConfig) {
+        let client = kube::Client::try_from(self.operator_config.clone()).expect("operator client");
+        self.start_operator_as(config, client).await;
+    }
+
+    /// Starts the operator with another client (another identity).
+    pub async fn start_operator_as(&mut self, config: RunConfig, client: kube::Client) {
         assert!(self.operator.is_none(), "operator already running");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let client = kube::Client::try_from(self.operator_config.clone()).expect("operator client");
         let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {

@@ -45,7 +45,8 @@ pub const CACHE_DIR_ENV: &str = "MENDIX_CONTROL_PLANE_CACHE";
 pub enum BuildError {
     #[error(
         "the real Kubernetes control plane is built with Go, and `go` is not on PATH: install Go \
-         1.26 or newer, or use an existing cluster with --kubeconfig PATH (kind, k3d, minikube)"
+         1.26 or newer, or run `mendix-operator sandbox --kubeconfig PATH` on a cluster you \
+         have (kind, k3d, minikube)"
     )]
     GoMissing,
     #[error("{what}: {source}")]

@@ -523,19 +523,15 @@ fn keep(
         }
     }
     let _ = started.send(Ok(()));
-    loop {
-        match stop.recv_timeout(Duration::from_millis(250)) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                for (program, child) in &mut children {
-                    if let Ok(Some(status)) = child.try_wait()
-                        && let Ok(mut exited) = exited.lock()
-                        && exited.is_none()
-                    {
-                        *exited = Some((program, status.to_string()));
-                    }
-                }
+    // Until `stop` is dropped (or sent to): note the first process that exits.
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(250)) {
+        for (program, child) in &mut children {
+            if let Ok(Some(status)) = child.try_wait()
+                && let Ok(mut exited) = exited.lock()
+                && exited.is_none()
+            {
+                *exited = Some((program, status.to_string()));
             }
-            _ => break,
         }
     }
     terminate(&mut children);
