@@ -6,6 +6,9 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY crds ./crds
+# Compiled into the binary's sandbox commands (examples, the control plane's Go sources).
+COPY deploy/examples ./deploy/examples
+COPY controlplane ./controlplane
 RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin mendix-operator
 
 FROM gcr.io/distroless/static-debian12:nonroot
