@@ -137,6 +137,7 @@ spec:
   credentialsSecretRef: {{name: {CLOUD_SECRET}}}
   packageRef: {{name: {package}}}
   instances: 1
+  memoryPerInstance: 1024
 ",
         app = demo::CLOUD_APP_ID,
         mode = cloud_mode(i)

@@ -415,6 +415,30 @@ async fn environment_rules() {
         "{errors:?}"
     );
 
+    // Mendix Cloud scales instances and memory in one call and reports neither: both or none.
+    let mut instances_only = environment_spec();
+    instances_only["target"] = json!({"mendixCloud": {"appId": "calc", "mode": "Production"}});
+    instances_only["instances"] = json!(3);
+    let errors = server_errors(&h, &environment(instances_only.clone()), None).await;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("set spec.instances and spec.memoryPerInstance together")),
+        "{errors:?}"
+    );
+    instances_only["memoryPerInstance"] = json!(2048);
+    assert_eq!(
+        server_errors(&h, &environment(instances_only.clone()), None).await,
+        Vec::<String>::new()
+    );
+    // Mendix refuses less than 1024 MB per instance: so does the schema.
+    instances_only["memoryPerInstance"] = json!(512);
+    let errors = server_errors(&h, &environment(instances_only), None).await;
+    assert!(
+        errors.iter().any(|e| e.contains("spec.memoryPerInstance")),
+        "{errors:?}"
+    );
+
     let mut constant_both = environment_spec();
     constant_both["constants"] = json!([{"name": "M.C", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]);
     let errors = server_errors(&h, &environment(constant_both), None).await;

@@ -70,7 +70,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
         "calc-test",
         "Test",
         "calc-2-0-0",
-        "  instances: 1\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://v2.example.com'}]\n  scheduledEvents: [{name: MyFirstModule.Monitor_Scheduled_event, enabled: true}]\n  tags: [team-calc]\n",
+        "  instances: 1\n  memoryPerInstance: 1024\n  constants: [{name: MyFirstModule.ApiUrl, value: 'https://v2.example.com'}]\n  scheduledEvents: [{name: MyFirstModule.Monitor_Scheduled_event, enabled: true}]\n  tags: [team-calc]\n",
     ))
     .await;
     let e = h.wait_environment("calc-test", environment_ready).await;
@@ -761,7 +761,12 @@ async fn kubectl_apply_wait_get() {
     .expect("write");
     std::fs::write(
         manifests.join("environment.yaml"),
-        cloud_env("calc-acc", "Acceptance", "calc-20", "  instances: 1\n"),
+        cloud_env(
+            "calc-acc",
+            "Acceptance",
+            "calc-20",
+            "  instances: 1\n  memoryPerInstance: 1024\n",
+        ),
     )
     .expect("write");
     let out = kubectl
@@ -791,5 +796,77 @@ async fn kubectl_apply_wait_get() {
     assert!(
         row.contains("True") && row.contains("Running") && row.contains("20.0.0"),
         "{out}"
+    );
+}
+
+/// Production ran 2 x 2048 MB; a spec naming only `instances: 3` once scaled it to 3 x 1024 MB.
+/// Now the API server refuses that spec (Mendix Cloud scales both in one call and reports
+/// neither), and a spec naming both is applied exactly.
+#[tokio::test]
+async fn a_production_scale_sends_only_what_the_spec_names() {
+    let h = Harness::started().await;
+    h.mendix.with_world(|world| {
+        let app = world
+            .cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("demo app");
+        let prod = app
+            .environments
+            .iter_mut()
+            .find(|e| e.mode == "Production")
+            .expect("Production");
+        prod.instances = 2;
+        prod.memory_per_instance = 2048;
+        prod.plan_memory = 16384;
+    });
+    let manifest = |extra: &str| {
+        format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: prod}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: Production}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageId: {package}
+  production: true
+{extra}",
+            app = demo::CLOUD_APP_ID,
+            package = demo::CLOUD_EXISTING_PACKAGE_ID
+        )
+    };
+    let kubectl = h.kubectl();
+    let refused = kubectl
+        .run_stdin(&["apply", "-f", "-"], &manifest("  instances: 3\n"))
+        .await;
+    assert!(!refused.ok, "{}", refused.stdout);
+    assert!(
+        refused
+            .stderr
+            .contains("set spec.instances and spec.memoryPerInstance together"),
+        "{}",
+        refused.stderr
+    );
+    kubectl
+        .ok_stdin(
+            &["apply", "-f", "-"],
+            &manifest("  instances: 3\n  memoryPerInstance: 2048\n"),
+        )
+        .await;
+    let e = h.wait_environment("prod", environment_ready).await;
+    let prod = h.cloud_env_state("Production");
+    assert_eq!(
+        (
+            prod["instances"].as_u64(),
+            prod["memoryPerInstance"].as_u64()
+        ),
+        (Some(3), Some(2048)),
+        "{prod}"
+    );
+    let status = e.status.expect("status");
+    assert_eq!(
+        (status.instances, status.memory_per_instance),
+        (Some(3), Some(2048))
     );
 }

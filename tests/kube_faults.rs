@@ -26,6 +26,7 @@ spec:
   credentialsSecretRef: {{name: {CLOUD_SECRET}}}
   packageRef: {{name: cloud-pkg}}
   instances: 1
+  memoryPerInstance: 1024
   constants: [{{name: MyFirstModule.ApiUrl, value: 'https://kube-faults.example.com'}}]
 ",
         app = demo::CLOUD_APP_ID

@@ -118,8 +118,13 @@ async fn full_flow(h: &Harness) {
         .await;
     h.create::<MendixPackage>(&pc_build("pc-pkg", demo::GOOD_REVISION, "3.0.0"))
         .await;
-    h.create::<MendixEnvironment>(&cloud_env("cloud", "Test", "cloud-pkg", "  instances: 1\n"))
-        .await;
+    h.create::<MendixEnvironment>(&cloud_env(
+        "cloud",
+        "Test",
+        "cloud-pkg",
+        "  instances: 1\n  memoryPerInstance: 1024\n",
+    ))
+    .await;
     h.create::<MendixEnvironment>(&pc_env(
         "pc",
         demo::PC_ENVIRONMENT_TEST,

@@ -55,6 +55,7 @@ spec:
   credentialsSecretRef: {{name: {CLOUD_SECRET}}}
   packageRef: {{name: cloud-pkg}}
   instances: 1
+  memoryPerInstance: 1024
   constants: [{{name: MyFirstModule.ApiUrl, value: 'https://faults.example.com'}}]
   scheduledEvents: [{{name: MyFirstModule.Monitor_Scheduled_event, enabled: true}}]
   tags: [faults]

@@ -30,6 +30,7 @@ use super::common::{OperationStatus, SecretKeySelector, SecretReference, conditi
 #[x_kube(validation = Rule::new("has(self.packageRef) != has(self.packageId)").message("exactly one of spec.packageRef or spec.packageId must be set"))]
 #[x_kube(validation = Rule::new("!has(self.memoryPerInstance) || has(self.target.mendixCloud)").message("spec.memoryPerInstance is only available for Mendix Cloud targets"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || size(self.tags) == 0 || has(self.target.mendixCloud)").message("spec.tags are only available for Mendix Cloud targets"))]
+#[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || has(self.instances) == has(self.memoryPerInstance)").message("on Mendix Cloud set spec.instances and spec.memoryPerInstance together, or neither: Mendix Cloud scales both in one call and does not report the current values, so the operator cannot keep one of them as it is"))]
 #[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || !has(self.instances) || self.instances >= 1").message("spec.instances must be at least 1 on Mendix Cloud; use runState: Stopped to stop the app"))]
 #[serde(rename_all = "camelCase")]
 pub struct MendixEnvironmentSpec {
@@ -52,13 +53,14 @@ pub struct MendixEnvironmentSpec {
     #[serde(default)]
     pub run_state: RunState,
     /// Number of app instances (Private Cloud 0..10; Mendix Cloud 1..10). Left as it is in Mendix
-    /// when unset.
+    /// when unset. On Mendix Cloud set together with memoryPerInstance (one scale call sets both).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10))]
     pub instances: Option<i32>,
-    /// Memory per instance in MiB (Mendix Cloud only), e.g. 1024 or 2048. Left as it is when unset.
+    /// Memory per instance in MiB (Mendix Cloud only; at least 1024, as Mendix requires), e.g.
+    /// 1024 or 2048. Set together with instances; both are left as they are when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 256, max = 65536))]
+    #[schemars(range(min = 1024, max = 65536))]
     pub memory_per_instance: Option<i32>,
     /// Synchronize the database with the model when the app starts (Mendix Cloud AutoSyncDb).
     #[serde(default = "default_true")]

@@ -837,19 +837,18 @@ fn plan(
     if !changed_settings.is_empty() {
         return Step::ApplySettings;
     }
-    let current_instances = remote.instances;
-    let current_memory = remote.memory_per_instance;
-    let wanted_instances = desired.instances.and_then(|n| u32::try_from(n).ok());
-    let wanted_memory = desired
-        .memory_per_instance
-        .and_then(|n| u32::try_from(n).ok());
-    let instances_differ = wanted_instances.is_some_and(|w| Some(w) != current_instances);
-    let memory_differs = wanted_memory.is_some_and(|w| Some(w) != current_memory);
-    if instances_differ || memory_differs {
-        return Step::Scale {
-            instances: wanted_instances.or(current_instances).unwrap_or(1),
-            memory: wanted_memory.or(current_memory).unwrap_or(1024),
-        };
+    // Mendix Cloud's scale call sets instances and memory together and GET environment reports
+    // neither, so a scale is planned only when the spec names both (the CRD requires that):
+    // never a value nobody asked for.
+    let wanted = desired.instances.and_then(|n| u32::try_from(n).ok()).zip(
+        desired
+            .memory_per_instance
+            .and_then(|m| u32::try_from(m).ok()),
+    );
+    if let Some((instances, memory)) = wanted
+        && (remote.instances != Some(instances) || remote.memory_per_instance != Some(memory))
+    {
+        return Step::Scale { instances, memory };
     }
     match (desired.run_state, running) {
         (RunState::Running, false) => Step::Start,
@@ -907,7 +906,7 @@ mod tests {
             package_version: Some("1.0.0".into()),
             run_state: run,
             instances: Some(2),
-            memory_per_instance: None,
+            memory_per_instance: Some(2048),
             auto_sync_db: true,
             constants: vec![],
             scheduled_events: vec![],
@@ -919,7 +918,7 @@ mod tests {
     #[test]
     fn a_new_package_stops_then_transports_then_applies_settings_then_starts() {
         let d = desired(RunState::Running);
-        let r = remote(Some(2), Some(1024));
+        let r = remote(Some(2), Some(2048));
         assert_eq!(
             plan(&d, &r, true, true, &["M.A".into()], false, false),
             Step::StopForDeploy
@@ -939,7 +938,7 @@ mod tests {
 
     #[test]
     fn settings_alone_restart_only_a_running_app() {
-        let r = remote(Some(2), None);
+        let r = remote(Some(2), Some(2048));
         assert_eq!(
             plan(
                 &desired(RunState::Running),
@@ -966,6 +965,36 @@ mod tests {
         );
     }
 
+    /// Production ran 2 x 2048 MB; a spec of only `instances: 3` once scaled it to 3 x 1024 MB.
+    #[test]
+    fn a_scale_never_sends_a_size_the_spec_did_not_set() {
+        let mut d = desired(RunState::Running);
+        d.instances = Some(3);
+        d.memory_per_instance = None;
+        for r in [
+            remote(None, None),
+            remote(Some(2), None),
+            remote(Some(2), Some(2048)),
+        ] {
+            assert_eq!(plan(&d, &r, true, false, &[], false, false), Step::Done);
+        }
+        d.instances = None;
+        d.memory_per_instance = Some(4096);
+        assert_eq!(
+            plan(&d, &remote(None, None), true, false, &[], false, false),
+            Step::Done
+        );
+        // Both set and nothing known: exactly what the spec says.
+        d.instances = Some(3);
+        assert_eq!(
+            plan(&d, &remote(None, None), true, false, &[], false, false),
+            Step::Scale {
+                instances: 3,
+                memory: 4096
+            }
+        );
+    }
+
     #[test]
     fn scale_restart_and_stop() {
         let d = desired(RunState::Running);
@@ -985,13 +1014,21 @@ mod tests {
             }
         );
         assert_eq!(
-            plan(&d, &remote(Some(2), None), true, false, &[], false, true),
+            plan(
+                &d,
+                &remote(Some(2), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                true
+            ),
             Step::Restart
         );
         assert_eq!(
             plan(
                 &desired(RunState::Stopped),
-                &remote(Some(2), None),
+                &remote(Some(2), Some(2048)),
                 true,
                 false,
                 &[],
