@@ -870,3 +870,47 @@ spec:
         (Some(3), Some(2048))
     );
 }
+
+/// A start-status poll answered 404 `NO_SUCH_STARTJOB` (Mendix no longer knows the job),
+/// `ALREADY_LOCKED` or `ALREADY_STARTED`: the job is forgotten, the environment read again, and
+/// the deploy ends Ready with one start, instead of Stalled or polling forever.
+#[tokio::test]
+async fn a_start_job_mendix_forgets_or_will_not_report_is_not_followed_forever() {
+    for (status, code) in [
+        (404, "NO_SUCH_STARTJOB"),
+        (500, "ALREADY_LOCKED"),
+        (500, "ALREADY_STARTED"),
+    ] {
+        let h = Harness::started().await;
+        h.mendix.add_fault(Fault {
+            operation: "v1_get_start_status".into(),
+            kind: FaultKind::Error {
+                status,
+                error_code: Some(code.into()),
+            },
+            rate: 1.0,
+            // For good: the job is never reported again.
+            times: None,
+        });
+        h.create::<MendixEnvironment>(&format!(
+            "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: forgotten}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: Test}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageId: {package}
+",
+            app = demo::CLOUD_APP_ID,
+            package = demo::CLOUD_EXISTING_PACKAGE_ID
+        ))
+        .await;
+        h.wait_environment("forgotten", environment_ready).await;
+        assert_eq!(h.cloud_env_state("Test")["status"], "Running", "{code}");
+        assert_eq!(cloud_done(&h, "Test", "starts"), 1, "{code}: one start");
+        assert!(
+            h.mendix.stats().count("v1_get_start_status") >= 1,
+            "{code}: the fault was met"
+        );
+    }
+}

@@ -174,7 +174,7 @@ pub async fn converge(
     // A start is only sent once package and settings match this generation's spec (and it is
     // recorded first), so a recorded start proves both: they need not be read again, whether
     // its job just ended or its answer was lost.
-    let start_proved_the_rest = status
+    let mut start_proved_the_rest = status
         .operation
         .as_ref()
         .is_some_and(|o| o.kind == OperationKind::Start)
@@ -182,6 +182,7 @@ pub async fn converge(
         && status.deployed_package_id.as_deref() == Some(desired.package_id.as_str());
 
     // A start job in flight: one request per poll, nothing else read until it ends.
+    let mut forgotten_start = None;
     if let Some(op) = status
         .operation
         .clone()
@@ -206,11 +207,13 @@ pub async fn converge(
             None
         };
         let took = match seen_by_scout {
-            Some(took) => took,
+            Some(took) => Some(took),
             None => match api.start_status(app, mode, &job).await {
                 Ok(StartJobStatus::Started) => {
-                    ctx.start_times
-                        .ended(&key, app, own, age(&op), op.polls == 0)
+                    Some(
+                        ctx.start_times
+                            .ended(&key, app, own, age(&op), op.polls == 0),
+                    )
                 }
                 Ok(_) => {
                     let mut op = op;
@@ -222,6 +225,21 @@ pub async fn converge(
                         after,
                     ));
                 }
+                Err(err) if forgets_the_start_job(&err) => {
+                    ctx.start_times.abandoned(&key);
+                    ctx.event(
+                        env,
+                        EventType::Warning,
+                        "StartJobForgotten",
+                        "Start",
+                        format!(
+                            "start job {job}: {}; reading the environment again",
+                            err.code().unwrap_or("not found")
+                        ),
+                    )
+                    .await;
+                    None
+                }
                 Err(err) => {
                     ctx.start_times.abandoned(&key);
                     if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
@@ -231,26 +249,43 @@ pub async fn converge(
                 }
             },
         };
-        status.start_duration_ms = i64::try_from(took.as_millis()).ok();
-        finish_start(status, &op);
-        ctx.event(
-            env,
-            EventType::Normal,
-            "Started",
-            "Start",
-            format!("{version} started"),
-        )
-        .await;
-        if start_proved_the_rest {
-            // Mendix says it runs what this generation asked for: nothing to read.
-            let restart_token = restart_request(env, status);
-            return settled(env, ctx, api, target, desired, status, true, restart_token).await;
+        match took {
+            Some(took) => {
+                status.start_duration_ms = i64::try_from(took.as_millis()).ok();
+                finish_start(status, &op);
+                ctx.event(
+                    env,
+                    EventType::Normal,
+                    "Started",
+                    "Start",
+                    format!("{version} started"),
+                )
+                .await;
+                if start_proved_the_rest {
+                    // Mendix says it runs what this generation asked for: nothing to read.
+                    let restart_token = restart_request(env, status);
+                    return settled(env, ctx, api, target, desired, status, true, restart_token)
+                        .await;
+                }
+            }
+            None => {
+                // Forget the job: what Mendix reports now decides (below).
+                status.operation = None;
+                start_proved_the_rest = false;
+                forgotten_start = Some(op);
+            }
         }
     }
     let mut known = match observe(env, api, target, desired, status, start_proved_the_rest).await {
         Ok(known) => known,
         Err(verdict) => return verdict,
     };
+    // A forgotten start job of an app that runs now has ended, and with it the restart it was for.
+    if let Some(op) = forgotten_start
+        && known.running
+    {
+        finish_start(status, &op);
+    }
     let restart_token = restart_request(env, status);
 
     let mut first_step = true;
@@ -806,6 +841,17 @@ async fn start(
             None => stall_or_retry(err, "starting the app"),
         },
     }
+}
+
+/// Answers to a start-status poll after which the job is not followed any further: Mendix no
+/// longer knows it (it keeps start jobs for a time the docs do not state), the app already runs,
+/// or another start holds the environment's lock. What Mendix reports next decides.
+fn forgets_the_start_job(err: &crate::mendix::error::MendixError) -> bool {
+    err.is_not_found()
+        || matches!(
+            err.code(),
+            Some("NO_SUCH_STARTJOB" | "ALREADY_STARTED" | "ALREADY_LOCKED")
+        )
 }
 
 /// Records a completed start: the restart it satisfied (if any) is echoed in status.

@@ -136,6 +136,9 @@ pub(super) async fn start_environment(
         ));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
+    // The docs do not say how long a start job is remembered: only the latest one is (see the
+    // module's table of readings).
+    env.start_jobs.clear();
     env.start_jobs.insert(
         job_id.clone(),
         crate::sandbox::mendix::world::StartJob {
