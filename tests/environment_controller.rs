@@ -914,3 +914,42 @@ spec:
         );
     }
 }
+
+/// A resource whose name is as long as Kubernetes allows still gets its Events: the Event's
+/// name is shortened to fit events.k8s.io's limit instead of being refused (and lost).
+#[tokio::test]
+async fn a_resource_with_the_longest_name_gets_its_events() {
+    use k8s_openapi::api::events::v1::Event;
+    let h = Harness::started().await;
+    let name = format!("long-{}", "n".repeat(248));
+    assert_eq!(name.len(), 253);
+    h.create::<MendixEnvironment>(&cloud_env(&name, "Test", "unused", "").replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
+    ))
+    .await;
+    h.wait_environment(&name, environment_ready).await;
+    let events: kube::Api<Event> = kube::Api::namespaced(h.client.clone(), &h.ns);
+    let name_for_wait = name.clone();
+    wait_for(
+        "an Event about the long-named environment",
+        || {
+            let events = events.clone();
+            let name = name_for_wait.clone();
+            async move {
+                let list = events.list(&Default::default()).await.ok()?;
+                Some(
+                    list.items
+                        .into_iter()
+                        .filter(|e| {
+                            e.regarding.as_ref().and_then(|r| r.name.as_deref())
+                                == Some(name.as_str())
+                        })
+                        .count(),
+                )
+            }
+        },
+        |count| *count > 0,
+    )
+    .await;
+}

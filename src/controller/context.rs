@@ -136,11 +136,9 @@ impl Context {
         let now = crate::controller::outcome::now();
         let event = Event {
             metadata: ObjectMeta {
-                // Unique per object and moment, like the names kubectl shows for Events.
-                name: Some(format!(
-                    "{}.{:x}",
+                name: Some(event_name(
                     regarding.name.as_deref().unwrap_or(REPORTING_CONTROLLER),
-                    now.as_nanosecond()
+                    now.as_nanosecond(),
                 )),
                 namespace: Some(namespace.clone()),
                 ..Default::default()
@@ -152,7 +150,7 @@ impl Context {
             }),
             reason: Some(reason.into()),
             action: Some(action.into()),
-            note: Some(note),
+            note: Some(within(&note, MAX_NOTE_BYTES)),
             regarding: Some(regarding),
             reporting_controller: Some(REPORTING_CONTROLLER.into()),
             reporting_instance: Some(self.instance.clone()),
@@ -165,10 +163,62 @@ impl Context {
     }
 }
 
+/// events.k8s.io/v1 refuses a note over 1 kB and a name that is not a DNS subdomain (at most
+/// 253 characters); an Event the API server refuses is lost.
+const MAX_NOTE_BYTES: usize = 1024;
+const MAX_NAME_BYTES: usize = 253;
+
+/// Unique per object and moment, like the names kubectl shows for Events: the object's name
+/// (shortened when it would not fit) and the time in hex.
+fn event_name(object: &str, nanos: i128) -> String {
+    let suffix = format!(".{nanos:x}");
+    let room = MAX_NAME_BYTES.saturating_sub(suffix.len());
+    // Names are DNS subdomains (ASCII); cut where a label may end.
+    let name = within_ascii(object, room).trim_end_matches(['.', '-']);
+    format!("{name}{suffix}")
+}
+
+fn within_ascii(text: &str, max: usize) -> &str {
+    let end = text.len().min(max);
+    let end = (0..=end)
+        .rev()
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(0);
+    &text[..end]
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, ending in "…" when cut.
+fn within(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let ellipsis = "…";
+    format!(
+        "{}{ellipsis}",
+        within_ascii(text, max.saturating_sub(ellipsis.len()))
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::controller::outcome::start_operation;
+
+    #[test]
+    fn event_names_and_notes_fit_the_events_api() {
+        let long = "a".repeat(253);
+        let name = event_name(&long, i128::from(u64::MAX));
+        assert!(name.len() <= MAX_NAME_BYTES, "{}", name.len());
+        assert!(name.ends_with(".ffffffffffffffff"), "{name}");
+        assert_eq!(event_name("calc", 255), "calc.ff");
+        let note = within(&"é".repeat(1000), MAX_NOTE_BYTES);
+        assert!(
+            note.len() <= MAX_NOTE_BYTES && note.ends_with('…'),
+            "{}",
+            note.len()
+        );
+        assert_eq!(within("short", MAX_NOTE_BYTES), "short");
+    }
     use crate::crd::OperationKind;
 
     #[test]
