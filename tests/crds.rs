@@ -439,6 +439,17 @@ async fn environment_rules() {
         "{errors:?}"
     );
 
+    // The Private Cloud Deploy API takes environment ids of at most 32 characters.
+    let mut long_id = environment_spec();
+    long_id["target"]["privateCloud"]["environmentId"] = json!("e".repeat(33));
+    let errors = server_errors(&h, &environment(long_id), None).await;
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("spec.target.privateCloud.environmentId")),
+        "{errors:?}"
+    );
+
     let mut constant_both = environment_spec();
     constant_both["constants"] = json!([{"name": "M.C", "value": "x", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]);
     let errors = server_errors(&h, &environment(constant_both), None).await;

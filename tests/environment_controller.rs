@@ -953,3 +953,32 @@ async fn a_resource_with_the_longest_name_gets_its_events() {
     )
     .await;
 }
+
+/// A rollout first reports `container.state: Unknown` (the sandbox's reading of what the docs
+/// leave open): not Ready. The environment is Ready only once Mendix says `Ready`.
+#[tokio::test]
+async fn private_cloud_unknown_container_state_is_not_ready() {
+    let h = Harness::started().await;
+    // Slow enough that the Unknown half of the rollout is seen (1 s of 2 s).
+    h.mendix.set_time_scale(0.4);
+    h.create::<MendixEnvironment>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: pc}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {env}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageId: {package}
+  instances: 3
+",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID,
+        env = demo::PC_ENVIRONMENT_TEST,
+        package = demo::PC_EXISTING_PACKAGE_ID
+    ))
+    .await;
+    h.wait_environment("pc", environment_ready).await;
+    let remote = h.pc_env_state(demo::PC_ENVIRONMENT_TEST);
+    assert_eq!(remote["updates"], 1, "{remote}");
+    assert_eq!(remote["containerState"], "Ready", "{remote}");
+}

@@ -136,8 +136,9 @@ pub struct PrivateCloudEnvironment {
     /// The Private Cloud namespace id (UUID) the environment lives in.
     #[schemars(length(min = 1, max = 64))]
     pub namespace_id: String,
-    /// The environment id (the environment's internal name in the namespace).
-    #[schemars(length(min = 1, max = 64))]
+    /// The environment id (the environment's internal name in the namespace; at most 32
+    /// characters, as the Private Cloud Deploy API allows).
+    #[schemars(length(min = 1, max = 32))]
     pub environment_id: String,
 }
 

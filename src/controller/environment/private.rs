@@ -261,7 +261,12 @@ pub async fn converge(
             up.environment.container.instances = instances.max(1);
             return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
         }
-        if phase == SCALE_UP && container.state() == ContainerState::Processing {
+        if phase == SCALE_UP
+            && matches!(
+                container.state(),
+                ContainerState::Processing | ContainerState::Unknown
+            )
+        {
             let after = poll(op.polls);
             op.polls += 1;
             status.operation = Some(op);
@@ -312,7 +317,8 @@ pub async fn converge(
 
     // The manifest matches: wait for the environment to be Ready.
     match container.state() {
-        ContainerState::Processing => {
+        // Unknown is not Ready: Mendix has not reported the rollout's state yet.
+        ContainerState::Processing | ContainerState::Unknown => {
             let polls = status.operation.as_ref().map_or(0, |o| o.polls);
             if let Some(op) = status.operation.as_mut() {
                 op.polls += 1;
@@ -333,7 +339,7 @@ pub async fn converge(
                 ),
             ));
         }
-        ContainerState::Ready | ContainerState::Unknown => {}
+        ContainerState::Ready => {}
     }
     if let Some(op) = status.operation.take()
         && let Some(token) = op.intent

@@ -488,6 +488,7 @@ pub(super) async fn create_environment(
         updates: 0,
         fail_next_rollout: false,
         processing_until: None,
+        unknown_until: None,
     };
     let running_ms = world.timings.job_running_ms;
     Ok(start_job(

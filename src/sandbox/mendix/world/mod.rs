@@ -245,9 +245,18 @@ impl World {
         self.advance_pc_jobs(now);
         for app in &mut self.private_cloud.apps {
             for env in &mut app.environments {
+                if let Some(until) = env.unknown_until
+                    && until <= now
+                {
+                    env.unknown_until = None;
+                    if env.container_state == "Unknown" {
+                        env.container_state = "Processing".to_string();
+                    }
+                }
                 if let Some(until) = env.processing_until
                     && until <= now
                 {
+                    env.unknown_until = None;
                     env.processing_until = None;
                     if std::mem::take(&mut env.fail_next_rollout) {
                         env.container_state = "Failed".to_string();
@@ -420,6 +429,9 @@ impl World {
             Err(effect) => effect,
         };
         let processing_until = self.after(at, self.timings.container_processing_ms);
+        // The docs do not say when the new state is first reported: the first half of a
+        // rollout reads `Unknown`, the second `Processing`.
+        let unknown_until = self.after(at, self.timings.container_processing_ms / 2);
         let Some(app) = self
             .private_cloud
             .apps
@@ -460,8 +472,9 @@ impl World {
                 };
                 env.environment = environment;
                 env.updates += 1;
-                env.container_state = "Processing".to_string();
+                env.container_state = "Unknown".to_string();
                 env.processing_until = Some(processing_until);
+                env.unknown_until = Some(unknown_until);
                 Ok(())
             }
             JobEffect::CreateEnvironment(env) => {
@@ -472,8 +485,9 @@ impl World {
                     ));
                 }
                 let mut env = *env;
-                env.container_state = "Processing".to_string();
+                env.container_state = "Unknown".to_string();
                 env.processing_until = Some(processing_until);
+                env.unknown_until = Some(unknown_until);
                 app.environments.push(env);
                 Ok(())
             }

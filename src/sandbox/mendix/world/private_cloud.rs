@@ -120,6 +120,9 @@ pub struct PcEnvironment {
     pub fail_next_rollout: bool,
     #[serde(skip)]
     pub processing_until: Option<Instant>,
+    /// Until then a rollout reports `container.state: Unknown` (then `Processing`).
+    #[serde(skip)]
+    pub unknown_until: Option<Instant>,
 }
 
 /// The seed form of a Private Cloud environment.
@@ -243,6 +246,7 @@ impl PcEnvironment {
             updates: 0,
             fail_next_rollout: seed.fail_next_rollout,
             processing_until: None,
+            unknown_until: None,
         }
     }
 
