@@ -81,9 +81,14 @@ enum Source {
 /// waiting start is woken by (the environment's object reference).
 pub struct StartTimes<W> {
     state: Mutex<State<W>>,
-    wake: futures::channel::mpsc::UnboundedSender<W>,
-    woken: Mutex<Option<futures::channel::mpsc::UnboundedReceiver<W>>>,
+    /// Every environment controller (one per watched namespace) hears every wake-up; each
+    /// reconciles those of its own store.
+    wake: tokio::sync::broadcast::Sender<W>,
 }
+
+/// Wake-ups a controller may fall behind on before it misses some (a missed start polls on its
+/// own after five longest poll intervals).
+const WAKE_BACKLOG: usize = 4096;
 
 struct State<W> {
     apps: HashMap<String, Duration>,
@@ -102,9 +107,9 @@ struct Scout {
     last_seen: Instant,
 }
 
-impl<W> Default for StartTimes<W> {
+impl<W: Clone> Default for StartTimes<W> {
     fn default() -> Self {
-        let (wake, woken) = futures::channel::mpsc::unbounded();
+        let (wake, _) = tokio::sync::broadcast::channel(WAKE_BACKLOG);
         Self {
             state: Mutex::new(State {
                 apps: HashMap::new(),
@@ -114,22 +119,29 @@ impl<W> Default for StartTimes<W> {
                 scouted: HashMap::new(),
             }),
             wake,
-            woken: Mutex::new(Some(woken)),
         }
     }
 }
 
-impl<W> StartTimes<W> {
-    /// The starts to reconcile again because what they waited for is known now. Taken once,
-    /// by the controller that follows the starts.
-    pub fn woken(&self) -> Option<futures::channel::mpsc::UnboundedReceiver<W>> {
-        self.woken.lock().ok()?.take()
+impl<W: Clone + Send + 'static> StartTimes<W> {
+    /// The starts to reconcile again because what they waited for is known now: every caller
+    /// (each environment controller) hears every one from the moment it calls.
+    pub fn woken(&self) -> impl futures::Stream<Item = W> + Send + 'static {
+        futures::stream::unfold(self.wake.subscribe(), |mut wakes| async move {
+            loop {
+                match wakes.recv().await {
+                    Ok(waiter) => return Some((waiter, wakes)),
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        })
     }
 
     /// Reconciles `waiter` soon.
     fn wake(&self, waiter: W) {
-        // The receiver lives as long as the controller; without it nobody waits.
-        let _ = self.wake.unbounded_send(waiter);
+        // Without a controller listening nobody waits.
+        let _ = self.wake.send(waiter);
     }
 
     /// Reconciles every start that waits on the scout (sending never blocks).
@@ -338,8 +350,9 @@ mod tests {
     #[tokio::test]
     async fn one_scout_while_the_others_wait_for_what_it_shows() {
         let times = StartTimes::<&'static str>::default();
-        let mut woken = times.woken().expect("taken once");
-        assert!(times.woken().is_none());
+        let mut woken = std::pin::pin!(times.woken());
+        // A second controller (another watched namespace) hears the same wake-ups.
+        let mut also_woken = std::pin::pin!(times.woken());
         let schedule = PollSchedule::default();
         let first = |s: &StartRef<'_>, w| times.first_poll(s, w, Duration::ZERO, &schedule);
 
@@ -364,6 +377,9 @@ mod tests {
         // The scout's task sees the start end 10 s in: everyone learns it, both are woken.
         times.scout_ended(&start("a", "app-a", None, 10), "a");
         let mut wakes = vec![woken.next().await, woken.next().await];
+        wakes.sort();
+        assert_eq!(wakes, [Some("a"), Some("b")]);
+        let mut wakes = vec![also_woken.next().await, also_woken.next().await];
         wakes.sort();
         assert_eq!(wakes, [Some("a"), Some("b")]);
         // The scout's environment takes the result without a request.
@@ -458,7 +474,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_or_silent_scout_hands_over() {
         let times = StartTimes::<&'static str>::default();
-        let mut woken = times.woken().expect("taken once");
+        let mut woken = std::pin::pin!(times.woken());
         let schedule = PollSchedule {
             first: Duration::from_millis(50),
             max: Duration::from_millis(200),

@@ -309,12 +309,7 @@ pub async fn run(
         )
         .reconcile_on(resync)
         // Starts that waited to learn how long a start takes, once it is known.
-        .reconcile_on(
-            ctx.start_times
-                .woken()
-                .map(StreamExt::boxed)
-                .unwrap_or_else(|| futures::stream::empty().boxed()),
-        )
+        .reconcile_on(ctx.start_times.woken())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
