@@ -1,6 +1,6 @@
 //! What every reconcile needs, shared as `Arc<Context>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -53,6 +53,8 @@ pub struct Context {
         Arc<StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>>,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
+    /// Versions (uid/resourceVersion) of objects that did not decode, reported once each.
+    invalid_reported: Mutex<HashSet<String>>,
 }
 
 /// `reportingController` of every Event the operator publishes.
@@ -109,7 +111,17 @@ impl Context {
             unrecorded_jobs: UnrecordedJobs::default(),
             start_times: Arc::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
+            invalid_reported: Mutex::default(),
         })
+    }
+
+    /// Whether this version of an undecodable object is reported for the first time (a watch
+    /// that lists again sees it again).
+    pub fn first_report_of_invalid(&self, version: &str) -> bool {
+        self.invalid_reported
+            .lock()
+            .map(|mut seen| seen.insert(version.to_string()))
+            .unwrap_or(true)
     }
 
     /// Publishes a Kubernetes Event (`events.k8s.io/v1`) about `obj`, one create each. Events

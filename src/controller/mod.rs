@@ -15,3 +15,30 @@ pub mod trigger;
 
 pub use context::{Context, Settings};
 pub use error::Error;
+
+/// How long a controller may finish its reconciles in flight once shutdown is asked for.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What stops the controllers: SIGTERM, or a lost Lease.
+pub type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
+
+/// Runs a controller until it ends, or at the latest [`SHUTDOWN_GRACE`] after `shutdown`: a
+/// controller whose cache never synced (an API server gone, a watch that cannot list) waits
+/// for it and would never end on its own. Every remote write is recorded before it is sent,
+/// so a reconcile cut off here is resumed like one a crash ended.
+pub async fn until_shutdown(
+    running: impl std::future::Future<Output = ()>,
+    shutdown: Shutdown,
+    kind: &str,
+) {
+    let deadline = async {
+        shutdown.await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
+    };
+    tokio::select! {
+        () = running => {}
+        () = deadline => {
+            tracing::warn!(kind, grace = ?SHUTDOWN_GRACE, "controller did not stop within the grace period; leaving its reconciles to the next leader");
+        }
+    }
+}

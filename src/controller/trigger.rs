@@ -8,18 +8,31 @@
 //!
 //! The cache drops what the reconcilers never read (managedFields and kubectl's
 //! last-applied-configuration copy of the object), which is most of a small object's size.
+//!
+//! An object the operator cannot decode (written under another version of the CRD, or with a
+//! value this build does not know) is reported — a log line, a Warning Event on it and
+//! `reconciles_total{result="invalid"}` — and left out; every other object is reconciled as
+//! usual. A typed watch would fail its whole list on that one object and stop the kind.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 
-use futures::StreamExt;
+use std::sync::Arc;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
 use kube::Api;
 use kube::Resource;
+use kube::core::error_boundary::InvalidObject;
+use kube::core::{DeserializeGuard, PartialObjectMetaExt};
 use kube::runtime::controller::Controller;
+use kube::runtime::events::EventType;
 use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
+
+use super::context::Context;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -43,19 +56,119 @@ fn slim<K: Resource>(obj: &mut K) {
     }
 }
 
-/// A controller over `api` whose cache holds slimmed objects and whose reconciles are
-/// triggered by user changes only (see the module documentation).
-pub fn controller<K>(api: Api<K>) -> Controller<K>
+/// A controller over the objects of kind `K` in `namespace` (every namespace when `None`)
+/// whose cache holds slimmed, decodable objects and whose reconciles are triggered by user
+/// changes only (see the module documentation).
+pub fn controller<K>(ctx: &Arc<Context>, namespace: Option<&str>) -> Controller<K>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
 {
     let (store, writer) = reflector::store();
-    let changes = watcher(api, watcher::Config::default().any_semantic())
-        .default_backoff()
+    let changes = decodable::<K>(ctx, namespace)
         .modify(slim)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(user_change, Default::default())
         .boxed();
     Controller::for_stream(changes, store)
+}
+
+/// The watch events of kind `K` in `namespace`, with objects that do not decode reported and
+/// left out.
+pub fn decodable<K>(
+    ctx: &Arc<Context>,
+    namespace: Option<&str>,
+) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    let client = ctx.client.clone();
+    let api: Api<DeserializeGuard<K>> = match namespace {
+        Some(ns) => Api::namespaced(client, ns),
+        None => Api::all(client),
+    };
+    let ctx = ctx.clone();
+    watcher(api, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .filter_map(move |event| {
+            let decoded = event.map(|e| decoded(&ctx, e)).transpose();
+            std::future::ready(decoded)
+        })
+}
+
+fn decoded<K>(
+    ctx: &Arc<Context>,
+    event: watcher::Event<DeserializeGuard<K>>,
+) -> Option<watcher::Event<K>>
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    use watcher::Event;
+    let keep = |guard: DeserializeGuard<K>| match guard.0 {
+        Ok(obj) => Some(obj),
+        Err(invalid) => {
+            report_invalid::<K>(ctx, invalid);
+            None
+        }
+    };
+    match event {
+        Event::Init => Some(Event::Init),
+        Event::InitDone => Some(Event::InitDone),
+        Event::Apply(guard) => keep(guard).map(Event::Apply),
+        Event::InitApply(guard) => keep(guard).map(Event::InitApply),
+        // Gone: whatever it held no longer matters.
+        Event::Delete(guard) => guard.0.ok().map(Event::Delete),
+    }
+}
+
+/// Reports an object that does not decode, once per version of it.
+fn report_invalid<K>(ctx: &Arc<Context>, invalid: InvalidObject)
+where
+    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+{
+    let meta = &invalid.metadata;
+    let version = format!(
+        "{}/{}",
+        meta.uid.as_deref().unwrap_or_default(),
+        meta.resource_version.as_deref().unwrap_or_default()
+    );
+    if !ctx.first_report_of_invalid(&version) {
+        return;
+    }
+    let kind = K::kind(&()).to_string();
+    tracing::warn!(
+        kind,
+        namespace = meta.namespace.as_deref().unwrap_or_default(),
+        name = meta.name.as_deref().unwrap_or_default(),
+        error = %invalid.error,
+        "cannot decode this object: it is left alone until it changes"
+    );
+    ctx.metrics.count_reconcile(&kind, "invalid");
+    let ctx = ctx.clone();
+    let object = invalid.metadata.clone().into_request_partial::<K>();
+    tokio::spawn(async move {
+        ctx.event(
+            &object,
+            EventType::Warning,
+            "InvalidObject",
+            "Decode",
+            format!(
+                "mendix-operator cannot read this object ({}): correct it (see `kubectl explain`) or run an operator that knows it; nothing is done with it until then",
+                invalid.error
+            ),
+        )
+        .await;
+    });
 }

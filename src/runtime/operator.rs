@@ -278,20 +278,11 @@ async fn run_controllers(
             }
         }
     };
-    let client = ctx.client.clone();
     let mut tasks = Vec::new();
     let mut package_stores = Vec::new();
     let mut environment_stores = Vec::new();
     for ns in namespaces {
-        let packages: Api<MendixPackage> = match &ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let environments: Api<MendixEnvironment> = match &ns {
-            Some(ns) => Api::namespaced(client.clone(), ns),
-            None => Api::all(client.clone()),
-        };
-        let package_controller = trigger::controller(packages.clone());
+        let package_controller = trigger::controller::<MendixPackage>(&ctx, ns.as_deref());
         package_stores.push(package_controller.store());
         tasks.push(tokio::spawn(package::run(
             package_controller,
@@ -300,11 +291,11 @@ async fn run_controllers(
             stop.clone(),
             synced(),
         )));
-        let environment_controller = trigger::controller(environments);
+        let environment_controller = trigger::controller::<MendixEnvironment>(&ctx, ns.as_deref());
         environment_stores.push(environment_controller.store());
         tasks.push(tokio::spawn(environment::run(
             environment_controller,
-            packages,
+            ns,
             ctx.clone(),
             config.reconcile_concurrency,
             stop.clone(),

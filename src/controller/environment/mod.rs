@@ -13,9 +13,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
+use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::watcher;
 
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
@@ -271,10 +271,10 @@ pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context
 /// resolves.
 pub async fn run(
     controller: Controller<MendixEnvironment>,
-    packages: Api<MendixPackage>,
+    namespace: Option<String>,
     ctx: Arc<Context>,
     concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
     let store = controller.store();
@@ -285,38 +285,35 @@ pub async fn run(
             on_synced();
         }
     });
-    controller
-        .watches(
-            packages,
-            watcher::Config::default().any_semantic(),
-            move |pkg: MendixPackage| {
-                let namespace = pkg.namespace();
-                let name = pkg.name_any();
-                store
-                    .state()
-                    .into_iter()
-                    .filter(|env| {
-                        env.namespace() == namespace
-                            && env
-                                .spec
-                                .package_ref
-                                .as_ref()
-                                .is_some_and(|r| r.name == name)
-                    })
-                    .map(|env| ObjectRef::from_obj(env.as_ref()))
-                    .collect::<Vec<_>>()
-            },
-        )
+    let packages = super::trigger::decodable::<MendixPackage>(&ctx, namespace.as_deref());
+    let running = controller
+        .watches_stream(packages.touched_objects(), move |pkg: MendixPackage| {
+            let namespace = pkg.namespace();
+            let name = pkg.name_any();
+            store
+                .state()
+                .into_iter()
+                .filter(|env| {
+                    env.namespace() == namespace
+                        && env
+                            .spec
+                            .package_ref
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
+                .map(|env| ObjectRef::from_obj(env.as_ref()))
+                .collect::<Vec<_>>()
+        })
         .reconcile_on(resync)
         // Starts that waited to learn how long a start takes, once it is known.
         .reconcile_on(ctx.start_times.woken())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::debug!(error = %err, "MendixEnvironment reconcile error");
             }
-        })
-        .await;
+        });
+    super::until_shutdown(running, shutdown, "MendixEnvironment").await;
 }

@@ -196,7 +196,7 @@ pub async fn run(
     controller: Controller<MendixPackage>,
     ctx: Arc<Context>,
     concurrency: u16,
-    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+    shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
     let store = controller.store();
@@ -206,15 +206,15 @@ pub async fn run(
             on_synced();
         }
     });
-    controller
+    let running = controller
         .reconcile_on(resync)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::debug!(error = %err, "MendixPackage reconcile error");
             }
-        })
-        .await;
+        });
+    super::until_shutdown(running, shutdown, "MendixPackage").await;
 }
