@@ -982,3 +982,46 @@ spec:
     assert_eq!(remote["updates"], 1, "{remote}");
     assert_eq!(remote["containerState"], "Ready", "{remote}");
 }
+
+/// A custom runtime setting changed on a running Mendix Cloud app takes effect only after a
+/// restart, and Mendix reports no deployed value for custom settings to show it is pending:
+/// the operator restarts the app once.
+#[tokio::test]
+async fn a_custom_setting_change_on_a_running_app_is_applied_by_one_restart() {
+    let h = Harness::started().await;
+    h.create::<MendixEnvironment>(&cloud_env("custom", "Test", "unused", "").replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
+    ))
+    .await;
+    h.wait_environment("custom", environment_ready).await;
+    let (starts, stops) = (
+        cloud_done(&h, "Test", "starts"),
+        cloud_done(&h, "Test", "stops"),
+    );
+    patch_spec(
+        &h,
+        "custom",
+        json!({"customSettings": [{"name": "Persistence.MaxIdleTime", "value": "600"}]}),
+    )
+    .await;
+    h.wait_environment("custom", |e| {
+        environment_ready(e) && e.status.as_ref().and_then(|s| s.observed_generation) == Some(2)
+    })
+    .await;
+    let remote = h.cloud_env_state("Test");
+    let setting = remote["customSettings"]
+        .as_array()
+        .and_then(|all| all.iter().find(|s| s["name"] == "Persistence.MaxIdleTime"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(setting["deployedValue"], "600", "{remote}");
+    assert_eq!(
+        (
+            cloud_done(&h, "Test", "starts"),
+            cloud_done(&h, "Test", "stops")
+        ),
+        (starts + 1, stops + 1),
+        "one restart: {remote}"
+    );
+}

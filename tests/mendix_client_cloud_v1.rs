@@ -266,11 +266,13 @@ async fn upload_then_transport_start_and_stop() {
     std::fs::write(&mda, fake_mda()).unwrap();
     // Slow the sandbox down so that the fresh upload stays "being processed".
     env.sandbox.set_time_scale(1000.0);
-    let package_id = build
+    let answered = build
         .upload_package(CLOUD_APP_ID, "calc_1.0.0.45.mda", UploadSource::file(&mda))
         .await
-        .unwrap()
-        .expect("the upload answers a PackageId");
+        .unwrap();
+    // The docs document no response body, and the sandbox sends none: found by its name.
+    assert_eq!(answered, None);
+    let package_id = uploaded_id(&build, "calc_1.0.0.45.mda").await;
     env.sandbox.set_time_scale(0.001);
     let uploaded = build
         .get_package(CLOUD_APP_ID, &package_id, false)
@@ -377,11 +379,11 @@ async fn a_bad_upload_cannot_be_transported() {
     let deploy = env.mendix.cloud_deploy(&cloud());
     // Any AsyncRead works as a one-shot source.
     let not_a_zip: &'static [u8] = b"this is not an mda";
-    let package_id = build
+    build
         .upload_package(CLOUD_APP_ID, "broken.mda", UploadSource::reader(not_a_zip))
         .await
-        .unwrap()
-        .expect("PackageId");
+        .unwrap();
+    let package_id = uploaded_id(&build, "broken.mda").await;
     let err = eventually("processing to end", || async {
         match deploy
             .transport(CLOUD_APP_ID, "Acceptance", &package_id)
@@ -596,4 +598,16 @@ async fn log_download_urls() {
         .await
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
+}
+
+/// The id of the package uploaded as `name`, from the package list.
+async fn uploaded_id(build: &mendix_operator::mendix::cloud_v1::CloudBuild, name: &str) -> String {
+    build
+        .list_packages(CLOUD_APP_ID)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name.as_deref() == Some(name))
+        .map(|p| p.package_id)
+        .unwrap_or_else(|| panic!("package {name} listed"))
 }

@@ -289,6 +289,9 @@ pub async fn converge(
     let restart_token = restart_request(env, status);
 
     let mut first_step = true;
+    // Mendix Cloud reports no deployed value for custom settings: one this reconcile changed on
+    // a running app is applied by a restart, which only this reconcile knows is due.
+    let mut custom_settings_need_restart = false;
     loop {
         let (merged, change) = match &known.settings {
             Some(settings) => merge_cloud_settings(settings, desired),
@@ -304,10 +307,11 @@ pub async fn converge(
             .chain(&change.unknown_events)
             .cloned()
             .collect();
-        let settings_pending = known
-            .settings
-            .as_ref()
-            .is_some_and(|s| !pending_on_restart(s).is_empty());
+        let settings_pending = custom_settings_need_restart
+            || known
+                .settings
+                .as_ref()
+                .is_some_and(|s| !pending_on_restart(s).is_empty());
         let step = plan(
             desired,
             &known.remote,
@@ -412,6 +416,11 @@ pub async fn converge(
                 status.operation = None;
                 // The new values are configured, not yet deployed: pending until a (re)start.
                 known.settings = Some(merged);
+                custom_settings_need_restart |= known.running
+                    && change
+                        .changed
+                        .iter()
+                        .any(|name| desired.custom_settings.iter().any(|(n, _)| n == name));
             }
             Step::Scale { instances, memory } => {
                 let message = format!("scaling to {instances} instances of {memory} MB");

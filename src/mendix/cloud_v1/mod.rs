@@ -133,9 +133,13 @@ impl CloudBuild {
             )
             .query("name", package_name)
             .upload(UploadForm::new(source, package_name, Vec::new()));
-        let answer: Value = self.mendix.json(call).await?;
-        Ok(answer
-            .get("PackageId")
+        // The docs document no response body: a package id is used when one comes back, and
+        // otherwise the caller finds the package by its name.
+        let reply = self.mendix.reply(call).await?;
+        Ok(serde_json::from_slice::<Value>(&reply.body)
+            .ok()
+            .as_ref()
+            .and_then(|answer| answer.get("PackageId"))
             .and_then(Value::as_str)
             .map(str::to_string))
     }

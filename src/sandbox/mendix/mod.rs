@@ -54,12 +54,25 @@
 //!   successful start.
 //! - Private Cloud writes: 202 + job + `Location`; `created` for `jobCreatedMs`, `running` for
 //!   `jobRunningMs` (`pcBuildMs` for builds), then `finished` | `failed`. A manifest change is
-//!   applied when its job finishes; `container.state` is then `Processing` for
-//!   `containerProcessingMs`, then `Ready` (or `Failed`, once, after
+//!   applied when its job finishes; `container.state` is then `Unknown` for the first half of
+//!   `containerProcessingMs`, `Processing` for the second, then `Ready` (or `Failed`, once, after
 //!   [`MendixSandbox::fail_next_rollout`], `POST /_sim/rollout-failure` or the seed's
 //!   `failNextRollout`).
 //! - Download URLs (`Url.Location`, `url.location`, log `DownloadUrl`) point back into the
 //!   sandbox and expire after their TTL (900 real seconds).
+//!
+//! # Where the docs are silent: the least convenient reading
+//! The operator must work against these; the sandbox is never made kinder to pass a test.
+//!
+//! | point | what the docs say | what the sandbox does | why |
+//! |---|---|---|---|
+//! | v1 upload response | no response body documented | `200` with an empty body | a client must find the package by its name, also after a crash |
+//! | v1 GET environment sizes | `Instances`/`MemoryPerInstance` appear only in the scale answer | GET environment reports neither | the operator cannot keep "the current memory"; the spec names both |
+//! | v1 scale rounding | "memory per instance cannot be smaller than 1024 MB" | below 1024 refused, nothing rounded | a value is applied exactly or refused |
+//! | v1 start jobs | `404 NO_SUCH_STARTJOB` exists; retention not stated | only an environment's latest start job is remembered | a job id may be forgotten while it is followed |
+//! | v1 custom settings | the settings example shows no deployed value for them | `CustomSettings` carry `Name` and `Value` only | a change on a running app is not visibly pending |
+//! | v4 `container.state` after a manifest change | `Ready`, `Processing`, `Failed`, `Unknown`; timing not stated | `Unknown`, then `Processing`, then `Ready` | `Unknown` must not be taken for Ready |
+//! | v1 error bodies | `errorCode` and `errorMessage` tables | exactly those strings, spaces included | codes are matched as Mendix writes them |
 //!
 //! # Operation names (stats and faults)
 //! v4: the OpenAPI operationIds (`get_job`, `list_deployment_packages`,

@@ -296,5 +296,6 @@ pub(super) async fn upload_package(
         },
         content: Some(bytes),
     });
-    ok(json!({ "PackageId": package_id }))
+    // The docs document no response body: none is sent (the package is found by its name).
+    Ok(axum::http::StatusCode::OK.into_response())
 }

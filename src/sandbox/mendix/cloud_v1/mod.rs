@@ -333,8 +333,9 @@ fn settings_json(env: &CloudEnvironment) -> Value {
         "Constants": env.constants.iter().map(|c| json!({
             "Name": c.name, "DataType": c.data_type, "Value": c.value, "DeployedValue": c.deployed_value,
         })).collect::<Vec<_>>(),
+        // The docs show no deployed value for custom settings: none is reported.
         "CustomSettings": env.custom_settings.iter().map(|s| json!({
-            "Name": s.name, "Value": s.value, "DeployedValue": s.deployed_value,
+            "Name": s.name, "Value": s.value,
         })).collect::<Vec<_>>(),
         "ScheduledEvents": env.scheduled_events.iter().map(|s| json!({
             "Name": s.name, "DeployedValue": s.deployed_value, "Value": s.value,
