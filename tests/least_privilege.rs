@@ -111,9 +111,15 @@ fn audited(from: usize) -> (Vec<(Grant, u16)>, usize) {
     (requests, lines.len())
 }
 
-/// Builds, deploys and restarts on both platforms, then deletes everything (the packages'
-/// finalizers are removed; the remote packages, still deployed, are retained).
+/// Builds, deploys and restarts on both platforms, then deletes everything: the deployed
+/// packages are retained in Mendix (the default), a spare one with `deletionPolicy: Delete` is
+/// deleted remotely, behind its finalizer.
 async fn full_flow(h: &Harness) {
+    h.create::<MendixPackage>(&format!(
+        "{}  deletionPolicy: Delete\n",
+        cloud_build("spare", demo::GOOD_REVISION, "3.0.1")
+    ))
+    .await;
     h.create::<MendixPackage>(&cloud_build("cloud-pkg", demo::GOOD_REVISION, "3.0.0"))
         .await;
     h.create::<MendixPackage>(&pc_build("pc-pkg", demo::GOOD_REVISION, "3.0.0"))
@@ -163,7 +169,8 @@ async fn full_flow(h: &Harness) {
             .await
             .expect("environment deleted");
     }
-    for name in ["cloud-pkg", "pc-pkg"] {
+    h.wait_package("spare", package_ready).await;
+    for name in ["spare", "cloud-pkg", "pc-pkg"] {
         h.delete_package(name).await;
     }
     let packages = h.packages();

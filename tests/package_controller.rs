@@ -539,3 +539,71 @@ async fn paused_packages_start_nothing_and_reconcile_requests_are_echoed() {
     );
     assert_eq!(h.mendix.stats().count("v1_build_package"), 1);
 }
+
+/// `Retain` (the default) has nothing to do remotely on delete, so no finalizer holds the
+/// resource; `Delete` has one. A Delete package whose credentials Secret is gone is kept in
+/// Mendix with a Warning Event, instead of holding its deletion forever.
+#[tokio::test]
+async fn only_delete_packages_hold_a_finalizer_and_a_lost_secret_retains() {
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::api::events::v1::Event;
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_build("kept", demo::GOOD_REVISION, "9.1.0"))
+        .await;
+    h.create::<MendixPackage>(&with_policy(
+        cloud_build("removed", demo::GOOD_REVISION, "9.2.0"),
+        "Delete",
+    ))
+    .await;
+    let kept = h.wait_package("kept", package_ready).await;
+    let removed = h.wait_package("removed", package_ready).await;
+    assert!(
+        kept.metadata.finalizers.unwrap_or_default().is_empty(),
+        "Retain needs no finalizer"
+    );
+    assert_eq!(
+        removed.metadata.finalizers.unwrap_or_default(),
+        ["mendixops.io/cleanup"]
+    );
+    // The credentials go first (as when a namespace is deleted), then the package.
+    kube::Api::<Secret>::namespaced(h.client.clone(), &h.ns)
+        .delete(CLOUD_SECRET, &Default::default())
+        .await
+        .expect("Secret deleted");
+    h.delete_package("removed").await;
+    h.delete_package("kept").await;
+    let api = h.packages();
+    wait_for(
+        "both packages gone",
+        || {
+            let api = api.clone();
+            async move { Some(api.list(&Default::default()).await.ok()?.items.len()) }
+        },
+        |left| *left == 0,
+    )
+    .await;
+    assert_eq!(h.mendix.stats().count("v1_delete_package"), 0);
+    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns);
+    let retained = events
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .find(|e| e.reason.as_deref() == Some("Retained"))
+        .expect("a Retained Event");
+    let note = retained.note.unwrap_or_default();
+    assert!(
+        note.contains(CLOUD_SECRET) && note.contains("kept in Mendix"),
+        "{note}"
+    );
+    // Put the Secret back for the harness's last look.
+    h.put_secret(
+        CLOUD_SECRET,
+        &[
+            ("username", demo::CLOUD_USERNAME),
+            ("apiKey", demo::CLOUD_API_KEY),
+        ],
+    )
+    .await;
+}

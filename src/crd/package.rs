@@ -147,10 +147,12 @@ pub struct ExistingSource {
 /// What happens to the remote package when the resource is deleted.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DeletionPolicy {
-    /// Leave the package in Mendix.
+    /// Leave the package in Mendix; the resource is deleted at once (no finalizer).
     #[default]
     Retain,
-    /// Delete the package in Mendix (waits while an environment still uses it).
+    /// Delete the package in Mendix first (finalizer `mendixops.io/cleanup`; waits while an
+    /// environment still uses it; kept in Mendix, with a Warning Event, when the credentials
+    /// Secret is gone).
     Delete,
 }
 

@@ -51,6 +51,22 @@ pub async fn cleanup(
             let Outcome::Stalled { reason, message } = verdict.outcome else {
                 return Ok(Cleanup::Wait(verdict));
             };
+            // Without its credentials Secret (deleted first, or with its namespace) no one can
+            // delete the remote package through this resource: keep it in Mendix and say so,
+            // instead of holding the deletion forever.
+            if reason == "SecretNotFound" {
+                ctx.event(
+                    pkg,
+                    EventType::Warning,
+                    "Retained",
+                    "Delete",
+                    format!(
+                        "the remote package is kept in Mendix: {message}; delete it in the Mendix Portal if it is no longer needed"
+                    ),
+                )
+                .await;
+                return Ok(Cleanup::Done);
+            }
             return Ok(Cleanup::Wait(Verdict::stalled(
                 &reason,
                 format!(

@@ -20,6 +20,7 @@ use super::error::Error;
 use super::outcome::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use super::status::StatusWriter;
 use crate::crd::conditions::{Outcome, apply_outcome};
+use crate::crd::package::DeletionPolicy;
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
 use crate::runtime::telemetry::reconcile_span;
 use tracing::Instrument;
@@ -47,14 +48,20 @@ pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Act
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        let result = finalizer(&api, FINALIZER, pkg, |event| async {
-            match event {
-                FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-                FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
-            }
-        })
-        .await
-        .map_err(|e| Error::Finalizer(Box::new(e)));
+        let result = if pkg.spec.deletion_policy == DeletionPolicy::Delete {
+            finalizer(&api, FINALIZER, pkg, |event| async {
+                match event {
+                    FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                    FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+                }
+            })
+            .await
+            .map_err(|e| Error::Finalizer(Box::new(e)))
+        } else {
+            // Retain: nothing remote to do on delete, so no finalizer to hold the deletion (one
+            // left from `Delete` is taken off).
+            without_finalizer(&pkg, &ctx, &api).await
+        };
         ctx.metrics.count_reconcile(
             KIND,
             result
@@ -66,6 +73,34 @@ pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Act
     }
     .instrument(span)
     .await
+}
+
+/// A package whose deletion needs no remote work: converged without a finalizer.
+async fn without_finalizer(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    api: &Api<MendixPackage>,
+) -> Result<Action, Error> {
+    if let Some(index) = pkg.finalizers().iter().position(|f| f == FINALIZER) {
+        let path = format!("/metadata/finalizers/{index}");
+        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+            {"op": "test", "path": path, "value": FINALIZER},
+            {"op": "remove", "path": path},
+        ]))
+        .map_err(|_| Error::MissingObjectKey("metadata.finalizers"))?;
+        api.patch(
+            &pkg.name_any(),
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::<()>::Json(patch),
+        )
+        .await?;
+        // The patch wakes the next reconcile.
+        return Ok(Action::await_change());
+    }
+    if pkg.meta().deletion_timestamp.is_some() {
+        return Ok(Action::await_change());
+    }
+    apply(pkg, ctx, api).await
 }
 
 /// Converges and writes status; a transient failure is reported in status and retried.
