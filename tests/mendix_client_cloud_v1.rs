@@ -599,15 +599,3 @@ async fn log_download_urls() {
         .unwrap_err();
     assert!(err.is_not_found(), "{err}");
 }
-
-/// The id of the package uploaded as `name`, from the package list.
-async fn uploaded_id(build: &mendix_operator::mendix::cloud_v1::CloudBuild, name: &str) -> String {
-    build
-        .list_packages(CLOUD_APP_ID)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|p| p.name.as_deref() == Some(name))
-        .map(|p| p.package_id)
-        .unwrap_or_else(|| panic!("package {name} listed"))
-}

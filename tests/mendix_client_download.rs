@@ -138,11 +138,11 @@ async fn a_streamed_upload_arrives_intact() {
         .flat_map(|c| c.as_ref().unwrap().to_vec())
         .collect();
     let source = UploadSource::stream(futures::stream::iter(chunks));
-    let package_id = build
+    build
         .upload_package(CLOUD_APP_ID, "streamed.mda", source)
         .await
-        .unwrap()
-        .expect("PackageId");
+        .unwrap();
+    let package_id = uploaded_id(&build, "streamed.mda").await;
     let url = build.download_url(CLOUD_APP_ID, &package_id).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sha = hex::encode(Sha256::digest(&expected));

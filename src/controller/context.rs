@@ -51,6 +51,8 @@ pub struct Context {
     /// How long Mendix Cloud starts take, and which starts wait to learn it.
     pub start_times:
         Arc<StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>>,
+    /// Each object's consecutive failures and the wait before its next retry.
+    pub retries: crate::controller::backoff::RetryBackoff,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
     /// Versions (uid/resourceVersion) of objects that did not decode, reported once each.
@@ -110,6 +112,7 @@ impl Context {
             settings,
             unrecorded_jobs: UnrecordedJobs::default(),
             start_times: Arc::default(),
+            retries: Default::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
             invalid_reported: Mutex::default(),
         })

@@ -134,22 +134,34 @@ pub fn stall_or_retry(err: MendixError, what: &str) -> Result<Verdict, crate::co
 }
 
 /// The verdict of a whole converge: Mendix errors that reach this far become Stalled (terminal)
-/// or "waiting for Mendix" with a backoff that honours Retry-After; other errors end the reconcile.
+/// or "waiting for Mendix" after the object's own growing, jittered backoff (or Retry-After,
+/// when longer); other errors end the reconcile. A converge that got through starts the
+/// object's backoff over.
 pub fn settle(
     result: Result<Verdict, crate::controller::Error>,
-    poll: &crate::controller::backoff::PollSchedule,
+    ctx: &crate::controller::Context,
+    uid: &str,
 ) -> Result<Verdict, crate::controller::Error> {
+    use crate::controller::backoff::Failure;
     match result {
         Err(crate::controller::Error::Mendix(err)) => Ok(match stalled_by(&err, "Mendix") {
-            Some((reason, message)) => Verdict::stalled(reason, message),
+            Some((reason, message)) => {
+                ctx.retries.succeeded(uid);
+                Verdict::stalled(reason, message)
+            }
             None => {
-                let after = err.retry_after().unwrap_or(poll.first).max(poll.first);
+                let backoff = ctx.retries.failed(uid, Failure::Other, &ctx.settings.poll);
+                let after = err.retry_after().unwrap_or_default().max(backoff);
                 Verdict::new(
                     Outcome::progressing("MendixUnavailable", format!("waiting for Mendix: {err}")),
                     after,
                 )
             }
         }),
+        Ok(verdict) => {
+            ctx.retries.succeeded(uid);
+            Ok(verdict)
+        }
         other => other,
     }
 }

@@ -121,3 +121,18 @@ pub fn assert_no_secrets(err: &MendixError) {
         }
     }
 }
+
+/// The id of the package uploaded as `name`, from the package list.
+pub async fn uploaded_id(
+    build: &mendix_operator::mendix::cloud_v1::CloudBuild,
+    name: &str,
+) -> String {
+    build
+        .list_packages(mendix_operator::sandbox::mendix::demo::CLOUD_APP_ID)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name.as_deref() == Some(name))
+        .map(|p| p.package_id)
+        .unwrap_or_else(|| panic!("package {name} listed"))
+}

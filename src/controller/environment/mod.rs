@@ -251,7 +251,8 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
     let verdict = settle(
         converge(env, ctx, &mut status, &mut writer).await,
-        &ctx.settings.poll,
+        ctx,
+        &env.uid().unwrap_or_default(),
     )?;
     write_status(env, ctx, &mut writer, &mut status, &verdict.outcome, false).await?;
     Ok(next_action(&verdict, ctx.settings.resync))
@@ -259,11 +260,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
 
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(env.as_ref()).entered();
-    if error.is_conflict() {
-        return Action::requeue(super::package::CONFLICT_RETRY);
-    }
-    tracing::warn!(error = %error, "MendixEnvironment reconcile failed");
-    Action::requeue(super::package::failure_retry(&ctx))
+    super::package::retry_after_failure(env.as_ref(), error, &ctx)
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also

@@ -5,7 +5,6 @@ pub mod cleanup;
 pub mod remote;
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::Api;
@@ -26,16 +25,6 @@ use crate::runtime::telemetry::reconcile_span;
 use tracing::Instrument;
 
 pub const KIND: &str = "MendixPackage";
-
-/// A conflict means the cache lagged behind a write: look again almost at once.
-pub const CONFLICT_RETRY: Duration = Duration::from_millis(100);
-
-/// Wait after any other failed reconcile (a Kubernetes API error, an unreadable Secret): the
-/// poll ceiling, at most 15 s, so a passing API-server hiccup delays a job no more than a
-/// slow poll would.
-pub fn failure_retry(ctx: &Context) -> Duration {
-    ctx.settings.poll.max.min(Duration::from_secs(15))
-}
 
 /// Reconciles one MendixPackage.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -113,7 +102,8 @@ async fn apply(
     let mut writer = StatusWriter::new(api.clone(), pkg, pkg.status.as_ref())?;
     let verdict = settle(
         converge(pkg, ctx, &mut status, &mut writer).await,
-        &ctx.settings.poll,
+        ctx,
+        &pkg.uid().unwrap_or_default(),
     )?;
     write_status(pkg, ctx, &mut writer, &mut status, &verdict.outcome).await?;
     Ok(next_action(&verdict, ctx.settings.resync))
@@ -205,24 +195,31 @@ async fn complete_and_write(
 /// Failed reconciles are retried after a pause; deletions that wait say how long.
 pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(pkg.as_ref()).entered();
-    if error.is_conflict() {
-        return Action::requeue(CONFLICT_RETRY);
+    if let Error::Finalizer(inner) = error
+        && let kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) =
+            inner.as_ref()
+    {
+        return Action::requeue(*after);
     }
-    match error {
-        Error::Finalizer(inner) => match inner.as_ref() {
-            kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) => {
-                Action::requeue(*after)
-            }
-            _ => {
-                tracing::warn!(error = %error, "MendixPackage reconcile failed");
-                Action::requeue(failure_retry(&ctx))
-            }
-        },
-        _ => {
-            tracing::warn!(error = %error, "MendixPackage reconcile failed");
-            Action::requeue(failure_retry(&ctx))
-        }
-    }
+    retry_after_failure(pkg.as_ref(), error, &ctx)
+}
+
+/// The requeue after a failed reconcile of `obj`: its own growing, jittered backoff (short for
+/// a conflict), logged unless it was a conflict.
+pub(crate) fn retry_after_failure<K: Resource<DynamicType = ()>>(
+    obj: &K,
+    error: &Error,
+    ctx: &Context,
+) -> Action {
+    use super::backoff::Failure;
+    let failure = if error.is_conflict() {
+        Failure::Conflict
+    } else {
+        tracing::warn!(error = %error, kind = %K::kind(&()), "reconcile failed");
+        Failure::Other
+    };
+    let uid = obj.meta().uid.as_deref().unwrap_or_default();
+    Action::requeue(ctx.retries.failed(uid, failure, &ctx.settings.poll))
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)) until
