@@ -893,3 +893,39 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
     }
     assert_eq!(writes(&h), expected, "no write after the verdicts");
 }
+
+/// The URL of an upload is chosen by whoever creates the MendixPackage: by default the operator
+/// refuses addresses inside the cluster or the machine (here: loopback), and files over
+/// --max-download-size, before anything is uploaded.
+#[tokio::test]
+async fn upload_urls_inside_the_cluster_and_oversized_files_are_refused() {
+    let mut mda = b"PK\x03\x04".to_vec();
+    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
+    let served = serve_file(mda).await;
+    for (allow_private, max, expect) in [
+        (false, 1u64 << 30, "--allow-private-download-urls"),
+        (true, 4096, "--max-download-size"),
+    ] {
+        let mut h = Harness::new().await;
+        let mut config = h.config();
+        config.allow_private_download_urls = allow_private;
+        config.max_download_size = max;
+        h.start_operator_with(config).await;
+        h.create::<MendixPackage>(&mxpkg(
+            "refused",
+            "mendixCloud",
+            demo::CLOUD_APP_ID,
+            CLOUD_SECRET,
+            &format!("{{upload: {{url: '{served}', fileName: app.mda}}}}"),
+        ))
+        .await;
+        let p = h.wait_package("refused", package_stalled).await;
+        let (reason, message) = stalled_condition(&p.status.expect("status").conditions);
+        assert_eq!(reason, "UploadSourceUnreachable", "{message}");
+        assert!(
+            message.contains(expect) && message.contains("spec.source.upload.url"),
+            "{message}"
+        );
+        assert_eq!(writes(&h), vec![], "nothing was uploaded");
+    }
+}

@@ -70,6 +70,9 @@ impl OperatorProcess {
                 "16",
                 "--namespaces",
                 &self.namespace,
+                // The package files are served on loopback.
+                "--allow-private-download-urls",
+                "true",
             ])
             .env("KUBECONFIG", &self.kubeconfig)
             .env("RUST_LOG", "info")

@@ -78,7 +78,25 @@ fn deployment_meets_the_restricted_pod_security_standard() {
         "RuntimeDefault"
     );
     assert_eq!(pod["serviceAccountName"], "mendix-operator");
-    assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null() && pod["volumes"].is_null());
+    assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null());
+    // One volume: the size-limited emptyDir that downloads go to, as DOWNLOAD_DIR says.
+    assert_eq!(
+        pod["volumes"],
+        serde_json::json!([{"name": "downloads", "emptyDir": {"sizeLimit": "2Gi"}}])
+    );
+    let container = &pod["containers"][0];
+    let env_value = |name: &str| {
+        container["env"]
+            .as_array()
+            .and_then(|env| env.iter().find(|e| e["name"] == name))
+            .map(|e| e["value"].clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        container["volumeMounts"][0]["mountPath"],
+        env_value("DOWNLOAD_DIR")
+    );
+    assert_eq!(env_value("MAX_DOWNLOAD_SIZE"), "1GiB");
     let containers = pod["containers"].as_array().expect("containers");
     assert!(!containers.is_empty());
     for c in containers {

@@ -57,10 +57,12 @@ async fn start_server() -> std::net::SocketAddr {
 #[tokio::test]
 async fn uploads_and_downloads_stream() {
     let addr = start_server().await;
-    let config = MendixConfig::default().with_urls(
+    let mut config = MendixConfig::default().with_urls(
         format!("http://{addr}/api/1").parse().unwrap(),
         format!("http://{addr}/api/v4").parse().unwrap(),
     );
+    // This test's file server is on loopback.
+    config.download.allow_private_addresses = true;
     let mendix = Mendix::new(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("large.mda");

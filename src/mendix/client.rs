@@ -10,6 +10,8 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATIO
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
+
+use super::download_guard::{PublicOnly, forbidden_host};
 use url::Url;
 
 use super::api::Api;
@@ -83,12 +85,23 @@ impl Mendix {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(client_error)?;
-        let download_http = reqwest::Client::builder()
+        let allow_private = config.download.allow_private_addresses;
+        let mut download_http = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .user_agent(config.user_agent.clone())
-            .redirect(reqwest::redirect::Policy::limited(5))
-            .build()
-            .map_err(client_error)?;
+            .redirect(reqwest::redirect::Policy::custom(move |attempt| {
+                if attempt.previous().len() >= 5 {
+                    return attempt.error("more than 5 redirects");
+                }
+                match forbidden_host(attempt.url()).filter(|_| !allow_private) {
+                    Some(reason) => attempt.error(format!("redirected to {reason}")),
+                    None => attempt.follow(),
+                }
+            }));
+        if !allow_private {
+            download_http = download_http.dns_resolver(Arc::new(PublicOnly));
+        }
+        let download_http = download_http.build().map_err(client_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 http,

@@ -33,6 +33,8 @@ pub struct MendixConfig {
     /// Largest JSON answer accepted, so a broken server cannot exhaust memory.
     pub max_response_bytes: usize,
     pub user_agent: String,
+    /// Where package files may be downloaded from, and how large they may be.
+    pub download: super::download_guard::DownloadPolicy,
 }
 
 impl Default for MendixConfig {
@@ -49,6 +51,7 @@ impl Default for MendixConfig {
             page_size: 50,
             max_response_bytes: 16 * 1024 * 1024,
             user_agent: concat!("mendix-operator/", env!("CARGO_PKG_VERSION")).to_string(),
+            download: Default::default(),
         }
     }
 }

@@ -53,6 +53,17 @@ impl Mendix {
                 format!("{} is not an http(s) URL", redact_url(url)),
             ));
         }
+        if !self.inner.config.download.allow_private_addresses
+            && let Some(reason) = super::download_guard::forbidden_host(&parsed)
+        {
+            return Err(invalid(
+                "url",
+                format!(
+                    "{} is refused: {reason}; the operator downloads only from public addresses unless started with --allow-private-download-urls",
+                    redact_url(url)
+                ),
+            ));
+        }
         let expected = match expected_sha256 {
             Some(hash) => {
                 let hash = hash.trim().to_ascii_lowercase();
@@ -159,6 +170,18 @@ impl Mendix {
                 &[],
             ));
         }
+        let max = config.download.max_bytes;
+        let too_large = |size: u64| MendixError::InvalidInput {
+            api: Api::Download,
+            operation: OPERATION,
+            field: "url",
+            reason: format!(
+                "the file is larger than {max} bytes ({size} or more); raise --max-download-size if it is a real package"
+            ),
+        };
+        if let Some(length) = response.content_length().filter(|l| *l > max) {
+            return Err(too_large(length));
+        }
         let temp = tempfile::Builder::new()
             .prefix("mendix-package-")
             .suffix(".mda")
@@ -187,6 +210,10 @@ impl Mendix {
                 chunk.map_err(|err| transport_error(Api::Download, OPERATION, timeout, &err))?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
+            if size > max {
+                // The temporary file is removed when `path` is dropped.
+                return Err(too_large(size));
+            }
             file.write_all(&chunk)
                 .await
                 .map_err(io(format!("cannot write {}", path.display())))?;

@@ -34,6 +34,7 @@ pub mod cloud_v1;
 pub mod config;
 pub mod credentials;
 pub mod download;
+pub mod download_guard;
 pub mod error;
 pub mod limiter;
 pub mod observer;

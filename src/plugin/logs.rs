@@ -62,8 +62,10 @@ pub async fn print_app_log(
             "--mendix-cloud-url `{mendix_cloud_url}` is not a URL ({e})"
         ))
     })?;
-    let config = MendixConfig::default()
+    let mut config = MendixConfig::default()
         .with_urls(base, MendixConfig::default().private_cloud_v4_url.clone());
+    // The link comes from Mendix and the plugin runs as the user: no address is off limits.
+    config.download.allow_private_addresses = true;
     let mendix = Mendix::new(config).map_err(|e| PluginError::Logs(e.to_string()))?;
     let link = mendix
         .cloud_deploy(&credentials)

@@ -81,6 +81,43 @@ pub struct RunConfig {
     /// How long a Lease stays valid without renewal; a standby takes over after it expires.
     #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = humantime::parse_duration)]
     pub lease_duration: Duration,
+    /// Directory for package files fetched from `spec.source.upload.url` before they are
+    /// uploaded (the Deployment mounts an emptyDir with a size limit here).
+    #[arg(long, env = "DOWNLOAD_DIR", default_value_os_t = std::env::temp_dir())]
+    pub download_dir: std::path::PathBuf,
+    /// Largest package file fetched from `spec.source.upload.url`, e.g. `1GiB`, `500MiB`.
+    #[arg(long, env = "MAX_DOWNLOAD_SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub max_download_size: u64,
+    /// Allow `spec.source.upload.url` on loopback, link-local (cloud metadata), private and
+    /// in-cluster addresses. Off by default: whoever can create a MendixPackage chooses the URL.
+    #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_URLS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub allow_private_download_urls: bool,
+}
+
+/// A size in bytes: a number, optionally followed by KiB, MiB or GiB.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, ""),
+    };
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}`: write bytes, KiB, MiB or GiB"
+            ));
+        }
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(factor))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("`{text}` is not a positive size such as 1GiB or 500MiB"))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]

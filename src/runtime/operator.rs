@@ -62,6 +62,10 @@ fn mendix_config(config: &RunConfig) -> Result<MendixConfig, OperatorError> {
         parse("--private-cloud-url", &config.private_cloud_url)?,
     );
     mendix.request_timeout = config.mendix_request_timeout;
+    mendix.download = crate::mendix::download_guard::DownloadPolicy {
+        allow_private_addresses: config.allow_private_download_urls,
+        max_bytes: config.max_download_size,
+    };
     mendix.limits = HostLimits {
         max_in_flight: config.mendix_max_in_flight,
         requests_per_second: config.mendix_requests_per_second,
@@ -116,7 +120,7 @@ pub async fn run(
         // A Private Cloud build whose answer was lost is looked for this long before it is
         // requested again: fifteen poll ceilings, 15 minutes with the default --poll-max.
         orphan_grace: config.poll_max.saturating_mul(15),
-        ..Settings::default()
+        download_dir: config.download_dir.clone(),
     };
     let ctx = Context::new(
         client.clone(),

@@ -229,6 +229,10 @@ fn operator_config(cloud_url: &str, private_cloud_url: &str) -> RunConfig {
         lease_name: "mendix-operator".into(),
         identity: "mendix-operator-sandbox".into(),
         lease_duration: Duration::from_secs(15),
+        download_dir: std::env::temp_dir(),
+        max_download_size: 1 << 30,
+        // Package files are served on loopback here.
+        allow_private_download_urls: true,
     }
 }
 

@@ -34,10 +34,12 @@ pub async fn start_with(sandbox: MendixSandbox, config: MendixConfig) -> Env {
         .serve("127.0.0.1:0".parse().expect("loopback address"))
         .await
         .expect("sandbox starts");
-    let config = config.with_urls(
+    let mut config = config.with_urls(
         server.cloud_v1_url().parse().expect("v1 url"),
         server.private_cloud_v4_url().parse().expect("v4 url"),
     );
+    // The sandbox's download links are on loopback.
+    config.download.allow_private_addresses = true;
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
     let mendix = Mendix::new(config)

@@ -78,6 +78,10 @@ pub fn config(mendix: &SandboxServer, namespace: &str) -> RunConfig {
         lease_name: "mendix-operator".into(),
         identity: String::new(),
         lease_duration: Duration::from_secs(15),
+        download_dir: std::env::temp_dir(),
+        max_download_size: 1 << 30,
+        // Package files are served on loopback here.
+        allow_private_download_urls: true,
     }
 }
 
