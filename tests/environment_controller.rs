@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use serde_json::json;
-use support::resources::{cloud_env, pc_env};
+use support::resources::{cloud_env, cloud_env_deployed, pc_env};
 use support::*;
 
 async fn patch_spec(h: &Harness, name: &str, spec: serde_json::Value) {
@@ -892,19 +892,8 @@ async fn a_start_job_mendix_forgets_or_will_not_report_is_not_followed_forever()
             // For good: the job is never reported again.
             times: None,
         });
-        h.create::<MendixEnvironment>(&format!(
-            "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: forgotten}}
-spec:
-  target: {{mendixCloud: {{appId: {app}, mode: Test}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  packageId: {package}
-",
-            app = demo::CLOUD_APP_ID,
-            package = demo::CLOUD_EXISTING_PACKAGE_ID
-        ))
-        .await;
+        h.create::<MendixEnvironment>(&cloud_env_deployed("forgotten", "Test", ""))
+            .await;
         h.wait_environment("forgotten", environment_ready).await;
         assert_eq!(h.cloud_env_state("Test")["status"], "Running", "{code}");
         assert_eq!(cloud_done(&h, "Test", "starts"), 1, "{code}: one start");
@@ -923,11 +912,8 @@ async fn a_resource_with_the_longest_name_gets_its_events() {
     let h = Harness::started().await;
     let name = format!("long-{}", "n".repeat(248));
     assert_eq!(name.len(), 253);
-    h.create::<MendixEnvironment>(&cloud_env(&name, "Test", "unused", "").replace(
-        "packageRef: {name: unused}",
-        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
-    ))
-    .await;
+    h.create::<MendixEnvironment>(&cloud_env_deployed(&name, "Test", ""))
+        .await;
     h.wait_environment(&name, environment_ready).await;
     let events: kube::Api<Event> = kube::Api::namespaced(h.client.clone(), &h.ns);
     let name_for_wait = name.clone();
@@ -989,11 +975,8 @@ spec:
 #[tokio::test]
 async fn a_custom_setting_change_on_a_running_app_is_applied_by_one_restart() {
     let h = Harness::started().await;
-    h.create::<MendixEnvironment>(&cloud_env("custom", "Test", "unused", "").replace(
-        "packageRef: {name: unused}",
-        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
-    ))
-    .await;
+    h.create::<MendixEnvironment>(&cloud_env_deployed("custom", "Test", ""))
+        .await;
     h.wait_environment("custom", environment_ready).await;
     let (starts, stops) = (
         cloud_done(&h, "Test", "starts"),

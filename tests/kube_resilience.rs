@@ -11,9 +11,8 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use mendix_operator::crd::MendixEnvironment;
-use mendix_operator::sandbox::mendix::demo;
 use serde_json::json;
-use support::resources::cloud_env;
+use support::resources::cloud_env_deployed;
 use support::*;
 
 /// A failure guard: far longer than a clean stop takes, far shorter than "never".
@@ -44,10 +43,7 @@ async fn an_object_the_operator_cannot_decode_does_not_stop_the_others() {
     .expect("newer CRD applied");
 
     let kubectl = h.kubectl();
-    let odd = cloud_env("odd", "Acceptance", "unused", "  runState: Paused\n").replace(
-        "packageRef: {name: unused}",
-        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
-    );
+    let odd = cloud_env_deployed("odd", "Acceptance", "  runState: Paused\n");
     // The API server may take a moment to serve the new schema.
     wait_for(
         "the newer CRD to admit runState: Paused",
@@ -62,11 +58,8 @@ async fn an_object_the_operator_cannot_decode_does_not_stop_the_others() {
         |ok| *ok,
     )
     .await;
-    h.create::<MendixEnvironment>(&cloud_env("fine", "Test", "unused", "").replace(
-        "packageRef: {name: unused}",
-        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
-    ))
-    .await;
+    h.create::<MendixEnvironment>(&cloud_env_deployed("fine", "Test", ""))
+        .await;
 
     h.start_operator().await;
     h.wait_environment("fine", environment_ready).await;

@@ -36,6 +36,29 @@ use super::context::Context;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
+/// What a controller of this operator watches: a namespaced kind of this API.
+pub trait Watched:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> Watched for K where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// Hash of everything a user changes to ask for a reconcile; a status write leaves it equal.
 fn user_change<K: Resource>(obj: &K) -> Option<u64> {
     let meta = obj.meta();
@@ -61,13 +84,7 @@ fn slim<K: Resource>(obj: &mut K) {
 /// changes only (see the module documentation).
 pub fn controller<K>(ctx: &Arc<Context>, namespace: Option<&str>) -> Controller<K>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let (store, writer) = reflector::store();
     let changes = decodable::<K>(ctx, namespace)
@@ -86,13 +103,7 @@ pub fn decodable<K>(
     namespace: Option<&str>,
 ) -> impl Stream<Item = Result<watcher::Event<K>, watcher::Error>> + Send + 'static
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: Watched,
 {
     let client = ctx.client.clone();
     let api: Api<DeserializeGuard<K>> = match namespace {

@@ -18,6 +18,15 @@ spec:
     )
 }
 
+/// A Mendix Cloud environment of the demo app that runs the package already deployed there
+/// (`packageId`, so no MendixPackage and no transport).
+pub fn cloud_env_deployed(name: &str, mode: &str, extra: &str) -> String {
+    cloud_env(name, mode, "unused", extra).replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
+    )
+}
+
 pub fn pc_env(name: &str, environment: &str, package: &str, extra: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
