@@ -188,21 +188,17 @@ pub async fn run(
         let _ = leading.wait_for(|l| !*l).await;
         let _ = lost_tx.send(true);
     });
-    let stop = {
-        let shutdown = shutdown.clone();
-        let mut lost = lost_rx.clone();
-        async move {
-            tokio::select! {
-                () = shutdown => {},
-                Ok(_) = lost.wait_for(|l| *l) => {},
-            }
+    // On shutdown the controllers finish (and record) the reconciles in flight before the Lease
+    // is released. On a lost Lease every reconcile stops at once, wherever it is: another
+    // replica leads now, and no Mendix write may be sent after that is known. (Each write is
+    // recorded before it is sent, so the new leader resumes it like after a crash.)
+    let mut lost = lost_rx.clone();
+    tokio::select! {
+        () = run_controllers(&config, ctx, health.clone(), shutdown.clone()) => {}
+        Ok(_) = lost.wait_for(|l| *l) => {
+            tracing::error!(identity, "lost the leader Lease: every reconcile stopped");
         }
     }
-    .boxed()
-    .shared();
-    // Controllers stop on shutdown or when the Lease is lost, whichever comes first; on shutdown
-    // they finish (and record) the reconciles in flight before the Lease is released.
-    run_controllers(&config, ctx, health.clone(), stop).await;
     health.set_leading(false);
     let lost_lease = *lost_rx.borrow_and_update();
     guard.abort();
@@ -282,41 +278,40 @@ async fn run_controllers(
             }
         }
     };
-    let mut tasks = Vec::new();
+    // Dropping this future (a lost Lease) aborts every controller and the reconciles in it.
+    let mut tasks = tokio::task::JoinSet::new();
     let mut package_stores = Vec::new();
     let mut environment_stores = Vec::new();
     for ns in namespaces {
         let package_controller = trigger::controller::<MendixPackage>(&ctx, ns.as_deref());
         package_stores.push(package_controller.store());
-        tasks.push(tokio::spawn(package::run(
+        tasks.spawn(package::run(
             package_controller,
             ctx.clone(),
             config.reconcile_concurrency,
             stop.clone(),
             synced(),
-        )));
+        ));
         let environment_controller = trigger::controller::<MendixEnvironment>(&ctx, ns.as_deref());
         environment_stores.push(environment_controller.store());
-        tasks.push(tokio::spawn(environment::run(
+        tasks.spawn(environment::run(
             environment_controller,
             ns,
             ctx.clone(),
             config.reconcile_concurrency,
             stop.clone(),
             synced(),
-        )));
+        ));
     }
-    tasks.push(tokio::spawn(gauges::run(
+    tasks.spawn(gauges::run(
         package_stores,
         ctx.metrics.clone(),
         stop.clone(),
-    )));
-    tasks.push(tokio::spawn(gauges::run(
+    ));
+    tasks.spawn(gauges::run(
         environment_stores,
         ctx.metrics.clone(),
         stop.clone(),
-    )));
-    for task in tasks {
-        let _ = task.await;
-    }
+    ));
+    while tasks.join_next().await.is_some() {}
 }
