@@ -372,6 +372,12 @@ impl PcDeploy {
 
     /// `PUT .../environments/{environmentId}` with the whole manifest (deploy a package, set
     /// constants, scheduled events, `container.instances`...). Starts a job.
+    ///
+    /// Repeating it is allowed, and the client does after a timeout or a 5xx: it carries the
+    /// whole desired manifest, so a second job applies the same state again and nothing
+    /// accumulates. The controller follows the job of the answer it received; a PUT whose answer
+    /// it never saw is waited for by its own step (`controller::environment::private`), never
+    /// followed by a different manifest until that step is seen applied.
     pub async fn update_environment(
         &self,
         app_id: &str,
