@@ -607,3 +607,55 @@ async fn only_delete_packages_hold_a_finalizer_and_a_lost_secret_retains() {
     )
     .await;
 }
+
+/// A `Delete` package that an environment keeps using is not waited for without end: after
+/// --delete-wait-limit it is kept in Mendix, a Warning Event says so, and the resource goes.
+#[tokio::test]
+async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
+    use k8s_openapi::api::events::v1::Event;
+    let mut h = Harness::new().await;
+    let mut config = h.config();
+    config.delete_wait_limit = std::time::Duration::from_secs(2);
+    h.start_operator_with(config).await;
+    h.create::<MendixPackage>(&with_policy(
+        cloud_build("busy", demo::GOOD_REVISION, "9.3.0"),
+        "Delete",
+    ))
+    .await;
+    h.wait_package("busy", package_ready).await;
+    h.mendix.add_fault(Fault {
+        operation: "v1_delete_package".into(),
+        kind: FaultKind::Error {
+            status: 409,
+            error_code: Some("PACKAGE_IN_USE".into()),
+        },
+        rate: 1.0,
+        times: None,
+    });
+    h.delete_package("busy").await;
+    let api = h.packages();
+    wait_for(
+        "the package resource gone",
+        || {
+            let api = api.clone();
+            async move { Some(api.get_opt("busy").await.ok().flatten().is_none()) }
+        },
+        |gone| *gone,
+    )
+    .await;
+    assert!(
+        h.mendix.stats().count("v1_delete_package") >= 1,
+        "it was tried"
+    );
+    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns)
+        .list(&Default::default())
+        .await
+        .expect("events");
+    let note = events
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Retained"))
+        .and_then(|e| e.note.clone())
+        .expect("a Retained Event");
+    assert!(note.contains("still used it after 2s"), "{note}");
+}

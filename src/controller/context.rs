@@ -28,6 +28,9 @@ pub struct Settings {
     pub orphan_grace: Duration,
     /// Where `source.upload` files are downloaded to before they are uploaded.
     pub download_dir: PathBuf,
+    /// How long a `Delete` package waits while an environment still uses it before it is
+    /// retained in Mendix and its resource let go.
+    pub delete_wait_limit: Duration,
 }
 
 impl Default for Settings {
@@ -37,6 +40,7 @@ impl Default for Settings {
             resync: Duration::from_secs(600),
             orphan_grace: Duration::from_secs(15 * 60),
             download_dir: std::env::temp_dir(),
+            delete_wait_limit: Duration::from_secs(3600),
         }
     }
 }

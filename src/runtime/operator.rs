@@ -121,6 +121,7 @@ pub async fn run(
         // requested again: fifteen poll ceilings, 15 minutes with the default --poll-max.
         orphan_grace: config.poll_max.saturating_mul(15),
         download_dir: config.download_dir.clone(),
+        delete_wait_limit: config.delete_wait_limit,
     };
     let ctx = Context::new(
         client.clone(),

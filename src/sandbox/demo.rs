@@ -233,6 +233,7 @@ fn operator_config(cloud_url: &str, private_cloud_url: &str) -> RunConfig {
         max_download_size: 1 << 30,
         // Package files are served on loopback here.
         allow_private_download_urls: true,
+        delete_wait_limit: Duration::from_secs(3600),
     }
 }
 

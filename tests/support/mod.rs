@@ -82,6 +82,7 @@ pub fn config(mendix: &SandboxServer, namespace: &str) -> RunConfig {
         max_download_size: 1 << 30,
         // Package files are served on loopback here.
         allow_private_download_urls: true,
+        delete_wait_limit: Duration::from_secs(3600),
     }
 }
 

@@ -160,7 +160,34 @@ pub async fn cleanup(
             if err.code() == Some("PACKAGE_IN_USE")
                 || err.status().map(|s| s.as_u16()) == Some(409) =>
         {
-            // Wait with a growing interval while an environment still uses the package.
+            // Wait with a growing interval while an environment still uses the package, for at
+            // most --delete-wait-limit since the deletion was asked for; then keep it in Mendix
+            // and say so, instead of holding the resource for ever.
+            let waited: Duration = pkg
+                .metadata
+                .deletion_timestamp
+                .as_ref()
+                .and_then(|t| {
+                    crate::controller::outcome::now()
+                        .duration_since(t.0)
+                        .try_into()
+                        .ok()
+                })
+                .unwrap_or_default();
+            if waited >= ctx.settings.delete_wait_limit {
+                ctx.event(
+                    pkg,
+                    EventType::Warning,
+                    "Retained",
+                    "Delete",
+                    format!(
+                        "package {package_id} is kept in Mendix: an environment still used it after {}; delete it in the Mendix Portal once it is free",
+                        humantime::format_duration(ctx.settings.delete_wait_limit)
+                    ),
+                )
+                .await;
+                return Ok(Cleanup::Done);
+            }
             let op = status
                 .operation
                 .get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
