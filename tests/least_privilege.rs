@@ -204,11 +204,7 @@ async fn run_as_operator(
         control_plane::service_account_token(&h.client, OPERATOR_NAMESPACE, "mendix-operator")
             .await
             .expect("a token for the shipped ServiceAccount");
-    let mut kube_config = control_plane().admin_config().await.expect("config");
-    kube_config.auth_info = kube::config::AuthInfo {
-        token: Some(token.into()),
-        ..Default::default()
-    };
+    let kube_config = control_plane().token_config(&token).await.expect("config");
     config.leader_election = true;
     config.lease_namespace = OPERATOR_NAMESPACE.into();
     config.lease_name = "mendix-operator-leader".into();

@@ -192,12 +192,13 @@ const MAX_NAME_BYTES: usize = 253;
 fn event_name(object: &str, nanos: i128) -> String {
     let suffix = format!(".{nanos:x}");
     let room = MAX_NAME_BYTES.saturating_sub(suffix.len());
-    // Names are DNS subdomains (ASCII); cut where a label may end.
-    let name = within_ascii(object, room).trim_end_matches(['.', '-']);
+    // Cut so that the name does not end in a separator.
+    let name = prefix_within(object, room).trim_end_matches(['.', '-']);
     format!("{name}{suffix}")
 }
 
-fn within_ascii(text: &str, max: usize) -> &str {
+/// The longest prefix of `text` of at most `max` bytes that ends on a character boundary.
+fn prefix_within(text: &str, max: usize) -> &str {
     let end = text.len().min(max);
     let end = (0..=end)
         .rev()
@@ -214,7 +215,7 @@ fn within(text: &str, max: usize) -> String {
     let ellipsis = "…";
     format!(
         "{}{ellipsis}",
-        within_ascii(text, max.saturating_sub(ellipsis.len()))
+        prefix_within(text, max.saturating_sub(ellipsis.len()))
     )
 }
 
@@ -222,6 +223,7 @@ fn within(text: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::controller::outcome::start_operation;
+    use crate::crd::OperationKind;
 
     #[test]
     fn event_names_and_notes_fit_the_events_api() {
@@ -238,7 +240,6 @@ mod tests {
         );
         assert_eq!(within("short", MAX_NOTE_BYTES), "short");
     }
-    use crate::crd::OperationKind;
 
     #[test]
     fn a_job_is_recalled_only_for_the_request_it_answered() {

@@ -19,7 +19,7 @@ pub use error::Error;
 /// How long a controller may finish its reconciles in flight once shutdown is asked for.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// What stops the controllers: SIGTERM, or a lost Lease.
+/// What stops the controllers gracefully: SIGTERM (a lost Lease aborts them instead).
 pub type Shutdown = futures::future::Shared<futures::future::BoxFuture<'static, ()>>;
 
 /// Runs a controller until it ends, or at the latest [`SHUTDOWN_GRACE`] after `shutdown`: a

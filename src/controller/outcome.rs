@@ -166,6 +166,24 @@ pub fn settle(
     }
 }
 
+/// The requeue after a failed reconcile of `obj`: its own growing, jittered backoff (short for
+/// a conflict), logged unless it was a conflict.
+pub fn retry_after_failure<K: kube::Resource<DynamicType = ()>>(
+    obj: &K,
+    error: &crate::controller::Error,
+    ctx: &crate::controller::Context,
+) -> kube::runtime::controller::Action {
+    use crate::controller::backoff::Failure;
+    let failure = if error.is_conflict() {
+        Failure::Conflict
+    } else {
+        tracing::warn!(error = %error, kind = %K::kind(&()), "reconcile failed");
+        Failure::Other
+    };
+    let uid = obj.meta().uid.as_deref().unwrap_or_default();
+    kube::runtime::controller::Action::requeue(ctx.retries.failed(uid, failure, &ctx.settings.poll))
+}
+
 /// What the controller does next: the verdict's own delay (capped by the resync period), or
 /// nothing until a change when the verdict names none — the paced resync
 /// ([`super::resync::paced`]) comes back to every resource once per period anyway.

@@ -17,7 +17,6 @@
 use std::collections::hash_map::DefaultHasher;
 use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
-
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -124,7 +123,7 @@ fn decoded<K>(
     event: watcher::Event<DeserializeGuard<K>>,
 ) -> Option<watcher::Event<K>>
 where
-    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    K: Watched,
 {
     use watcher::Event;
     let keep = |guard: DeserializeGuard<K>| match guard.0 {
@@ -147,7 +146,7 @@ where
 /// Reports an object that does not decode, once per version of it.
 fn report_invalid<K>(ctx: &Arc<Context>, invalid: InvalidObject)
 where
-    K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    K: Watched,
 {
     let meta = &invalid.metadata;
     let version = format!(

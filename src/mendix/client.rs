@@ -10,13 +10,12 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATIO
 use reqwest::multipart::{Form, Part};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
-
-use super::download_guard::{PublicOnly, forbidden_host};
 use url::Url;
 
 use super::api::Api;
 use super::config::MendixConfig;
 use super::credentials::{CloudCredentials, Pat};
+use super::download_guard::{PublicOnly, forbidden_host};
 use super::error::{MendixError, from_error_response};
 use super::limiter::{Limiters, RequestKind, host_key};
 use super::observer::{NoObserver, Outcome, RequestEvent, RequestObserver};

@@ -285,12 +285,12 @@ impl Harness {
         let proxy = FaultProxy::start(plane.url(), plane.ca_pem())
             .await
             .expect("fault proxy starts");
-        let mut operator_config = plane.admin_config().await.expect("admin config");
-        operator_config.auth_info = kube::config::AuthInfo {
-            token: Some(operator_token.clone().into()),
-            ..Default::default()
-        };
-        let operator_config = proxy.config_through(&operator_config);
+        let operator_config = proxy.config_through(
+            &plane
+                .token_config(&operator_token)
+                .await
+                .expect("operator config"),
+        );
         let h = Harness {
             ns,
             mendix,

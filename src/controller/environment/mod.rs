@@ -260,7 +260,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
 
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(env.as_ref()).entered();
-    super::package::retry_after_failure(env.as_ref(), error, &ctx)
+    super::outcome::retry_after_failure(env.as_ref(), error, &ctx)
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also

@@ -23,6 +23,14 @@ pub enum Cleanup {
     Wait(Verdict),
 }
 
+/// Gives up on deleting the remote package: it stays in Mendix, a Warning Event says why, and
+/// the finalizer may go.
+async fn retain(pkg: &MendixPackage, ctx: &Context, why: String) -> Result<Cleanup, Error> {
+    ctx.event(pkg, EventType::Warning, "Retained", "Delete", why)
+        .await;
+    Ok(Cleanup::Done)
+}
+
 pub async fn cleanup(
     pkg: &MendixPackage,
     ctx: &Context,
@@ -55,17 +63,14 @@ pub async fn cleanup(
             // delete the remote package through this resource: keep it in Mendix and say so,
             // instead of holding the deletion forever.
             if reason == "SecretNotFound" {
-                ctx.event(
+                return retain(
                     pkg,
-                    EventType::Warning,
-                    "Retained",
-                    "Delete",
+                    ctx,
                     format!(
                         "the remote package is kept in Mendix: {message}; delete it in the Mendix Portal if it is no longer needed"
                     ),
                 )
                 .await;
-                return Ok(Cleanup::Done);
             }
             return Ok(Cleanup::Wait(Verdict::stalled(
                 &reason,
@@ -175,18 +180,15 @@ pub async fn cleanup(
                 })
                 .unwrap_or_default();
             if waited >= ctx.settings.delete_wait_limit {
-                ctx.event(
+                return retain(
                     pkg,
-                    EventType::Warning,
-                    "Retained",
-                    "Delete",
+                    ctx,
                     format!(
                         "package {package_id} is kept in Mendix: an environment still used it after {}; delete it in the Mendix Portal once it is free",
                         humantime::format_duration(ctx.settings.delete_wait_limit)
                     ),
                 )
                 .await;
-                return Ok(Cleanup::Done);
             }
             let op = status
                 .operation

@@ -201,25 +201,7 @@ pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -
     {
         return Action::requeue(*after);
     }
-    retry_after_failure(pkg.as_ref(), error, &ctx)
-}
-
-/// The requeue after a failed reconcile of `obj`: its own growing, jittered backoff (short for
-/// a conflict), logged unless it was a conflict.
-pub(crate) fn retry_after_failure<K: Resource<DynamicType = ()>>(
-    obj: &K,
-    error: &Error,
-    ctx: &Context,
-) -> Action {
-    use super::backoff::Failure;
-    let failure = if error.is_conflict() {
-        Failure::Conflict
-    } else {
-        tracing::warn!(error = %error, kind = %K::kind(&()), "reconcile failed");
-        Failure::Other
-    };
-    let uid = obj.meta().uid.as_deref().unwrap_or_default();
-    Action::requeue(ctx.retries.failed(uid, failure, &ctx.settings.poll))
+    super::outcome::retry_after_failure(pkg.as_ref(), error, &ctx)
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)) until

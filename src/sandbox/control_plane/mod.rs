@@ -251,11 +251,7 @@ impl ControlPlane {
             &self.api_url,
             &self.pki.ca.cert_pem,
             "admin",
-            &format!(
-                "client-certificate-data: {}\n      client-key-data: {}",
-                b64(&self.pki.admin.cert_pem),
-                b64(&self.pki.admin.key_pem)
-            ),
+            &certificate_credentials(&self.pki.admin),
         )
     }
 
@@ -287,18 +283,12 @@ impl ControlPlane {
         kube::Client::try_from(self.admin_config().await?).map_err(client_error)
     }
 
-    /// The client configuration of ServiceAccount `namespace/name` (created if missing), with a
-    /// token from the TokenRequest API: RBAC decides what it may do.
-    pub async fn service_account_config(
-        &self,
-        admin: &kube::Client,
-        namespace: &str,
-        name: &str,
-    ) -> Result<kube::Config, ControlPlaneError> {
-        let token = service_account_token(admin, namespace, name).await?;
+    /// The client configuration of a bearer token (a ServiceAccount's, from
+    /// [`service_account_token`]): RBAC decides what it may do.
+    pub async fn token_config(&self, token: &str) -> Result<kube::Config, ControlPlaneError> {
         let mut config = self.admin_config().await?;
         config.auth_info = AuthInfo {
-            token: Some(token.into()),
+            token: Some(token.to_string().into()),
             ..AuthInfo::default()
         };
         Ok(config)
@@ -434,11 +424,7 @@ impl Files {
             api_url,
             &pki.ca.cert_pem,
             "kube-controller-manager",
-            &format!(
-                "client-certificate-data: {}\n      client-key-data: {}",
-                b64(&pki.controller_manager.cert_pem),
-                b64(&pki.controller_manager.key_pem)
-            ),
+            &certificate_credentials(&pki.controller_manager),
         );
         let audit = if audit {
             let policy = put(
@@ -630,6 +616,15 @@ fn free_port() -> Result<u16, ControlPlaneError> {
 
 fn b64(text: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// A kubeconfig user's credentials: a client certificate and its key.
+fn certificate_credentials(certified: &pki::CertifiedKey) -> String {
+    format!(
+        "client-certificate-data: {}\n      client-key-data: {}",
+        b64(&certified.cert_pem),
+        b64(&certified.key_pem)
+    )
 }
 
 fn kubeconfig_yaml(server: &str, ca_pem: &str, user: &str, credentials: &str) -> String {
