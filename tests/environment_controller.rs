@@ -7,7 +7,7 @@ use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
 use serde_json::json;
-use support::resources::{cloud_env, cloud_env_deployed, pc_env};
+use support::resources::{cloud_env, cloud_env_deployed, pc_env, pc_env_deployed};
 use support::*;
 
 async fn patch_spec(h: &Harness, name: &str, spec: serde_json::Value) {
@@ -947,20 +947,10 @@ async fn private_cloud_unknown_container_state_is_not_ready() {
     let h = Harness::started().await;
     // Slow enough that the Unknown half of the rollout is seen (1 s of 2 s).
     h.mendix.set_time_scale(0.4);
-    h.create::<MendixEnvironment>(&format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: pc}}
-spec:
-  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {env}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  packageId: {package}
-  instances: 3
-",
-        app = demo::PC_APP_ID,
-        ns = demo::PC_NAMESPACE_ID,
-        env = demo::PC_ENVIRONMENT_TEST,
-        package = demo::PC_EXISTING_PACKAGE_ID
+    h.create::<MendixEnvironment>(&pc_env_deployed(
+        "pc",
+        demo::PC_ENVIRONMENT_TEST,
+        "  instances: 3\n",
     ))
     .await;
     h.wait_environment("pc", environment_ready).await;

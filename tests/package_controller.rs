@@ -265,15 +265,7 @@ async fn package_in_use_waits_then_deletes() {
     .await;
     h.wait_package("in-use", package_ready).await;
     // An environment still uses the package until the fault is cleared.
-    h.mendix.add_fault(Fault {
-        operation: "v1_delete_package".into(),
-        kind: FaultKind::Error {
-            status: 409,
-            error_code: Some("PACKAGE_IN_USE".into()),
-        },
-        rate: 1.0,
-        times: None,
-    });
+    h.mendix.add_fault(package_in_use());
     h.delete_package("in-use").await;
     let p = h
         .wait_package("in-use", |p| {
@@ -623,15 +615,7 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
     ))
     .await;
     h.wait_package("busy", package_ready).await;
-    h.mendix.add_fault(Fault {
-        operation: "v1_delete_package".into(),
-        kind: FaultKind::Error {
-            status: 409,
-            error_code: Some("PACKAGE_IN_USE".into()),
-        },
-        rate: 1.0,
-        times: None,
-    });
+    h.mendix.add_fault(package_in_use());
     h.delete_package("busy").await;
     let api = h.packages();
     wait_for(
@@ -658,4 +642,17 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
         .and_then(|e| e.note.clone())
         .expect("a Retained Event");
     assert!(note.contains("still used it after 2s"), "{note}");
+}
+
+/// Every package delete refused as Mendix does while an environment uses the package.
+fn package_in_use() -> Fault {
+    Fault {
+        operation: "v1_delete_package".into(),
+        kind: FaultKind::Error {
+            status: 409,
+            error_code: Some("PACKAGE_IN_USE".into()),
+        },
+        rate: 1.0,
+        times: None,
+    }
 }

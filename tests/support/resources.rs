@@ -41,3 +41,11 @@ spec:
         ns = demo::PC_NAMESPACE_ID
     )
 }
+
+/// A Private Cloud environment of the demo app that runs the package already deployed there.
+pub fn pc_env_deployed(name: &str, environment: &str, extra: &str) -> String {
+    pc_env(name, environment, "unused", extra).replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::PC_EXISTING_PACKAGE_ID),
+    )
+}
