@@ -644,6 +644,80 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
     assert!(note.contains("still used it after 2s"), "{note}");
 }
 
+/// Private Cloud names no error for a package in use: its delete job fails. That is waited on
+/// like Mendix Cloud's PACKAGE_IN_USE, and after --delete-wait-limit the package is kept in
+/// Mendix with Mendix's own message, instead of the deletion stalling for ever.
+#[tokio::test]
+async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
+    use k8s_openapi::api::events::v1::Event;
+    let mut h = Harness::new().await;
+    let mut config = h.config();
+    config.delete_wait_limit = std::time::Duration::from_secs(3);
+    h.start_operator_with(config).await;
+    // The package the demo's calc-test environment runs.
+    let adopted = pc_build("running", demo::GOOD_REVISION, "1.0.0").replace(
+        &format!(
+            "{{build: {{branch: main, revision: {}, version: 1.0.0}}}}",
+            demo::GOOD_REVISION
+        ),
+        &format!(
+            "{{existing: {{packageId: {}}}}}",
+            demo::PC_EXISTING_PACKAGE_ID
+        ),
+    );
+    assert!(adopted.contains("existing"), "{adopted}");
+    h.create::<MendixPackage>(&with_policy(adopted, "Delete"))
+        .await;
+    h.wait_package("running", package_ready).await;
+    h.delete_package("running").await;
+    let waiting = h
+        .wait_package("running", |p| {
+            p.status
+                .as_ref()
+                .and_then(|s| condition(&s.conditions, "Reconciling"))
+                .is_some_and(|c| c.reason == "PackageInUse")
+        })
+        .await;
+    assert!(
+        waiting.metadata.finalizers.is_some_and(|f| !f.is_empty()),
+        "the finalizer stays while the package is in use"
+    );
+    let api = h.packages();
+    wait_for(
+        "the package resource gone",
+        || {
+            let api = api.clone();
+            async move { Some(api.get_opt("running").await.ok().flatten().is_none()) }
+        },
+        |gone| *gone,
+    )
+    .await;
+    let tries = h.mendix.stats().count("delete_deployment_package");
+    assert!(
+        tries >= 2,
+        "the delete was retried, not given up at once: {tries}"
+    );
+    assert_eq!(
+        h.pc_env_state(demo::PC_ENVIRONMENT_TEST)["environment"]["deployment"]["packageId"],
+        demo::PC_EXISTING_PACKAGE_ID,
+        "the environment still runs the package"
+    );
+    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns)
+        .list(&Default::default())
+        .await
+        .expect("events");
+    let note = events
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Retained"))
+        .and_then(|e| e.note.clone())
+        .expect("a Retained Event");
+    assert!(
+        note.contains("still used it after 3s") && note.contains("in use by environment"),
+        "{note}"
+    );
+}
+
 /// Every package delete refused as Mendix does while an environment uses the package.
 fn package_in_use() -> Fault {
     Fault {

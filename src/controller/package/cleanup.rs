@@ -98,14 +98,15 @@ pub async fn cleanup(
                 wait("Deleting", message, after)
             }
             JobState::Finished { .. } => Ok(Cleanup::Done),
+            // Private Cloud names no error code for a package an environment still uses: its
+            // delete job just fails. Any failed delete is waited on and retried like Mendix
+            // Cloud's PACKAGE_IN_USE, within the same limit, and then retained with Mendix's
+            // message.
             JobState::Failed { message, .. } => {
-                status.operation = None;
-                Ok(Cleanup::Wait(Verdict::stalled(
-                    "DeleteFailed",
-                    format!(
-                        "Mendix could not delete the package: {message}; delete it in the Mendix Portal or remove finalizer mendixops.io/cleanup"
-                    ),
-                )))
+                op.job_id = None;
+                status.operation = Some(op);
+                let package_id = status.package_id.clone().unwrap_or_default();
+                wait_while_in_use(pkg, ctx, status, &package_id, &message).await
             }
         };
     }
@@ -165,42 +166,7 @@ pub async fn cleanup(
             if err.code() == Some("PACKAGE_IN_USE")
                 || err.status().map(|s| s.as_u16()) == Some(409) =>
         {
-            // Wait with a growing interval while an environment still uses the package, for at
-            // most --delete-wait-limit since the deletion was asked for; then keep it in Mendix
-            // and say so, instead of holding the resource for ever.
-            let waited: Duration = pkg
-                .metadata
-                .deletion_timestamp
-                .as_ref()
-                .and_then(|t| {
-                    crate::controller::outcome::now()
-                        .duration_since(t.0)
-                        .try_into()
-                        .ok()
-                })
-                .unwrap_or_default();
-            if waited >= ctx.settings.delete_wait_limit {
-                return retain(
-                    pkg,
-                    ctx,
-                    format!(
-                        "package {package_id} is kept in Mendix: an environment still used it after {}; delete it in the Mendix Portal once it is free",
-                        humantime::format_duration(ctx.settings.delete_wait_limit)
-                    ),
-                )
-                .await;
-            }
-            let op = status
-                .operation
-                .get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
-            let after = ctx.settings.poll.interval(op.polls);
-            op.polls += 1;
-            op.step = Some(format!(
-                "package {package_id} is still in use by an environment; retrying in {}s",
-                after.as_secs()
-            ));
-            let message = op.step.clone().unwrap_or_default();
-            wait("PackageInUse", message, after)
+            wait_while_in_use(pkg, ctx, status, &package_id, &err.to_string()).await
         }
         Err(err) => match stalled_by(&err, &format!("deleting package {package_id}")) {
             Some((reason, message)) => Ok(Cleanup::Wait(Verdict::stalled(
@@ -222,4 +188,52 @@ pub async fn cleanup(
             }
         },
     }
+}
+
+/// Waits with a growing interval while an environment still uses the package (`why` is what
+/// Mendix said), for at most --delete-wait-limit since the deletion was asked for; then keeps
+/// it in Mendix and says so, instead of holding the resource for ever.
+async fn wait_while_in_use(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+    package_id: &str,
+    why: &str,
+) -> Result<Cleanup, Error> {
+    let waited: Duration = pkg
+        .metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| {
+            crate::controller::outcome::now()
+                .duration_since(t.0)
+                .try_into()
+                .ok()
+        })
+        .unwrap_or_default();
+    if waited >= ctx.settings.delete_wait_limit {
+        return retain(
+            pkg,
+            ctx,
+            format!(
+                "package {package_id} is kept in Mendix: an environment still used it after {} ({why}); delete it in the Mendix Portal once it is free",
+                humantime::format_duration(ctx.settings.delete_wait_limit)
+            ),
+        )
+        .await;
+    }
+    let op = status
+        .operation
+        .get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
+    let after = ctx.settings.poll.interval(op.polls);
+    op.polls += 1;
+    op.step = Some(format!(
+        "package {package_id} is still in use by an environment; retrying in {}s",
+        after.as_secs()
+    ));
+    let message = op.step.clone().unwrap_or_default();
+    Ok(Cleanup::Wait(Verdict::new(
+        Outcome::progressing("PackageInUse", message),
+        after,
+    )))
 }
