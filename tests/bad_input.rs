@@ -798,6 +798,17 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
             "MyFirstModule.NoSuchConstant",
         ),
         (
+            "pc-unknown-constant",
+            mxenv_pc(
+                "pc-unknown-constant",
+                demo::PC_ENVIRONMENT_TEST,
+                &pc_id,
+                "  constants: [{name: MyFirstModule.NoSuchConstant, value: x}]\n",
+            ),
+            "UnknownSetting",
+            "MyFirstModule.NoSuchConstant",
+        ),
+        (
             "on-broken",
             mxenv_cloud(
                 "on-broken",

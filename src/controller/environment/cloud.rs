@@ -389,13 +389,7 @@ pub async fn converge(
                         .chain(change.unknown_events.iter())
                         .cloned()
                         .collect();
-                    return Ok(Verdict::stalled(
-                        "UnknownSetting",
-                        format!(
-                            "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
-                            names.join(", ")
-                        ),
-                    ));
+                    return Ok(super::unknown_settings(&version, &names));
                 }
                 let message = format!("3/4: applying settings ({})", change.changed.join(", "));
                 status.operation = Some(start_operation(

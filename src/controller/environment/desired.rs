@@ -177,6 +177,25 @@ pub fn private_instances(desired: &Desired, container: &v4::Container) -> u32 {
 /// Writes the desired package, constants, scheduled events, custom runtime settings and
 /// instance count into a v4 manifest; every other field is kept exactly as it was. Returns the
 /// names of what changed.
+/// Constants and scheduled events of the spec that the manifest (the deployed model) does not
+/// list.
+pub fn unknown_model_names(current: &v4::EnvironmentManifest, desired: &Desired) -> Vec<String> {
+    let deployment = &current.environment.deployment;
+    let constants = deployment.constants.as_deref().unwrap_or_default();
+    let events = deployment.scheduled_events.as_deref().unwrap_or_default();
+    let constants = desired
+        .constants
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !constants.iter().any(|c| &c.name == *name));
+    let events = desired
+        .scheduled_events
+        .iter()
+        .map(|(name, _)| name)
+        .filter(|name| !events.iter().any(|e| &e.name == *name));
+    constants.chain(events).cloned().collect()
+}
+
 pub fn merge_manifest(
     current: &v4::EnvironmentManifest,
     desired: &Desired,

@@ -81,6 +81,18 @@ pub async fn before_change(env: &MendixEnvironment, ctx: &Context, next: &str) -
     None
 }
 
+/// Stalled: the spec names constants or scheduled events the deployed model does not define.
+/// Refused before anything is written, on both platforms.
+pub fn unknown_settings(version: &str, names: &[String]) -> Verdict {
+    Verdict::stalled(
+        "UnknownSetting",
+        format!(
+            "the model of {version} has no constant or scheduled event named {}: remove them from the spec or fix their names",
+            names.join(", ")
+        ),
+    )
+}
+
 /// Whether the environment was Ready for its current generation (so a change now is drift).
 pub fn was_converged(env: &MendixEnvironment) -> bool {
     env.status.as_ref().is_some_and(|s| {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::runtime::events::EventType;
 
-use super::desired::{Desired, merge_manifest, private_instances};
+use super::desired::{Desired, merge_manifest, private_instances, unknown_model_names};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
@@ -292,6 +292,15 @@ pub async fn converge(
         status.operation = None;
     }
 
+    // The manifest lists the constants and scheduled events of the deployed model. Names it
+    // lacks are refused before a PUT (Mendix would accept and drop them, and every reconcile
+    // would send them again); with a new package they are checked once it is deployed.
+    if manifest.environment.deployment.package_id == desired.package_id {
+        let unknown = unknown_model_names(&manifest, desired);
+        if !unknown.is_empty() {
+            return Ok(super::unknown_settings(&version, &unknown));
+        }
+    }
     let (next, changed) = merge_manifest(&manifest, desired, instances);
     if !changed.is_empty() {
         let what = changed.join(", ");

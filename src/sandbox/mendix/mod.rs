@@ -71,6 +71,8 @@
 //! | v1 scale rounding | "memory per instance cannot be smaller than 1024 MB" | below 1024 refused, nothing rounded | a value is applied exactly or refused |
 //! | v1 start jobs | `404 NO_SUCH_STARTJOB` exists; retention not stated | only an environment's latest start job is remembered | a job id may be forgotten while it is followed |
 //! | v1 custom settings | the settings example shows no deployed value for them | `CustomSettings` carry `Name` and `Value` only | a change on a running app is not visibly pending |
+//! | v4 constants and scheduled events in a PUT | the manifest lists those of the deployed model; names it does not define are not mentioned | with the package unchanged, such names are accepted and dropped | a client must refuse names the model lacks itself, or it PUTs them for ever |
+//! | v4 package delete while an environment runs it | `202` and a job; no error is documented | the job fails with a message naming the environment | no code says "in use": a failed delete must be waited on, not taken as final |
 //! | v4 `container.state` after a manifest change | `Ready`, `Processing`, `Failed`, `Unknown`; timing not stated | `Unknown`, then `Processing`, then `Ready` | `Unknown` must not be taken for Ready |
 //! | v1 error bodies | `errorCode` and `errorMessage` tables | exactly those strings, spaces included | codes are matched as Mendix writes them |
 //!

@@ -391,6 +391,30 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
     Ok(environment)
 }
 
+/// The manifest's constants and scheduled events are those of the deployed model. A PUT that
+/// keeps the package and names others is accepted and they are dropped without a word: the
+/// docs say nothing of such names, and that is the least convenient reading (a client that
+/// does not check the names itself would send them again for ever).
+fn keep_names_the_model_defines(current: &Value, next: &mut Value) {
+    let package = |m: &Value| m.pointer("/deployment/packageId").cloned();
+    if package(current) != package(next) {
+        return;
+    }
+    for list in ["constants", "scheduledEvents"] {
+        let pointer = format!("/deployment/{list}");
+        let known: Vec<Value> = current
+            .pointer(&pointer)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get("name").cloned())
+            .collect();
+        if let Some(items) = next.pointer_mut(&pointer).and_then(Value::as_array_mut) {
+            items.retain(|item| item.get("name").is_some_and(|name| known.contains(name)));
+        }
+    }
+}
+
 pub(super) fn parse_json(body: &Bytes) -> Result<Value, V4Error> {
     serde_json::from_slice(body)
         .map_err(|err| V4Error::bad_request("body", format!("not valid JSON: {err}")))
@@ -426,6 +450,8 @@ pub(super) async fn update_environment(
             "an environment cannot move to another namespace",
         ));
     }
+    let mut environment = environment;
+    keep_names_the_model_defines(&app.environments[e].environment, &mut environment);
     let running_ms = world.timings.job_running_ms;
     Ok(start_job(
         &mut world,
