@@ -964,6 +964,14 @@ async fn private_cloud_unknown_container_state_is_not_ready() {
 /// the operator restarts the app once.
 #[tokio::test]
 async fn a_custom_setting_change_on_a_running_app_is_applied_by_one_restart() {
+    // Also when the restart's stop fails past the client's retries: the restart is owed in
+    // status, so the next reconcile (which sees the settings already equal) still does it.
+    for failing_stops in [0, 4] {
+        custom_setting_restart(failing_stops).await;
+    }
+}
+
+async fn custom_setting_restart(failing_stops: u32) {
     let h = Harness::started().await;
     h.create::<MendixEnvironment>(&cloud_env_deployed("custom", "Test", ""))
         .await;
@@ -972,6 +980,12 @@ async fn a_custom_setting_change_on_a_running_app_is_applied_by_one_restart() {
         cloud_done(&h, "Test", "starts"),
         cloud_done(&h, "Test", "stops"),
     );
+    if failing_stops > 0 {
+        h.mendix.add_fault(
+            Fault::error_code("v1_stop_environment", 503, "SERVICE UNAVAILABLE")
+                .times(failing_stops),
+        );
+    }
     patch_spec(
         &h,
         "custom",
@@ -995,6 +1009,41 @@ async fn a_custom_setting_change_on_a_running_app_is_applied_by_one_restart() {
             cloud_done(&h, "Test", "stops")
         ),
         (starts + 1, stops + 1),
-        "one restart: {remote}"
+        "one restart ({failing_stops} stops refused): {remote}"
     );
+    assert_eq!(
+        h.mendix.stats().count("v1_stop_environment"),
+        u64::from(failing_stops) + 1
+    );
+}
+
+/// A scale that Mendix answers with other sizes than asked is not sent again in the same
+/// reconcile, nor at every later one: the environment stalls with both sizes in the message.
+#[tokio::test]
+async fn a_scale_answered_with_other_sizes_stalls_and_is_not_repeated() {
+    let h = Harness::started().await;
+    h.mendix.add_fault(Fault::answer_body(
+        "v1_scale",
+        json!({"Status": "Running", "Mode": "Test", "Instances": 2, "MemoryPerInstance": 1024}),
+    ));
+    h.create::<MendixEnvironment>(&cloud_env_deployed(
+        "scaled",
+        "Test",
+        "  instances: 2\n  memoryPerInstance: 2048\n",
+    ))
+    .await;
+    let e = h.wait_environment("scaled", environment_stalled).await;
+    let stalled = condition(&e.status.expect("status").conditions, "Stalled")
+        .cloned()
+        .expect("Stalled");
+    assert_eq!(stalled.reason, "ScaleNotApplied", "{}", stalled.message);
+    assert!(
+        stalled.message.contains("2 instance(s) of 2048 MB")
+            && stalled.message.contains("2 of 1024 MB"),
+        "{}",
+        stalled.message
+    );
+    // Resyncs (3 s here) and the reconciles the status writes trigger: still one scale.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    assert_eq!(h.mendix.stats().count("v1_scale"), 1);
 }

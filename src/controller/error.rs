@@ -20,6 +20,10 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
+    /// A step would be taken a second time in one reconcile: Mendix did not reach the state
+    /// the first one asked for. Retried with the object's backoff, never in a loop.
+    #[error("{0}")]
+    Unconverged(String),
     /// Deletion waits for remote work; not a failure, the finalizer stays and the resource is
     /// looked at again after this long.
     #[error("deletion waits for remote work; next check in {0:?}")]
@@ -54,6 +58,7 @@ impl Error {
             Error::Finalizer(_) => "finalizer".into(),
             Error::MissingObjectKey(_) => "missing_object_key".into(),
             Error::CleanupPending(_) => "cleanup_pending".into(),
+            Error::Unconverged(_) => "unconverged".into(),
         }
     }
 }

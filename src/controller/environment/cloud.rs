@@ -130,12 +130,35 @@ fn start_already_failed(
     env: &MendixEnvironment,
     status: &MendixEnvironmentStatus,
 ) -> Option<Verdict> {
+    let reasons: Vec<&str> = START_FAILURES
+        .iter()
+        .map(|(_, reason, _)| *reason)
+        .collect();
+    held_stall(env, status, &reasons)
+}
+
+/// The phase of an ApplySettings operation after which a restart is owed.
+const RESTART_OWED: &str = "restartOwed";
+
+/// Whether status records a restart that has not been sent yet: custom settings written to a
+/// running app, or a restart whose stop or start was not sent.
+fn restart_owed(status: &MendixEnvironmentStatus) -> bool {
+    status.operation.as_ref().is_some_and(|o| {
+        o.kind == OperationKind::Restart
+            || (o.kind == OperationKind::ApplySettings && o.phase.as_deref() == Some(RESTART_OWED))
+    })
+}
+
+/// The Stalled verdict to keep when this generation stalled recently for one of `reasons` and
+/// nothing asked to retry: the rejected step is not sent again at every reconcile.
+fn held_stall(
+    env: &MendixEnvironment,
+    status: &MendixEnvironmentStatus,
+    reasons: &[&str],
+) -> Option<Verdict> {
     let stalled =
         crate::crd::conditions::find(&status.conditions, crate::crd::conditions::STALLED)?;
-    if !START_FAILURES
-        .iter()
-        .any(|(_, reason, _)| *reason == stalled.reason)
-    {
+    if !reasons.contains(&stalled.reason.as_str()) {
         return None;
     }
     let new_request =
@@ -289,9 +312,13 @@ pub async fn converge(
     let restart_token = restart_request(env, status);
 
     let mut first_step = true;
-    // Mendix Cloud reports no deployed value for custom settings: one this reconcile changed on
-    // a running app is applied by a restart, which only this reconcile knows is due.
-    let mut custom_settings_need_restart = false;
+    // Mendix Cloud reports no deployed value for custom settings: a change on a running app is
+    // applied by a restart that only the operator knows is due. It is recorded before the
+    // settings are written (and a recorded restart stays until its start is sent), so a crash
+    // or a failed stop in between does not lose it.
+    let mut custom_settings_need_restart = known.running && restart_owed(status);
+    // Each step at most once per reconcile, whatever Mendix answers.
+    let mut taken: Vec<std::mem::Discriminant<Step>> = Vec::new();
     loop {
         let (merged, change) = match &known.settings {
             Some(settings) => merge_cloud_settings(settings, desired),
@@ -328,6 +355,18 @@ pub async fn converge(
             return Ok(verdict);
         }
         first_step = false;
+        if taken.contains(&std::mem::discriminant(&step)) {
+            return Err(Error::Unconverged(format!(
+                "Mendix Cloud environment {mode} of app {app}: {} again in one reconcile; Mendix did not reach the state the last step asked for",
+                step.describe(&version)
+            )));
+        }
+        taken.push(std::mem::discriminant(&step));
+        if matches!(step, Step::Scale { .. })
+            && let Some(verdict) = held_stall(env, status, &["ScaleNotApplied"])
+        {
+            return Ok(verdict);
+        }
 
         match step {
             Step::StopForDeploy | Step::Stop => {
@@ -392,10 +431,26 @@ pub async fn converge(
                     return Ok(super::unknown_settings(&version, &names));
                 }
                 let message = format!("3/4: applying settings ({})", change.changed.join(", "));
-                status.operation = Some(start_operation(
-                    OperationKind::ApplySettings,
-                    message.clone(),
-                ));
+                let mut op = start_operation(OperationKind::ApplySettings, message.clone());
+                let needs_restart = known.running
+                    && change
+                        .changed
+                        .iter()
+                        .any(|name| desired.custom_settings.iter().any(|(n, _)| n == name));
+                if needs_restart {
+                    op.phase = Some(RESTART_OWED.into());
+                }
+                status.operation = Some(op);
+                if needs_restart {
+                    record_operation(
+                        env,
+                        ctx,
+                        writer,
+                        status,
+                        &Outcome::progressing("Deploying", message.clone()),
+                    )
+                    .await?;
+                }
                 if let Err(err) = api.set_settings(app, mode, &merged).await {
                     return stall_or_retry(err, "applying settings");
                 }
@@ -407,14 +462,12 @@ pub async fn converge(
                     format!("changed {}", change.changed.join(", ")),
                 )
                 .await;
-                status.operation = None;
+                if !needs_restart {
+                    status.operation = None;
+                }
                 // The new values are configured, not yet deployed: pending until a (re)start.
                 known.settings = Some(merged);
-                custom_settings_need_restart |= known.running
-                    && change
-                        .changed
-                        .iter()
-                        .any(|name| desired.custom_settings.iter().any(|(n, _)| n == name));
+                custom_settings_need_restart |= needs_restart;
             }
             Step::Scale { instances, memory } => {
                 let message = format!("scaling to {instances} instances of {memory} MB");
@@ -423,6 +476,7 @@ pub async fn converge(
                     Ok(reply) => reply,
                     Err(err) => return stall_or_retry(err, "scaling"),
                 };
+                let (asked_instances, asked_memory) = (instances, memory);
                 let instances = reply.as_ref().and_then(|r| r.instances).or(Some(instances));
                 let memory = reply
                     .as_ref()
@@ -432,9 +486,26 @@ pub async fn converge(
                 status.memory_per_instance = memory.and_then(|m| i32::try_from(m).ok());
                 known.remote.instances = instances;
                 known.remote.memory_per_instance = memory;
+                status.operation = None;
+                if (instances, memory) != (Some(asked_instances), Some(asked_memory)) {
+                    // Sending the same request again would not change Mendix's answer.
+                    let message = format!(
+                        "asked Mendix for {asked_instances} instance(s) of {asked_memory} MB and it answered {} of {} MB: check the environment's plan and its memory limits, then change spec.instances or spec.memoryPerInstance",
+                        instances.unwrap_or_default(),
+                        memory.unwrap_or_default()
+                    );
+                    ctx.event(
+                        env,
+                        EventType::Warning,
+                        "ScaleNotApplied",
+                        "Scale",
+                        message.clone(),
+                    )
+                    .await;
+                    return Ok(Verdict::stalled("ScaleNotApplied", message));
+                }
                 ctx.event(env, EventType::Normal, "Scaled", "Scale", message)
                     .await;
-                status.operation = None;
             }
             Step::Start => {
                 return start(

@@ -53,6 +53,9 @@ pub enum FaultKind {
     MalformedBody,
     /// Close the connection without an answer (the request is not served).
     DropConnection,
+    /// Serve the request (state changes happen) but answer with this JSON body, e.g. a scale
+    /// answer that differs from the request.
+    AnswerBody { body: serde_json::Value },
 }
 
 impl Fault {
@@ -112,6 +115,11 @@ impl Fault {
     /// Close the connection without an answer.
     pub fn drop_connection(operation: &str) -> Self {
         Self::new(operation, FaultKind::DropConnection)
+    }
+
+    /// Serve the request but answer with `body`.
+    pub fn answer_body(operation: &str, body: serde_json::Value) -> Self {
+        Self::new(operation, FaultKind::AnswerBody { body })
     }
 
     /// Fire with this probability (0.0–1.0).

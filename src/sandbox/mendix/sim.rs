@@ -291,6 +291,16 @@ pub async fn observe(State(sb): State<MendixSandbox>, request: Request, next: Ne
             );
             Response::from_parts(parts, Body::from("{\"truncated\": [1, 2, "))
         }
+        Some(FaultKind::AnswerBody { body }) => {
+            let response = next.run(request).await;
+            let (mut parts, _) = response.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            Response::from_parts(parts, Body::from(body.to_string()))
+        }
         Some(FaultKind::DropConnection) => {
             match request.extensions().get::<ConnectionKill>() {
                 Some(kill) => {
