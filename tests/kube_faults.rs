@@ -292,3 +292,37 @@ fn stats_writes(h: &Harness) -> u64 {
     .map(|op| stats.count(op))
     .sum()
 }
+
+/// A status write refused with 409 is retried without reading Mendix again: a conflict is
+/// about the Kubernetes object, so the retry is answered from the refused attempt's reads.
+#[tokio::test]
+async fn a_conflict_retry_does_not_read_mendix_again() {
+    let mut h = Harness::new().await;
+    let mut config = h.config();
+    // No resync during the test: every read counted belongs to the deploy.
+    config.resync_period = Duration::from_secs(300);
+    h.start_operator_with(config).await;
+    // The first status write of the environment is the start it records before sending it.
+    h.faults()
+        .add(Fault::conflict("/mendixenvironments/conflicted/status").times(1));
+    h.create::<MendixEnvironment>(&support::resources::cloud_env_deployed(
+        "conflicted",
+        "Test",
+        "",
+    ))
+    .await;
+    h.wait_environment("conflicted", environment_ready).await;
+    assert!(
+        h.faults().list().iter().all(|f| f.count == Some(0)),
+        "the conflict was met"
+    );
+    let stats = h.mendix.stats();
+    let reads =
+        ["v1_get_environment", "v1_get_environment_package"].map(|op| (op, stats.count(op)));
+    assert_eq!(
+        reads,
+        [("v1_get_environment", 1), ("v1_get_environment_package", 1)],
+        "each read once, though the reconcile that made them was retried"
+    );
+    assert_eq!(stats.count("v1_start_environment"), 1);
+}

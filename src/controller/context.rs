@@ -1,9 +1,10 @@
 //! What every reconcile needs, shared as `Arc<Context>`.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
@@ -14,6 +15,7 @@ use kube::runtime::events::EventType;
 use super::backoff::PollSchedule;
 use super::start_times::StartTimes;
 use crate::crd::OperationStatus;
+use crate::mendix::Reads;
 use crate::mendix::client::Mendix;
 use crate::metrics::Metrics;
 
@@ -57,6 +59,8 @@ pub struct Context {
         Arc<StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>>,
     /// Each object's consecutive failures and the wait before its next retry.
     pub retries: crate::controller::backoff::RetryBackoff,
+    /// Mendix reads a retry after a conflict answers again instead of sending.
+    pub conflict_reads: ConflictReads,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
     /// Versions (uid/resourceVersion) of objects that did not decode, reported once each.
@@ -101,6 +105,44 @@ impl UnrecordedJobs {
     }
 }
 
+/// Mendix reads of reconciles that ended in a conflict (their status write met a newer object).
+/// The retry, moments later, is answered from them instead of reading Mendix again: a conflict
+/// is about the Kubernetes object, not about Mendix. Kept for [`REPLAY_WINDOW`], used once.
+#[derive(Default)]
+pub struct ConflictReads(Mutex<HashMap<String, (Instant, Arc<Reads>)>>);
+
+/// How long the reads of a reconcile that met a conflict may answer its retry.
+const REPLAY_WINDOW: Duration = Duration::from_secs(10);
+
+impl ConflictReads {
+    /// Runs one reconcile of the object `uid` with its Mendix reads recorded, answered from the
+    /// previous attempt's when that ended in a conflict moments ago.
+    pub async fn around<T>(
+        &self,
+        uid: &str,
+        reconcile: impl Future<Output = Result<T, super::error::Error>>,
+    ) -> Result<T, super::error::Error> {
+        let previous = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|mut kept| kept.remove(uid))
+            .filter(|(at, _)| at.elapsed() < REPLAY_WINDOW);
+        let reads = Arc::new(match previous {
+            Some((_, previous)) => Reads::replaying(&previous),
+            None => Reads::default(),
+        });
+        let result = Reads::scope(reads.clone(), reconcile).await;
+        if result.as_ref().is_err_and(super::error::Error::is_conflict)
+            && let Ok(mut kept) = self.0.lock()
+        {
+            kept.retain(|_, (at, _)| at.elapsed() < REPLAY_WINDOW);
+            kept.insert(uid.to_string(), (Instant::now(), reads));
+        }
+        result
+    }
+}
+
 impl Context {
     pub fn new(
         client: kube::Client,
@@ -117,6 +159,7 @@ impl Context {
             unrecorded_jobs: UnrecordedJobs::default(),
             start_times: Arc::default(),
             retries: Default::default(),
+            conflict_reads: ConflictReads::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
             invalid_reported: Mutex::default(),
         })

@@ -163,6 +163,14 @@ impl Mendix {
         call: Call,
         mut parse: impl FnMut(&Reply) -> Result<T, MendixError>,
     ) -> Result<T, MendixError> {
+        let is_read = call.method == Method::GET;
+        if is_read {
+            if let Some(reply) = super::reads::replayed(&call.url) {
+                return parse(&reply);
+            }
+        } else {
+            super::reads::written();
+        }
         let policy = &self.inner.config.retry;
         let limiter = self.inner.limiters.for_host(&host_key(&call.url));
         let secrets = call.auth.secrets();
@@ -178,11 +186,15 @@ impl Mendix {
             // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
             let result = result.and_then(|reply| {
                 parse(&reply)
-                    .map(|value| (value, reply.status))
+                    .map(|value| (value, reply))
                     .map_err(|err| scrub_decode_error(err, &secrets))
             });
             let (outcome, error) = match result {
-                Ok((value, status)) => {
+                Ok((value, reply)) => {
+                    if is_read {
+                        super::reads::record(&call.url, &reply);
+                    }
+                    let status = reply.status;
                     self.observe(
                         &call,
                         attempt,

@@ -39,6 +39,7 @@ pub mod error;
 pub mod limiter;
 pub mod observer;
 pub mod private_cloud_v4;
+pub mod reads;
 pub mod retry;
 
 pub use api::Api;
@@ -49,4 +50,5 @@ pub use download::Downloaded;
 pub use error::{ErrorClass, MendixError, V1ErrorCode};
 pub use limiter::HostLimits;
 pub use observer::{Outcome, RequestEvent, RequestObserver};
+pub use reads::Reads;
 pub use retry::RetryPolicy;

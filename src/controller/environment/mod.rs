@@ -237,7 +237,11 @@ pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result
     let span = reconcile_span(env.as_ref());
     async move {
         let _timer = ctx.metrics.reconcile_timer(KIND);
-        let result = reconcile_inner(&env, &ctx).await;
+        let uid = env.uid().unwrap_or_default();
+        let result = ctx
+            .conflict_reads
+            .around(&uid, reconcile_inner(&env, &ctx))
+            .await;
         ctx.metrics.count_reconcile(
             KIND,
             result

@@ -37,20 +37,26 @@ pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Act
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        let result = if pkg.spec.deletion_policy == DeletionPolicy::Delete {
-            finalizer(&api, FINALIZER, pkg, |event| async {
-                match event {
-                    FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-                    FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+        let uid = pkg.uid().unwrap_or_default();
+        let result = ctx
+            .conflict_reads
+            .around(&uid, async {
+                if pkg.spec.deletion_policy == DeletionPolicy::Delete {
+                    finalizer(&api, FINALIZER, pkg, |event| async {
+                        match event {
+                            FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                            FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+                        }
+                    })
+                    .await
+                    .map_err(|e| Error::Finalizer(Box::new(e)))
+                } else {
+                    // Retain: nothing remote to do on delete, so no finalizer to hold the
+                    // deletion (one left from `Delete` is taken off).
+                    without_finalizer(&pkg, &ctx, &api).await
                 }
             })
-            .await
-            .map_err(|e| Error::Finalizer(Box::new(e)))
-        } else {
-            // Retain: nothing remote to do on delete, so no finalizer to hold the deletion (one
-            // left from `Delete` is taken off).
-            without_finalizer(&pkg, &ctx, &api).await
-        };
+            .await;
         ctx.metrics.count_reconcile(
             KIND,
             result
