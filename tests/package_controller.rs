@@ -718,6 +718,74 @@ async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
     );
 }
 
+/// Deleting the namespace of a `Delete` package that an environment still uses does not hold
+/// the namespace until --delete-wait-limit: the package is kept in Mendix at once.
+#[tokio::test]
+async fn a_namespace_being_deleted_keeps_a_package_in_use_at_once() {
+    use k8s_openapi::api::core::v1::{Namespace, Secret};
+    use kube::api::{DeleteParams, Patch, PatchParams};
+    let mut h = Harness::new().await;
+    // As installed cluster-wide: the operator's rights do not live in the namespace that goes
+    // (the harness's own ServiceAccount and Roles do, and would go with it).
+    let admin = h.client.clone();
+    let config = h.config();
+    h.start_operator_as(config, admin).await;
+    h.create::<MendixPackage>(&with_policy(
+        cloud_build("in-use", demo::GOOD_REVISION, "9.4.0"),
+        "Delete",
+    ))
+    .await;
+    h.wait_package("in-use", package_ready).await;
+    h.mendix.add_fault(package_in_use());
+    // The credentials outlive the package here (a finalizer of the test's own), so the delete
+    // is tried and refused, rather than given up for want of credentials.
+    let secrets = kube::Api::<Secret>::namespaced(h.client.clone(), &h.ns);
+    let hold = |finalizers: serde_json::Value| {
+        let secrets = secrets.clone();
+        async move {
+            secrets
+                .patch(
+                    CLOUD_SECRET,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": finalizers}})),
+                )
+                .await
+                .expect("Secret finalizers patched");
+        }
+    };
+    hold(serde_json::json!(["mendixops.io/test-hold"])).await;
+    kube::Api::<Namespace>::all(h.client.clone())
+        .delete(&h.ns, &DeleteParams::background())
+        .await
+        .expect("namespace deletion started");
+    let api = h.packages();
+    wait_for(
+        "the package resource gone",
+        || {
+            let api = api.clone();
+            async move { Some(api.get_opt("in-use").await.ok().flatten().is_none()) }
+        },
+        |gone| *gone,
+    )
+    .await;
+    hold(serde_json::Value::Null).await;
+    assert!(
+        h.mendix.stats().count("v1_delete_package") >= 1,
+        "the delete was tried"
+    );
+    let kept = h.mendix.state_json()["cloud"]["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["packages"].as_array().cloned().unwrap_or_default())
+        .any(|p| {
+            p["version"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("9.4.0"))
+        });
+    assert!(kept, "the package stays in Mendix");
+}
+
 /// Every package delete refused as Mendix does while an environment uses the package.
 fn package_in_use() -> Fault {
     Fault {

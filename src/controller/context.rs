@@ -174,6 +174,42 @@ impl Context {
             .unwrap_or(true)
     }
 
+    /// Whether `namespace` is being deleted. Asked with a dry-run Event create (a verb the
+    /// operator has anyway, and one that needs no read access to Namespaces, which a namespaced
+    /// install does not grant): the API server refuses new content in a terminating namespace
+    /// with the cause `NamespaceTerminating`. Any other answer counts as "no".
+    pub async fn namespace_terminating(&self, namespace: &str) -> bool {
+        let probe = Event {
+            metadata: ObjectMeta {
+                generate_name: Some(format!("{REPORTING_CONTROLLER}-probe-")),
+                namespace: Some(namespace.to_string()),
+                ..Default::default()
+            },
+            event_time: Some(MicroTime(crate::controller::outcome::now())),
+            reason: Some("Probe".into()),
+            action: Some("Probe".into()),
+            reporting_controller: Some(REPORTING_CONTROLLER.into()),
+            reporting_instance: Some(self.instance.clone()),
+            ..Default::default()
+        };
+        let params = PostParams {
+            dry_run: true,
+            ..Default::default()
+        };
+        match Api::<Event>::namespaced(self.client.clone(), namespace)
+            .create(&params, &probe)
+            .await
+        {
+            Err(kube::Error::Api(status)) => status.details.is_some_and(|details| {
+                details
+                    .causes
+                    .iter()
+                    .any(|cause| cause.reason == "NamespaceTerminating")
+            }),
+            _ => false,
+        }
+    }
+
     /// Publishes a Kubernetes Event (`events.k8s.io/v1`) about `obj`, one create each. Events
     /// are best effort: a failure is logged, never allowed to fail the reconcile.
     ///

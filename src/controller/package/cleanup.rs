@@ -26,6 +26,8 @@ pub enum Cleanup {
 /// Gives up on deleting the remote package: it stays in Mendix, a Warning Event says why, and
 /// the finalizer may go.
 async fn retain(pkg: &MendixPackage, ctx: &Context, why: String) -> Result<Cleanup, Error> {
+    // Logged too: in a namespace being deleted the Event cannot be created.
+    tracing::warn!(reason = "Retained", "{why}");
     ctx.event(pkg, EventType::Warning, "Retained", "Delete", why)
         .await;
     Ok(Cleanup::Done)
@@ -211,6 +213,19 @@ async fn wait_while_in_use(
                 .ok()
         })
         .unwrap_or_default();
+    // A namespace being deleted takes the environments with it, but never out of Mendix: the
+    // package would stay in use, and the namespace could not go until the limit. Keep it now.
+    let namespace = pkg.metadata.namespace.as_deref().unwrap_or_default();
+    if ctx.namespace_terminating(namespace).await {
+        return retain(
+            pkg,
+            ctx,
+            format!(
+                "package {package_id} is kept in Mendix: namespace {namespace} is being deleted while an environment still uses the package ({why}); delete it in the Mendix Portal once it is free"
+            ),
+        )
+        .await;
+    }
     if waited >= ctx.settings.delete_wait_limit {
         return retain(
             pkg,
