@@ -1,32 +1,32 @@
-//! Crash consistency: the operator runs as the real binary and is killed with SIGKILL at random
-//! points while builds, uploads, deploys and restarts are in flight on both platforms, then
-//! started again. Through the Mendix sandbox's counters the test checks that no completed write
-//! was repeated (no second build, upload, transport, start or stop), that no app was left
-//! stopped, and that every resource converged.
+//! Crash consistency, with kills that land where they must. The operator runs as the real
+//! binary. For every flow (build, upload and package delete on both platforms; a Mendix Cloud
+//! deploy that stops, transports, applies settings, scales and starts; a Mendix Cloud restart;
+//! a Private Cloud deploy and restart) and every write that flow makes, the Mendix sandbox holds
+//! that write in flight and the test SIGKILLs the operator:
+//! - while the write is in the sandbox (it is then served: Mendix acted, the answer is lost), and
+//! - right after the answer is sent, before the status write that records it (the API server
+//!   holds that write and drops it after the kill).
 //!
-//! The seed is printed; `CRASH_SEED=N` replays a run. `CRASH_FLOWS=500` runs the heavier variant
-//! (the default, at least 50 flows, stays well under the CI budget).
+//! The operator is started again each time and the flow must converge with no effect repeated
+//! (a second package, transport, start, stop or rollout) and no resource left stranded.
+//! Idempotent requests sent again after a lost answer (settings, scale, a package delete) are
+//! not duplicates: the operator cannot know they arrived, and repeating them changes nothing.
+//! They are counted and printed.
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
+use mendix_operator::sandbox::control_plane::faults::Fault;
+use mendix_operator::sandbox::mendix::{HoldSpec, demo};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use support::*;
-
-/// Environments per platform that every cycle deploys to and restarts.
-const ENVS_PER_PLATFORM: usize = 5;
-/// Flows per cycle: a build and an upload per platform, then a deploy and a restart per
-/// environment.
-const FLOWS_PER_CYCLE: usize = 4 + 4 * ENVS_PER_PLATFORM;
 
 /// The operator binary, started and killed like a pod would be.
 struct OperatorProcess {
@@ -98,16 +98,176 @@ impl OperatorProcess {
     fn log_tail(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(60)..].join("\n")
+        lines[lines.len().saturating_sub(40)..].join("\n")
     }
 }
 
-fn cloud_mode(i: usize) -> String {
-    format!("Crash{i:02}")
+/// Where the kill lands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kill {
+    /// While the write is in the sandbox, not yet served.
+    InFlight,
+    /// After the answer is sent, before the status write that records it.
+    AfterAnswer,
 }
 
-fn pc_environment(i: usize) -> String {
-    format!("crash-{i:02}")
+const KILLS: [Kill; 2] = [Kill::InFlight, Kill::AfterAnswer];
+
+/// How long a hold or a held status write may take to come.
+const ARRIVAL: Duration = Duration::from_secs(30);
+
+/// The figures of the whole run.
+#[derive(Default)]
+struct Tally {
+    flows: usize,
+    in_flight: BTreeSet<&'static str>,
+    after_answer: BTreeSet<&'static str>,
+    kills_in_flight: usize,
+    kills_after_answer: usize,
+    duplicates: Vec<String>,
+    repeated_idempotent: u64,
+    stranded: Vec<String>,
+}
+
+struct Suite {
+    h: Harness,
+    op: OperatorProcess,
+    tally: Tally,
+}
+
+impl Suite {
+    /// Holds `write` (a sandbox operation name) as `spec` says, runs `trigger`, kills the
+    /// operator where `kill` says and starts it again.
+    async fn kill_at(
+        &mut self,
+        write: &'static str,
+        spec: HoldSpec,
+        kill: Kill,
+        status_path: &str,
+        trigger: impl std::future::Future<Output = ()>,
+    ) {
+        let mut held = self.h.mendix.hold(spec);
+        trigger.await;
+        let arrived = tokio::time::timeout(ARRIVAL, held.arrived()).await;
+        assert!(
+            matches!(arrived, Ok(true)),
+            "{write} never reached Mendix\noperator log tail:\n{}",
+            self.op.log_tail()
+        );
+        match kill {
+            Kill::InFlight => {
+                self.op.kill().await;
+                held.release();
+                assert!(held.answered().await, "{write} served after the kill");
+                self.tally.kills_in_flight += 1;
+                self.tally.in_flight.insert(write);
+            }
+            Kill::AfterAnswer => {
+                let faults = self.h.faults();
+                faults.add(Fault::hold(status_path).method("PATCH"));
+                held.release();
+                assert!(held.answered().await, "{write} answered");
+                let status_write = tokio::time::timeout(ARRIVAL, faults.wait_held(1)).await;
+                assert!(
+                    status_write.is_ok(),
+                    "no status write after {write}\noperator log tail:\n{}",
+                    self.op.log_tail()
+                );
+                self.op.kill().await;
+                faults.release_held(false);
+                self.tally.kills_after_answer += 1;
+                self.tally.after_answer.insert(write);
+            }
+        }
+        self.op.start();
+        self.tally.flows += 1;
+    }
+
+    /// Waits for `name` to satisfy `done`; a resource that does not is counted as stranded.
+    async fn converged_environment(
+        &mut self,
+        name: &str,
+        what: &str,
+        done: impl Fn(&MendixEnvironment) -> bool,
+    ) -> bool {
+        let api = self.h.environments();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let env = api.get(name).await.expect("environment readable");
+            if done(&env) {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.tally.stranded.push(format!(
+                    "{what}: {name}: {:?}\noperator log tail:\n{}",
+                    env.status,
+                    self.op.log_tail()
+                ));
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn converged_package(
+        &mut self,
+        name: &str,
+        what: &str,
+        done: impl Fn(Option<&MendixPackage>) -> bool,
+    ) -> bool {
+        let api = self.h.packages();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let pkg = api.get_opt(name).await.expect("package readable");
+            if done(pkg.as_ref()) {
+                return true;
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.tally.stranded.push(format!(
+                    "{what}: {name}: {:?}\noperator log tail:\n{}",
+                    pkg.and_then(|p| p.status),
+                    self.op.log_tail()
+                ));
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Records every effect that happened more often than `want`.
+    fn effects(&mut self, what: &str, seen: &[(&str, u64, u64)]) {
+        for (effect, got, want) in seen {
+            if got != want {
+                self.tally
+                    .duplicates
+                    .push(format!("{what}: {effect} {got} times, want {want}"));
+            }
+        }
+    }
+
+    fn cloud(&self, mode: &str, counter: &str) -> u64 {
+        self.h.cloud_env_state(mode)[counter].as_u64().unwrap_or(0)
+    }
+
+    fn requests(&self, app: &str, environment: &str, operation: &str) -> u64 {
+        self.h
+            .mendix
+            .stats()
+            .environment_count(app, environment, operation)
+    }
+
+    /// Packages of `app` on `platform` whose `field` starts with `value`.
+    fn packages_like(&self, platform: &str, app: &str, field: &str, value: &str) -> u64 {
+        let state = self.h.mendix.state_json();
+        state[platform]["apps"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["appId"] == app)
+            .flat_map(|a| a["packages"].as_array().cloned().unwrap_or_default())
+            .filter(|p| p[field].as_str().is_some_and(|v| v.starts_with(value)))
+            .count() as u64
+    }
 }
 
 fn upload_package(
@@ -127,40 +287,6 @@ spec:
   credentialsSecretRef: {{name: {secret}}}
   source: {{upload: {{url: '{url}', fileName: {name}.mda, sha256: {sha}}}}}
 "
-    )
-}
-
-fn cloud_env(i: usize, package: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: cloud-{i:02}}}
-spec:
-  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
-  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
-  packageRef: {{name: {package}}}
-  instances: 1
-  memoryPerInstance: 1024
-",
-        app = demo::CLOUD_APP_ID,
-        mode = cloud_mode(i)
-    )
-}
-
-fn pc_env(i: usize, package: &str) -> String {
-    format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixEnvironment
-metadata: {{name: pc-{i:02}}}
-spec:
-  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {env}}}}}
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  packageRef: {{name: {package}}}
-  instances: 1
-",
-        app = demo::PC_APP_ID,
-        ns = demo::PC_NAMESPACE_ID,
-        env = pc_environment(i)
     )
 }
 
@@ -187,279 +313,568 @@ async fn serve_mda() -> (String, String) {
     (format!("http://{addr}/app.mda"), sha)
 }
 
-/// What the remote side must have done once everything converged: completed writes counted
-/// since the start of the test.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-struct Expected {
-    cloud_builds: u64,
-    pc_builds: u64,
-    cloud_uploads: u64,
-    pc_uploads: u64,
-    /// Per cloud environment.
-    transports: u64,
-    starts: u64,
-    stops: u64,
-    /// Per Private Cloud environment: manifest changes applied.
-    pc_updates: u64,
+fn cloud_env(name: &str, mode: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageId: {package}
+  instances: 1
+  memoryPerInstance: 1024
+  constants: [{{name: MyFirstModule.ApiUrl, value: 'https://v1.example.com'}}]
+",
+        app = demo::CLOUD_APP_ID,
+        package = demo::CLOUD_EXISTING_PACKAGE_ID
+    )
 }
 
-/// Kills the operator at random instants of a phase and restarts it at once each time.
-async fn crash_during_phase(op: &mut OperatorProcess, rng: &mut StdRng, kills: &mut u32) {
-    let n = rng.random_range(2..=4);
-    let mut delays: Vec<u64> = (0..n).map(|_| rng.random_range(0..1200)).collect();
-    delays.sort_unstable();
-    let mut elapsed = 0;
-    for delay in delays {
-        tokio::time::sleep(Duration::from_millis(delay - elapsed)).await;
-        elapsed = delay;
-        op.kill().await;
-        *kills += 1;
-        op.start();
+fn pc_env(name: &str, environment: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {environment}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageId: {package}
+  instances: 1
+",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID,
+        package = demo::PC_EXISTING_PACKAGE_ID
+    )
+}
+
+/// Creates a resource from YAML without borrowing the harness (a trigger outlives the borrow).
+async fn create_package(api: kube::Api<MendixPackage>, yaml: String) {
+    let package: MendixPackage = serde_yaml::from_str(&yaml).expect("package YAML");
+    api.create(&Default::default(), &package)
+        .await
+        .expect("package created");
+}
+
+fn with_delete_policy(yaml: String) -> String {
+    format!("{yaml}  deletionPolicy: Delete\n")
+}
+
+fn kill_label(kill: Kill) -> &'static str {
+    match kill {
+        Kill::InFlight => "inflight",
+        Kill::AfterAnswer => "answered",
     }
 }
 
-async fn wait_all(h: &Harness, op: &OperatorProcess, done: impl Fn(&MendixEnvironment) -> bool) {
-    for platform in ["cloud", "pc"] {
-        for i in 0..ENVS_PER_PLATFORM {
-            let name = format!("{platform}-{i:02}");
-            let api = h.environments();
-            let deadline = tokio::time::Instant::now() + WAIT;
-            loop {
-                let env = api.get(&name).await.expect("environment readable");
-                if done(&env) {
-                    break;
-                }
-                if tokio::time::Instant::now() > deadline {
-                    panic!(
-                        "{name} did not converge: {:#?}\noperator log tail:\n{}",
-                        env.status,
-                        op.log_tail()
-                    );
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
+/// Scenarios and the resources each one gets of its own.
+const CLOUD_DEPLOY_WRITES: [&str; 5] = [
+    "v1_stop_environment",
+    "v1_transport",
+    "v1_set_settings",
+    "v1_scale",
+    "v1_start_environment",
+];
+const CLOUD_RESTART_WRITES: [&str; 2] = ["v1_stop_environment", "v1_start_environment"];
+/// A Private Cloud restart is two manifest PUTs (to 0 instances and back).
+const PC_RESTART_PUTS: [usize; 2] = [0, 1];
+
+fn cloud_deploy_env(write: usize, kill: Kill) -> (String, String) {
+    (
+        format!("deploy-{write}-{}", kill_label(kill)),
+        format!("Deploy{write}{}", kill_label(kill)),
+    )
 }
 
-async fn wait_packages(h: &Harness, op: &OperatorProcess, names: &[String]) {
-    for name in names {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let pkg = h.packages().get(name).await.expect("package readable");
-            if package_ready(&pkg) {
-                break;
-            }
-            if tokio::time::Instant::now() > deadline {
-                panic!(
-                    "{name} did not converge: {:#?}\noperator log tail:\n{}",
-                    pkg.status,
-                    op.log_tail()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+fn cloud_restart_env(write: usize, kill: Kill) -> (String, String) {
+    (
+        format!("restart-{write}-{}", kill_label(kill)),
+        format!("Restart{write}{}", kill_label(kill)),
+    )
 }
 
-fn check_remote(h: &Harness, expected: &Expected, context: &str) {
-    let stats = h.mendix.stats();
-    let state = h.mendix.state_json();
-    let cloud_builds = stats.app_count(demo::CLOUD_APP_ID, "v1_build_package");
-    let pc_builds = stats.app_count(demo::PC_APP_ID, "build_deployment_package");
-    let cloud_uploads = stats.app_count(demo::CLOUD_APP_ID, "v1_upload_package");
-    let pc_uploads = stats.app_count(demo::PC_APP_ID, "upload_deployment_package");
-    assert_eq!(
-        (cloud_builds, pc_builds),
-        (expected.cloud_builds, expected.pc_builds),
-        "{context}: builds started (cloud, private cloud)"
-    );
-    assert_eq!(
-        (cloud_uploads, pc_uploads),
-        (expected.cloud_uploads, expected.pc_uploads),
-        "{context}: uploads (cloud, private cloud)"
-    );
-    for i in 0..ENVS_PER_PLATFORM {
-        let env = h.cloud_env_state(&cloud_mode(i));
-        let done = |what: &str| env[what].as_u64().unwrap_or(0);
-        assert_eq!(
-            (done("transports"), done("stops"), done("starts")),
-            (expected.transports, expected.stops, expected.starts),
-            "{context}: cloud environment {} (transports, stops, starts): {env}",
-            cloud_mode(i)
-        );
-        assert_eq!(env["status"], "Running", "{context}: left stopped: {env}");
-        let env = h.pc_env_state(&pc_environment(i));
-        assert_eq!(
-            env["updates"].as_u64(),
-            Some(expected.pc_updates),
-            "{context}: private cloud environment {} manifest changes: {env}",
-            pc_environment(i)
-        );
-        assert_eq!(
-            env["environment"]["container"]["instances"].as_u64(),
-            Some(1),
-            "{context}: scaled down and left so: {env}"
-        );
+fn pc_deploy_env(kill: Kill) -> (String, String) {
+    let name = format!("pc-deploy-{}", kill_label(kill));
+    (name.clone(), name)
+}
+
+fn pc_restart_env(put: usize, kill: Kill) -> (String, String) {
+    let name = format!("pc-restart-{put}-{}", kill_label(kill));
+    (name.clone(), name)
+}
+
+fn ready_at(generation: i64) -> impl Fn(&MendixEnvironment) -> bool {
+    move |e| {
+        environment_ready(e)
+            && e.status.as_ref().and_then(|s| s.observed_generation) == Some(generation)
     }
-    let _ = state;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigkill_at_random_points_repeats_no_write_and_loses_none() {
-    let seed: u64 = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x6d656e646978);
-    let flows: usize = std::env::var("CRASH_FLOWS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(50);
-    let cycles = flows.div_ceil(FLOWS_PER_CYCLE).max(1);
-    println!(
-        "crash consistency: seed {seed} (CRASH_SEED), {cycles} cycle(s) of {FLOWS_PER_CYCLE} flows"
-    );
-    let mut rng = StdRng::seed_from_u64(seed);
-
+async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
     let h = Harness::new().await;
-    h.add_environments(
-        &(0..ENVS_PER_PLATFORM).map(cloud_mode).collect::<Vec<_>>(),
-        &(0..ENVS_PER_PLATFORM)
-            .map(pc_environment)
-            .collect::<Vec<_>>(),
-    );
+    let mut cloud_modes = Vec::new();
+    let mut pc_ids = Vec::new();
+    for kill in KILLS {
+        cloud_modes.extend((0..CLOUD_DEPLOY_WRITES.len()).map(|w| cloud_deploy_env(w, kill).1));
+        cloud_modes.extend((0..CLOUD_RESTART_WRITES.len()).map(|w| cloud_restart_env(w, kill).1));
+        pc_ids.push(pc_deploy_env(kill).1);
+        pc_ids.extend(PC_RESTART_PUTS.map(|p| pc_restart_env(p, kill).1));
+    }
+    h.add_environments(&cloud_modes, &pc_ids);
     let dir = tempfile::tempdir().expect("temp dir");
     let kubeconfig = dir.path().join("kubeconfig");
     h.write_operator_kubeconfig(&kubeconfig);
-    let mut op = OperatorProcess {
+    let op = OperatorProcess {
         child: None,
         kubeconfig,
         namespace: h.ns.clone(),
-        log: Path::new(dir.path()).join("operator.log"),
+        log: dir.path().join("operator.log"),
         cloud_url: h.mendix_server.cloud_v1_url(),
         pc_url: h.mendix_server.private_cloud_v4_url(),
         starts: 0,
     };
-    op.start();
+    let mut suite = Suite {
+        h,
+        op,
+        tally: Tally::default(),
+    };
+    suite.op.start();
     let (url, sha) = serve_mda().await;
-    let mut expected = Expected::default();
-    let mut kills = 0u32;
-    let mut flows_done = 0usize;
 
-    for cycle in 0..cycles {
-        // Phase 1: build and upload on both platforms, deploy the builds everywhere.
-        // Versions unlike those of the demo packages: a build adopts a package of its version.
-        let version = format!("7.{cycle}.0");
-        let cloud_pkg = format!("cloud-build-{cycle}");
-        let pc_pkg = format!("pc-build-{cycle}");
-        let packages = [
-            cloud_pkg.clone(),
-            pc_pkg.clone(),
-            format!("cloud-upload-{cycle}"),
-            format!("pc-upload-{cycle}"),
-        ];
-        h.create::<MendixPackage>(&cloud_build(&cloud_pkg, demo::GOOD_REVISION, &version))
+    // Set up without kills: the packages the deploys move to, the packages the deletes remove,
+    // and every environment Ready on the demo package.
+    let base_cloud = cloud_build("base-cloud", demo::GOOD_REVISION, "8.0.0");
+    let base_pc = pc_build("base-pc", demo::GOOD_REVISION, "8.0.0");
+    suite.h.create::<MendixPackage>(&base_cloud).await;
+    suite.h.create::<MendixPackage>(&base_pc).await;
+    let mut doomed = Vec::new();
+    for kill in KILLS {
+        for (platform, yaml) in [
+            ("cloud", cloud_build as fn(&str, &str, &str) -> String),
+            ("pc", pc_build),
+        ] {
+            let name = format!("delete-{platform}-{}", kill_label(kill));
+            let version = format!("8.1.{}", doomed.len());
+            suite
+                .h
+                .create::<MendixPackage>(&with_delete_policy(yaml(
+                    &name,
+                    demo::GOOD_REVISION,
+                    &version,
+                )))
+                .await;
+            doomed.push((platform, name, kill));
+        }
+    }
+    for kill in KILLS {
+        for w in 0..CLOUD_DEPLOY_WRITES.len() {
+            let (name, mode) = cloud_deploy_env(w, kill);
+            suite
+                .h
+                .create::<MendixEnvironment>(&cloud_env(&name, &mode))
+                .await;
+        }
+        for w in 0..CLOUD_RESTART_WRITES.len() {
+            let (name, mode) = cloud_restart_env(w, kill);
+            suite
+                .h
+                .create::<MendixEnvironment>(&cloud_env(&name, &mode))
+                .await;
+        }
+        let (name, id) = pc_deploy_env(kill);
+        suite
+            .h
+            .create::<MendixEnvironment>(&pc_env(&name, &id))
             .await;
-        h.create::<MendixPackage>(&pc_build(&pc_pkg, demo::GOOD_REVISION, &version))
+        for put in PC_RESTART_PUTS {
+            let (name, id) = pc_restart_env(put, kill);
+            suite
+                .h
+                .create::<MendixEnvironment>(&pc_env(&name, &id))
+                .await;
+        }
+    }
+    let cloud_package = suite.h.wait_package("base-cloud", package_ready).await;
+    let pc_package = suite.h.wait_package("base-pc", package_ready).await;
+    let package_id = |p: &MendixPackage| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.package_id.clone())
+            .expect("package id")
+    };
+    let (cloud_package, pc_package) = (package_id(&cloud_package), package_id(&pc_package));
+    for (_, name, _) in &doomed {
+        suite.h.wait_package(name, package_ready).await;
+    }
+    for env in suite
+        .h
+        .environments()
+        .list(&Default::default())
+        .await
+        .expect("list")
+        .items
+    {
+        suite
+            .h
+            .wait_environment(&env.metadata.name.unwrap_or_default(), environment_ready)
             .await;
-        h.create::<MendixPackage>(&upload_package(
-            &packages[2],
-            "mendixCloud",
-            CLOUD_SECRET,
-            demo::CLOUD_APP_ID,
-            &url,
-            &sha,
-        ))
-        .await;
-        h.create::<MendixPackage>(&upload_package(
-            &packages[3],
-            "privateCloud",
-            PC_SECRET,
-            demo::PC_APP_ID,
-            &url,
-            &sha,
-        ))
-        .await;
-        for i in 0..ENVS_PER_PLATFORM {
-            if cycle == 0 {
-                h.create::<MendixEnvironment>(&cloud_env(i, &cloud_pkg))
-                    .await;
-                h.create::<MendixEnvironment>(&pc_env(i, &pc_pkg)).await;
-            } else {
-                for (name, package) in [
-                    (format!("cloud-{i:02}"), &cloud_pkg),
-                    (format!("pc-{i:02}"), &pc_pkg),
-                ] {
-                    h.environments()
-                        .patch(
-                            &name,
-                            &PatchParams::default(),
-                            &Patch::Merge(&json!({"spec": {"packageRef": {"name": package}}})),
-                        )
-                        .await
-                        .expect("package reference patched");
+    }
+
+    let environments = suite.h.environments();
+    let patch_spec = |name: String, spec: serde_json::Value| {
+        let api = environments.clone();
+        async move {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"spec": spec})),
+            )
+            .await
+            .expect("spec patched");
+        }
+    };
+    let restart = |name: String, token: String| {
+        let api = environments.clone();
+        async move {
+            api.patch(
+                &name,
+                &PatchParams::default(),
+                &Patch::Merge(
+                    &json!({"metadata": {"annotations": {"mendixops.io/restartedAt": token}}}),
+                ),
+            )
+            .await
+            .expect("restart requested");
+        }
+    };
+    let status_of = |kind: &str, name: &str| format!("/{kind}/{name}/status");
+
+    for kill in KILLS {
+        // A Mendix Cloud deploy to a running app: new package, a changed constant and a new
+        // size, so it stops, transports, applies settings, scales and starts.
+        for (w, write) in CLOUD_DEPLOY_WRITES.iter().enumerate() {
+            let (name, mode) = cloud_deploy_env(w, kill);
+            let before = ["stops", "transports", "starts"].map(|c| suite.cloud(&mode, c));
+            let idempotent_before = ["v1_set_settings", "v1_scale"]
+                .map(|o| suite.requests(demo::CLOUD_APP_ID, &mode, o));
+            let spec = json!({
+                "packageId": cloud_package,
+                "instances": 2,
+                "constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://v2.example.com"}],
+            });
+            suite
+                .kill_at(
+                    write,
+                    HoldSpec::new(write)
+                        .app(demo::CLOUD_APP_ID)
+                        .environment(&mode),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    patch_spec(name.clone(), spec),
+                )
+                .await;
+            let what = format!("cloud deploy, kill {kill:?} at {write}");
+            if suite.converged_environment(&name, &what, ready_at(2)).await {
+                let after = ["stops", "transports", "starts"].map(|c| suite.cloud(&mode, c));
+                suite.effects(
+                    &what,
+                    &[
+                        ("stop", after[0] - before[0], 1),
+                        ("transport", after[1] - before[1], 1),
+                        ("start", after[2] - before[2], 1),
+                    ],
+                );
+                let remote = suite.h.cloud_env_state(&mode);
+                if remote["status"] != "Running" || remote["instances"] != 2 {
+                    suite
+                        .tally
+                        .stranded
+                        .push(format!("{what}: Mendix shows {remote}"));
+                }
+                for (i, o) in ["v1_set_settings", "v1_scale"].iter().enumerate() {
+                    suite.tally.repeated_idempotent += suite
+                        .requests(demo::CLOUD_APP_ID, &mode, o)
+                        .saturating_sub(idempotent_before[i] + 1);
                 }
             }
         }
-        crash_during_phase(&mut op, &mut rng, &mut kills).await;
-        wait_packages(&h, &op, &packages).await;
-        wait_all(&h, &op, |e| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.deployed_version.as_deref())
-                    .is_some_and(|v| v.starts_with(&version))
-        })
-        .await;
-        expected.cloud_builds += 1;
-        expected.pc_builds += 1;
-        expected.cloud_uploads += 1;
-        expected.pc_uploads += 1;
-        expected.transports += 1;
-        expected.starts += 1;
-        if cycle > 0 {
-            expected.stops += 1;
-        }
-        expected.pc_updates += 1;
-        flows_done += 4 + 2 * ENVS_PER_PLATFORM;
-        check_remote(&h, &expected, &format!("cycle {cycle}, deploy"));
 
-        // Phase 2: restart every environment through the annotation.
-        let token = format!("cycle-{cycle}");
-        for platform in ["cloud", "pc"] {
-            for i in 0..ENVS_PER_PLATFORM {
-                h.environments()
-                    .patch(
-                        &format!("{platform}-{i:02}"),
-                        &PatchParams::default(),
-                        &Patch::Merge(&json!({"metadata": {"annotations": {
-                            "mendixops.io/restartedAt": token
-                        }}})),
-                    )
-                    .await
-                    .expect("restart requested");
+        // A Mendix Cloud restart: stop, then start.
+        for (w, write) in CLOUD_RESTART_WRITES.iter().enumerate() {
+            let (name, mode) = cloud_restart_env(w, kill);
+            let before = ["stops", "starts"].map(|c| suite.cloud(&mode, c));
+            let token = format!("restart-{w}-{}", kill_label(kill));
+            suite
+                .kill_at(
+                    write,
+                    HoldSpec::new(write)
+                        .app(demo::CLOUD_APP_ID)
+                        .environment(&mode),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    restart(name.clone(), token.clone()),
+                )
+                .await;
+            let what = format!("cloud restart, kill {kill:?} at {write}");
+            let restarted = |e: &MendixEnvironment| {
+                environment_ready(e)
+                    && e.status
+                        .as_ref()
+                        .and_then(|s| s.last_restarted_at.as_deref())
+                        == Some(token.as_str())
+            };
+            if suite.converged_environment(&name, &what, restarted).await {
+                let after = ["stops", "starts"].map(|c| suite.cloud(&mode, c));
+                suite.effects(
+                    &what,
+                    &[
+                        ("stop", after[0] - before[0], 1),
+                        ("start", after[1] - before[1], 1),
+                    ],
+                );
+                if suite.h.cloud_env_state(&mode)["status"] != "Running" {
+                    suite.tally.stranded.push(format!("{what}: left stopped"));
+                }
             }
         }
-        crash_during_phase(&mut op, &mut rng, &mut kills).await;
-        wait_all(&h, &op, |e| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.last_restarted_at.as_deref())
-                    == Some(token.as_str())
-        })
-        .await;
-        expected.starts += 1;
-        expected.stops += 1;
-        expected.pc_updates += 2;
-        flows_done += 2 * ENVS_PER_PLATFORM;
-        check_remote(&h, &expected, &format!("cycle {cycle}, restart"));
+
+        // A Private Cloud deploy: one manifest PUT.
+        {
+            let (name, id) = pc_deploy_env(kill);
+            let before = suite.h.pc_env_state(&id)["updates"].as_u64().unwrap_or(0);
+            suite
+                .kill_at(
+                    "update_environment_for_namespace",
+                    HoldSpec::new("update_environment_for_namespace").environment(&id),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    patch_spec(name.clone(), json!({"packageId": pc_package})),
+                )
+                .await;
+            let what = format!("private cloud deploy, kill {kill:?} at the manifest PUT");
+            if suite.converged_environment(&name, &what, ready_at(2)).await {
+                let remote = suite.h.pc_env_state(&id);
+                let updates = remote["updates"].as_u64().unwrap_or(0) - before;
+                suite.effects(&what, &[("rollout", updates, 1)]);
+                if remote["environment"]["deployment"]["packageId"] != pc_package.as_str() {
+                    suite
+                        .tally
+                        .stranded
+                        .push(format!("{what}: Mendix shows {remote}"));
+                }
+            }
+        }
+
+        // A Private Cloud restart: a PUT to 0 instances, then one back.
+        for put in PC_RESTART_PUTS {
+            let (name, id) = pc_restart_env(put, kill);
+            let before = suite.h.pc_env_state(&id)["updates"].as_u64().unwrap_or(0);
+            let token = format!("pc-restart-{put}-{}", kill_label(kill));
+            suite
+                .kill_at(
+                    "update_environment_for_namespace",
+                    HoldSpec::new("update_environment_for_namespace")
+                        .environment(&id)
+                        .after(put),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    restart(name.clone(), token.clone()),
+                )
+                .await;
+            let what = format!("private cloud restart, kill {kill:?} at PUT {}", put + 1);
+            let restarted = |e: &MendixEnvironment| {
+                environment_ready(e)
+                    && e.status
+                        .as_ref()
+                        .and_then(|s| s.last_restarted_at.as_deref())
+                        == Some(token.as_str())
+            };
+            if suite.converged_environment(&name, &what, restarted).await {
+                let remote = suite.h.pc_env_state(&id);
+                let updates = remote["updates"].as_u64().unwrap_or(0) - before;
+                suite.effects(&what, &[("rollout", updates, 2)]);
+                if remote["environment"]["container"]["instances"] != 1 {
+                    suite
+                        .tally
+                        .stranded
+                        .push(format!("{what}: Mendix shows {remote}"));
+                }
+            }
+        }
+
+        // Builds and uploads on both platforms.
+        let label = kill_label(kill);
+        let version = match kill {
+            Kill::InFlight => "8.2.0",
+            Kill::AfterAnswer => "8.3.0",
+        };
+        let creations = [
+            (
+                "v1_build_package",
+                "cloud",
+                demo::CLOUD_APP_ID,
+                format!("build-cloud-{label}"),
+                cloud_build(
+                    &format!("build-cloud-{label}"),
+                    demo::GOOD_REVISION,
+                    version,
+                ),
+            ),
+            (
+                "build_deployment_package",
+                "privateCloud",
+                demo::PC_APP_ID,
+                format!("build-pc-{label}"),
+                pc_build(&format!("build-pc-{label}"), demo::GOOD_REVISION, version),
+            ),
+            (
+                "v1_upload_package",
+                "cloud",
+                demo::CLOUD_APP_ID,
+                format!("upload-cloud-{label}"),
+                upload_package(
+                    &format!("upload-cloud-{label}"),
+                    "mendixCloud",
+                    CLOUD_SECRET,
+                    demo::CLOUD_APP_ID,
+                    &url,
+                    &sha,
+                ),
+            ),
+            (
+                "upload_deployment_package",
+                "privateCloud",
+                demo::PC_APP_ID,
+                format!("upload-pc-{label}"),
+                upload_package(
+                    &format!("upload-pc-{label}"),
+                    "privateCloud",
+                    PC_SECRET,
+                    demo::PC_APP_ID,
+                    &url,
+                    &sha,
+                ),
+            ),
+        ];
+        for (write, platform, app, name, yaml) in creations {
+            let (field, value) = match (platform, write.contains("upload")) {
+                ("cloud", true) => ("name", format!("{name}.mda")),
+                ("cloud", false) => ("version", version.to_string()),
+                (_, true) => ("fileName", format!("{name}.mda")),
+                (_, false) => ("modelVersion", version.to_string()),
+            };
+            let before = suite.packages_like(platform, app, field, &value);
+            suite
+                .kill_at(
+                    write,
+                    HoldSpec::new(write).app(app),
+                    kill,
+                    &status_of("mendixpackages", &name),
+                    create_package(suite.h.packages(), yaml),
+                )
+                .await;
+            let what = format!("{platform} {write}, kill {kill:?}");
+            if suite
+                .converged_package(&name, &what, |p| p.is_some_and(package_ready))
+                .await
+            {
+                let made = suite.packages_like(platform, app, field, &value) - before;
+                suite.effects(&what, &[("package created", made, 1)]);
+            }
+        }
+
+        // Deleting a `Delete` package on both platforms.
+        for (platform, name, _) in doomed.iter().filter(|(_, _, k)| *k == kill) {
+            let (write, app, sandbox_platform) = match *platform {
+                "cloud" => ("v1_delete_package", demo::CLOUD_APP_ID, "cloud"),
+                _ => ("delete_deployment_package", demo::PC_APP_ID, "privateCloud"),
+            };
+            let id = suite
+                .h
+                .packages()
+                .get(name)
+                .await
+                .expect("package readable")
+                .status
+                .and_then(|s| s.package_id)
+                .expect("package id");
+            let packages = suite.h.packages();
+            let doomed_name = name.clone();
+            let deletes_before = suite.h.mendix.stats().app_count(app, write);
+            suite
+                .kill_at(
+                    write,
+                    HoldSpec::new(write).app(app),
+                    kill,
+                    // What records a delete is the finalizer's removal (or a status write).
+                    &format!("/mendixpackages/{name}"),
+                    async move {
+                        packages
+                            .delete(&doomed_name, &Default::default())
+                            .await
+                            .expect("deletion requested");
+                    },
+                )
+                .await;
+            let what = format!("{platform} package delete, kill {kill:?}");
+            if suite.converged_package(name, &what, |p| p.is_none()).await {
+                if suite.packages_like(sandbox_platform, app, "packageId", &id)
+                    + suite.packages_like(sandbox_platform, app, "id", &id)
+                    > 0
+                {
+                    suite
+                        .tally
+                        .stranded
+                        .push(format!("{what}: {id} is still in Mendix"));
+                }
+                suite.tally.repeated_idempotent += suite
+                    .h
+                    .mendix
+                    .stats()
+                    .app_count(app, write)
+                    .saturating_sub(deletes_before + 1);
+            }
+        }
     }
-    op.kill().await;
-    let stats = h.mendix.stats();
+
+    suite.op.kill().await;
+    let t = &suite.tally;
     println!(
-        "crash consistency: {flows_done} flows, {kills} SIGKILLs, {} operator starts, {} Mendix requests; seed {seed}",
-        op.starts, stats.total
+        "crash-consistency: {} flows, {} kills during an in-flight write, {} after the answer before the status write, {} duplicate writes, {} stranded resources ({} idempotent requests sent again after a lost answer; {} operator starts)",
+        t.flows,
+        t.kills_in_flight,
+        t.kills_after_answer,
+        t.duplicates.len(),
+        t.stranded.len(),
+        t.repeated_idempotent,
+        suite.op.starts
     );
-    assert!(flows_done >= flows.min(50));
+    assert!(
+        t.duplicates.is_empty(),
+        "duplicate writes:\n{}",
+        t.duplicates.join("\n")
+    );
+    assert!(
+        t.stranded.is_empty(),
+        "stranded:\n{}",
+        t.stranded.join("\n\n")
+    );
+    let every_write: BTreeSet<&str> = [
+        "v1_build_package",
+        "build_deployment_package",
+        "v1_upload_package",
+        "upload_deployment_package",
+        "v1_delete_package",
+        "delete_deployment_package",
+        "v1_stop_environment",
+        "v1_transport",
+        "v1_set_settings",
+        "v1_scale",
+        "v1_start_environment",
+        "update_environment_for_namespace",
+    ]
+    .into();
+    assert_eq!(t.in_flight, every_write, "kills during an in-flight write");
+    assert_eq!(t.after_answer, every_write, "kills after the answer");
 }

@@ -327,13 +327,21 @@ impl Harness {
         std::fs::write(path, text).expect("kubeconfig written");
     }
 
-    /// A kubeconfig for an operator process: its ServiceAccount token, straight to the API
-    /// server.
+    /// A kubeconfig for an operator process: its ServiceAccount token, through this test's
+    /// fault proxy (as the operator the harness runs itself).
     pub fn write_operator_kubeconfig(&self, path: &Path) {
         let text = control_plane()
             .token_kubeconfig(OPERATOR_ACCOUNT, &self.operator_token)
             .replace("namespace: default", &format!("namespace: {}", self.ns));
-        std::fs::write(path, text).expect("kubeconfig written");
+        let text = text
+            .lines()
+            .map(|line| match line.trim_start().strip_prefix("server: ") {
+                Some(_) => format!("      server: {}", self.proxy.url()),
+                None => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        std::fs::write(path, text + "\n").expect("kubeconfig written");
     }
 
     /// A harness with the operator running.

@@ -22,6 +22,9 @@ pub enum FaultAction {
     Latency { millis: u64 },
     /// Answer updates and patches with 409 Conflict (as if the resourceVersion were stale).
     Conflict,
+    /// Keep the request until [`Faults::release_held`] (then serve it): a client can be stopped
+    /// while its write waits here.
+    Hold,
 }
 
 /// One injected fault.
@@ -67,6 +70,13 @@ impl Fault {
         }
     }
 
+    pub fn hold(path: &str) -> Self {
+        Fault {
+            action: FaultAction::Hold,
+            ..Fault::fail(path, 0)
+        }
+    }
+
     pub fn conflict(path: &str) -> Self {
         Fault {
             action: FaultAction::Conflict,
@@ -95,6 +105,9 @@ impl Fault {
 pub struct Faults {
     rules: Arc<Mutex<Vec<Fault>>>,
     cut: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Requests held now, how many releases there were, and whether the last one forwarded
+    /// them.
+    held: Arc<tokio::sync::watch::Sender<(usize, u64, bool)>>,
 }
 
 impl Default for Faults {
@@ -102,7 +115,19 @@ impl Default for Faults {
         Faults {
             rules: Arc::default(),
             cut: Arc::new(tokio::sync::watch::channel(0).0),
+            held: Arc::new(tokio::sync::watch::channel((0, 0, true)).0),
         }
+    }
+}
+
+/// One held request; the count goes down when it is released or its client goes away.
+struct HeldRequest<'a>(&'a Faults);
+
+impl Drop for HeldRequest<'_> {
+    fn drop(&mut self) {
+        self.0
+            .held
+            .send_modify(|(n, _, _)| *n = n.saturating_sub(1));
     }
 }
 
@@ -110,6 +135,8 @@ impl Default for Faults {
 #[derive(Debug, Default)]
 pub struct Verdict {
     pub delay: Duration,
+    /// Keep the request until the held requests are released.
+    pub hold: bool,
     /// Answer with this status (code, reason, message) instead of forwarding.
     pub error: Option<InjectedError>,
 }
@@ -125,6 +152,35 @@ impl Faults {
 
     pub fn list(&self) -> Vec<Fault> {
         self.lock().clone()
+    }
+
+    /// Waits until at least `count` requests are held.
+    pub async fn wait_held(&self, count: usize) {
+        let mut held = self.held.subscribe();
+        let _ = held.wait_for(|(n, _, _)| *n >= count).await;
+    }
+
+    /// Ends every hold and holds no more (the Hold rules are removed): the held requests are
+    /// forwarded, or with `forward: false` answered 503 without reaching the API server (as
+    /// if their client had died before they arrived).
+    pub fn release_held(&self, forward: bool) {
+        self.lock().retain(|r| r.action != FaultAction::Hold);
+        self.held.send_modify(|(_, releases, how)| {
+            *releases += 1;
+            *how = forward;
+        });
+    }
+
+    /// Keeps one request until the next [`Self::release_held`]; whether to forward it then.
+    async fn hold(&self) -> bool {
+        let mut released = self.held.subscribe();
+        let release = released.borrow().1;
+        self.held.send_modify(|(n, _, _)| *n += 1);
+        let _held = HeldRequest(self);
+        match released.wait_for(|(_, r, _)| *r != release).await {
+            Ok(state) => state.2,
+            Err(_) => false,
+        }
     }
 
     /// Ends every watch that is open now (clients see the stream close and re-watch).
@@ -167,6 +223,7 @@ impl Faults {
             }
             match rule.action {
                 FaultAction::Latency { millis } => verdict.delay += Duration::from_millis(millis),
+                FaultAction::Hold => verdict.hold = true,
                 FaultAction::Fail { status } if verdict.error.is_none() => {
                     verdict.error = Some(injected_failure(status));
                 }
@@ -293,6 +350,9 @@ async fn forward(
     let verdict = up.faults.judge(method.as_str(), request.uri().path());
     if !verdict.delay.is_zero() {
         tokio::time::sleep(verdict.delay).await;
+    }
+    if verdict.hold && !up.faults.hold().await {
+        return status_response(injected_failure(503));
     }
     if let Some(error) = verdict.error {
         return status_response(error);

@@ -117,6 +117,7 @@ mod cloud_v1;
 pub mod demo;
 mod downloads;
 mod faults;
+pub mod hold;
 mod private_cloud_v4;
 mod server;
 mod sim;
@@ -130,6 +131,7 @@ use std::time::Duration;
 use rand::Rng;
 
 pub use faults::{Fault, FaultKind};
+pub use hold::{Held, HoldSpec};
 pub use server::SandboxServer;
 pub use stats::Stats;
 pub use world::World;
@@ -161,6 +163,7 @@ struct Shared {
     world: Mutex<World>,
     stats: Mutex<Stats>,
     faults: Mutex<Vec<Fault>>,
+    holds: Mutex<Vec<hold::Armed>>,
 }
 
 /// Lock a mutex even if a panicking test thread poisoned it: the data is still consistent
@@ -201,6 +204,7 @@ impl MendixSandbox {
                 world: Mutex::new(world),
                 stats: Mutex::new(Stats::default()),
                 faults: Mutex::new(Vec::new()),
+                holds: Mutex::new(Vec::new()),
             }),
         }
     }
@@ -362,6 +366,32 @@ impl MendixSandbox {
                     .or_default() += 1;
             }
         }
+    }
+
+    /// Holds the next request that `spec` matches in flight until the returned [`Held`] is
+    /// released (see [`hold`]).
+    pub fn hold(&self, spec: HoldSpec) -> Held {
+        let (armed, held) = Held::arm(spec);
+        lock(&self.shared.holds).push(armed);
+        held
+    }
+
+    /// The armed hold for this request, if one matches (it is used up).
+    fn take_hold(
+        &self,
+        operation: &str,
+        app: Option<&str>,
+        environment: Option<&str>,
+    ) -> Option<hold::Armed> {
+        let mut holds = lock(&self.shared.holds);
+        let index = holds
+            .iter()
+            .position(|h| h.spec.matches(operation, app, environment))?;
+        if holds[index].spec.skip > 0 {
+            holds[index].spec.skip -= 1;
+            return None;
+        }
+        Some(holds.remove(index))
     }
 
     /// Decide which faults fire for one request: the summed latency, and the first fault that

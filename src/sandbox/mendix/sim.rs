@@ -256,6 +256,19 @@ pub async fn observe(State(sb): State<MendixSandbox>, request: Request, next: Ne
     let path = request.uri().path().to_string();
     let (app, environment) = target(route.as_deref().unwrap_or_default(), &path);
     sb.count(operation, app.as_deref(), environment.as_deref());
+    if let Some(armed) = sb.take_hold(operation, app.as_deref(), environment.as_deref()) {
+        // Served in a task of its own: the write takes effect even if the client is gone.
+        let _ = armed.arrived.send(());
+        let served = tokio::spawn(async move {
+            let _ = armed.release.await;
+            let response = next.run(request).await;
+            let _ = armed.answered.send(());
+            response
+        });
+        return served
+            .await
+            .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response());
+    }
 
     let (latency, action) = sb.fire_faults(operation);
     if !latency.is_zero() {
