@@ -82,6 +82,21 @@ impl Desired {
     }
 }
 
+/// The production guard refused: Mendix marks the environment as production and the spec does
+/// not say `production: true`, so nothing may be written to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProductionNotAllowed;
+
+/// The production guard, the same on both platforms: `remote` is Mendix's production flag
+/// (`None` when it does not report one), `spec` is `spec.production`.
+pub fn production_guard(remote: Option<bool>, spec: bool) -> Result<(), ProductionNotAllowed> {
+    if remote == Some(true) && !spec {
+        Err(ProductionNotAllowed)
+    } else {
+        Ok(())
+    }
+}
+
 /// What a settings merge found.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct SettingsChange {
@@ -144,17 +159,21 @@ pub fn merge_cloud_settings(
     (next, change)
 }
 
-/// Settings configured but not yet used by the running app (they apply on the next start).
-pub fn pending_on_restart(settings: &v1::Settings) -> Vec<String> {
+/// Settings the spec lists that are configured but not yet used by the running app (they
+/// apply on the next start). Others are left out: a value set in the Portal without a restart
+/// is for whoever set it to apply, not a reason for the operator to restart the app.
+pub fn pending_on_restart(settings: &v1::Settings, desired: &Desired) -> Vec<String> {
     let constants = settings
         .constants
         .iter()
         .filter(|c| c.value != c.deployed_value)
+        .filter(|c| desired.constants.iter().any(|(n, _)| n == &c.name))
         .map(|c| c.name.clone());
     let events = settings
         .scheduled_events
         .iter()
         .filter(|e| e.value != e.deployed_value)
+        .filter(|e| desired.scheduled_events.iter().any(|(n, _)| n == &e.name))
         .map(|e| e.name.clone());
     constants.chain(events).collect()
 }
@@ -174,9 +193,6 @@ pub fn private_instances(desired: &Desired, container: &v4::Container) -> u32 {
     }
 }
 
-/// Writes the desired package, constants, scheduled events, custom runtime settings and
-/// instance count into a v4 manifest; every other field is kept exactly as it was. Returns the
-/// names of what changed.
 /// Constants and scheduled events of the spec that the manifest (the deployed model) does not
 /// list.
 pub fn unknown_model_names(current: &v4::EnvironmentManifest, desired: &Desired) -> Vec<String> {
@@ -196,6 +212,9 @@ pub fn unknown_model_names(current: &v4::EnvironmentManifest, desired: &Desired)
     constants.chain(events).cloned().collect()
 }
 
+/// Writes the desired package, constants, scheduled events, custom runtime settings and
+/// instance count into a v4 manifest; every other field is kept exactly as it was. Returns the
+/// names of what changed.
 pub fn merge_manifest(
     current: &v4::EnvironmentManifest,
     desired: &Desired,
@@ -329,10 +348,24 @@ mod tests {
             settings().constants[1],
             "unmanaged constants are kept"
         );
-        assert_eq!(pending_on_restart(&next), ["M.A", "M.Job"]);
+        assert_eq!(pending_on_restart(&next, &desired()), ["M.A", "M.Job"]);
         let (again, change) = merge_cloud_settings(&next, &desired());
         assert_eq!(again, next);
         assert!(change.changed.is_empty(), "a second merge changes nothing");
+    }
+
+    /// Found by `a_converged_input_plans_nothing`: an event the spec does not list, changed in
+    /// the Portal and not yet deployed, made a converged running app restart.
+    #[test]
+    fn a_pending_setting_the_spec_does_not_list_is_not_pending_for_the_operator() {
+        let mut current = settings();
+        current.constants[1].value = Some("portal".into());
+        current.scheduled_events.push(v1::ScheduledEvent {
+            name: "M.Other".into(),
+            value: None,
+            deployed_value: Some("Enabled".into()),
+        });
+        assert!(pending_on_restart(&current, &desired()).is_empty());
     }
 
     fn manifest() -> v4::EnvironmentManifest {
@@ -407,5 +440,786 @@ mod tests {
     fn debug_never_shows_constant_values() {
         let text = format!("{:?}", desired());
         assert!(text.contains("M.A") && !text.contains("new"), "{text}");
+    }
+}
+
+/// Generators shared by the planner properties here and in `cloud`: small name and value pools,
+/// so the spec and what Mendix reports overlap often (equal, different, missing on either side).
+#[cfg(test)]
+pub(super) mod strategies {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::{select, subsequence};
+    use serde_json::{Value, json};
+
+    pub const PACKAGES: &[&str] = &["p1", "p2", "p3"];
+    /// Names the spec may list.
+    pub const CONSTANTS: &[&str] = &["M.A", "M.B", "M.C"];
+    pub const EVENTS: &[&str] = &["M.Job", "M.Nightly"];
+    pub const CUSTOM: &[&str] = &["SessionTimeout", "ClusterMode"];
+    /// Names Mendix may report: the spec's and some it never lists.
+    const REPORTED_CONSTANTS: &[&str] = &["M.A", "M.B", "M.C", "M.Keep", "Other.Url"];
+    const REPORTED_EVENTS: &[&str] = &["M.Job", "M.Nightly", "M.KeepJob"];
+    const REPORTED_CUSTOM: &[&str] = &["SessionTimeout", "ClusterMode", "LogLevel"];
+    const VALUES: &[&str] = &["", "x", "y"];
+
+    pub fn value() -> impl Strategy<Value = String> + Clone {
+        select(VALUES).prop_map(str::to_string)
+    }
+
+    /// Distinct names from `pool`, in any order, each with a value.
+    pub fn named<T: Clone + std::fmt::Debug>(
+        pool: &'static [&'static str],
+        value: impl Strategy<Value = T> + Clone,
+    ) -> impl Strategy<Value = Vec<(String, T)>> {
+        subsequence(pool, 0..=pool.len())
+            .prop_shuffle()
+            .prop_flat_map(move |names| {
+                let n = names.len();
+                prop::collection::vec(value.clone(), n).prop_map(move |values| {
+                    names.iter().map(|n| n.to_string()).zip(values).collect()
+                })
+            })
+    }
+
+    /// A spec as resolved, sizes set independently of each other (the planner must be safe even
+    /// where the CRD's rules would refuse the combination).
+    pub fn desired() -> impl Strategy<Value = Desired> {
+        (
+            (
+                select(PACKAGES),
+                prop_oneof![Just(RunState::Running), Just(RunState::Stopped)],
+                prop::option::of(0..=4i32),
+                prop::option::of(select(&[1024, 2048, 4096][..])),
+                any::<bool>(),
+            ),
+            (
+                named(CONSTANTS, value()),
+                named(EVENTS, any::<bool>()),
+                named(CUSTOM, value()),
+                prop::option::of(subsequence(&["web", "eu"][..], 0..=2)),
+            ),
+        )
+            .prop_map(
+                |(
+                    (package, run_state, instances, memory, auto_sync_db),
+                    (constants, scheduled_events, custom_settings, tags),
+                )| Desired {
+                    package_id: package.to_string(),
+                    package_version: None,
+                    run_state,
+                    instances,
+                    memory_per_instance: memory,
+                    auto_sync_db,
+                    constants,
+                    scheduled_events,
+                    custom_settings,
+                    tags: tags.map(|t| t.iter().map(|s| s.to_string()).collect()),
+                },
+            )
+    }
+
+    /// Everything in a Desired, values included (they are test values, not secrets).
+    pub fn show(d: &Desired) -> String {
+        format!(
+            "Desired {{ package_id: {:?}, run_state: {:?}, instances: {:?}, memory_per_instance: {:?}, constants: {:?}, scheduled_events: {:?}, custom_settings: {:?}, tags: {:?} }}",
+            d.package_id,
+            d.run_state,
+            d.instances,
+            d.memory_per_instance,
+            d.constants,
+            d.scheduled_events,
+            d.custom_settings,
+            d.tags
+        )
+    }
+
+    fn event_value() -> impl Strategy<Value = Option<String>> + Clone {
+        prop::option::of(select(&["Enabled", "Disabled"][..]).prop_map(str::to_string))
+    }
+
+    /// Mendix Cloud settings: names the spec may list and names it never does, each with any
+    /// Value and DeployedValue (equal or pending).
+    pub fn cloud_settings() -> impl Strategy<Value = v1::Settings> {
+        (
+            named(
+                REPORTED_CONSTANTS,
+                (
+                    prop::option::of(value()),
+                    prop::option::of(value()),
+                    any::<bool>(),
+                ),
+            ),
+            named(REPORTED_EVENTS, (event_value(), event_value())),
+            named(REPORTED_CUSTOM, prop::option::of(value())),
+        )
+            .prop_map(|(constants, events, custom)| v1::Settings {
+                constants: constants
+                    .into_iter()
+                    .map(|(name, (value, deployed_value, typed))| v1::Constant {
+                        name,
+                        data_type: typed.then(|| "String".to_string()),
+                        value,
+                        deployed_value,
+                    })
+                    .collect(),
+                custom_settings: custom
+                    .into_iter()
+                    .map(|(name, value)| v1::CustomSetting { name, value })
+                    .collect(),
+                scheduled_events: events
+                    .into_iter()
+                    .map(|(name, (value, deployed_value))| v1::ScheduledEvent {
+                        name,
+                        value,
+                        deployed_value,
+                    })
+                    .collect(),
+            })
+    }
+
+    /// An optional list of `{name, <key>: value}` entries; `None` leaves the field out.
+    fn entries<T: Clone + std::fmt::Debug + 'static>(
+        pool: &'static [&'static str],
+        value: impl Strategy<Value = T> + Clone + 'static,
+        to_json: fn(String, T) -> Value,
+    ) -> impl Strategy<Value = Option<Value>> {
+        prop::option::of(named(pool, value).prop_map(move |list| {
+            Value::Array(list.into_iter().map(|(n, v)| to_json(n, v)).collect())
+        }))
+    }
+
+    fn name_value(name: String, value: Option<String>) -> Value {
+        match value {
+            Some(value) => json!({"name": name, "value": value}),
+            None => json!({"name": name}),
+        }
+    }
+
+    /// Inserts `field: value` into `object` when there is a value.
+    fn put(object: &mut Value, field: &str, value: Option<Value>) {
+        if let (Some(value), Some(object)) = (value, object.as_object_mut()) {
+            object.insert(field.to_string(), value);
+        }
+    }
+
+    /// A v4 environment manifest as Mendix returns it, with fields the operator does not manage
+    /// (documented and not) that a merge must keep.
+    pub fn manifest() -> impl Strategy<Value = v4::EnvironmentManifest> {
+        let deployment = (
+            select(&["p0", "p1", "p2", "p3"][..]),
+            entries(REPORTED_CONSTANTS, prop::option::of(value()), name_value),
+            entries(
+                REPORTED_EVENTS,
+                any::<bool>(),
+                |name, enabled| json!({"name": name, "enabled": enabled}),
+            ),
+            prop::option::of(Just(json!([{"name": "ConnectionBus", "level": "Debug"}]))),
+        );
+        let runtime = prop::option::of((
+            prop::option::of(Just(json!("10.6.1"))),
+            entries(&["TZ", "JAVA_OPTS"], prop::option::of(value()), name_value),
+            entries(REPORTED_CUSTOM, prop::option::of(value()), name_value),
+            prop::option::of(Just(json!({"debugger": false}))),
+        ));
+        let container = (
+            0..=4u32,
+            prop::option::of(0..=4u32),
+            prop::option::of(select(&["Ready", "Processing", "Failed", "Upgrading"][..])),
+            prop::option::of(Just(json!({"cpu": "2"}))),
+        );
+        let environment = (
+            any::<bool>(),
+            prop::option::of(Just(json!({"mode": "native"}))),
+            prop::option::of(Just(json!("future"))),
+        );
+        (deployment, runtime, container, environment).prop_map(
+            |(
+                (package, constants, events, log_levels),
+                runtime,
+                (instances, last_running, state, future_container),
+                (production, metrics, future_top),
+            )| {
+                let mut deployment = json!({"appUrl": "https://app.example.com", "packageId": package});
+                put(&mut deployment, "constants", constants);
+                put(&mut deployment, "scheduledEvents", events);
+                put(&mut deployment, "appLogLevels", log_levels);
+                let mut container = json!({
+                    "instances": instances,
+                    "coreResources": {"limits": {"cpu": "1", "memory": "1"}, "requests": {"cpu": "0.1", "memory": "0.5"}}
+                });
+                put(&mut container, "lastRunningInstanceCount", last_running.map(Value::from));
+                put(&mut container, "state", state.map(Value::from));
+                put(&mut container, "futureField", future_container);
+                let mut environment = json!({
+                    "id": "env",
+                    "properties": {"name": "env", "production": production, "defaultStudioTarget": false},
+                    "deployment": deployment,
+                    "container": container,
+                    "provider": {"clusterId": "c", "namespace": "ns"},
+                    "services": [{"name": "db", "plan": "OnDemand", "config": "{}"}]
+                });
+                if let Some((version, variables, custom, extra)) = runtime {
+                    let mut runtime = json!({});
+                    put(&mut runtime, "runtimeVersion", version);
+                    put(&mut runtime, "environmentVariables", variables);
+                    put(&mut runtime, "customRuntimeSettings", custom);
+                    put(&mut runtime, "extra", extra);
+                    put(&mut environment, "runtime", Some(runtime));
+                }
+                put(&mut environment, "runtimeMetricsConfiguration", metrics);
+                let mut manifest = json!({"manifestVersion": "2.0.0", "environment": environment});
+                put(&mut manifest, "futureTopLevel", future_top);
+                serde_json::from_value(manifest).expect("the generator builds valid manifests")
+            },
+        )
+    }
+
+    pub fn show_manifest(m: &v4::EnvironmentManifest) -> String {
+        serde_json::to_string(m).unwrap_or_else(|e| format!("<unserializable: {e}>"))
+    }
+}
+
+/// Properties of the pure merges: whatever the spec and Mendix hold, a merge writes only what
+/// the spec names, a converged input changes nothing, and one merge converges. Each property's
+/// body is a function below its `proptest!` entry, so rustfmt reaches it.
+#[cfg(test)]
+mod properties {
+    use super::strategies::*;
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::sample::Index;
+    use proptest::test_runner::TestCaseError;
+    use serde_json::Value;
+
+    type Checked = Result<(), TestCaseError>;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// merge_cloud_settings: every value that differs from what Mendix reported belongs to a
+        /// name the spec lists and is the spec's value; nothing is removed, reordered or
+        /// re-typed, DeployedValue is never touched, and `changed` names exactly what differs.
+        #[test]
+        fn cloud_settings_merge_changes_only_names_the_spec_lists(
+            d in desired(),
+            current in cloud_settings(),
+        ) {
+            cloud_settings_merge(&d, &current)?;
+        }
+
+        /// merge_manifest: the manifest minus what the spec manages (package, the spec's
+        /// constants, events and custom settings, instance count) is the same JSON before and
+        /// after, so every field the operator does not own goes back to Mendix as it came.
+        #[test]
+        fn manifest_merge_keeps_every_field_the_spec_does_not_manage(
+            d in desired(),
+            current in manifest(),
+        ) {
+            manifest_merge_keeps_unmanaged(&d, &current)?;
+        }
+
+        /// merge_manifest: every managed value ends as the spec says, and `changed` names
+        /// exactly the values that were different.
+        #[test]
+        fn manifest_merge_writes_the_spec_values_and_names_each_change(
+            d in desired(),
+            current in manifest(),
+        ) {
+            manifest_merge_writes_the_spec(&d, &current)?;
+        }
+
+        /// private_instances: a run state of Stopped is 0, a count the spec sets is that count,
+        /// and a count it leaves unset keeps what runs (a stopped app comes back at its last
+        /// running count, never at 0).
+        #[test]
+        fn instances_the_spec_leaves_unset_keep_what_runs(d in desired(), current in manifest()) {
+            instances_keep_what_runs(&d, &current)?;
+        }
+
+        /// A manifest that already holds every value of the spec (placed anywhere among the
+        /// ones it does not manage) plans no PUT.
+        #[test]
+        fn a_converged_manifest_plans_no_put(
+            d in desired(),
+            current in manifest(),
+            places in prop::collection::vec(any::<Index>(), 8),
+        ) {
+            converged_manifest(&d, &current, &places)?;
+        }
+
+        /// One PUT converges: Mendix holding the merged manifest, merging again changes nothing.
+        #[test]
+        fn one_put_converges_the_manifest(d in desired(), current in manifest()) {
+            one_put_converges(&d, &current)?;
+        }
+
+        /// The names refused before a PUT are exactly the spec's constants and events the
+        /// deployed model does not list, in spec order.
+        #[test]
+        fn unknown_model_names_are_the_spec_names_the_model_lacks(
+            d in desired(),
+            current in manifest(),
+        ) {
+            unknown_names(&d, &current)?;
+        }
+    }
+
+    fn spec_value<'a, T>(list: &'a [(String, T)], name: &str) -> Option<&'a T> {
+        list.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    fn names<T>(list: &[(String, T)]) -> Vec<String> {
+        list.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn cloud_settings_merge(d: &Desired, current: &v1::Settings) -> Checked {
+        let (next, change) = merge_cloud_settings(current, d);
+        let input = format!(
+            "{}\nMendix: {current:?}\nmerged: {next:?}\nchange: {change:?}",
+            show(d)
+        );
+        let mut differ = Vec::new();
+        prop_assert_eq!(
+            next.constants.len(),
+            current.constants.len(),
+            "a constant was added or removed\n{}",
+            input
+        );
+        for (before, after) in current.constants.iter().zip(&next.constants) {
+            prop_assert!(
+                before.name == after.name
+                    && before.data_type == after.data_type
+                    && before.deployed_value == after.deployed_value,
+                "constant {} changed more than its Value\n{}",
+                before.name,
+                input
+            );
+            let wanted = spec_value(&d.constants, &before.name).cloned();
+            prop_assert_eq!(
+                after.value.clone(),
+                wanted.or(before.value.clone()),
+                "constant {} is not the spec's value (or kept)\n{}",
+                &before.name,
+                input
+            );
+            if before.value != after.value {
+                differ.push(before.name.clone());
+            }
+        }
+        prop_assert_eq!(
+            next.scheduled_events.len(),
+            current.scheduled_events.len(),
+            "an event was added or removed\n{}",
+            input
+        );
+        for (before, after) in current.scheduled_events.iter().zip(&next.scheduled_events) {
+            prop_assert!(
+                before.name == after.name && before.deployed_value == after.deployed_value,
+                "event {} changed more than its Value\n{}",
+                before.name,
+                input
+            );
+            let wanted =
+                spec_value(&d.scheduled_events, &before.name).map(|e| event_value(*e).to_string());
+            prop_assert_eq!(
+                after.value.clone(),
+                wanted.or(before.value.clone()),
+                "event {} is not the spec's value (or kept)\n{}",
+                &before.name,
+                input
+            );
+            if before.value != after.value {
+                differ.push(before.name.clone());
+            }
+        }
+        prop_assert!(
+            next.custom_settings.len() >= current.custom_settings.len(),
+            "a custom setting was removed\n{}",
+            input
+        );
+        for (before, after) in current.custom_settings.iter().zip(&next.custom_settings) {
+            prop_assert_eq!(
+                &before.name,
+                &after.name,
+                "custom settings reordered\n{}",
+                input
+            );
+            let wanted = spec_value(&d.custom_settings, &before.name).cloned();
+            prop_assert_eq!(
+                after.value.clone(),
+                wanted.or(before.value.clone()),
+                "custom setting {} is not the spec's value (or kept)\n{}",
+                &before.name,
+                input
+            );
+            if before.value != after.value {
+                differ.push(before.name.clone());
+            }
+        }
+        // Appended: exactly the spec's custom settings Mendix did not have, with its values.
+        let missing: Vec<(String, Option<String>)> = d
+            .custom_settings
+            .iter()
+            .filter(|(n, _)| !current.custom_settings.iter().any(|s| &s.name == n))
+            .map(|(n, v)| (n.clone(), Some(v.clone())))
+            .collect();
+        let appended: Vec<(String, Option<String>)> = next.custom_settings
+            [current.custom_settings.len()..]
+            .iter()
+            .map(|s| (s.name.clone(), s.value.clone()))
+            .collect();
+        prop_assert_eq!(&appended, &missing, "appended custom settings\n{}", input);
+        differ.extend(missing.into_iter().map(|(n, _)| n));
+        let mut reported = change.changed.clone();
+        reported.sort();
+        differ.sort();
+        prop_assert_eq!(
+            reported,
+            differ,
+            "`changed` must name exactly what differs\n{}",
+            input
+        );
+        let unknown: Vec<String> = names(&d.constants)
+            .into_iter()
+            .filter(|n| !current.constants.iter().any(|c| &c.name == n))
+            .collect();
+        prop_assert_eq!(
+            &change.unknown_constants,
+            &unknown,
+            "unknown constants\n{}",
+            input
+        );
+        let unknown: Vec<String> = names(&d.scheduled_events)
+            .into_iter()
+            .filter(|n| !current.scheduled_events.iter().any(|e| &e.name == n))
+            .collect();
+        prop_assert_eq!(
+            &change.unknown_events,
+            &unknown,
+            "unknown events\n{}",
+            input
+        );
+        Ok(())
+    }
+
+    fn manifest_merge_keeps_unmanaged(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
+        let instances = private_instances(d, &current.environment.container);
+        let (next, _) = merge_manifest(current, d, instances);
+        let before = unmanaged(current, d, current);
+        let after = unmanaged(&next, d, current);
+        prop_assert!(
+            before == after,
+            "an unmanaged field changed\n{}\ninstances: {instances}\nbefore: {}\nafter:  {}",
+            show(d),
+            show_manifest(current),
+            show_manifest(&next)
+        );
+        Ok(())
+    }
+
+    /// Whether `list` holds `name` exactly once, with a value `is` accepts.
+    fn once<T>(list: &[T], name: impl Fn(&T) -> bool, is: impl Fn(&T) -> bool) -> bool {
+        let found: Vec<&T> = list.iter().filter(|e| name(e)).collect();
+        found.len() == 1 && found.iter().all(|e| is(e))
+    }
+
+    fn manifest_merge_writes_the_spec(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
+        let instances = private_instances(d, &current.environment.container);
+        let (next, changed) = merge_manifest(current, d, instances);
+        let input = format!(
+            "{}\ninstances: {instances}\nbefore: {}\nafter:  {}\nchanged: {changed:?}",
+            show(d),
+            show_manifest(current),
+            show_manifest(&next)
+        );
+        let (was, now) = (&current.environment, &next.environment);
+        let mut differ = Vec::new();
+        prop_assert_eq!(
+            &now.deployment.package_id,
+            &d.package_id,
+            "package\n{}",
+            input
+        );
+        if was.deployment.package_id != d.package_id {
+            differ.push("package".to_string());
+        }
+        let constants =
+            |e: &v4::EnvironmentSpec| e.deployment.constants.clone().unwrap_or_default();
+        for (name, value) in &d.constants {
+            let is = |c: &v4::Constant| c.value.as_deref() == Some(value.as_str());
+            prop_assert!(
+                once(&constants(now), |c| &c.name == name, is),
+                "constant {} is not once with the spec's value\n{}",
+                name,
+                input
+            );
+            if !constants(was).iter().any(|c| &c.name == name && is(c)) {
+                differ.push(name.clone());
+            }
+        }
+        let events =
+            |e: &v4::EnvironmentSpec| e.deployment.scheduled_events.clone().unwrap_or_default();
+        for (name, enabled) in &d.scheduled_events {
+            let is = |e: &v4::ScheduledEvent| e.enabled == *enabled;
+            prop_assert!(
+                once(&events(now), |e| &e.name == name, is),
+                "event {} is not once with the spec's value\n{}",
+                name,
+                input
+            );
+            if !events(was).iter().any(|e| &e.name == name && is(e)) {
+                differ.push(name.clone());
+            }
+        }
+        let custom = |e: &v4::EnvironmentSpec| {
+            e.runtime
+                .as_ref()
+                .and_then(|r| r.custom_runtime_settings.clone())
+                .unwrap_or_default()
+        };
+        for (name, value) in &d.custom_settings {
+            let is = |s: &v4::NameValue| s.value.as_deref() == Some(value.as_str());
+            prop_assert!(
+                once(&custom(now), |s| &s.name == name, is),
+                "custom setting {} is not once with the spec's value\n{}",
+                name,
+                input
+            );
+            if !custom(was).iter().any(|s| &s.name == name && is(s)) {
+                differ.push(name.clone());
+            }
+        }
+        prop_assert_eq!(now.container.instances, instances, "instances\n{}", input);
+        if was.container.instances != instances {
+            differ.push("instances".to_string());
+        }
+        let mut reported = changed.clone();
+        reported.sort();
+        differ.sort();
+        prop_assert_eq!(
+            reported,
+            differ,
+            "`changed` must name exactly what differs\n{}",
+            input
+        );
+        Ok(())
+    }
+
+    fn instances_keep_what_runs(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
+        let container = &current.environment.container;
+        let n = private_instances(d, container);
+        let input = format!("{}\ncontainer: {container:?} -> {n}", show(d));
+        let wanted = match (d.run_state, d.instances) {
+            (RunState::Stopped, _) => 0,
+            (RunState::Running, Some(wanted)) => u32::try_from(wanted).unwrap_or(u32::MAX),
+            (RunState::Running, None) if container.instances > 0 => container.instances,
+            (RunState::Running, None) => container
+                .last_running_instance_count
+                .filter(|c| *c > 0)
+                .unwrap_or(1),
+        };
+        prop_assert_eq!(n, wanted, "{}", input);
+        Ok(())
+    }
+
+    fn converged_manifest(
+        d: &Desired,
+        current: &v4::EnvironmentManifest,
+        places: &[Index],
+    ) -> Checked {
+        let converged = converge_by_hand(current, d, places);
+        let instances = private_instances(d, &converged.environment.container);
+        let (next, changed) = merge_manifest(&converged, d, instances);
+        prop_assert!(
+            changed.is_empty() && next == converged,
+            "a converged manifest planned a change: {changed:?}\n{}\nmanifest: {}\nmerged:   {}",
+            show(d),
+            show_manifest(&converged),
+            show_manifest(&next)
+        );
+        Ok(())
+    }
+
+    fn one_put_converges(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
+        let instances = private_instances(d, &current.environment.container);
+        let (next, _) = merge_manifest(current, d, instances);
+        let instances = private_instances(d, &next.environment.container);
+        let (again, changed) = merge_manifest(&next, d, instances);
+        prop_assert!(
+            changed.is_empty() && again == next,
+            "a second merge changed {changed:?}\n{}\nMendix: {}\nafter one PUT: {}\nafter two: {}",
+            show(d),
+            show_manifest(current),
+            show_manifest(&next),
+            show_manifest(&again)
+        );
+        Ok(())
+    }
+
+    fn unknown_names(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
+        let deployment = &current.environment.deployment;
+        let constants = deployment.constants.clone().unwrap_or_default();
+        let events = deployment.scheduled_events.clone().unwrap_or_default();
+        let wanted: Vec<String> = names(&d.constants)
+            .into_iter()
+            .filter(|n| !constants.iter().any(|c| &c.name == n))
+            .chain(
+                names(&d.scheduled_events)
+                    .into_iter()
+                    .filter(|n| !events.iter().any(|e| &e.name == n)),
+            )
+            .collect();
+        prop_assert_eq!(
+            unknown_model_names(current, d),
+            wanted,
+            "{}\nmanifest: {}",
+            show(d),
+            show_manifest(current)
+        );
+        Ok(())
+    }
+
+    /// The production guard refuses exactly a production environment (as Mendix reports it)
+    /// whose spec lacks `production: true`; every input is listed, so this is exhaustive.
+    #[test]
+    fn production_guard_refuses_exactly_production_without_the_flag() {
+        for remote in [None, Some(false), Some(true)] {
+            for spec in [false, true] {
+                assert_eq!(
+                    production_guard(remote, spec).is_err(),
+                    remote == Some(true) && !spec,
+                    "remote production {remote:?}, spec.production {spec}"
+                );
+            }
+        }
+    }
+
+    /// The manifest's JSON without what `d` manages. A managed list (or runtime) that `current`
+    /// lacked and the merge created is dropped once emptied of the spec's names.
+    fn unmanaged(
+        m: &v4::EnvironmentManifest,
+        d: &Desired,
+        current: &v4::EnvironmentManifest,
+    ) -> Value {
+        let mut v = serde_json::to_value(m).unwrap_or_default();
+        let had = serde_json::to_value(current).unwrap_or_default();
+        let lists: [(&str, &str, Vec<String>); 3] = [
+            ("/environment/deployment", "constants", names(&d.constants)),
+            (
+                "/environment/deployment",
+                "scheduledEvents",
+                names(&d.scheduled_events),
+            ),
+            (
+                "/environment/runtime",
+                "customRuntimeSettings",
+                names(&d.custom_settings),
+            ),
+        ];
+        for (parent, field, names) in lists {
+            let absent = had.pointer(&format!("{parent}/{field}")).is_none();
+            if let Some(object) = v.pointer_mut(parent).and_then(Value::as_object_mut)
+                && let Some(Value::Array(list)) = object.get_mut(field)
+            {
+                list.retain(|e| {
+                    !names
+                        .iter()
+                        .any(|n| e.get("name") == Some(&Value::from(n.as_str())))
+                });
+                if list.is_empty() && absent {
+                    object.remove(field);
+                }
+            }
+        }
+        if let Some(environment) = v.get_mut("environment").and_then(Value::as_object_mut)
+            && had.pointer("/environment/runtime").is_none()
+            && environment.get("runtime") == Some(&Value::Object(Default::default()))
+        {
+            environment.remove("runtime");
+        }
+        if let Some(deployment) = v
+            .pointer_mut("/environment/deployment")
+            .and_then(Value::as_object_mut)
+        {
+            deployment.remove("packageId");
+        }
+        if let Some(container) = v
+            .pointer_mut("/environment/container")
+            .and_then(Value::as_object_mut)
+        {
+            container.remove("instances");
+        }
+        v
+    }
+
+    /// `current` made to hold the spec's values without merge_manifest: a value set in place,
+    /// or the entry inserted at a position `places` picks.
+    fn converge_by_hand(
+        current: &v4::EnvironmentManifest,
+        d: &Desired,
+        places: &[Index],
+    ) -> v4::EnvironmentManifest {
+        let mut m = current.clone();
+        let mut place = places.iter().cycle();
+        let mut insert_at = |len: usize| place.next().map_or(len, |i| i.index(len + 1));
+        let env = &mut m.environment;
+        env.deployment.package_id = d.package_id.clone();
+        for (name, value) in &d.constants {
+            let list = env.deployment.constants.get_or_insert_with(Vec::new);
+            match list.iter_mut().find(|c| &c.name == name) {
+                Some(c) => c.value = Some(value.clone()),
+                None => {
+                    let at = insert_at(list.len());
+                    list.insert(
+                        at,
+                        v4::Constant {
+                            name: name.clone(),
+                            value: Some(value.clone()),
+                        },
+                    );
+                }
+            }
+        }
+        for (name, enabled) in &d.scheduled_events {
+            let list = env.deployment.scheduled_events.get_or_insert_with(Vec::new);
+            match list.iter_mut().find(|e| &e.name == name) {
+                Some(e) => e.enabled = *enabled,
+                None => {
+                    let at = insert_at(list.len());
+                    list.insert(
+                        at,
+                        v4::ScheduledEvent {
+                            name: name.clone(),
+                            enabled: *enabled,
+                        },
+                    );
+                }
+            }
+        }
+        for (name, value) in &d.custom_settings {
+            let runtime = env.runtime.get_or_insert_with(|| v4::Runtime {
+                runtime_version: None,
+                environment_variables: None,
+                custom_runtime_settings: None,
+                extra: Default::default(),
+            });
+            let list = runtime.custom_runtime_settings.get_or_insert_with(Vec::new);
+            match list.iter_mut().find(|s| &s.name == name) {
+                Some(s) => s.value = Some(value.clone()),
+                None => {
+                    let at = insert_at(list.len());
+                    list.insert(
+                        at,
+                        v4::NameValue {
+                            name: name.clone(),
+                            value: Some(value.clone()),
+                        },
+                    );
+                }
+            }
+        }
+        env.container.instances = private_instances(d, &env.container);
+        m
     }
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::MicroTime;
 use kube::runtime::events::EventType;
 
-use super::desired::{Desired, merge_manifest, private_instances, unknown_model_names};
+use super::desired::{
+    Desired, merge_manifest, private_instances, production_guard, unknown_model_names,
+};
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
@@ -222,7 +224,8 @@ pub async fn converge(
             .or(status.deployed_version.take());
     }
 
-    if spec.properties.production && !env.spec.production {
+    // The production guard comes before every PUT below, a restart's included.
+    if production_guard(Some(spec.properties.production), env.spec.production).is_err() {
         return Ok(Verdict::stalled(
             "ProductionNotAllowed",
             format!(

@@ -671,6 +671,133 @@ mod tests {
         assert!(reusable(&newer, &packages).is_none());
     }
 
+    /// Which listed package a MendixPackage may adopt, over any source and any listing.
+    mod properties {
+        use super::*;
+        use crate::crd::package::ExistingSource;
+        use proptest::prelude::*;
+        use proptest::sample::select;
+
+        const VERSIONS: &[&str] = &["1.0.0", "2.5.4", "3.0.0"];
+        const FILES: &[&str] = &["a.mda", "b.mda", "app_2.5.4.mda"];
+
+        fn source() -> impl Strategy<Value = PackageSource> {
+            let none = PackageSource {
+                build: None,
+                upload: None,
+                existing: None,
+            };
+            let (build, upload) = (none.clone(), none.clone());
+            prop_oneof![
+                select(VERSIONS).prop_map(move |version| PackageSource {
+                    build: Some(BuildSource {
+                        branch: "main".into(),
+                        revision: "abc".into(),
+                        version: version.into(),
+                        description: None,
+                    }),
+                    ..build.clone()
+                }),
+                select(FILES).prop_map(move |file| PackageSource {
+                    upload: Some(UploadSource {
+                        url: format!("https://files.example.com/{file}"),
+                        file_name: file.into(),
+                        sha256: None,
+                    }),
+                    ..upload.clone()
+                }),
+                Just(PackageSource {
+                    existing: Some(ExistingSource {
+                        package_id: "00000000-0000-0000-0000-000000000001".into(),
+                    }),
+                    ..none
+                }),
+            ]
+        }
+
+        /// What Mendix lists: any mix of states, versions and file names, the same version or
+        /// file name possibly more than once.
+        fn packages() -> impl Strategy<Value = Vec<RemotePackage>> {
+            let state = prop_oneof![
+                Just(RemoteState::Failed),
+                Just(RemoteState::Succeeded),
+                select(&["Queued", "Building", "Uploading"][..])
+                    .prop_map(|s| RemoteState::InProgress(s.into())),
+            ];
+            prop::collection::vec(
+                (
+                    state,
+                    prop::option::of(select(VERSIONS)),
+                    prop::option::of(select(FILES)),
+                ),
+                0..6,
+            )
+            .prop_map(|list| {
+                list.into_iter()
+                    .enumerate()
+                    .map(|(i, (state, version, file))| {
+                        remote(&format!("pkg-{i}"), version, file, state)
+                    })
+                    .collect()
+            })
+        }
+
+        fn matches(source: &PackageSource, p: &RemotePackage) -> bool {
+            match (&source.build, &source.upload) {
+                (Some(b), _) => p.version.as_deref() == Some(b.version.as_str()),
+                (None, Some(u)) => p.file_name.as_deref() == Some(u.file_name.as_str()),
+                (None, None) => false,
+            }
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(512))]
+
+            /// A MendixPackage adopts a listed package only when it is not Failed and it is
+            /// what the source would make: the same version for a build, the same file name for
+            /// an upload, never anything for `existing` (that names its package). It adopts the
+            /// first such package Mendix lists, and one whenever there is one.
+            #[test]
+            fn reuse_adopts_only_a_matching_package_that_did_not_fail(
+                source in source(),
+                packages in packages(),
+            ) {
+                adopts_only_a_match(&source, &packages)?;
+            }
+        }
+
+        fn adopts_only_a_match(
+            source: &PackageSource,
+            packages: &[RemotePackage],
+        ) -> Result<(), proptest::test_runner::TestCaseError> {
+            let found = reusable(source, packages);
+            let first = packages
+                .iter()
+                .find(|p| p.state != RemoteState::Failed && matches(source, p));
+            let input = format!("source: {source:?}\nlisted: {packages:?}");
+            prop_assert!(
+                found.is_none_or(|p| p.state != RemoteState::Failed),
+                "adopted a Failed package {:?}\n{}",
+                found,
+                input
+            );
+            prop_assert!(
+                found.is_none_or(|p| matches(source, p)),
+                "adopted a package that does not match the source {:?}\n{}",
+                found,
+                input
+            );
+            prop_assert!(
+                found.map(|p| &p.id) == first.map(|p| &p.id),
+                "adopted {:?}, not the first match {:?}\n{}",
+                found,
+                first,
+                input
+            );
+            Ok(())
+        }
+    }
+
     #[test]
     fn a_package_in_progress_is_polled_and_a_finished_one_waits_for_resync() {
         let pkg: MendixPackage = serde_json::from_value(serde_json::json!({
