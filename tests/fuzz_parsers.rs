@@ -1,6 +1,8 @@
 //! Property tests: arbitrary bytes and arbitrary JSON fed to every Mendix response parser (the
 //! wire types of both APIs, the error body parser, the Retry-After parser) and to serde decoding
-//! of the CRD types: no panic, and error messages never carry a credential. Mutated examples are
+//! of the CRD types. Whatever decodes survives a round trip unchanged, the helpers the
+//! controllers call agree with what was decoded, error messages never carry a credential and
+//! outages are never taken for terminal errors. Mutated examples are
 //! sent to the real API server: whatever it admits (pruned and defaulted), the operator decodes.
 //!
 //! The case count is modest by default so the suite runs in seconds; `PROPTEST_CASES=20000`
@@ -14,12 +16,13 @@ use kube::api::{Api as KubeApi, ApiResource, DynamicObject, PostParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
 use mendix_operator::mendix::api::Api;
 use mendix_operator::mendix::cloud_v1::types as v1;
-use mendix_operator::mendix::error::{from_error_response, parse_error_body};
+use mendix_operator::mendix::error::{ErrorClass, from_error_response, parse_error_body};
 use mendix_operator::mendix::private_cloud_v4::types as v4;
 use mendix_operator::mendix::retry::parse_retry_after;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use reqwest::StatusCode;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -127,8 +130,13 @@ fn arb_json(keys: Vec<String>) -> BoxedStrategy<Value> {
     .boxed()
 }
 
-/// Decodes `bytes` and `value` as `T`; whatever decodes is used the way the clients use it.
-fn decode<T: DeserializeOwned + std::fmt::Debug>(bytes: &[u8], value: &Value) -> Vec<T> {
+/// Decodes `bytes` and `value` as `T`. Whatever decodes must encode and decode back to the same
+/// value: the operator writes what it read back to Mendix (a Private Cloud manifest PUT), so a
+/// field that does not survive the trip would be lost or changed there.
+fn decode<T>(bytes: &[u8], value: &Value) -> Vec<T>
+where
+    T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug,
+{
     let mut out = Vec::new();
     if let Ok(t) = serde_json::from_slice::<T>(bytes) {
         out.push(t);
@@ -137,9 +145,31 @@ fn decode<T: DeserializeOwned + std::fmt::Debug>(bytes: &[u8], value: &Value) ->
         out.push(t);
     }
     for t in &out {
-        let _ = format!("{t:?}");
+        let encoded = serde_json::to_value(t).expect("what decodes encodes");
+        let again: T = serde_json::from_value(encoded.clone())
+            .unwrap_or_else(|err| panic!("{encoded} does not decode again: {err}"));
+        assert_eq!(
+            &again, t,
+            "a round trip through {encoded} changed the value"
+        );
     }
     out
+}
+
+/// The tags `parse_tags` reads are exactly the strings of the answer: every tag it returns is
+/// one of them, and it refuses (None) an answer with an item it cannot read.
+fn tags_come_from_the_answer(value: &Value) {
+    let Some(tags) = v1::parse_tags(value) else {
+        return;
+    };
+    let text = value.to_string();
+    for tag in &tags {
+        let quoted = serde_json::to_string(tag).expect("a string encodes");
+        assert!(text.contains(&quoted), "tag {quoted} is not in {text}");
+    }
+    if let Value::Array(items) = value {
+        assert_eq!(tags.len(), items.len(), "one tag per item of {text}");
+    }
 }
 
 /// Every response type of both APIs, and the helpers the controllers call on them.
@@ -158,18 +188,29 @@ fn every_wire_type(bytes: &[u8], value: &Value) {
     decode::<v1::StartJobState>(bytes, value);
     decode::<v1::StartJobStatus>(bytes, value);
     decode::<v1::Settings>(bytes, value);
-    decode::<v1::Constant>(bytes, value);
+    for mut constant in decode::<v1::Constant>(bytes, value) {
+        // Constant values may be secrets: their Debug form never shows them, whatever else the
+        // constant holds.
+        constant.value = Some("value-marker-5c1e".into());
+        let debug = format!("{constant:?}");
+        assert!(!debug.contains("value-marker-5c1e"), "{debug}");
+    }
     decode::<v1::CustomSetting>(bytes, value);
     decode::<v1::ScheduledEvent>(bytes, value);
     decode::<v1::LogDownload>(bytes, value);
-    let _ = v1::parse_tags(value);
+    tags_come_from_the_answer(value);
     if let Ok(v) = serde_json::from_slice::<Value>(bytes) {
-        let _ = v1::parse_tags(&v);
+        tags_come_from_the_answer(&v);
     }
     // Private Cloud v4.
     for job in decode::<v4::Job>(bytes, value) {
-        let _ = job.is_done();
-        let _ = job.failure_message();
+        let failed = job.status == v4::JobStatus::Failed;
+        assert_eq!(
+            job.is_done(),
+            failed || job.status == v4::JobStatus::Finished,
+            "{job:?}"
+        );
+        assert_eq!(job.failure_message().is_some(), failed, "{job:?}");
     }
     decode::<v4::JobStatus>(bytes, value);
     decode::<v4::JobHandle>(bytes, value);
@@ -182,12 +223,10 @@ fn every_wire_type(bytes: &[u8], value: &Value) {
     decode::<v4::AppManifest>(bytes, value);
     decode::<v4::AppsPage>(bytes, value);
     for manifest in decode::<v4::EnvironmentManifest>(bytes, value) {
-        let _ = manifest.environment.container.state();
-        // The operator PUTs manifests back: what decodes must encode.
-        let _ = serde_json::to_vec(&manifest).expect("a decoded manifest encodes");
+        container_state_is_read_strictly(&manifest.environment.container);
     }
     for container in decode::<v4::Container>(bytes, value) {
-        let _ = container.state();
+        container_state_is_read_strictly(&container);
     }
     decode::<v4::EnvironmentsPage>(bytes, value);
     decode::<v4::ClusterManifest>(bytes, value);
@@ -196,17 +235,58 @@ fn every_wire_type(bytes: &[u8], value: &Value) {
     decode::<v4::NamespacesPage>(bytes, value);
 }
 
+/// Only the three documented words mean something; anything else (absent, new, misspelt) is
+/// Unknown, which is never taken for Ready.
+fn container_state_is_read_strictly(container: &v4::Container) {
+    let expected = match container.state.as_deref() {
+        Some("Ready") => v4::ContainerState::Ready,
+        Some("Processing") => v4::ContainerState::Processing,
+        Some("Failed") => v4::ContainerState::Failed,
+        _ => v4::ContainerState::Unknown,
+    };
+    assert_eq!(container.state(), expected, "{:?}", container.state);
+}
+
+/// Every string in a JSON value.
+fn string_leaves(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(items) => items.iter().flat_map(string_leaves).collect(),
+        Value::Object(map) => map.values().flat_map(string_leaves).collect(),
+        _ => vec![],
+    }
+}
+
 const API_KEY: &str = "26587896-1cef-4483-accf-ad304e2673d6";
 const PAT: &str = "sandbox-pat-all-scopes-7f3c9e21b5d84a06";
 
 /// The error path: the body parser, and the typed error built from a whole answer.
 fn error_answer(bytes: &[u8], status: u16, secret: &str) {
-    let _ = parse_error_body(bytes);
+    // A code the body parser reads is a string of the JSON body; a body that is not JSON has
+    // none.
+    let body = parse_error_body(bytes);
+    if let Some(code) = &body.code {
+        let json: Value = serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| panic!("code {code} read from a body that is not JSON"));
+        assert!(
+            string_leaves(&json).contains(&code.as_str()),
+            "code {code} is not a string of {json}"
+        );
+    }
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
     for api in [Api::CloudDeployV1, Api::PrivateCloudDeployV4] {
         let err = from_error_response(api, "fuzz", status, None, bytes, &[secret, API_KEY, PAT]);
         let text = format!("{err} {err:?}");
-        let _ = (err.class(), err.code(), err.status(), err.metric_label());
+        // The status is kept, and an outage or a rate limit is always retried.
+        assert_eq!(err.status(), Some(status), "{text}");
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+            assert_ne!(err.class(), ErrorClass::Terminal, "{text}");
+        }
+        assert!(
+            !err.metric_label().is_empty() && err.metric_label().len() <= 64,
+            "{}",
+            err.metric_label()
+        );
         for s in [secret, API_KEY, PAT] {
             assert!(!text.contains(s), "credential in error text: {text}");
         }
@@ -409,7 +489,7 @@ proptest! {
         every_wire_type(&bytes, &Value::Null);
         error_answer(&bytes, 500, "not-in-there");
         if let Ok(text) = std::str::from_utf8(&bytes) {
-            let _ = parse_retry_after(text, SystemTime::now());
+            retry_after_is_usable(text);
         }
     }
 
@@ -439,24 +519,56 @@ proptest! {
             Just("Fri, 31 Dec 9999 23:59:59 GMT".to_string()),
         ],
     ) {
-        if let Some(wait) = parse_retry_after(&text, SystemTime::now()) {
-            // Whatever it says, adding it to a clock must not overflow later.
-            let _ = wait.checked_add(Duration::from_secs(1));
-        }
+        retry_after_is_usable(&text);
     }
 
     #[test]
     fn crd_types_survive_arbitrary_bytes(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = serde_json::from_slice::<MendixPackage>(&bytes);
-        let _ = serde_json::from_slice::<MendixEnvironment>(&bytes);
-        if let Ok(text) = std::str::from_utf8(&bytes) {
-            let _ = serde_yaml::from_str::<MendixPackage>(text);
-            let _ = serde_yaml::from_str::<MendixEnvironment>(text);
-        }
+        crd_round_trip::<MendixPackage>(&bytes);
+        crd_round_trip::<MendixEnvironment>(&bytes);
     }
 }
 
-/// Found by the properties above: a `Retry-After` too large for a `Duration` must not panic.
+/// A Retry-After the parser accepts is a wait a clock can add: whole seconds are read exactly,
+/// a negative or non-finite number is refused.
+fn retry_after_is_usable(text: &str) {
+    let parsed = parse_retry_after(text, SystemTime::now());
+    if let Some(wait) = parsed {
+        assert!(
+            SystemTime::now().checked_add(wait).is_some(),
+            "{text:?} gives a wait no clock can add: {wait:?}"
+        );
+    }
+    if let Ok(seconds) = text.trim().parse::<u64>() {
+        let exact = Duration::from_secs(seconds);
+        let expected = SystemTime::now().checked_add(exact).map(|_| exact);
+        assert_eq!(parsed, expected, "{text:?}");
+    }
+    if let Ok(number) = text.trim().parse::<f64>()
+        && (number < 0.0 || !number.is_finite())
+    {
+        assert_eq!(parsed, None, "{text:?}");
+    }
+}
+
+/// What decodes as a CRD type (JSON or YAML) encodes to JSON that decodes to the same JSON:
+/// nothing the operator reads is lost when it writes the object back.
+fn crd_round_trip<K: DeserializeOwned + Serialize>(bytes: &[u8]) {
+    let mut decoded: Vec<K> = serde_json::from_slice::<K>(bytes).into_iter().collect();
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        decoded.extend(serde_yaml::from_str::<K>(text));
+    }
+    for object in decoded {
+        let once = serde_json::to_value(&object).expect("a decoded object encodes");
+        let again: K = serde_json::from_value(once.clone())
+            .unwrap_or_else(|err| panic!("{once} does not decode again: {err}"));
+        let twice = serde_json::to_value(&again).expect("encodes");
+        assert_eq!(once, twice, "a round trip changed the object");
+    }
+}
+
+/// Found by the properties above: a `Retry-After` too large for a `Duration` must not panic,
+/// and one too large for a clock is ignored.
 #[test]
 fn huge_retry_after_values_do_not_panic() {
     for text in [
@@ -467,8 +579,13 @@ fn huge_retry_after_values_do_not_panic() {
         "NaN",
         "-0.5",
     ] {
-        let _ = parse_retry_after(text, SystemTime::now());
+        retry_after_is_usable(text);
     }
+    assert_eq!(parse_retry_after("1e300", SystemTime::now()), None);
+    assert_eq!(
+        parse_retry_after("13314252612028425779", SystemTime::now()),
+        None
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -482,6 +599,7 @@ mod http {
 
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::{IntoResponse, Response};
+    use mendix_operator::mendix::ErrorClass;
     use mendix_operator::mendix::{
         CloudCredentials, HostLimits, Mendix, MendixConfig, MendixError, Pat, RetryPolicy,
     };
@@ -619,8 +737,17 @@ mod http {
                 .drain(..)
                 .filter_map(|(v1, e)| e.map(|e| (v1, e)))
                 .map(|(v1, e)| {
-                    let _ = (e.class(), e.code(), e.status(), e.retry_after());
-                    let _ = (e.is_transient(), e.is_not_found(), e.metric_label());
+                    // The helpers the controllers decide by agree with each other.
+                    assert_eq!(e.is_transient(), e.class() == ErrorClass::Transient);
+                    assert_eq!(
+                        e.is_not_found(),
+                        e.status() == Some(StatusCode::NOT_FOUND),
+                        "{e:?}"
+                    );
+                    if e.status().is_some_and(|s| s.is_server_error()) {
+                        assert_ne!(e.class(), ErrorClass::Terminal, "{e:?}");
+                    }
+                    assert!(!e.metric_label().is_empty());
                     (v1, format!("{e} | {e:?}"))
                 })
                 .collect()

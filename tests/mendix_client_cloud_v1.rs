@@ -527,11 +527,10 @@ async fn settings_scale_and_tags() {
     let scaled = deploy
         .scale(CLOUD_APP_ID, "Acceptance", 2, 1024)
         .await
-        .unwrap();
-    if let Some(scaled) = scaled {
-        assert_eq!(scaled.instances, Some(2));
-        assert_eq!(scaled.memory_per_instance, Some(1024));
-    }
+        .unwrap()
+        .expect("the scale answer describes the environment");
+    assert_eq!(scaled.instances, Some(2));
+    assert_eq!(scaled.memory_per_instance, Some(1024));
     let err = deploy
         .scale(CLOUD_APP_ID, "Acceptance", 1, 512)
         .await

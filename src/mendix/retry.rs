@@ -71,6 +71,11 @@ impl RetryPolicy {
 
 /// Parses a `Retry-After` value: delta-seconds or an HTTP date.
 pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    // A wait no clock can add (say 10^19 seconds) is no wait at all: ignored, like `1e300`.
+    parse_retry_after_unchecked(value, now).filter(|wait| now.checked_add(*wait).is_some())
+}
+
+fn parse_retry_after_unchecked(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(seconds) = value.parse::<u64>() {
         return Some(Duration::from_secs(seconds));

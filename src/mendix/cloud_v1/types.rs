@@ -201,8 +201,8 @@ pub struct Settings {
 }
 
 /// A model constant: `Value` is the configured value, `DeployedValue` the one the running app
-/// uses (they differ until the next restart).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// uses (they differ until the next restart). Values may be secrets: `Debug` never shows them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Constant {
     #[serde(rename = "Name")]
     pub name: String,
@@ -212,6 +212,20 @@ pub struct Constant {
     pub value: Option<String>,
     #[serde(rename = "DeployedValue", default)]
     pub deployed_value: Option<String>,
+}
+
+impl std::fmt::Debug for Constant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Constant")
+            .field("name", &self.name)
+            .field("data_type", &self.data_type)
+            .field("value", &self.value.as_ref().map(|_| "<redacted>"))
+            .field(
+                "deployed_value",
+                &self.deployed_value.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
