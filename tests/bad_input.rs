@@ -895,13 +895,11 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
     // repeated while the resources stay as they are.
     let expected = vec![("v1_build_package", 1), ("build_deployment_package", 1)];
     assert_eq!(writes(&h), expected);
-    // Let a few more resyncs (3 s here) and status-triggered reconciles pass: still nothing.
-    let api = h.packages();
+    // Two more resync passes over every resource (3 s here) and the reconciles status writes
+    // trigger: still nothing.
     h.wait_package("pc-adopted", package_ready).await;
-    for _ in 0..2 {
-        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-        let _ = api.list(&Default::default()).await;
-    }
+    let resources = (packages.len() + environments.len() + 1) as u64;
+    h.wait_reconciles(h.reconciles().await, 2 * resources).await;
     assert_eq!(writes(&h), expected, "no write after the verdicts");
 }
 

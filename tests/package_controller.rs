@@ -341,27 +341,6 @@ async fn a_lost_build_answer_is_found_again_not_built_twice() {
 }
 
 #[tokio::test]
-async fn a_crash_at_any_point_of_a_build_starts_exactly_one_build() {
-    let mut h = Harness::new().await;
-    h.create::<MendixPackage>(&cloud_build("crashy-cloud", demo::GOOD_REVISION, "8.0.0"))
-        .await;
-    h.create::<MendixPackage>(&pc_build("crashy-pc", demo::GOOD_REVISION, "8.0.0"))
-        .await;
-    // Stop the operator after a few milliseconds, again and again, then let it finish.
-    for millis in [5u64, 20, 40, 80, 120, 200] {
-        h.start_operator().await;
-        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
-        h.crash_operator().await;
-    }
-    h.start_operator().await;
-    h.wait_package("crashy-cloud", package_ready).await;
-    h.wait_package("crashy-pc", package_ready).await;
-    let stats = h.mendix.stats();
-    assert_eq!(stats.count("v1_build_package"), 1);
-    assert_eq!(stats.count("build_deployment_package"), 1);
-}
-
-#[tokio::test]
 async fn transient_faults_still_converge_with_bounded_calls() {
     let h = Harness::started().await;
     h.mendix.add_fault(Fault {

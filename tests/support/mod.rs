@@ -685,6 +685,34 @@ impl Harness {
     }
 }
 
+impl Harness {
+    /// Reconciles the operator has finished (every kind and result), from its own metrics.
+    pub async fn reconciles(&self) -> u64 {
+        let addr = self.metrics_addr.expect("the operator serves metrics");
+        let text = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("metrics text");
+        text.lines()
+            .filter(|l| l.starts_with("mendix_operator_reconciles_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    /// Waits until the operator has finished `more` reconciles after it had finished `since`:
+    /// to show that something did not happen, let the operator work, not the clock pass.
+    pub async fn wait_reconciles(&self, since: u64, more: u64) {
+        wait_for(
+            &format!("{more} more reconciles"),
+            || async { Some(self.reconciles().await) },
+            |done| *done >= since + more,
+        )
+        .await;
+    }
+}
+
 /// The real kubectl from PATH, as the admin in one test's namespace, with its own cache.
 pub struct Kubectl {
     pub kubeconfig: std::path::PathBuf,
