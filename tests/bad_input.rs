@@ -572,25 +572,6 @@ spec:
     )
 }
 
-/// Serves one file over loopback HTTP, as a user's artifact store would.
-async fn serve_file(bytes: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().route(
-        "/app.mda",
-        axum::routing::get(move || {
-            let b = bytes.clone();
-            async move { b }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/app.mda")
-}
-
 /// A loopback URL nothing listens on.
 async fn closed_url() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -653,9 +634,7 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
     .await;
     h.put_secret("pc-read-only", &[("pat", demo::PC_PAT_READ_ONLY)])
         .await;
-    let mut mda = b"PK\x03\x04".to_vec();
-    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
-    let served = serve_file(mda).await;
+    let served = serve_file(an_mda(10_000)).await;
     let unreachable = closed_url().await;
     let missing_id = "00000000-0000-4000-8000-000000000000";
 
@@ -908,9 +887,7 @@ async fn semantic_errors_stall_with_a_reason_and_no_remote_write() {
 /// --max-download-size, before anything is uploaded.
 #[tokio::test]
 async fn upload_urls_inside_the_cluster_and_oversized_files_are_refused() {
-    let mut mda = b"PK\x03\x04".to_vec();
-    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
-    let served = serve_file(mda).await;
+    let served = serve_file(an_mda(10_000)).await;
     for (allow_private, max, expect) in [
         (false, 1u64 << 30, "--allow-private-download-urls"),
         (true, 4096, "--max-download-size"),

@@ -290,29 +290,6 @@ spec:
     )
 }
 
-/// Serves one .mda over loopback HTTP, as a user's artifact store would.
-async fn serve_mda() -> (String, String) {
-    // An .mda is a zip archive: the sandbox, like Mendix, refuses anything else.
-    let mut content = b"PK\x03\x04".to_vec();
-    content.extend((0..50_000u32).map(|i| (i % 251) as u8));
-    let sha = hex::encode(Sha256::digest(&content));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().route(
-        "/app.mda",
-        axum::routing::get(move || {
-            let b = content.clone();
-            async move { b }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{addr}/app.mda"), sha)
-}
-
 fn cloud_env(name: &str, mode: &str) -> String {
     format!(
         "apiVersion: mendixops.io/v1alpha1
@@ -403,6 +380,16 @@ fn pc_restart_env(put: usize, kill: Kill) -> (String, String) {
     (name.clone(), name)
 }
 
+fn restarted(token: &str) -> impl Fn(&MendixEnvironment) -> bool + '_ {
+    move |e| {
+        environment_ready(e)
+            && e.status
+                .as_ref()
+                .and_then(|s| s.last_restarted_at.as_deref())
+                == Some(token)
+    }
+}
+
 fn ready_at(generation: i64) -> impl Fn(&MendixEnvironment) -> bool {
     move |e| {
         environment_ready(e)
@@ -440,7 +427,9 @@ async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
         tally: Tally::default(),
     };
     suite.op.start();
-    let (url, sha) = serve_mda().await;
+    let mda = an_mda(50_000);
+    let sha = hex::encode(Sha256::digest(&mda));
+    let url = serve_file(mda).await;
 
     // Set up without kills: the packages the deploys move to, the packages the deletes remove,
     // and every environment Ready on the demo package.
@@ -617,14 +606,10 @@ async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
                 )
                 .await;
             let what = format!("cloud restart, kill {kill:?} at {write}");
-            let restarted = |e: &MendixEnvironment| {
-                environment_ready(e)
-                    && e.status
-                        .as_ref()
-                        .and_then(|s| s.last_restarted_at.as_deref())
-                        == Some(token.as_str())
-            };
-            if suite.converged_environment(&name, &what, restarted).await {
+            if suite
+                .converged_environment(&name, &what, restarted(&token))
+                .await
+            {
                 let after = ["stops", "starts"].map(|c| suite.cloud(&mode, c));
                 suite.effects(
                     &what,
@@ -683,14 +668,10 @@ async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
                 )
                 .await;
             let what = format!("private cloud restart, kill {kill:?} at PUT {}", put + 1);
-            let restarted = |e: &MendixEnvironment| {
-                environment_ready(e)
-                    && e.status
-                        .as_ref()
-                        .and_then(|s| s.last_restarted_at.as_deref())
-                        == Some(token.as_str())
-            };
-            if suite.converged_environment(&name, &what, restarted).await {
+            if suite
+                .converged_environment(&name, &what, restarted(&token))
+                .await
+            {
                 let remote = suite.h.pc_env_state(&id);
                 let updates = remote["updates"].as_u64().unwrap_or(0) - before;
                 suite.effects(&what, &[("rollout", updates, 2)]);

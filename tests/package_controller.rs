@@ -267,14 +267,7 @@ async fn package_in_use_waits_then_deletes() {
     // An environment still uses the package until the fault is cleared.
     h.mendix.add_fault(package_in_use());
     h.delete_package("in-use").await;
-    let p = h
-        .wait_package("in-use", |p| {
-            p.status
-                .as_ref()
-                .and_then(|s| condition(&s.conditions, "Reconciling"))
-                .is_some_and(|c| c.reason == "PackageInUse")
-        })
-        .await;
+    let p = h.wait_package("in-use", waiting_while_in_use).await;
     assert!(
         p.metadata.finalizers.is_some_and(|f| !f.is_empty()),
         "the finalizer stays while the package is in use"
@@ -389,31 +382,10 @@ async fn transient_faults_still_converge_with_bounded_calls() {
     );
 }
 
-/// Serves one file over loopback HTTP, as a user's artifact store would.
-async fn serve_file(bytes: Vec<u8>) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new().route(
-        "/app.mda",
-        axum::routing::get(move || {
-            let b = bytes.clone();
-            async move { b }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{addr}/app.mda")
-}
-
 #[tokio::test]
 async fn uploads_verify_the_checksum() {
     let h = Harness::started().await;
-    // An .mda is a zip archive: the sandbox, like Mendix, refuses anything else.
-    let mut content = b"PK\x03\x04".to_vec();
-    content.extend((0..200_000u32).map(|i| (i % 251) as u8));
+    let content = an_mda(200_000);
     let sha = hex::encode(Sha256::digest(&content));
     let url = serve_file(content).await;
     let upload = |name: &str, platform: &str, secret: &str, app: &str, sha: Option<&str>| {
@@ -649,14 +621,7 @@ async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
         .await;
     h.wait_package("running", package_ready).await;
     h.delete_package("running").await;
-    let waiting = h
-        .wait_package("running", |p| {
-            p.status
-                .as_ref()
-                .and_then(|s| condition(&s.conditions, "Reconciling"))
-                .is_some_and(|c| c.reason == "PackageInUse")
-        })
-        .await;
+    let waiting = h.wait_package("running", waiting_while_in_use).await;
     assert!(
         waiting.metadata.finalizers.is_some_and(|f| !f.is_empty()),
         "the finalizer stays while the package is in use"
@@ -763,6 +728,14 @@ async fn a_namespace_being_deleted_keeps_a_package_in_use_at_once() {
                 .is_some_and(|v| v.starts_with("9.4.0"))
         });
     assert!(kept, "the package stays in Mendix");
+}
+
+/// Deleting, and waiting because an environment still uses the package.
+fn waiting_while_in_use(p: &MendixPackage) -> bool {
+    p.status
+        .as_ref()
+        .and_then(|s| condition(&s.conditions, "Reconciling"))
+        .is_some_and(|c| c.reason == "PackageInUse")
 }
 
 /// Every package delete refused as Mendix does while an environment uses the package.

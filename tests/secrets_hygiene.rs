@@ -35,27 +35,6 @@ spec:
 const URL_PASSWORD: &str = "upl0ad-url-password";
 const URL_SIGNATURE: &str = "upl0ad-url-signature-token";
 
-/// Serves an .mda on loopback whatever the query or credentials; returns the port.
-async fn serve_file() -> u16 {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let mut mda = b"PK\x03\x04".to_vec();
-    mda.extend((0..10_000u32).map(|i| (i % 251) as u8));
-    let app = axum::Router::new().route(
-        "/app.mda",
-        axum::routing::get(move || {
-            let b = mda.clone();
-            async move { b }
-        }),
-    );
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    port
-}
-
 /// A loopback port nothing listens on.
 async fn closed_port() -> u16 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -158,7 +137,10 @@ spec:
     .await;
 
     // Uploads from URLs that carry a password and a signature, one served and one not.
-    let served = serve_file().await;
+    let served = url::Url::parse(&serve_file(an_mda(10_000)).await)
+        .expect("served URL")
+        .port()
+        .expect("a port");
     let closed = closed_port().await;
     for (name, port) in [("upload-ok", served), ("upload-unreachable", closed)] {
         h.create::<MendixPackage>(&format!(

@@ -713,6 +713,34 @@ impl Harness {
     }
 }
 
+/// Serves `bytes` at `/app.mda` on a loopback port, as a user's artifact store would (whatever
+/// the query or credentials); returns `http://127.0.0.1:PORT/app.mda`.
+pub async fn serve_file(bytes: Vec<u8>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/app.mda",
+        axum::routing::get(move || {
+            let b = bytes.clone();
+            async move { b }
+        }),
+    );
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{addr}/app.mda")
+}
+
+/// An .mda of about `size` bytes: a zip archive's signature, then noise (Mendix, like the
+/// sandbox, refuses a package that is not a zip).
+pub fn an_mda(size: u32) -> Vec<u8> {
+    let mut content = b"PK\x03\x04".to_vec();
+    content.extend((0..size).map(|i| (i % 251) as u8));
+    content
+}
+
 /// The real kubectl from PATH, as the admin in one test's namespace, with its own cache.
 pub struct Kubectl {
     pub kubeconfig: std::path::PathBuf,

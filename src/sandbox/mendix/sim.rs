@@ -295,24 +295,10 @@ pub async fn observe(State(sb): State<MendixSandbox>, request: Request, next: Ne
             response
         }
         Some(FaultKind::MalformedBody) => {
-            let response = next.run(request).await;
-            let (mut parts, _) = response.into_parts();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Response::from_parts(parts, Body::from("{\"truncated\": [1, 2, "))
+            served_with_body(next.run(request).await, "{\"truncated\": [1, 2, ".into())
         }
         Some(FaultKind::AnswerBody { body }) => {
-            let response = next.run(request).await;
-            let (mut parts, _) = response.into_parts();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            parts.headers.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            Response::from_parts(parts, Body::from(body.to_string()))
+            served_with_body(next.run(request).await, body.to_string())
         }
         Some(FaultKind::DropConnection) => {
             match request.extensions().get::<ConnectionKill>() {
@@ -334,6 +320,17 @@ pub async fn observe(State(sb): State<MendixSandbox>, request: Request, next: Ne
             }
         }
     }
+}
+
+/// The answer of a request that was served, with its body replaced by a JSON `body`.
+fn served_with_body(response: Response, body: String) -> Response {
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(body))
 }
 
 /// Fault kinds that end a request (everything but latency).
