@@ -275,16 +275,7 @@ async fn package_in_use_waits_then_deletes() {
     let refused = h.mendix.stats().count("v1_delete_package");
     assert!(refused >= 1);
     h.mendix.clear_faults();
-    let api = h.packages();
-    wait_for(
-        "package deleted",
-        || {
-            let api = api.clone();
-            async move { Some(api.get_opt("in-use").await.ok().flatten().is_none()) }
-        },
-        |gone| *gone,
-    )
-    .await;
+    h.wait_package_gone("in-use").await;
     let attempts = h.mendix.stats().count("v1_delete_package");
     // Retries back off (50 ms doubling to 400 ms): a handful of attempts, not a hot loop.
     assert!(
@@ -568,16 +559,7 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
     h.wait_package("busy", package_ready).await;
     h.mendix.add_fault(package_in_use());
     h.delete_package("busy").await;
-    let api = h.packages();
-    wait_for(
-        "the package resource gone",
-        || {
-            let api = api.clone();
-            async move { Some(api.get_opt("busy").await.ok().flatten().is_none()) }
-        },
-        |gone| *gone,
-    )
-    .await;
+    h.wait_package_gone("busy").await;
     assert!(
         h.mendix.stats().count("v1_delete_package") >= 1,
         "it was tried"
@@ -626,16 +608,7 @@ async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
         waiting.metadata.finalizers.is_some_and(|f| !f.is_empty()),
         "the finalizer stays while the package is in use"
     );
-    let api = h.packages();
-    wait_for(
-        "the package resource gone",
-        || {
-            let api = api.clone();
-            async move { Some(api.get_opt("running").await.ok().flatten().is_none()) }
-        },
-        |gone| *gone,
-    )
-    .await;
+    h.wait_package_gone("running").await;
     let tries = h.mendix.stats().count("delete_deployment_package");
     assert!(
         tries >= 2,
@@ -702,16 +675,7 @@ async fn a_namespace_being_deleted_keeps_a_package_in_use_at_once() {
         .delete(&h.ns, &DeleteParams::background())
         .await
         .expect("namespace deletion started");
-    let api = h.packages();
-    wait_for(
-        "the package resource gone",
-        || {
-            let api = api.clone();
-            async move { Some(api.get_opt("in-use").await.ok().flatten().is_none()) }
-        },
-        |gone| *gone,
-    )
-    .await;
+    h.wait_package_gone("in-use").await;
     hold(serde_json::Value::Null).await;
     assert!(
         h.mendix.stats().count("v1_delete_package") >= 1,

@@ -510,6 +510,20 @@ impl Harness {
         .await
     }
 
+    /// Waits until the MendixPackage `name` no longer exists.
+    pub async fn wait_package_gone(&self, name: &str) {
+        let api = self.packages();
+        wait_for(
+            &format!("MendixPackage {name} gone"),
+            || {
+                let api = api.clone();
+                async move { Some(api.get_opt(name).await.ok().flatten().is_none()) }
+            },
+            |gone| *gone,
+        )
+        .await;
+    }
+
     pub async fn wait_environment(
         &self,
         name: &str,
