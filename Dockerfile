@@ -5,11 +5,10 @@ RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get ins
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-COPY crds ./crds
-# Compiled into the binary's sandbox commands (examples, the control plane's Go sources).
-COPY deploy/examples ./deploy/examples
-COPY controlplane ./controlplane
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl --bin mendix-operator
+# The workspace's other crates: cargo reads every member's manifest; only mendix-client is built.
+COPY crates ./crates
+# Without the `dev` feature: the operator alone, none of the sandboxes or the benchmark.
+RUN cargo build --release --locked --target x86_64-unknown-linux-musl --no-default-features -p mendix-operator --bin mendix-operator
 
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /src/target/x86_64-unknown-linux-musl/release/mendix-operator /usr/local/bin/mendix-operator

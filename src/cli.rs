@@ -1,7 +1,9 @@
-//! The command line contract (see DESIGN.md): `run`, `crds`, `sandbox`, `kube-sandbox`,
+//! The command line: `run` and `crds`; with the `dev` feature also `sandbox`, `kube-sandbox`,
 //! `mendix-sandbox`, and `bench`.
 
+#[cfg(feature = "dev")]
 use std::net::SocketAddr;
+#[cfg(feature = "dev")]
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +27,7 @@ pub enum Command {
     Run(crate::runtime::config::RunConfig),
     /// Print both CustomResourceDefinitions as YAML.
     Crds,
+    #[cfg(feature = "dev")]
     /// Start a real Kubernetes control plane, the Mendix sandbox, the operator and the examples
     /// on this machine.
     Sandbox {
@@ -35,6 +38,7 @@ pub enum Command {
         #[arg(long)]
         kubeconfig: Option<PathBuf>,
     },
+    #[cfg(feature = "dev")]
     /// Start only a real Kubernetes control plane (etcd, kube-apiserver, kube-controller-manager),
     /// built with Go on first use.
     KubeSandbox {
@@ -48,6 +52,7 @@ pub enum Command {
         #[arg(long)]
         build_only: bool,
     },
+    #[cfg(feature = "dev")]
     /// Start only the Mendix API sandbox.
     MendixSandbox {
         /// Address to listen on, e.g. 127.0.0.1:8080.
@@ -57,6 +62,7 @@ pub enum Command {
         #[arg(long)]
         state: Option<PathBuf>,
     },
+    #[cfg(feature = "dev")]
     /// Measure the operator against the sandboxes: time to converge N deploys against the lower
     /// bound, Mendix requests per deploy, a scripted baseline, memory, CPU and reaction time.
     Bench(crate::bench::BenchOptions),
@@ -66,21 +72,26 @@ pub enum Command {
 pub enum CliError {
     #[error("cannot render the CRDs: {0}")]
     Crds(#[from] serde_yaml::Error),
+    #[cfg(feature = "dev")]
     #[error("mendix-sandbox: {0}")]
     MendixSandbox(String),
     #[error("{0}")]
     Operator(#[from] crate::runtime::operator::OperatorError),
     #[error("cannot load the Kubernetes configuration (kubeconfig or in-cluster): {0}")]
     KubeConfig(String),
+    #[cfg(feature = "dev")]
     #[error("sandbox: {0}")]
-    Sandbox(#[from] crate::sandbox::demo::DemoError),
+    Sandbox(#[from] crate::demo::DemoError),
+    #[cfg(feature = "dev")]
     #[error("kube-sandbox: {0}")]
-    KubeSandbox(#[from] crate::sandbox::control_plane::ControlPlaneError),
+    KubeSandbox(#[from] kube_sandbox::ControlPlaneError),
+    #[cfg(feature = "dev")]
     #[error("kube-sandbox: cannot write {path}: {source}")]
     KubeSandboxKubeconfig {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[cfg(feature = "dev")]
     #[error("bench: {0}")]
     Bench(#[from] crate::bench::BenchError),
 }
@@ -96,7 +107,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             config
                 .validate()
                 .map_err(crate::runtime::operator::OperatorError::from)?;
-            crate::mendix::client::install_crypto_provider();
+            mendix_client::client::install_crypto_provider();
             let client = kube::Client::try_default()
                 .await
                 .map_err(|e| CliError::KubeConfig(e.to_string()))?;
@@ -106,61 +117,25 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
             .await?;
             Ok(())
         }
+        #[cfg(feature = "dev")]
         Command::Sandbox { dir, kubeconfig } => {
-            crate::sandbox::demo::run(&dir, kubeconfig.as_deref(), shutdown_signal())
+            crate::demo::run(&dir, kubeconfig.as_deref(), shutdown_signal())
                 .await
                 .map_err(CliError::Sandbox)
         }
+        #[cfg(feature = "dev")]
         Command::KubeSandbox {
             listen,
             kubeconfig,
             build_only,
-        } => {
-            use crate::sandbox::control_plane::{ControlPlane, Options, binaries};
-            let progress = |line: &str| println!("{line}");
-            if build_only {
-                let built = binaries::ensure(&progress)
-                    .map_err(crate::sandbox::control_plane::ControlPlaneError::from)?;
-                println!(
-                    "the control plane {} is built in {}",
-                    crate::sandbox::control_plane::RELEASE,
-                    built.dir().display()
-                );
-                return Ok(());
-            }
-            let Some(kubeconfig) = kubeconfig else {
-                return Err(CliError::KubeSandboxKubeconfig {
-                    path: PathBuf::new(),
-                    source: std::io::Error::other("--kubeconfig PATH is required"),
-                });
-            };
-            let options = Options {
-                api_server: listen,
-                ..Options::default()
-            };
-            let plane = ControlPlane::start(options, &progress).await?;
-            plane
-                .write_admin_kubeconfig(&kubeconfig)
-                .map_err(|source| CliError::KubeSandboxKubeconfig {
-                    path: kubeconfig.clone(),
-                    source,
-                })?;
-            println!(
-                "Kubernetes {} control plane: API server at {}; kubeconfig written to {} (export KUBECONFIG={})",
-                crate::sandbox::control_plane::RELEASE,
-                plane.url(),
-                kubeconfig.display(),
-                kubeconfig.display()
-            );
-            shutdown_signal().await;
-            plane.shutdown();
-            Ok(())
-        }
+        } => crate::dev::kube_sandbox(listen, kubeconfig, build_only, shutdown_signal()).await,
+        #[cfg(feature = "dev")]
         Command::MendixSandbox { listen, state } => {
-            crate::sandbox::mendix::run_standalone(listen, state.as_deref())
+            mendix_sandbox::run_standalone(listen, state.as_deref())
                 .await
                 .map_err(CliError::MendixSandbox)
         }
+        #[cfg(feature = "dev")]
         Command::Bench(options) => {
             crate::bench::run(options).await?;
             Ok(())

@@ -11,12 +11,10 @@
 //! Mendix sandbox's counters show no remote write beyond the single refused request where only
 //! Mendix can tell.
 
-mod support;
-
 use futures::StreamExt;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
-use support::*;
+use mendix_sandbox::demo;
+use mendix_testkit::*;
 
 // ---------------------------------------------------------------------------------------------
 // Part A: rejected by the API server
@@ -433,7 +431,7 @@ async fn invalid_manifests_are_refused_by_kubectl_naming_the_field() {
     assert!(cases.len() >= 25, "the table has {} cases", cases.len());
 
     // A few kubectl processes at a time: each case is independent.
-    let results: Vec<(Case, support::Run)> = futures::stream::iter(cases)
+    let results: Vec<(Case, mendix_testkit::Run)> = futures::stream::iter(cases)
         .map(|c| {
             let env = &env;
             async move {

@@ -13,20 +13,18 @@
 //! not duplicates: the operator cannot know they arrived, and repeating them changes nothing.
 //! They are counted and printed.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
+use kube_sandbox::faults::Fault;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::control_plane::faults::Fault;
-use mendix_operator::sandbox::mendix::{HoldSpec, demo};
+use mendix_sandbox::{HoldSpec, demo};
+use mendix_testkit::*;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use support::*;
 
 /// The operator binary, started and killed like a pod would be.
 struct OperatorProcess {

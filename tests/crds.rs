@@ -2,16 +2,14 @@
 //! server they are accepted (structural, every CEL rule within the cost budget), their CEL rules
 //! accept and reject what they should, and `kubectl explain` documents every field.
 
-mod support;
-
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
 use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
+use mendix_testkit::Harness;
 use serde_json::{Value, json};
-use support::Harness;
 
 fn schema_of(file: &str) -> Value {
     let (_, crd) = crd::all()

@@ -1,14 +1,12 @@
 //! MendixEnvironment controller end to end, on both platforms: the operator against the
 //! Kubernetes sandbox and the Mendix sandbox over loopback HTTP.
 
-mod support;
-
 use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
+use mendix_sandbox::{Fault, FaultKind, demo};
+use mendix_testkit::resources::{cloud_env, cloud_env_deployed, pc_env, pc_env_deployed};
+use mendix_testkit::*;
 use serde_json::json;
-use support::resources::{cloud_env, cloud_env_deployed, pc_env, pc_env_deployed};
-use support::*;
 
 async fn patch_spec(h: &Harness, name: &str, spec: serde_json::Value) {
     h.environments()

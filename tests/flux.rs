@@ -1,12 +1,10 @@
 //! The statuses the controllers write, read the way kstatus (and so Flux) reads them.
 
-mod support;
-
 use k8s_openapi::jiff::Timestamp;
 use mendix_operator::crd::MendixPackageStatus;
 use mendix_operator::crd::conditions::{Outcome, apply_outcome};
+use mendix_testkit::kstatus::{KStatus, kstatus};
 use serde_json::{Value, json};
-use support::kstatus::{KStatus, kstatus};
 
 fn package_with(outcome: &Outcome, generation: i64, observed: i64) -> Value {
     let mut status = MendixPackageStatus {

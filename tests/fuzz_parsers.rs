@@ -8,17 +8,15 @@
 //! The case count is modest by default so the suite runs in seconds; `PROPTEST_CASES=20000`
 //! runs a heavier campaign.
 
-mod support;
-
 use std::time::{Duration, SystemTime};
 
 use kube::api::{Api as KubeApi, ApiResource, DynamicObject, PostParams};
+use mendix_client::api::Api;
+use mendix_client::cloud_v1::types as v1;
+use mendix_client::error::{ErrorClass, from_error_response, parse_error_body};
+use mendix_client::private_cloud_v4::types as v4;
+use mendix_client::retry::parse_retry_after;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::mendix::api::Api;
-use mendix_operator::mendix::cloud_v1::types as v1;
-use mendix_operator::mendix::error::{ErrorClass, from_error_response, parse_error_body};
-use mendix_operator::mendix::private_cloud_v4::types as v4;
-use mendix_operator::mendix::retry::parse_retry_after;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use reqwest::StatusCode;
@@ -41,9 +39,9 @@ fn config() -> ProptestConfig {
 /// names in camelCase and PascalCase), so arbitrary objects reach past the first field.
 fn wire_keys() -> Vec<String> {
     let sources = [
-        include_str!("../src/mendix/cloud_v1/types.rs"),
-        include_str!("../src/mendix/private_cloud_v4/types.rs"),
-        include_str!("../src/mendix/error.rs"),
+        include_str!("../crates/mendix-client/src/cloud_v1/types.rs"),
+        include_str!("../crates/mendix-client/src/private_cloud_v4/types.rs"),
+        include_str!("../crates/mendix-client/src/error.rs"),
         include_str!("../src/crd/package.rs"),
         include_str!("../src/crd/environment.rs"),
         include_str!("../src/crd/common.rs"),
@@ -396,7 +394,7 @@ fn arb_mutations(keys: Vec<String>) -> impl Strategy<Value = Vec<Mutation>> {
 
 /// The real API server's answer to a dry-run create of `obj`: the object as it would store it
 /// (pruned and defaulted), or `None` when it refuses it.
-async fn admitted(h: &support::Harness, obj: &Value) -> Option<Value> {
+async fn admitted(h: &mendix_testkit::Harness, obj: &Value) -> Option<Value> {
     let resource = match obj["kind"].as_str() {
         Some("MendixPackage") => ApiResource::erase::<MendixPackage>(&()),
         _ => ApiResource::erase::<MendixEnvironment>(&()),
@@ -422,7 +420,7 @@ fn what_the_real_api_server_admits_the_operator_decodes() {
         .enable_all()
         .build()
         .expect("runtime");
-    let h = runtime.block_on(support::Harness::new());
+    let h = runtime.block_on(mendix_testkit::Harness::new());
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -599,8 +597,8 @@ mod http {
 
     use axum::http::{HeaderValue, StatusCode};
     use axum::response::{IntoResponse, Response};
-    use mendix_operator::mendix::ErrorClass;
-    use mendix_operator::mendix::{
+    use mendix_client::ErrorClass;
+    use mendix_client::{
         CloudCredentials, HostLimits, Mendix, MendixConfig, MendixError, Pat, RetryPolicy,
     };
 
@@ -621,7 +619,7 @@ mod http {
     }
 
     pub static SERVER: LazyLock<Server> = LazyLock::new(|| {
-        mendix_operator::mendix::install_crypto_provider();
+        mendix_client::install_crypto_provider();
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()

@@ -4,20 +4,18 @@
 //! Healthy/Current when Ready, Degraded/Failed when Stalled, Suspended when paused,
 //! Progressing/InProgress otherwise.
 
-mod support;
-
 use std::sync::{Arc, Mutex};
 
 use futures::StreamExt;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
+use mendix_sandbox::demo;
+use mendix_testkit::kstatus::{KStatus, kstatus};
+use mendix_testkit::resources::cloud_env;
+use mendix_testkit::*;
 use mlua::{Lua, LuaSerdeExt};
 use serde_json::Value;
-use support::kstatus::{KStatus, kstatus};
-use support::resources::cloud_env;
-use support::*;
 
 /// Every version of every object of one kind in namespace `apps`, in the order seen.
 type Seen = Arc<Mutex<Vec<Value>>>;

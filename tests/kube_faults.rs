@@ -4,17 +4,15 @@
 //! write may be repeated because a status write was lost, and the final status must be complete
 //! and consistent with Mendix.
 
-mod support;
-
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
+use kube_sandbox::faults::Fault;
 use mendix_operator::crd::environment::{EnvironmentPhase, RunState};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::control_plane::faults::Fault;
-use mendix_operator::sandbox::mendix::demo;
+use mendix_sandbox::demo;
+use mendix_testkit::*;
 use serde_json::json;
-use support::*;
 
 fn cloud_env(name: &str, mode: &str) -> String {
     format!(
@@ -305,7 +303,7 @@ async fn a_conflict_retry_does_not_read_mendix_again() {
     // The first status write of the environment is the start it records before sending it.
     h.faults()
         .add(Fault::conflict("/mendixenvironments/conflicted/status").times(1));
-    h.create::<MendixEnvironment>(&support::resources::cloud_env_deployed(
+    h.create::<MendixEnvironment>(&mendix_testkit::resources::cloud_env_deployed(
         "conflicted",
         "Test",
         "",

@@ -2,8 +2,6 @@
 //! under a newer CRD (a value this build does not know) next to ordinary ones, and a SIGTERM
 //! while the API server cannot be reached.
 
-mod support;
-
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -11,9 +9,9 @@ use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams};
 use mendix_operator::crd::MendixEnvironment;
+use mendix_testkit::resources::cloud_env_deployed;
+use mendix_testkit::*;
 use serde_json::json;
-use support::resources::cloud_env_deployed;
-use support::*;
 
 /// A failure guard: far longer than a clean stop takes, far shorter than "never".
 const STOP_GUARD: Duration = Duration::from_secs(45);
@@ -102,7 +100,7 @@ async fn an_object_the_operator_cannot_decode_does_not_stop_the_others() {
     );
     h.stop_operator().await;
     // Put the CRD back for the harness's last look.
-    mendix_operator::sandbox::control_plane::install_crds(&h.client)
+    mendix_operator::dev::install_crds(&h.client)
         .await
         .expect("CRDs back");
     h.environments()

@@ -3,8 +3,6 @@
 //! when it is killed the standby takes over after the Lease expires and finishes the work
 //! without repeating an operation; a leader stopped with SIGTERM releases the Lease at once.
 
-mod support;
-
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,9 +10,9 @@ use std::time::Duration;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
-use support::resources::cloud_env;
-use support::*;
+use mendix_sandbox::demo;
+use mendix_testkit::resources::cloud_env;
+use mendix_testkit::*;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;

@@ -6,19 +6,17 @@
 //! here, as it would fail in a cluster), and each verb the shipped rules grant must have been used
 //! (an unused grant fails too).
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::control_plane;
-use mendix_operator::sandbox::mendix::{MendixSandbox, demo};
+
+use mendix_sandbox::{MendixSandbox, demo};
+use mendix_testkit::resources::{cloud_env, pc_env};
+use mendix_testkit::*;
 use serde_json::{Value, json};
-use support::resources::{cloud_env, pc_env};
-use support::*;
 
 /// Where `deploy/` installs the operator, and what it runs as.
 const OPERATOR_NAMESPACE: &str = "mendix-operator";
@@ -201,7 +199,7 @@ async fn run_as_operator(
     mut config: mendix_operator::runtime::config::RunConfig,
 ) -> Vec<(Grant, u16)> {
     let token =
-        control_plane::service_account_token(&h.client, OPERATOR_NAMESPACE, "mendix-operator")
+        kube_sandbox::service_account_token(&h.client, OPERATOR_NAMESPACE, "mendix-operator")
             .await
             .expect("a token for the shipped ServiceAccount");
     let kube_config = control_plane().token_config(&token).await.expect("config");

@@ -4,16 +4,14 @@
 //! spikes, malformed JSON and dropped connections. Every resource must converge, nothing may
 //! panic, no completed write may be repeated, and the remote calls may at most double.
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::{Fault, Stats, demo};
-use support::*;
+use mendix_sandbox::{Fault, Stats, demo};
+use mendix_testkit::*;
 
 static PANICS: AtomicUsize = AtomicUsize::new(0);
 

@@ -1,14 +1,12 @@
 //! `/metrics` of a running operator: valid OpenMetrics text, and its counters, histograms and
 //! gauges move when the operator does work.
 
-mod support;
-
 use std::collections::BTreeMap;
 
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::{Fault, demo};
-use support::resources::cloud_env;
-use support::*;
+use mendix_sandbox::{Fault, demo};
+use mendix_testkit::resources::cloud_env;
+use mendix_testkit::*;
 
 /// One sample: metric name, labels, value.
 #[derive(Debug, Clone)]

@@ -1,12 +1,10 @@
 //! MendixPackage controller end to end: the operator against the Kubernetes sandbox and the
 //! Mendix sandbox over loopback HTTP, on both platforms.
 
-mod support;
-
 use mendix_operator::crd::MendixPackage;
-use mendix_operator::sandbox::mendix::{Fault, FaultKind, demo};
+use mendix_sandbox::{Fault, FaultKind, demo};
+use mendix_testkit::*;
 use sha2::{Digest, Sha256};
-use support::*;
 
 fn with_policy(yaml: String, policy: &str) -> String {
     format!("{yaml}  deletionPolicy: {policy}\n")

@@ -4,14 +4,12 @@
 //! (API key, PAT, Secret-sourced constant value, the password and signature of an upload URL)
 //! may appear in the logs, in any Kubernetes Event, or in any status.
 
-mod support;
-
 use k8s_openapi::api::core::v1::Event as CoreEvent;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::Api;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
-use mendix_operator::sandbox::mendix::demo;
-use support::*;
+use mendix_sandbox::demo;
+use mendix_testkit::*;
 
 const WRONG_API_KEY: &str = "c0ffee00-dead-4bee-8f00-123456789abc";
 const CONSTANT_SECRET_VALUE: &str = "https://user:s3cr3t-constant-value@api.example.com";
@@ -50,7 +48,7 @@ const SECRET_CONSTANT: &str = "  constants:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_credential_in_logs_events_or_status() {
-    // Logs at trace are scanned by the harness (support::leaks) for these values too.
+    // Logs at trace are scanned by the harness (mendix_testkit::leaks) for these values too.
     leaks::install();
     for (what, value) in [
         ("wrong API key", WRONG_API_KEY),

@@ -3,13 +3,11 @@
 //! costs about one start poll per app (see `controller::start_times`). Counted by the Mendix
 //! sandbox; no timing is asserted.
 
-mod support;
-
 use kube::api::{Patch, PatchParams};
 use mendix_operator::bench::seed;
 use mendix_operator::crd::MendixEnvironment;
-use mendix_operator::sandbox::mendix::MendixSandbox;
-use support::*;
+use mendix_sandbox::MendixSandbox;
+use mendix_testkit::*;
 
 const APPS: usize = 8;
 

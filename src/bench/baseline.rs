@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::mendix::cloud_v1::types::StartJobStatus;
-use crate::mendix::config::MendixConfig;
-use crate::mendix::credentials::CloudCredentials;
-use crate::mendix::limiter::HostLimits;
-use crate::mendix::{Mendix, MendixError};
-use crate::sandbox::mendix::demo;
+use mendix_client::cloud_v1::types::StartJobStatus;
+use mendix_client::config::MendixConfig;
+use mendix_client::credentials::CloudCredentials;
+use mendix_client::limiter::HostLimits;
+use mendix_client::{Mendix, MendixError};
+use mendix_sandbox::demo;
 
 use super::BenchError;
 use super::seed::{MODE, app_id, new_package_id};

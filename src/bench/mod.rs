@@ -26,9 +26,9 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 
 use crate::crd::MendixEnvironment;
-use crate::mendix::limiter::HostLimits;
-use crate::sandbox::control_plane::{self, ControlPlane};
-use crate::sandbox::mendix::{Fault, MendixSandbox, demo};
+use kube_sandbox::ControlPlane;
+use mendix_client::limiter::HostLimits;
+use mendix_sandbox::{Fault, MendixSandbox, demo};
 
 use probe::{ProbedServer, ReactionProbe};
 use process::{OperatorProcess, OperatorSettings};
@@ -150,7 +150,7 @@ impl BenchOptions {
 /// Runs every size and prints the table; returns the figures.
 pub async fn run(options: BenchOptions) -> Result<Vec<Figures>, BenchError> {
     options.validate()?;
-    crate::mendix::client::install_crypto_provider();
+    mendix_client::client::install_crypto_provider();
     let binary = match &options.operator_bin {
         Some(path) => path.clone(),
         None => std::env::current_exe()
@@ -187,11 +187,9 @@ async fn run_size(
     let mendix_server = ProbedServer::start(&mendix, probe.clone()).await?;
 
     // Kubernetes: CRDs, namespace, credentials.
-    let kube = ControlPlane::start(control_plane::Options::default(), &|line| {
-        println!("{line}")
-    })
-    .await
-    .map_err(|e| BenchError::Kube(format!("starting the control plane: {e}")))?;
+    let kube = ControlPlane::start(kube_sandbox::Options::default(), &|line| println!("{line}"))
+        .await
+        .map_err(|e| BenchError::Kube(format!("starting the control plane: {e}")))?;
     let kubeconfig = dir.path().join("kubeconfig");
     kube.write_admin_kubeconfig(&kubeconfig)
         .map_err(|e| BenchError::io(format!("writing {}", kubeconfig.display()), e))?;
@@ -365,7 +363,7 @@ fn env_name(i: usize) -> String {
 }
 
 async fn prepare_cluster(client: &kube::Client) -> Result<(), BenchError> {
-    control_plane::install_crds(client)
+    crate::dev::install_crds(client)
         .await
         .map_err(|e| BenchError::Kube(format!("installing the CRDs: {e}")))?;
     let namespaces: Api<Namespace> = Api::all(client.clone());

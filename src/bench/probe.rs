@@ -12,7 +12,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::sandbox::mendix::MendixSandbox;
+use mendix_sandbox::MendixSandbox;
 
 use super::BenchError;
 

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::sandbox::mendix::demo;
+use mendix_sandbox::demo;
 
 /// The environment every benchmark app deploys to.
 pub const MODE: &str = "Test";
@@ -45,7 +45,7 @@ pub fn upgrade_package_id(index: usize) -> String {
     format!("22222222-0000-4000-8000-{index:012}")
 }
 
-/// The seed (JSON is YAML) for [`crate::sandbox::mendix::MendixSandbox::from_yaml`].
+/// The seed (JSON is YAML) for [`mendix_sandbox::MendixSandbox::from_yaml`].
 pub fn world(apps: usize, start_ms: u64) -> String {
     let apps: Vec<Value> = (0..apps)
         .map(|i| {
@@ -77,7 +77,7 @@ pub fn world(apps: usize, start_ms: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::mendix::MendixSandbox;
+    use mendix_sandbox::MendixSandbox;
 
     #[test]
     fn the_seed_is_accepted_and_every_environment_runs_the_old_package() {

@@ -12,12 +12,12 @@ use kube::Resource;
 use kube::api::{Api, ObjectMeta, PostParams};
 use kube::runtime::events::EventType;
 
-use super::backoff::PollSchedule;
+use super::schedule::PollSchedule;
 use super::start_times::StartTimes;
 use crate::crd::OperationStatus;
-use crate::mendix::Reads;
-use crate::mendix::client::Mendix;
 use crate::metrics::Metrics;
+use mendix_client::Reads;
+use mendix_client::client::Mendix;
 
 /// Behaviour knobs of the reconcilers (from the operator configuration).
 #[derive(Clone, Debug)]
@@ -58,7 +58,7 @@ pub struct Context {
     pub start_times:
         Arc<StartTimes<kube::runtime::reflector::ObjectRef<crate::crd::MendixEnvironment>>>,
     /// Each object's consecutive failures and the wait before its next retry.
-    pub retries: crate::controller::backoff::RetryBackoff,
+    pub retries: crate::controller::schedule::RetryBackoff,
     /// Mendix reads a retry after a conflict answers again instead of sending.
     pub conflict_reads: ConflictReads,
     /// `reportingInstance` of the Events this process publishes.
@@ -185,7 +185,7 @@ impl Context {
                 namespace: Some(namespace.to_string()),
                 ..Default::default()
             },
-            event_time: Some(MicroTime(crate::controller::outcome::now())),
+            event_time: Some(MicroTime(crate::controller::verdict::now())),
             reason: Some("Probe".into()),
             action: Some("Probe".into()),
             reporting_controller: Some(REPORTING_CONTROLLER.into()),
@@ -231,7 +231,7 @@ impl Context {
             .namespace
             .clone()
             .unwrap_or_else(|| "default".into());
-        let now = crate::controller::outcome::now();
+        let now = crate::controller::verdict::now();
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(event_name(
@@ -301,7 +301,7 @@ fn within(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::controller::outcome::start_operation;
+    use crate::controller::verdict::start_operation;
     use crate::crd::OperationKind;
 
     #[test]

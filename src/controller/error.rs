@@ -1,9 +1,9 @@
 //! Errors that end a reconcile early. Problems a person must fix are not errors: they become
 //! `Stalled` status. What remains here is retried by the controller with backoff.
 
-use crate::mendix::error::MendixError;
+use mendix_client::error::MendixError;
 
-use super::credentials::CredentialsError;
+use super::secrets::CredentialsError;
 use super::status::StatusError;
 
 #[derive(Debug, thiserror::Error)]

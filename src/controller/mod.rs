@@ -1,17 +1,19 @@
-//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the context,
-//! credentials, the poll schedule and the status writer.
+//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the shell every
+//! reconcile runs in, the context, the credentials and values read from Secrets, when to look
+//! again (`schedule`: job polls and retry backoff), and the status writer.
 
-pub mod backoff;
 pub mod context;
-pub mod credentials;
 pub mod environment;
 pub mod error;
-pub mod outcome;
 pub mod package;
 pub mod resync;
+pub mod schedule;
+pub mod secrets;
+pub mod shell;
 pub mod start_times;
 pub mod status;
 pub mod trigger;
+pub mod verdict;
 
 pub use context::{Context, Settings};
 pub use error::Error;

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::backoff::PollSchedule;
+use super::schedule::PollSchedule;
 
 /// How much a first poll that finds the start ended lowers the environment's own estimate.
 const SHORTER: f64 = 0.95;

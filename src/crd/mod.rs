@@ -5,6 +5,7 @@ pub mod common;
 pub mod conditions;
 pub mod environment;
 pub mod package;
+pub mod summary;
 
 pub use common::*;
 pub use environment::{MendixEnvironment, MendixEnvironmentSpec, MendixEnvironmentStatus};
@@ -19,6 +20,14 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
         ("mendixpackages.yaml", MendixPackage::crd()),
         ("mendixenvironments.yaml", MendixEnvironment::crd()),
     ]
+}
+
+/// The field manager that installs the CRDs (server-side apply) in the sandboxes and tests.
+pub const CRD_FIELD_MANAGER: &str = "mendix-operator-crds";
+
+/// Both CRDs, without their file names.
+pub fn definitions() -> Vec<CustomResourceDefinition> {
+    all().into_iter().map(|(_, crd)| crd).collect()
 }
 
 /// The CRD as YAML, exactly as committed under `crds/`.

@@ -15,14 +15,14 @@ use tokio::sync::watch;
 use super::config::RunConfig;
 use super::gauges;
 use super::server::{self, Health};
-use crate::controller::backoff::PollSchedule;
+use crate::controller::schedule::PollSchedule;
 use crate::controller::{Context, Settings, environment, package, trigger};
 use crate::crd::{MendixEnvironment, MendixPackage};
-use crate::mendix::client::{Mendix, install_crypto_provider};
-use crate::mendix::config::MendixConfig;
-use crate::mendix::limiter::HostLimits;
-use crate::mendix::observer::RequestEvent;
 use crate::metrics::Metrics;
+use mendix_client::client::{Mendix, install_crypto_provider};
+use mendix_client::config::MendixConfig;
+use mendix_client::limiter::HostLimits;
+use mendix_client::observer::RequestEvent;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OperatorError {
@@ -36,7 +36,7 @@ pub enum OperatorError {
         source: std::io::Error,
     },
     #[error("Mendix client configuration: {0}")]
-    Mendix(#[from] crate::mendix::error::MendixError),
+    Mendix(#[from] mendix_client::error::MendixError),
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("lost the leader Lease; exiting so a fresh replica can take over")]
@@ -62,7 +62,7 @@ fn mendix_config(config: &RunConfig) -> Result<MendixConfig, OperatorError> {
         parse("--private-cloud-url", &config.private_cloud_url)?,
     );
     mendix.request_timeout = config.mendix_request_timeout;
-    mendix.download = crate::mendix::download_guard::DownloadPolicy {
+    mendix.download = mendix_client::download_guard::DownloadPolicy {
         allow_private_addresses: config.allow_private_download_urls,
         max_bytes: config.max_download_size,
     };

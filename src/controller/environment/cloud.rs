@@ -20,17 +20,17 @@ use super::desired::{
 use super::{NEXT_STEP, record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, age, stall_or_retry, start_operation};
 use crate::controller::start_times::{FirstPoll, HOLD_LIMIT, StartRef, StartTimes};
 use crate::controller::status::StatusWriter;
+use crate::controller::verdict::{Verdict, age, stall_or_retry, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
     MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
-use crate::mendix::cloud_v1::CloudDeploy;
-use crate::mendix::cloud_v1::types::{EnvironmentStatus, Settings, StartJobStatus};
-use crate::mendix::error::MendixError;
+use mendix_client::cloud_v1::CloudDeploy;
+use mendix_client::cloud_v1::types::{EnvironmentStatus, Settings, StartJobStatus};
+use mendix_client::error::MendixError;
 
 /// Start failures documented for Get Start Environment Status and Start Environment, with what
 /// a person should do about each.
@@ -165,8 +165,8 @@ fn held_stall(
         return None;
     }
     let new_request =
-        crate::controller::outcome::reconcile_requested_at(env) != status.reconcile_requested_at;
-    crate::controller::outcome::hold_stalled(
+        crate::controller::verdict::reconcile_requested_at(env) != status.reconcile_requested_at;
+    crate::controller::verdict::hold_stalled(
         &status.conditions,
         env.metadata.generation,
         new_request,
@@ -177,11 +177,11 @@ fn held_stall(
 /// by the steps it takes, so a deploy (stop → transport → settings → start) runs in one
 /// reconcile without reading Mendix again between its steps.
 struct Known {
-    remote: crate::mendix::cloud_v1::types::Environment,
+    remote: mendix_client::cloud_v1::types::Environment,
     running: bool,
     deployed: Option<String>,
     /// `None` when the spec manages no settings: they are not read then.
-    settings: Option<crate::mendix::cloud_v1::types::Settings>,
+    settings: Option<mendix_client::cloud_v1::types::Settings>,
 }
 
 pub async fn converge(
@@ -640,7 +640,7 @@ fn first_poll(
 /// The task that polls the scout's start on its own schedule, not through requeues.
 struct Scout {
     times: Arc<StartTimes<ObjectRef<MendixEnvironment>>>,
-    schedule: crate::controller::backoff::PollSchedule,
+    schedule: crate::controller::schedule::PollSchedule,
     api: CloudDeploy,
     waiter: ObjectRef<MendixEnvironment>,
     key: String,
@@ -866,7 +866,7 @@ async fn start(
             op.job_id = Some(job.job_id.clone());
             // The start job runs from here: its duration is learned from this time, not from
             // when the request waited for a slot under the rate limit.
-            op.started_at = MicroTime(crate::controller::outcome::now());
+            op.started_at = MicroTime(crate::controller::verdict::now());
             crate::runtime::telemetry::operation_started(&op);
             status.operation = Some(op);
             ctx.event(
@@ -916,7 +916,7 @@ async fn start(
 /// Answers to a start-status poll after which the job is not followed any further: Mendix no
 /// longer knows it (it keeps start jobs for a time the docs do not state), the app already runs,
 /// or another start holds the environment's lock. What Mendix reports next decides.
-fn forgets_the_start_job(err: &crate::mendix::error::MendixError) -> bool {
+fn forgets_the_start_job(err: &mendix_client::error::MendixError) -> bool {
     err.is_not_found()
         || matches!(
             err.code(),
@@ -989,7 +989,7 @@ fn next_step(
 /// The next step, from what Mendix reports: pure, so the order is unit-tested.
 fn plan(
     desired: &Desired,
-    remote: &crate::mendix::cloud_v1::types::Environment,
+    remote: &mendix_client::cloud_v1::types::Environment,
     running: bool,
     needs_transport: bool,
     changed_settings: &[String],
@@ -1062,7 +1062,7 @@ async fn sync_tags(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mendix::cloud_v1::types::Environment;
+    use mendix_client::cloud_v1::types::Environment;
 
     fn remote(instances: Option<u32>, memory: Option<u32>) -> Environment {
         serde_json::from_value(serde_json::json!({"Status": "Running", "Mode": "Test", "Instances": instances, "MemoryPerInstance": memory}))
@@ -1217,7 +1217,7 @@ mod properties {
     use crate::controller::environment::desired::strategies::{
         PACKAGES, cloud_settings, desired, show,
     };
-    use crate::mendix::cloud_v1::types::Environment;
+    use mendix_client::cloud_v1::types::Environment;
     use proptest::prelude::*;
     use proptest::sample::select;
     use proptest::test_runner::TestCaseError;
@@ -1463,7 +1463,7 @@ mod properties {
                         Some(c) => (c.value, c.deployed_value) = (value.clone(), value),
                         None => settings
                             .constants
-                            .push(crate::mendix::cloud_v1::types::Constant {
+                            .push(mendix_client::cloud_v1::types::Constant {
                                 name: name.clone(),
                                 data_type: None,
                                 value: value.clone(),
@@ -1480,7 +1480,7 @@ mod properties {
                     {
                         Some(e) => (e.value, e.deployed_value) = (value.clone(), value),
                         None => settings.scheduled_events.push(
-                            crate::mendix::cloud_v1::types::ScheduledEvent {
+                            mendix_client::cloud_v1::types::ScheduledEvent {
                                 name: name.clone(),
                                 value: value.clone(),
                                 deployed_value: value,
@@ -1497,7 +1497,7 @@ mod properties {
                     {
                         Some(s) => s.value = value,
                         None => settings.custom_settings.push(
-                            crate::mendix::cloud_v1::types::CustomSetting {
+                            mendix_client::cloud_v1::types::CustomSetting {
                                 name: name.clone(),
                                 value,
                             },

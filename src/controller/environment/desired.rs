@@ -6,8 +6,8 @@
 use std::fmt;
 
 use crate::crd::environment::{MendixEnvironmentSpec, RunState};
-use crate::mendix::cloud_v1::types as v1;
-use crate::mendix::private_cloud_v4::types as v4;
+use mendix_client::cloud_v1::types as v1;
+use mendix_client::private_cloud_v4::types as v4;
 
 /// What should run in the environment.
 #[derive(Clone, PartialEq)]

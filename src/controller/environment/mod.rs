@@ -20,17 +20,16 @@ use kube::runtime::reflector::ObjectRef;
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
 use super::Context;
-use super::credentials::{self, Credentials, Platform};
 use super::error::Error;
-use super::outcome::{Verdict, next_action, now, reconcile_requested_at, settle};
+use super::secrets::{self, Credentials, Platform};
 use super::status::StatusWriter;
+use super::verdict::{Verdict, next_action, now, reconcile_requested_at, settle};
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
 use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
 use crate::runtime::telemetry::reconcile_span;
-use tracing::Instrument;
 
 pub const KIND: &str = "MendixEnvironment";
 
@@ -62,7 +61,7 @@ pub fn version_label(desired: &Desired) -> String {
 /// Before the first remote change of a reconcile (`next` describes it): a paused environment
 /// stops here, saying what it would do; one that was converged reports the drift it corrects.
 pub async fn before_change(env: &MendixEnvironment, ctx: &Context, next: &str) -> Option<Verdict> {
-    if super::outcome::is_paused(env) {
+    if super::verdict::is_paused(env) {
         return Some(Verdict::new(
             Outcome::progressing("Paused", format!("paused: next step would be {next}")),
             ctx.settings.resync,
@@ -124,7 +123,7 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
     status.observed_generation = env.metadata.generation;
     status.reconcile_requested_at =
         reconcile_requested_at(env).or(status.reconcile_requested_at.take());
-    status.phase = Some(phase_of(outcome, status, super::outcome::is_paused(env)));
+    status.phase = Some(phase_of(outcome, status, super::verdict::is_paused(env)));
     apply_outcome(
         &mut status.conditions,
         outcome,
@@ -180,7 +179,7 @@ async fn converge(
     } else {
         Platform::PrivateCloud
     };
-    let creds = match credentials::load(
+    let creds = match secrets::load(
         &ctx.client,
         &namespace,
         &env.spec.credentials_secret_ref.name,
@@ -232,27 +231,7 @@ async fn converge(
 
 /// Reconciles one MendixEnvironment.
 pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // Every log line of this reconcile names the resource and the remote operation in flight
-    // (its intent token or Mendix job id); a step that starts one records it in the span.
-    let span = reconcile_span(env.as_ref());
-    async move {
-        let _timer = ctx.metrics.reconcile_timer(KIND);
-        let uid = env.uid().unwrap_or_default();
-        let result = ctx
-            .conflict_reads
-            .around(&uid, reconcile_inner(&env, &ctx))
-            .await;
-        ctx.metrics.count_reconcile(
-            KIND,
-            result
-                .as_ref()
-                .map_or_else(|e| e.metric_label(), |_| "ok".into())
-                .as_str(),
-        );
-        result
-    }
-    .instrument(span)
-    .await
+    super::shell::reconcile(env.as_ref(), &ctx, reconcile_inner(&env, &ctx)).await
 }
 
 async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Action, Error> {
@@ -276,7 +255,7 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
 
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(env.as_ref()).entered();
-    super::outcome::retry_after_failure(env.as_ref(), error, &ctx)
+    super::verdict::retry_after_failure(env.as_ref(), error, &ctx)
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also

@@ -14,17 +14,17 @@ use super::desired::{
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{
+use crate::controller::status::StatusWriter;
+use crate::controller::verdict::{
     Verdict, age, is_paused, now, stall_or_retry, stalled_by, start_operation,
 };
-use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
     MendixEnvironment, MendixEnvironmentStatus, PrivateCloudEnvironment, RunState,
 };
 use crate::crd::{OperationKind, OperationStatus};
-use crate::mendix::private_cloud_v4::PcDeploy;
-use crate::mendix::private_cloud_v4::types::{ContainerState, EnvironmentManifest, JobStatus};
+use mendix_client::private_cloud_v4::PcDeploy;
+use mendix_client::private_cloud_v4::types::{ContainerState, EnvironmentManifest, JobStatus};
 
 const SCALE_DOWN: &str = "scaleDown";
 const SCALE_UP: &str = "scaleUp";
@@ -34,7 +34,7 @@ const UNRECORDED_JOB_POLLS: i32 = 3;
 
 /// How long that is. Measured in time since the PUT was recorded, not in reconciles: several
 /// reconciles can run within one poll interval.
-fn unrecorded_job_wait(poll: &crate::controller::backoff::PollSchedule) -> Duration {
+fn unrecorded_job_wait(poll: &crate::controller::schedule::PollSchedule) -> Duration {
     (0..UNRECORDED_JOB_POLLS).map(|n| poll.interval(n)).sum()
 }
 

@@ -8,9 +8,9 @@ use kube::api::Api;
 
 use super::desired::Desired;
 use crate::controller::Context;
-use crate::controller::credentials::secret_value;
 use crate::controller::error::Error;
-use crate::controller::outcome::Verdict;
+use crate::controller::secrets::secret_value;
+use crate::controller::verdict::Verdict;
 use crate::crd::MendixPackage;
 use crate::crd::conditions::{self, Outcome};
 use crate::crd::environment::MendixEnvironment;

@@ -8,12 +8,12 @@ use kube::runtime::events::EventType;
 
 use super::remote::{JobState, PackageApi, RemotePackage, RemoteState, Started, log_tail};
 use crate::controller::Context;
-use crate::controller::credentials::{self, Platform};
 use crate::controller::error::Error;
-use crate::controller::outcome::{
+use crate::controller::secrets::{self, Platform};
+use crate::controller::status::StatusWriter;
+use crate::controller::verdict::{
     Verdict, age, is_paused, stall_or_retry, stalled_by, start_operation,
 };
-use crate::controller::status::StatusWriter;
 use crate::crd::conditions::Outcome;
 use crate::crd::package::{MendixPackage, MendixPackageStatus, PackagePhase, PackageSource};
 use crate::crd::{OperationKind, OperationStatus};
@@ -62,7 +62,7 @@ pub async fn remote_for(
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let platform = platform(pkg);
-    match credentials::load(&ctx.client, &namespace, &pkg.spec.credentials_secret_ref.name, platform).await {
+    match secrets::load(&ctx.client, &namespace, &pkg.spec.credentials_secret_ref.name, platform).await {
         Ok(creds) => Ok(PackageApi::new(&ctx.mendix, &pkg.spec.target, &creds)
             .ok_or_else(|| Verdict::stalled("InvalidSpec", "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set"))),
         Err(err) => match err.stalled_reason() {
@@ -392,9 +392,9 @@ pub async fn converge(
                 .await;
                 return Ok(report(status, pkg, &found, ctx.settings.poll.first));
             }
-            let new_request = crate::controller::outcome::reconcile_requested_at(pkg)
+            let new_request = crate::controller::verdict::reconcile_requested_at(pkg)
                 != status.reconcile_requested_at;
-            if let Some(verdict) = crate::controller::outcome::hold_stalled(
+            if let Some(verdict) = crate::controller::verdict::hold_stalled(
                 &status.conditions,
                 pkg.metadata.generation,
                 new_request,
@@ -456,7 +456,7 @@ async fn start(
             Ok(d) => d,
             Err(err) => {
                 let (reason, hint) = match &err {
-                    crate::mendix::error::MendixError::ChecksumMismatch { .. } => (
+                    mendix_client::error::MendixError::ChecksumMismatch { .. } => (
                         "ChecksumMismatch",
                         "fix spec.source.upload.sha256 or the file at the URL",
                     ),

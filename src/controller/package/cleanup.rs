@@ -10,7 +10,7 @@ use super::apply::{describe, remote_for};
 use super::remote::JobState;
 use crate::controller::Context;
 use crate::controller::error::Error;
-use crate::controller::outcome::{Verdict, is_paused, stalled_by, start_operation};
+use crate::controller::verdict::{Verdict, is_paused, stalled_by, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::package::{DeletionPolicy, MendixPackage, MendixPackageStatus};
@@ -207,7 +207,7 @@ async fn wait_while_in_use(
         .deletion_timestamp
         .as_ref()
         .and_then(|t| {
-            crate::controller::outcome::now()
+            crate::controller::verdict::now()
                 .duration_since(t.0)
                 .try_into()
                 .ok()

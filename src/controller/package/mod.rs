@@ -16,57 +16,38 @@ use self::apply::{converge, phase_of};
 use self::cleanup::{Cleanup, cleanup};
 use super::Context;
 use super::error::Error;
-use super::outcome::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use super::status::StatusWriter;
+use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::package::DeletionPolicy;
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
 use crate::runtime::telemetry::reconcile_span;
-use tracing::Instrument;
 
 pub const KIND: &str = "MendixPackage";
 
-/// Reconciles one MendixPackage.
+/// Reconciles one MendixPackage: with `deletionPolicy: Delete` under the finalizer that holds
+/// its deletion until the remote package is gone, otherwise without one.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
-    // Every log line of this reconcile names the resource and the remote operation in flight
-    // (its intent token or Mendix job id); a step that starts one records it in the span.
-    let span = reconcile_span(pkg.as_ref());
-    async move {
-        let _timer = ctx.metrics.reconcile_timer(KIND);
+    super::shell::reconcile(pkg.as_ref(), &ctx, async {
         let namespace = pkg
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        let uid = pkg.uid().unwrap_or_default();
-        let result = ctx
-            .conflict_reads
-            .around(&uid, async {
-                if pkg.spec.deletion_policy == DeletionPolicy::Delete {
-                    finalizer(&api, FINALIZER, pkg, |event| async {
-                        match event {
-                            FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-                            FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
-                        }
-                    })
-                    .await
-                    .map_err(|e| Error::Finalizer(Box::new(e)))
-                } else {
-                    // Retain: nothing remote to do on delete, so no finalizer to hold the
-                    // deletion (one left from `Delete` is taken off).
-                    without_finalizer(&pkg, &ctx, &api).await
+        if pkg.spec.deletion_policy == DeletionPolicy::Delete {
+            finalizer(&api, FINALIZER, pkg.clone(), |event| async {
+                match event {
+                    FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                    FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
                 }
             })
-            .await;
-        ctx.metrics.count_reconcile(
-            KIND,
-            result
-                .as_ref()
-                .map_or_else(|e| e.metric_label(), |_| "ok".into())
-                .as_str(),
-        );
-        result
-    }
-    .instrument(span)
+            .await
+            .map_err(|e| Error::Finalizer(Box::new(e)))
+        } else {
+            // Retain: nothing remote to do on delete, so no finalizer to hold the deletion (one
+            // left from `Delete` is taken off).
+            without_finalizer(&pkg, &ctx, &api).await
+        }
+    })
     .await
 }
 
@@ -207,7 +188,7 @@ pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -
     {
         return Action::requeue(*after);
     }
-    super::outcome::retry_after_failure(pkg.as_ref(), error, &ctx)
+    super::verdict::retry_after_failure(pkg.as_ref(), error, &ctx)
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)) until

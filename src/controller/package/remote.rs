@@ -6,14 +6,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::crd::package::{BuildSource, PackageTarget};
-use crate::mendix::client::{Mendix, UploadSource};
-use crate::mendix::cloud_v1::CloudBuild;
-use crate::mendix::cloud_v1::types as v1;
-use crate::mendix::error::MendixError;
-use crate::mendix::private_cloud_v4::PcBuild;
-use crate::mendix::private_cloud_v4::types as v4;
+use mendix_client::client::{Mendix, UploadSource};
+use mendix_client::cloud_v1::CloudBuild;
+use mendix_client::cloud_v1::types as v1;
+use mendix_client::error::MendixError;
+use mendix_client::private_cloud_v4::PcBuild;
+use mendix_client::private_cloud_v4::types as v4;
 
-use crate::controller::credentials::Credentials;
+use crate::controller::secrets::Credentials;
 
 /// Where a remote package is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]

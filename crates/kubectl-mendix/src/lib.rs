@@ -1,0 +1,279 @@
+//! The `kubectl-mendix` plugin: installed on PATH beside kubectl it becomes `kubectl mendix`.
+//! It reads and annotates MendixPackage / MendixEnvironment resources through the kubeconfig,
+//! and downloads Mendix Cloud app logs with the environment's own credentials Secret.
+
+pub mod kubeconfig;
+pub mod logs;
+pub mod target;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use kube::api::{Api, ListParams};
+
+use mendix_operator::crd::common::{
+    ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUESTED_AT, ANNOTATION_RESTARTED_AT,
+};
+use mendix_operator::crd::summary;
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use target::Target;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubectl mendix",
+    bin_name = "kubectl mendix",
+    version,
+    about = "Inspect and steer Mendix deployments managed by mendix-operator"
+)]
+pub struct Cli {
+    /// Path to the kubeconfig file (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, global = true)]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Namespace (default: the context's namespace, else `default`).
+    #[arg(short, long, global = true)]
+    pub namespace: Option<String>,
+    #[command(subcommand)]
+    pub command: Verb,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Verb {
+    /// List the Mendix resources: kind, name, Ready, phase, step, version, message.
+    Get {
+        /// All namespaces.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+    },
+    /// Restart the app of a MendixEnvironment (sets mendixops.io/restartedAt to now).
+    Restart {
+        /// `mxenv/NAME` or NAME.
+        environment: String,
+    },
+    /// Force a reconcile (sets mendixops.io/reconcileRequestedAt to now).
+    Reconcile {
+        /// `mxpkg/NAME`, `mxenv/NAME`, or NAME (an environment first, then a package).
+        resource: String,
+    },
+    /// Stop all remote writes for a resource (sets mendixops.io/paused=true).
+    Pause {
+        /// `mxpkg/NAME`, `mxenv/NAME`, or NAME (an environment first, then a package).
+        resource: String,
+    },
+    /// Let the operator write again (removes mendixops.io/paused).
+    Resume {
+        /// `mxpkg/NAME`, `mxenv/NAME`, or NAME (an environment first, then a package).
+        resource: String,
+    },
+    /// Print the app log of a Mendix Cloud environment (Deploy API v1 log download).
+    Logs {
+        /// `mxenv/NAME` or NAME.
+        environment: String,
+        /// The day of the log, YYYY-MM-DD (default: today, UTC).
+        #[arg(long, value_parser = parse_date)]
+        date: Option<chrono::NaiveDate>,
+        /// Base URL of the Mendix Cloud Deploy API v1.
+        #[arg(
+            long,
+            env = "MENDIX_CLOUD_URL",
+            default_value = mendix_client::config::DEFAULT_CLOUD_V1_URL
+        )]
+        mendix_cloud_url: String,
+    },
+}
+
+fn parse_date(value: &str) -> Result<chrono::NaiveDate, String> {
+    chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .map_err(|_| format!("`{value}` is not a date in the form YYYY-MM-DD"))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error("{0}")]
+    KubeConfig(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{what}: {source}")]
+    Kube {
+        what: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{0}")]
+    Logs(String),
+}
+
+impl PluginError {
+    pub(crate) fn kube(what: impl Into<String>) -> impl FnOnce(kube::Error) -> PluginError {
+        let what = what.into();
+        move |source| PluginError::Kube { what, source }
+    }
+}
+
+/// Runs one plugin command; what it prints goes to stdout.
+pub async fn execute(cli: Cli) -> Result<(), PluginError> {
+    mendix_client::client::install_crypto_provider();
+    let cluster = kubeconfig::connect(
+        cli.kubeconfig.as_deref(),
+        cli.context.as_deref(),
+        cli.namespace.as_deref(),
+    )
+    .await?;
+    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    match cli.command {
+        Verb::Get { all_namespaces } => {
+            let ns = (!all_namespaces).then_some(cluster.namespace.as_str());
+            print!("{}", get(&cluster.client, ns).await?);
+            Ok(())
+        }
+        Verb::Restart { environment } => {
+            let target = Target::parse(&environment)?;
+            let target = target.resolve(&cluster.client, &cluster.namespace).await?;
+            if !matches!(target, Target::Environment(_)) {
+                return Err(PluginError::Usage(format!(
+                    "only a MendixEnvironment can be restarted, not {target}"
+                )));
+            }
+            let at = now();
+            target
+                .annotate(
+                    &cluster.client,
+                    &cluster.namespace,
+                    ANNOTATION_RESTARTED_AT,
+                    Some(&at),
+                )
+                .await?;
+            println!("{target} restart requested ({ANNOTATION_RESTARTED_AT}={at})");
+            Ok(())
+        }
+        Verb::Reconcile { resource } => {
+            let target = Target::parse(&resource)?
+                .resolve(&cluster.client, &cluster.namespace)
+                .await?;
+            let at = now();
+            target
+                .annotate(
+                    &cluster.client,
+                    &cluster.namespace,
+                    ANNOTATION_RECONCILE_REQUESTED_AT,
+                    Some(&at),
+                )
+                .await?;
+            println!("{target} reconcile requested ({ANNOTATION_RECONCILE_REQUESTED_AT}={at})");
+            Ok(())
+        }
+        Verb::Pause { resource } => {
+            let target = Target::parse(&resource)?
+                .resolve(&cluster.client, &cluster.namespace)
+                .await?;
+            target
+                .annotate(
+                    &cluster.client,
+                    &cluster.namespace,
+                    ANNOTATION_PAUSED,
+                    Some("true"),
+                )
+                .await?;
+            println!("{target} paused: the operator makes no remote changes until resumed");
+            Ok(())
+        }
+        Verb::Resume { resource } => {
+            let target = Target::parse(&resource)?
+                .resolve(&cluster.client, &cluster.namespace)
+                .await?;
+            target
+                .annotate(&cluster.client, &cluster.namespace, ANNOTATION_PAUSED, None)
+                .await?;
+            println!("{target} resumed");
+            Ok(())
+        }
+        Verb::Logs {
+            environment,
+            date,
+            mendix_cloud_url,
+        } => {
+            let target = Target::parse(&environment)?;
+            let Target::Environment(name) =
+                target.resolve(&cluster.client, &cluster.namespace).await?
+            else {
+                return Err(PluginError::Usage(format!(
+                    "logs are kept per environment; `{environment}` is not a MendixEnvironment"
+                )));
+            };
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            logs::print_app_log(
+                &cluster.client,
+                &cluster.namespace,
+                &name,
+                date,
+                &mendix_cloud_url,
+                &mut std::io::stdout(),
+            )
+            .await
+        }
+    }
+}
+
+/// The `get` table of one namespace (or all with `None`): environments first, then packages.
+pub async fn get(client: &kube::Client, namespace: Option<&str>) -> Result<String, PluginError> {
+    let (envs, pkgs): (Api<MendixEnvironment>, Api<MendixPackage>) = match namespace {
+        Some(ns) => (
+            Api::namespaced(client.clone(), ns),
+            Api::namespaced(client.clone(), ns),
+        ),
+        None => (Api::all(client.clone()), Api::all(client.clone())),
+    };
+    let lp = ListParams::default();
+    let envs = envs
+        .list(&lp)
+        .await
+        .map_err(PluginError::kube("cannot list MendixEnvironments"))?;
+    let pkgs = pkgs
+        .list(&lp)
+        .await
+        .map_err(PluginError::kube("cannot list MendixPackages"))?;
+    let mut rows: Vec<summary::Summary> = envs.items.iter().map(summary::environment).collect();
+    rows.extend(pkgs.items.iter().map(summary::package));
+    if rows.is_empty() {
+        return Ok(match namespace {
+            Some(ns) => format!("No Mendix resources found in {ns} namespace.\n"),
+            None => "No Mendix resources found.\n".into(),
+        });
+    }
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_string()
+        } else {
+            s.to_string()
+        }
+    };
+    let mut headers = vec![
+        "KIND", "NAME", "READY", "PHASE", "STEP", "VERSION", "MESSAGE",
+    ];
+    if namespace.is_none() {
+        headers.insert(0, "NAMESPACE");
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|s| {
+            let mut row = vec![
+                s.kind.to_string(),
+                s.name.clone(),
+                s.ready.clone(),
+                dash(&s.phase),
+                dash(&s.step),
+                dash(&s.version),
+                s.message.clone(),
+            ];
+            if namespace.is_none() {
+                row.insert(0, s.namespace.clone());
+            }
+            row
+        })
+        .collect();
+    Ok(summary::table(&headers, &cells))
+}

@@ -1,0 +1,411 @@
+//! The `kubectl-mendix` plugin binary against the end-to-end Harness: every verb changes what it
+//! should (annotations, then the operator's remote work), `get` shows the resources, `logs`
+//! downloads a Mendix Cloud app log, and `kubectl mendix` works through the real kubectl.
+
+use std::path::{Path, PathBuf};
+
+use kube::ResourceExt;
+use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_sandbox::demo;
+use mendix_testkit::*;
+
+const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-mendix");
+
+struct Run {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs the plugin (async, so the in-process operator and sandboxes keep running meanwhile).
+async fn plugin(h: &Harness, kubeconfig: &Path, args: &[&str]) -> Run {
+    let out = tokio::process::Command::new(PLUGIN)
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("MENDIX_CLOUD_URL", h.mendix_server.cloud_v1_url())
+        .output()
+        .await
+        .expect("kubectl-mendix runs");
+    Run {
+        ok: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+async fn plugin_ok(h: &Harness, kubeconfig: &Path, args: &[&str]) -> String {
+    let run = plugin(h, kubeconfig, args).await;
+    assert!(
+        run.ok,
+        "kubectl-mendix {args:?} failed:\n{}\n{}",
+        run.stdout, run.stderr
+    );
+    run.stdout
+}
+
+async fn plugin_err(h: &Harness, kubeconfig: &Path, args: &[&str]) -> String {
+    let run = plugin(h, kubeconfig, args).await;
+    assert!(
+        !run.ok,
+        "kubectl-mendix {args:?} should fail:\n{}",
+        run.stdout
+    );
+    run.stderr
+}
+
+/// The admin's kubeconfig as the control plane writes it: namespace `default`, context
+/// `mendix-control-plane`.
+fn kubeconfig(_h: &Harness, dir: &Path) -> PathBuf {
+    let path = dir.join("kubeconfig");
+    control_plane()
+        .write_admin_kubeconfig(&path)
+        .expect("kubeconfig written");
+    path
+}
+
+async fn deploy_both_platforms(h: &Harness) {
+    h.create::<MendixPackage>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: calc-1}}
+spec:
+  target: {{mendixCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  source: {{build: {{branch: main, revision: {rev}, version: 1.0.0}}}}
+",
+        app = demo::CLOUD_APP_ID,
+        rev = demo::GOOD_REVISION
+    ))
+    .await;
+    h.create::<MendixPackage>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixPackage
+metadata: {{name: pc-1}}
+spec:
+  target: {{privateCloud: {{appId: {app}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  source: {{build: {{branch: main, revision: {rev}, version: 1.0.1}}}}
+",
+        app = demo::PC_APP_ID,
+        rev = demo::GOOD_REVISION
+    ))
+    .await;
+    h.create::<MendixEnvironment>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: cloud}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: Test}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageRef: {{name: calc-1}}
+",
+        app = demo::CLOUD_APP_ID
+    ))
+    .await;
+    h.create::<MendixEnvironment>(&format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: pc}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {env}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageRef: {{name: pc-1}}
+  instances: 1
+",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID,
+        env = demo::PC_ENVIRONMENT_TEST
+    ))
+    .await;
+    h.wait_environment("cloud", environment_ready).await;
+    h.wait_environment("pc", environment_ready).await;
+}
+
+/// Completed starts / stops of the Mendix Cloud Test environment, as the sandbox counts them.
+fn cloud_done(h: &Harness, what: &str) -> u64 {
+    let state = h.mendix.state_json();
+    state["cloud"]["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
+        .find(|e| e["mode"] == "Test")
+        .and_then(|e| e[what].as_u64())
+        .unwrap_or(0)
+}
+
+fn pc_manifest_puts(h: &Harness) -> u64 {
+    h.mendix.stats().environment_count(
+        demo::PC_APP_ID,
+        demo::PC_ENVIRONMENT_TEST,
+        "update_environment_for_namespace",
+    )
+}
+
+fn annotation(obj: &impl ResourceExt, key: &str) -> Option<String> {
+    obj.annotations().get(key).cloned()
+}
+
+fn restarted_at(e: &MendixEnvironment) -> Option<String> {
+    e.status.as_ref().and_then(|s| s.last_restarted_at.clone())
+}
+
+#[tokio::test]
+async fn verbs_annotate_and_the_operator_acts_once() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    deploy_both_platforms(&h).await;
+
+    // get: every resource of the namespace with Ready, phase and version.
+    let table = plugin_ok(&h, &kc, &["get", "-n", &h.ns]).await;
+    let header = table.lines().next().expect("header");
+    for column in [
+        "KIND", "NAME", "READY", "PHASE", "STEP", "VERSION", "MESSAGE",
+    ] {
+        assert!(header.contains(column), "{table}");
+    }
+    for (kind, name, phase, version) in [
+        ("mxenv", "cloud", "Running", "1.0.0"),
+        ("mxenv", "pc", "Running", "1.0.1"),
+        ("mxpkg", "calc-1", "Ready", "1.0.0"),
+        ("mxpkg", "pc-1", "Ready", "1.0.1"),
+    ] {
+        let row = table
+            .lines()
+            .find(|l| l.split_whitespace().take(2).eq([kind, name]))
+            .unwrap_or_else(|| panic!("{kind}/{name} in:\n{table}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(&cells[2..4], ["True", phase], "{row}");
+        assert!(cells.contains(&version), "{row}");
+    }
+    assert_eq!(table.lines().count(), 5, "{table}");
+    // The kubeconfig's namespace is `default`: nothing there; -A finds them with a namespace.
+    assert!(
+        plugin_ok(&h, &kc, &["get"])
+            .await
+            .contains("No Mendix resources found in default")
+    );
+    let all = plugin_ok(&h, &kc, &["get", "-A", "--context", "mendix-control-plane"]).await;
+    assert!(all.starts_with("NAMESPACE"), "{all}");
+    assert_eq!(
+        all.lines().filter(|l| l.starts_with(&h.ns)).count(),
+        4,
+        "{all}"
+    );
+    let err = plugin_err(&h, &kc, &["get", "--context", "nope"]).await;
+    assert!(err.contains("nope"), "{err}");
+
+    // restart (by kind/name): annotation set to now, one stop/start by the operator.
+    let (starts, stops) = (cloud_done(&h, "starts"), cloud_done(&h, "stops"));
+    let out = plugin_ok(&h, &kc, &["restart", "mxenv/cloud", "-n", &h.ns]).await;
+    assert!(out.contains("mxenv/cloud restart requested"), "{out}");
+    let env = h.environments().get("cloud").await.expect("cloud");
+    let at = annotation(&env, "mendixops.io/restartedAt").expect("restartedAt set");
+    chrono::DateTime::parse_from_rfc3339(&at).expect("an RFC 3339 time");
+    let at_seen = at.clone();
+    h.wait_environment("cloud", move |e| {
+        environment_ready(e) && restarted_at(e).as_deref() == Some(at_seen.as_str())
+    })
+    .await;
+    assert_eq!(cloud_done(&h, "starts"), starts + 1, "one start");
+    assert_eq!(cloud_done(&h, "stops"), stops + 1, "one stop");
+
+    // restart (bare name) on Private Cloud: scale to 0 and back, once.
+    let puts = pc_manifest_puts(&h);
+    plugin_ok(&h, &kc, &["restart", "pc", "--namespace", &h.ns]).await;
+    let at = annotation(
+        &h.environments().get("pc").await.expect("pc"),
+        "mendixops.io/restartedAt",
+    )
+    .expect("restartedAt set");
+    h.wait_environment("pc", move |e| {
+        environment_ready(e) && restarted_at(e).as_deref() == Some(at.as_str())
+    })
+    .await;
+    assert_eq!(pc_manifest_puts(&h), puts + 2, "scale to 0 and back");
+
+    // A package cannot be restarted; unknown names are named in the error.
+    let err = plugin_err(&h, &kc, &["restart", "mxpkg/calc-1", "-n", &h.ns]).await;
+    assert!(err.contains("only a MendixEnvironment"), "{err}");
+    let err = plugin_err(&h, &kc, &["reconcile", "missing", "-n", &h.ns]).await;
+    assert!(err.contains("missing") && err.contains(&h.ns), "{err}");
+
+    // reconcile: the annotation is echoed in status once the operator reconciled.
+    plugin_ok(&h, &kc, &["reconcile", "mxpkg/calc-1", "-n", &h.ns]).await;
+    let pkg = h.packages().get("calc-1").await.expect("calc-1");
+    let asked = annotation(&pkg, "mendixops.io/reconcileRequestedAt").expect("annotation set");
+    h.wait_package("calc-1", move |p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.reconcile_requested_at.as_deref())
+            == Some(asked.as_str())
+    })
+    .await;
+    // A bare name that is only a package resolves to the package.
+    plugin_ok(&h, &kc, &["reconcile", "pc-1", "-n", &h.ns]).await;
+    let pkg = h.packages().get("pc-1").await.expect("pc-1");
+    assert!(annotation(&pkg, "mendixops.io/reconcileRequestedAt").is_some());
+
+    // pause: a restart asked for meanwhile waits; resume: it happens, once.
+    let (starts, stops) = (cloud_done(&h, "starts"), cloud_done(&h, "stops"));
+    let out = plugin_ok(&h, &kc, &["pause", "cloud", "-n", &h.ns]).await;
+    assert!(out.contains("mxenv/cloud paused"), "{out}");
+    let env = h.environments().get("cloud").await.expect("cloud");
+    assert_eq!(
+        annotation(&env, "mendixops.io/paused").as_deref(),
+        Some("true")
+    );
+    plugin_ok(&h, &kc, &["restart", "cloud", "-n", &h.ns]).await;
+    h.wait_environment("cloud", |e| {
+        e.status.as_ref().is_some_and(|s| {
+            s.phase == Some(mendix_operator::crd::environment::EnvironmentPhase::Paused)
+        })
+    })
+    .await;
+    let paused_table = plugin_ok(&h, &kc, &["get", "-n", &h.ns]).await;
+    assert!(
+        paused_table
+            .lines()
+            .any(|l| l.starts_with("mxenv") && l.contains(" cloud ") && l.contains("Paused")),
+        "{paused_table}"
+    );
+    assert_eq!(cloud_done(&h, "starts"), starts, "no restart while paused");
+    plugin_ok(&h, &kc, &["resume", "mxenv/cloud", "-n", &h.ns]).await;
+    let env = h.environments().get("cloud").await.expect("cloud");
+    assert_eq!(
+        annotation(&env, "mendixops.io/paused"),
+        None,
+        "annotation removed"
+    );
+    let at = annotation(&env, "mendixops.io/restartedAt").expect("restartedAt");
+    h.wait_environment("cloud", move |e| {
+        environment_ready(e) && restarted_at(e).as_deref() == Some(at.as_str())
+    })
+    .await;
+    assert_eq!(cloud_done(&h, "starts"), starts + 1);
+    assert_eq!(cloud_done(&h, "stops"), stops + 1);
+}
+
+#[tokio::test]
+async fn logs_download_the_mendix_cloud_app_log() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    deploy_both_platforms(&h).await;
+
+    let before = h.mendix.stats().count("v1_app_logs");
+    let log = plugin_ok(
+        &h,
+        &kc,
+        &["logs", "mxenv/cloud", "--date", "2026-11-20", "-n", &h.ns],
+    )
+    .await;
+    assert!(
+        log.starts_with("2026-11-20T08:00:00Z INFO - Core: Mendix Runtime started"),
+        "{log}"
+    );
+    assert_eq!(h.mendix.stats().count("v1_app_logs"), before + 1);
+    // Today's log by default.
+    let today = chrono::Utc::now()
+        .date_naive()
+        .format("%Y-%m-%d")
+        .to_string();
+    let log = plugin_ok(&h, &kc, &["logs", "cloud", "-n", &h.ns]).await;
+    assert!(log.starts_with(&today), "{log}");
+
+    let err = plugin_err(&h, &kc, &["logs", "pc", "-n", &h.ns]).await;
+    assert!(
+        err.contains("Private Cloud") && err.contains("not available"),
+        "{err}"
+    );
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["logs", "cloud", "--date", "20-11-2026", "-n", &h.ns],
+    )
+    .await;
+    assert!(err.contains("YYYY-MM-DD"), "{err}");
+    // Wrong credentials: the Mendix error, never the key.
+    h.put_secret(
+        CLOUD_SECRET,
+        &[
+            ("username", demo::CLOUD_USERNAME),
+            ("apiKey", "wrong-key-123"),
+        ],
+    )
+    .await;
+    let err = plugin_err(&h, &kc, &["logs", "cloud", "-n", &h.ns]).await;
+    assert!(err.contains("cannot get the app log"), "{err}");
+    assert!(!err.contains("wrong-key-123"), "{err}");
+}
+
+#[tokio::test]
+async fn kubectl_runs_the_plugin_from_path() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    deploy_both_platforms(&h).await;
+
+    let plugin_dir = Path::new(PLUGIN).parent().expect("plugin directory");
+    let path = format!(
+        "{}:{}",
+        plugin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = tokio::process::Command::new("kubectl")
+        .args(["mendix", "get", "-n", &h.ns])
+        .env("PATH", &path)
+        .env("KUBECONFIG", &kc)
+        .output()
+        .await
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl mendix get failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("KIND"), "{stdout}");
+    for name in [" cloud ", " pc ", " calc-1 ", " pc-1 "] {
+        assert!(stdout.contains(name), "{name} in:\n{stdout}");
+    }
+    // --kubeconfig wins over $KUBECONFIG, as in kubectl.
+    let out = tokio::process::Command::new(PLUGIN)
+        .args([
+            "--kubeconfig",
+            &kc.display().to_string(),
+            "get",
+            "-n",
+            &h.ns,
+        ])
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .await
+        .expect("kubectl-mendix runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    let out = tokio::process::Command::new(PLUGIN)
+        .args(["get"])
+        .env("KUBECONFIG", dir.path().join("missing"))
+        .output()
+        .await
+        .expect("kubectl-mendix runs");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("KUBECONFIG"),
+        "the error says how to point at a kubeconfig"
+    );
+    // kubectl lists it among its plugins.
+    let list = tokio::process::Command::new("kubectl")
+        .args(["plugin", "list"])
+        .env("PATH", &path)
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(String::from_utf8_lossy(&list.stdout).contains("kubectl-mendix"));
+}

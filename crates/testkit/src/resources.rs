@@ -1,0 +1,51 @@
+//! YAML of the resources the end-to-end tests create, against the demo Mendix apps.
+
+use mendix_sandbox::demo;
+
+use crate::{CLOUD_SECRET, PC_SECRET};
+
+pub fn cloud_env(name: &str, mode: &str, package: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: {mode}}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageRef: {{name: {package}}}
+{extra}",
+        app = demo::CLOUD_APP_ID
+    )
+}
+
+/// A Mendix Cloud environment of the demo app that runs the package already deployed there
+/// (`packageId`, so no MendixPackage and no transport).
+pub fn cloud_env_deployed(name: &str, mode: &str, extra: &str) -> String {
+    cloud_env(name, mode, "unused", extra).replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::CLOUD_EXISTING_PACKAGE_ID),
+    )
+}
+
+pub fn pc_env(name: &str, environment: &str, package: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceId: {ns}, environmentId: {environment}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageRef: {{name: {package}}}
+{extra}",
+        app = demo::PC_APP_ID,
+        ns = demo::PC_NAMESPACE_ID
+    )
+}
+
+/// A Private Cloud environment of the demo app that runs the package already deployed there.
+pub fn pc_env_deployed(name: &str, environment: &str, extra: &str) -> String {
+    pc_env(name, environment, "unused", extra).replace(
+        "packageRef: {name: unused}",
+        &format!("packageId: {}", demo::PC_EXISTING_PACKAGE_ID),
+    )
+}
