@@ -7,8 +7,7 @@ use kube::runtime::controller::Action;
 use tracing::Instrument;
 
 use super::{Context, Error};
-use crate::runtime::gauges::Observed;
-use crate::runtime::telemetry::reconcile_span;
+use crate::crd::Observed;
 
 /// Runs `story` (one reconcile of `obj`) inside the shell.
 pub async fn reconcile<K: Observed>(
@@ -30,4 +29,35 @@ pub async fn reconcile<K: Observed>(
     }
     .instrument(reconcile_span(obj))
     .await
+}
+
+/// The span of one reconcile: kind, namespace, name, generation, and the id of the remote
+/// operation in flight (intent token or Mendix job id), so every log line inside names them.
+pub fn reconcile_span<K: Observed>(obj: &K) -> tracing::Span {
+    let meta = obj.meta();
+    let span = tracing::info_span!(
+        "reconcile",
+        kind = K::KIND,
+        namespace = meta.namespace.as_deref().unwrap_or_default(),
+        name = meta.name.as_deref().unwrap_or_default(),
+        generation = meta.generation.unwrap_or_default(),
+        operation = tracing::field::Empty,
+    );
+    if let Some(id) = obj.operation().and_then(operation_id) {
+        span.record("operation", id);
+    }
+    span
+}
+
+/// The id that names an operation in logs: its Mendix job id once known, else its intent token.
+pub fn operation_id(op: &crate::crd::OperationStatus) -> Option<&str> {
+    op.job_id.as_deref().or(op.intent.as_deref())
+}
+
+/// Records the operation a step just started in the current reconcile span and logs the start.
+pub fn operation_started(op: &crate::crd::OperationStatus) {
+    if let Some(id) = operation_id(op) {
+        tracing::Span::current().record("operation", id);
+    }
+    tracing::info!(kind = ?op.kind, step = op.step.as_deref().unwrap_or_default(), "operation started");
 }

@@ -4,11 +4,13 @@
 pub mod common;
 pub mod conditions;
 pub mod environment;
+pub mod observed;
 pub mod package;
 pub mod summary;
 
 pub use common::*;
 pub use environment::{MendixEnvironment, MendixEnvironmentSpec, MendixEnvironmentStatus};
+pub use observed::Observed;
 pub use package::{MendixPackage, MendixPackageSpec, MendixPackageStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

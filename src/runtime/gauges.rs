@@ -11,59 +11,8 @@ use std::time::Duration;
 use futures::future::{BoxFuture, Shared};
 use kube::runtime::reflector::Store;
 
-use crate::crd::common::OperationStatus;
-use crate::crd::{MendixEnvironment, MendixPackage};
+use crate::crd::Observed;
 use crate::metrics::{KindLabels, Metrics, ReadyLabels};
-
-/// What the gauges need from a resource.
-pub trait Observed:
-    kube::Resource<DynamicType = ()>
-    + Clone
-    + serde::de::DeserializeOwned
-    + std::fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
-    const KIND: &'static str;
-    /// The Ready condition's status: `True`, `False` or `Unknown` (also when not yet written).
-    fn ready(&self) -> &str;
-    /// The remote operation recorded in status and not finished.
-    fn operation(&self) -> Option<&OperationStatus>;
-    fn operation_in_flight(&self) -> bool {
-        self.operation().is_some()
-    }
-}
-
-fn ready_of(
-    conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
-) -> &str {
-    conditions
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| c.status.as_str())
-        .filter(|s| matches!(*s, "True" | "False"))
-        .unwrap_or("Unknown")
-}
-
-impl Observed for MendixPackage {
-    const KIND: &'static str = crate::controller::package::KIND;
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
-    }
-    fn operation(&self) -> Option<&OperationStatus> {
-        self.status.as_ref().and_then(|s| s.operation.as_ref())
-    }
-}
-
-impl Observed for MendixEnvironment {
-    const KIND: &'static str = crate::controller::environment::KIND;
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
-    }
-    fn operation(&self) -> Option<&OperationStatus> {
-        self.status.as_ref().and_then(|s| s.operation.as_ref())
-    }
-}
 
 /// How often the gauges are recomputed.
 pub const REFRESH: Duration = Duration::from_secs(2);

@@ -36,27 +36,6 @@ impl Health {
     }
 }
 
-/// Resolves when `store` has its first full list; false if its writer was dropped first.
-///
-/// kube-runtime wakes only the most recent waiter of a store's readiness (one oneshot behind
-/// `wait_until_ready`), and the controller itself waits on the same store, so a second waiter
-/// can sleep forever. Polling again at short intervals sees the readiness anyway.
-pub async fn wait_until_synced<K>(store: &kube::runtime::reflector::Store<K>) -> bool
-where
-    K: kube::Resource + Clone + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    loop {
-        let check = tokio::time::timeout(
-            std::time::Duration::from_millis(200),
-            store.wait_until_ready(),
-        );
-        if let Ok(result) = check.await {
-            return result.is_ok();
-        }
-    }
-}
-
 #[derive(Clone)]
 struct EndpointState {
     metrics: Arc<Metrics>,

@@ -24,14 +24,14 @@ use super::error::Error;
 use super::secrets::{self, Credentials, Platform};
 use super::status::StatusWriter;
 use super::verdict::{Verdict, next_action, now, reconcile_requested_at, settle};
+use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
 use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
-use crate::runtime::telemetry::reconcile_span;
 
-pub const KIND: &str = "MendixEnvironment";
+pub const KIND: &str = <MendixEnvironment as crate::crd::Observed>::KIND;
 
 /// Pause between two steps of one deploy: short, so a deploy is not slowed by the operator.
 pub const NEXT_STEP: Duration = Duration::from_millis(200);
@@ -273,7 +273,7 @@ pub async fn run(
     let synced = store.clone();
     let resync = super::resync::paced(store.clone(), ctx.settings.resync);
     tokio::spawn(async move {
-        if crate::runtime::server::wait_until_synced(&synced).await {
+        if crate::controller::trigger::wait_until_synced(&synced).await {
             on_synced();
         }
     });

@@ -26,8 +26,59 @@ use crate::crd::{OperationKind, OperationStatus};
 use mendix_client::private_cloud_v4::PcDeploy;
 use mendix_client::private_cloud_v4::types::{ContainerState, EnvironmentManifest, JobStatus};
 
-const SCALE_DOWN: &str = "scaleDown";
-const SCALE_UP: &str = "scaleUp";
+/// Where a restart (a scale to 0 instances, then back) stands: the phase its operation
+/// records in status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RestartPhase {
+    ScaleDown,
+    ScaleUp,
+}
+
+impl RestartPhase {
+    fn as_str(self) -> &'static str {
+        match self {
+            RestartPhase::ScaleDown => "scaleDown",
+            RestartPhase::ScaleUp => "scaleUp",
+        }
+    }
+
+    fn of(op: &OperationStatus) -> Option<Self> {
+        match op.phase.as_deref() {
+            Some("scaleDown") => Some(RestartPhase::ScaleDown),
+            Some("scaleUp") => Some(RestartPhase::ScaleUp),
+            _ => None,
+        }
+    }
+}
+
+/// The next step of a restart in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RestartStep {
+    /// PUT the manifest with 0 instances.
+    ScaleDown,
+    /// PUT the manifest with the instances back.
+    ScaleUp,
+    /// The instances are back; Mendix has not reported the rollout Ready yet.
+    WaitReady,
+    /// Nothing left: the restart is done.
+    Done,
+}
+
+/// A restart's next step from its recorded phase and what Mendix reports: pure, so a restart
+/// the operator stopped half-way is resumed from status alone.
+fn restart_step(phase: Option<RestartPhase>, instances: u32, state: ContainerState) -> RestartStep {
+    match phase {
+        Some(RestartPhase::ScaleDown) if instances == 0 => RestartStep::ScaleUp,
+        Some(RestartPhase::ScaleDown) => RestartStep::ScaleDown,
+        Some(RestartPhase::ScaleUp) if instances == 0 => RestartStep::ScaleUp,
+        Some(RestartPhase::ScaleUp)
+            if matches!(state, ContainerState::Processing | ContainerState::Unknown) =>
+        {
+            RestartStep::WaitReady
+        }
+        _ => RestartStep::Done,
+    }
+}
 
 /// Poll intervals to wait for a PUT whose job id was never recorded before sending it again.
 const UNRECORDED_JOB_POLLS: i32 = 3;
@@ -97,7 +148,7 @@ async fn put_manifest(
                 ctx.unrecorded_jobs.remember(uid, &op, &job.id);
             }
             op.job_id = Some(job.id.clone());
-            crate::runtime::telemetry::operation_started(&op);
+            crate::controller::shell::operation_started(&op);
             status.operation = Some(op);
             Ok(Verdict::new(
                 Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),
@@ -243,43 +294,39 @@ pub async fn converge(
         .clone()
         .filter(|o| o.kind == OperationKind::Restart)
     {
-        let phase = op.phase.clone().unwrap_or_default();
-        if phase == SCALE_DOWN && container.instances == 0 {
-            let mut up = manifest.clone();
-            up.environment.container.instances = instances.max(1);
-            op.phase = Some(SCALE_UP.into());
-            op.step = Some(format!(
-                "restart 2/2: scaling back to {} instance(s)",
-                instances.max(1)
-            ));
-            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
-        }
-        if phase == SCALE_DOWN {
-            let mut down = manifest.clone();
-            down.environment.container.instances = 0;
-            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
-        }
-        if phase == SCALE_UP && container.instances == 0 {
-            let mut up = manifest.clone();
-            up.environment.container.instances = instances.max(1);
-            return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
-        }
-        if phase == SCALE_UP
-            && matches!(
-                container.state(),
-                ContainerState::Processing | ContainerState::Unknown
-            )
-        {
-            let after = poll(op.polls);
-            op.polls += 1;
-            status.operation = Some(op);
-            return Ok(Verdict::new(
-                Outcome::progressing(
-                    "Restarting",
-                    "restart 2/2: waiting for the app to become Ready".to_string(),
-                ),
-                after,
-            ));
+        match restart_step(
+            RestartPhase::of(&op),
+            container.instances,
+            container.state(),
+        ) {
+            RestartStep::ScaleDown => {
+                let mut down = manifest.clone();
+                down.environment.container.instances = 0;
+                return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
+            }
+            RestartStep::ScaleUp => {
+                let mut up = manifest.clone();
+                up.environment.container.instances = instances.max(1);
+                op.phase = Some(RestartPhase::ScaleUp.as_str().into());
+                op.step = Some(format!(
+                    "restart 2/2: scaling back to {} instance(s)",
+                    instances.max(1)
+                ));
+                return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
+            }
+            RestartStep::WaitReady => {
+                let after = poll(op.polls);
+                op.polls += 1;
+                status.operation = Some(op);
+                return Ok(Verdict::new(
+                    Outcome::progressing(
+                        "Restarting",
+                        "restart 2/2: waiting for the app to become Ready".to_string(),
+                    ),
+                    after,
+                ));
+            }
+            RestartStep::Done => {}
         }
         if let Some(token) = op.intent.take() {
             status.last_restarted_at = Some(token);
@@ -378,7 +425,7 @@ pub async fn converge(
                 "restart 1/2: scaling to 0 instances".into(),
             );
             op.intent = Some(token);
-            op.phase = Some(SCALE_DOWN.into());
+            op.phase = Some(RestartPhase::ScaleDown.as_str().into());
             ctx.event(
                 env,
                 EventType::Normal,
@@ -399,4 +446,40 @@ pub async fn converge(
         Outcome::ready(if instances > 0 { "Running" } else { "Stopped" }, message),
         Duration::ZERO,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restart_resumes_from_its_phase_and_what_mendix_reports() {
+        use ContainerState::{Processing, Ready, Unknown};
+        use RestartPhase::{ScaleDown, ScaleUp};
+        let cases = [
+            // Scaling down: until Mendix reports 0 instances, then back up.
+            (Some(ScaleDown), 2, Ready, RestartStep::ScaleDown),
+            (Some(ScaleDown), 0, Ready, RestartStep::ScaleUp),
+            // Scaling up: again while Mendix still reports 0, then wait for Ready.
+            (Some(ScaleUp), 0, Ready, RestartStep::ScaleUp),
+            (Some(ScaleUp), 2, Processing, RestartStep::WaitReady),
+            (Some(ScaleUp), 2, Unknown, RestartStep::WaitReady),
+            (Some(ScaleUp), 2, Ready, RestartStep::Done),
+            // A phase this operator does not know ends the restart rather than guessing.
+            (None, 2, Ready, RestartStep::Done),
+        ];
+        for (phase, instances, state, want) in cases {
+            assert_eq!(
+                restart_step(phase, instances, state),
+                want,
+                "{phase:?} with {instances} instance(s), {state:?}"
+            );
+        }
+        let mut op =
+            crate::controller::verdict::start_operation(OperationKind::Restart, "r".into());
+        for phase in [ScaleDown, ScaleUp] {
+            op.phase = Some(phase.as_str().into());
+            assert_eq!(RestartPhase::of(&op), Some(phase), "recorded and read back");
+        }
+    }
 }

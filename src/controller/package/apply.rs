@@ -538,7 +538,7 @@ async fn start(
             if let Some(op) = status.operation.as_mut() {
                 op.job_id = Some(job.clone());
                 op.step = Some(format!("2/2: {what}: job {job} created"));
-                crate::runtime::telemetry::operation_started(op);
+                crate::controller::shell::operation_started(op);
             }
             Ok(Verdict::new(
                 Outcome::progressing("Created", format!("2/2: {what}: job {job} created")),

@@ -18,12 +18,12 @@ use super::Context;
 use super::error::Error;
 use super::status::StatusWriter;
 use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
+use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::package::DeletionPolicy;
 use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
-use crate::runtime::telemetry::reconcile_span;
 
-pub const KIND: &str = "MendixPackage";
+pub const KIND: &str = <MendixPackage as crate::crd::Observed>::KIND;
 
 /// Reconciles one MendixPackage: with `deletionPolicy: Delete` under the finalizer that holds
 /// its deletion until the remote package is gone, otherwise without one.
@@ -203,7 +203,7 @@ pub async fn run(
     let store = controller.store();
     let resync = super::resync::paced(store.clone(), ctx.settings.resync);
     tokio::spawn(async move {
-        if crate::runtime::server::wait_until_synced(&store).await {
+        if crate::controller::trigger::wait_until_synced(&store).await {
             on_synced();
         }
     });

@@ -1,0 +1,820 @@
+//! The pure decision of a Mendix Cloud deploy: from what one reconcile knows (the spec, what
+//! Mendix reports, what status remembers) to the next step, unit- and property-tested without
+//! a server.
+
+use crate::controller::environment::desired::{
+    Desired, ProductionNotAllowed, SettingsChange, merge_cloud_settings, pending_on_restart,
+    production_guard,
+};
+use crate::crd::environment::RunState;
+use mendix_client::cloud_v1::types::Settings;
+
+/// One step of a Mendix Cloud deploy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Step {
+    StopForDeploy,
+    Transport,
+    ApplySettings,
+    Scale { instances: u32, memory: u32 },
+    Start,
+    Restart,
+    Stop,
+    Done,
+}
+
+impl Step {
+    pub(super) fn describe(self, version: &str) -> String {
+        match self {
+            Step::StopForDeploy => format!("stopping the app to deploy {version}"),
+            Step::Transport => format!("transporting {version}"),
+            Step::ApplySettings => "applying settings".into(),
+            Step::Scale { instances, memory } => format!("scaling to {instances} x {memory} MB"),
+            Step::Start => format!("starting {version}"),
+            Step::Restart => "restarting the app".into(),
+            Step::Stop => "stopping the app".into(),
+            Step::Done => "nothing".into(),
+        }
+    }
+}
+
+/// What one reconcile knows about the environment: read from Mendix once, then kept current
+/// by the steps it takes, so a deploy (stop → transport → settings → start) runs in one
+/// reconcile without reading Mendix again between its steps.
+pub(super) struct Known {
+    pub(super) remote: mendix_client::cloud_v1::types::Environment,
+    pub(super) running: bool,
+    pub(super) deployed: Option<String>,
+    /// `None` when the spec manages no settings: they are not read then.
+    pub(super) settings: Option<mendix_client::cloud_v1::types::Settings>,
+}
+
+/// What the deploy loop does next, with the settings merge it was decided from (an
+/// ApplySettings step writes `merged`).
+pub(super) struct Next {
+    pub(super) step: Step,
+    pub(super) merged: Settings,
+    pub(super) change: SettingsChange,
+}
+
+/// The loop's whole decision from what it knows: the production guard, the settings merge,
+/// then [`plan`]. Pure, so the properties below test exactly what converge runs.
+pub(super) fn next_step(
+    desired: &Desired,
+    known: &Known,
+    spec_production: bool,
+    custom_settings_need_restart: bool,
+    restart_requested: bool,
+) -> Result<Next, ProductionNotAllowed> {
+    production_guard(known.remote.production, spec_production)?;
+    let (merged, change) = match &known.settings {
+        Some(settings) => merge_cloud_settings(settings, desired),
+        None => Default::default(),
+    };
+    // Names the deployed model does not know count as settings to apply: that step stalls
+    // with UnknownSetting before anything is changed, instead of the app being started
+    // without them.
+    let settings_to_apply: Vec<String> = change
+        .changed
+        .iter()
+        .chain(&change.unknown_constants)
+        .chain(&change.unknown_events)
+        .cloned()
+        .collect();
+    let settings_pending = custom_settings_need_restart
+        || known
+            .settings
+            .as_ref()
+            .is_some_and(|s| !pending_on_restart(s, desired).is_empty());
+    let step = plan(
+        desired,
+        &known.remote,
+        known.running,
+        known.deployed.as_deref() != Some(desired.package_id.as_str()),
+        &settings_to_apply,
+        settings_pending,
+        restart_requested,
+    );
+    Ok(Next {
+        step,
+        merged,
+        change,
+    })
+}
+
+/// The next step, from what Mendix reports: pure, so the order is unit-tested.
+pub(super) fn plan(
+    desired: &Desired,
+    remote: &mendix_client::cloud_v1::types::Environment,
+    running: bool,
+    needs_transport: bool,
+    changed_settings: &[String],
+    settings_pending: bool,
+    restart_requested: bool,
+) -> Step {
+    if needs_transport {
+        return if running {
+            Step::StopForDeploy
+        } else {
+            Step::Transport
+        };
+    }
+    if !changed_settings.is_empty() {
+        return Step::ApplySettings;
+    }
+    // Mendix Cloud's scale call sets instances and memory together and GET environment reports
+    // neither, so a scale is planned only when the spec names both (the CRD requires that):
+    // never a value nobody asked for.
+    let wanted = desired.instances.and_then(|n| u32::try_from(n).ok()).zip(
+        desired
+            .memory_per_instance
+            .and_then(|m| u32::try_from(m).ok()),
+    );
+    if let Some((instances, memory)) = wanted
+        && (remote.instances != Some(instances) || remote.memory_per_instance != Some(memory))
+    {
+        return Step::Scale { instances, memory };
+    }
+    match (desired.run_state, running) {
+        (RunState::Running, false) => Step::Start,
+        (RunState::Running, true) if settings_pending || restart_requested => Step::Restart,
+        (RunState::Stopped, true) => Step::Stop,
+        _ => Step::Done,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mendix_client::cloud_v1::types::Environment;
+
+    fn remote(instances: Option<u32>, memory: Option<u32>) -> Environment {
+        serde_json::from_value(serde_json::json!({"Status": "Running", "Mode": "Test", "Instances": instances, "MemoryPerInstance": memory}))
+            .expect("valid environment")
+    }
+
+    fn desired(run: RunState) -> Desired {
+        Desired {
+            package_id: "p".into(),
+            package_version: Some("1.0.0".into()),
+            run_state: run,
+            instances: Some(2),
+            memory_per_instance: Some(2048),
+            auto_sync_db: true,
+            constants: vec![],
+            scheduled_events: vec![],
+            custom_settings: vec![],
+            tags: None,
+        }
+    }
+
+    #[test]
+    fn a_new_package_stops_then_transports_then_applies_settings_then_starts() {
+        let d = desired(RunState::Running);
+        let r = remote(Some(2), Some(2048));
+        assert_eq!(
+            plan(&d, &r, true, true, &["M.A".into()], false, false),
+            Step::StopForDeploy
+        );
+        assert_eq!(
+            plan(&d, &r, false, true, &["M.A".into()], false, false),
+            Step::Transport
+        );
+        assert_eq!(
+            plan(&d, &r, false, false, &["M.A".into()], false, false),
+            Step::ApplySettings
+        );
+        // Settings applied while stopped are pending, but the start applies them: no restart.
+        assert_eq!(plan(&d, &r, false, false, &[], true, false), Step::Start);
+        assert_eq!(plan(&d, &r, true, false, &[], false, false), Step::Done);
+    }
+
+    #[test]
+    fn settings_alone_restart_only_a_running_app() {
+        let r = remote(Some(2), Some(2048));
+        assert_eq!(
+            plan(
+                &desired(RunState::Running),
+                &r,
+                true,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &r,
+                false,
+                false,
+                &[],
+                true,
+                false
+            ),
+            Step::Done
+        );
+    }
+
+    /// Production ran 2 x 2048 MB; a spec of only `instances: 3` once scaled it to 3 x 1024 MB.
+    #[test]
+    fn a_scale_never_sends_a_size_the_spec_did_not_set() {
+        let mut d = desired(RunState::Running);
+        d.instances = Some(3);
+        d.memory_per_instance = None;
+        for r in [
+            remote(None, None),
+            remote(Some(2), None),
+            remote(Some(2), Some(2048)),
+        ] {
+            assert_eq!(plan(&d, &r, true, false, &[], false, false), Step::Done);
+        }
+        d.instances = None;
+        d.memory_per_instance = Some(4096);
+        assert_eq!(
+            plan(&d, &remote(None, None), true, false, &[], false, false),
+            Step::Done
+        );
+        // Both set and nothing known: exactly what the spec says.
+        d.instances = Some(3);
+        assert_eq!(
+            plan(&d, &remote(None, None), true, false, &[], false, false),
+            Step::Scale {
+                instances: 3,
+                memory: 4096
+            }
+        );
+    }
+
+    #[test]
+    fn scale_restart_and_stop() {
+        let d = desired(RunState::Running);
+        assert_eq!(
+            plan(
+                &d,
+                &remote(Some(1), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Scale {
+                instances: 2,
+                memory: 2048
+            }
+        );
+        assert_eq!(
+            plan(
+                &d,
+                &remote(Some(2), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                true
+            ),
+            Step::Restart
+        );
+        assert_eq!(
+            plan(
+                &desired(RunState::Stopped),
+                &remote(Some(2), Some(2048)),
+                true,
+                false,
+                &[],
+                false,
+                false
+            ),
+            Step::Stop
+        );
+    }
+}
+
+/// Properties of the whole pure decision of the deploy loop ([`next_step`]) over what the spec
+/// asks, what Mendix reports and what status remembers.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use crate::controller::environment::desired::strategies::{
+        PACKAGES, cloud_settings, desired, show,
+    };
+    use mendix_client::cloud_v1::types::{Environment, EnvironmentStatus};
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use proptest::test_runner::TestCaseError;
+
+    /// One decision's input: Known is what this reconcile read, the flags what status holds.
+    struct Input {
+        desired: Desired,
+        known: Known,
+        spec_production: bool,
+        /// A restart owed for custom settings written to the running app.
+        owed: bool,
+        restart_requested: bool,
+    }
+
+    impl std::fmt::Debug for Input {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(
+                f,
+                "{}\nremote: {:?}\nrunning: {}, deployed: {:?}\nsettings: {:?}\nspec.production: {}, restart owed: {}, restart requested: {}",
+                show(&self.desired),
+                self.known.remote,
+                self.known.running,
+                self.known.deployed,
+                self.known.settings,
+                self.spec_production,
+                self.owed,
+                self.restart_requested
+            )
+        }
+    }
+
+    impl Input {
+        fn decide(&self) -> Result<Next, ProductionNotAllowed> {
+            next_step(
+                &self.desired,
+                &self.known,
+                self.spec_production,
+                self.owed,
+                self.restart_requested,
+            )
+        }
+
+        fn refused(&self) -> bool {
+            self.known.remote.production == Some(true) && !self.spec_production
+        }
+
+        fn wanted_sizes(&self) -> Option<(u32, u32)> {
+            let d = &self.desired;
+            d.instances
+                .and_then(|n| u32::try_from(n).ok())
+                .zip(d.memory_per_instance.and_then(|m| u32::try_from(m).ok()))
+        }
+
+        /// The environment as Mendix would report it after `step` (the loop's state after it).
+        /// `Err` is a step that ends in a stall before any write.
+        fn apply(&mut self, next: Next) -> Result<(), String> {
+            let known = &mut self.known;
+            match next.step {
+                Step::StopForDeploy | Step::Stop | Step::Restart => {
+                    known.running = false;
+                    known.remote.status = EnvironmentStatus::Stopped;
+                }
+                Step::Transport => known.deployed = Some(self.desired.package_id.clone()),
+                Step::ApplySettings => {
+                    let unknown: Vec<String> = next
+                        .change
+                        .unknown_constants
+                        .iter()
+                        .chain(&next.change.unknown_events)
+                        .cloned()
+                        .collect();
+                    if !unknown.is_empty() {
+                        return Err(format!("UnknownSetting {unknown:?}"));
+                    }
+                    // As the loop does: custom settings written to a running app owe a restart.
+                    self.owed |= known.running
+                        && next.change.changed.iter().any(|name| {
+                            self.desired.custom_settings.iter().any(|(n, _)| n == name)
+                        });
+                    known.settings = Some(next.merged);
+                }
+                Step::Scale { instances, memory } => {
+                    known.remote.instances = Some(instances);
+                    known.remote.memory_per_instance = Some(memory);
+                }
+                Step::Start => {
+                    known.running = true;
+                    known.remote.status = EnvironmentStatus::Running;
+                    // A start deploys every configured value and satisfies any restart.
+                    if let Some(settings) = known.settings.as_mut() {
+                        for c in &mut settings.constants {
+                            c.deployed_value = c.value.clone();
+                        }
+                        for e in &mut settings.scheduled_events {
+                            e.deployed_value = e.value.clone();
+                        }
+                    }
+                    self.owed = false;
+                    self.restart_requested = false;
+                }
+                Step::Done => {}
+            }
+            Ok(())
+        }
+
+        /// What is left to do by the spec's measure, `None` when Mendix matches it.
+        fn unconverged(&self) -> Option<String> {
+            let (d, known) = (&self.desired, &self.known);
+            if known.deployed.as_deref() != Some(d.package_id.as_str()) {
+                return Some("package not deployed".into());
+            }
+            if known.running != (d.run_state == RunState::Running) {
+                return Some("not in the desired run state".into());
+            }
+            if let Some((instances, memory)) = self.wanted_sizes()
+                && (known.remote.instances, known.remote.memory_per_instance)
+                    != (Some(instances), Some(memory))
+            {
+                return Some("sizes differ".into());
+            }
+            if let Some(settings) = &known.settings {
+                let (_, change) = merge_cloud_settings(settings, d);
+                if !change.changed.is_empty() {
+                    return Some(format!("settings differ: {:?}", change.changed));
+                }
+                // Pending values of settings the spec does not list are not the operator's.
+                let pending: Vec<String> = settings
+                    .constants
+                    .iter()
+                    .filter(|c| c.value != c.deployed_value)
+                    .map(|c| &c.name)
+                    .chain(
+                        settings
+                            .scheduled_events
+                            .iter()
+                            .filter(|e| e.value != e.deployed_value)
+                            .map(|e| &e.name),
+                    )
+                    .filter(|name| {
+                        d.constants.iter().any(|(n, _)| n == *name)
+                            || d.scheduled_events.iter().any(|(n, _)| n == *name)
+                    })
+                    .cloned()
+                    .collect();
+                if known.running && !pending.is_empty() {
+                    return Some(format!("spec settings not deployed: {pending:?}"));
+                }
+            }
+            if known.running && (self.owed || self.restart_requested) {
+                return Some("a restart is due".into());
+            }
+            None
+        }
+    }
+
+    fn environment() -> impl Strategy<Value = Environment> {
+        (
+            select(
+                &[
+                    EnvironmentStatus::Running,
+                    EnvironmentStatus::Stopped,
+                    EnvironmentStatus::Empty,
+                ][..],
+            ),
+            prop::option::of(any::<bool>()),
+            prop::option::of(0..=4u32),
+            prop::option::of(select(&[1024, 2048, 4096][..])),
+        )
+            .prop_map(|(status, production, instances, memory)| Environment {
+                status,
+                environment_id: None,
+                url: None,
+                mode: Some("Test".into()),
+                model_version: None,
+                mendix_version: None,
+                production,
+                instances,
+                memory_per_instance: memory,
+                total_memory: None,
+            })
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        (
+            desired(),
+            environment(),
+            prop::option::of(select(PACKAGES)),
+            cloud_settings(),
+            any::<bool>(),
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(
+                |(
+                    desired,
+                    remote,
+                    deployed,
+                    settings,
+                    spec_production,
+                    owed,
+                    restart_requested,
+                )| {
+                    let running = remote.status == EnvironmentStatus::Running;
+                    // As observe(): settings are read only when the spec manages some.
+                    let settings = desired.manages_settings().then_some(settings);
+                    Input {
+                        desired,
+                        known: Known {
+                            remote,
+                            running,
+                            deployed: deployed.map(str::to_string),
+                            settings,
+                        },
+                        spec_production,
+                        owed,
+                        restart_requested,
+                    }
+                },
+            )
+    }
+
+    /// Mendix holding exactly what the spec asks (settings it does not list anything, pending
+    /// or not), with nothing owed or requested and the guard passing.
+    fn converged() -> impl Strategy<Value = Input> {
+        input().prop_map(|mut i| {
+            let d = i.desired.clone();
+            let known = &mut i.known;
+            known.deployed = Some(d.package_id.clone());
+            known.running = d.run_state == RunState::Running;
+            known.remote.status = if known.running {
+                EnvironmentStatus::Running
+            } else {
+                EnvironmentStatus::Stopped
+            };
+            if let Some((instances, memory)) = i.wanted_sizes() {
+                i.known.remote.instances = Some(instances);
+                i.known.remote.memory_per_instance = Some(memory);
+            }
+            if let Some(settings) = i.known.settings.as_mut() {
+                for (name, value) in &d.constants {
+                    let value = Some(value.clone());
+                    match settings.constants.iter_mut().find(|c| &c.name == name) {
+                        Some(c) => (c.value, c.deployed_value) = (value.clone(), value),
+                        None => settings
+                            .constants
+                            .push(mendix_client::cloud_v1::types::Constant {
+                                name: name.clone(),
+                                data_type: None,
+                                value: value.clone(),
+                                deployed_value: value,
+                            }),
+                    }
+                }
+                for (name, enabled) in &d.scheduled_events {
+                    let value = Some(if *enabled { "Enabled" } else { "Disabled" }.to_string());
+                    match settings
+                        .scheduled_events
+                        .iter_mut()
+                        .find(|e| &e.name == name)
+                    {
+                        Some(e) => (e.value, e.deployed_value) = (value.clone(), value),
+                        None => settings.scheduled_events.push(
+                            mendix_client::cloud_v1::types::ScheduledEvent {
+                                name: name.clone(),
+                                value: value.clone(),
+                                deployed_value: value,
+                            },
+                        ),
+                    }
+                }
+                for (name, value) in &d.custom_settings {
+                    let value = Some(value.clone());
+                    match settings
+                        .custom_settings
+                        .iter_mut()
+                        .find(|s| &s.name == name)
+                    {
+                        Some(s) => s.value = value,
+                        None => settings.custom_settings.push(
+                            mendix_client::cloud_v1::types::CustomSetting {
+                                name: name.clone(),
+                                value,
+                            },
+                        ),
+                    }
+                }
+            }
+            // The guard stalls even a converged production environment without the flag.
+            i.spec_production |= i.refused();
+            i.owed = false;
+            i.restart_requested = false;
+            i
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// A production environment (as Mendix reports it) without `spec.production: true`
+        /// gets no step at all, a transport included; with the guard passing, the decision is
+        /// made from merge_cloud_settings as before.
+        #[test]
+        fn production_without_spec_production_plans_no_step(i in input()) {
+            production_guarded(&i)?;
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A scale is planned only when the spec sets both instances and memoryPerInstance, and
+        /// then with exactly those values: never a size nobody asked for.
+        #[test]
+        fn scale_sends_only_sizes_the_spec_sets(i in input()) {
+            scale_sizes(&i)?;
+        }
+
+        /// Every step answers a difference between Mendix and something the spec sets: the
+        /// package, a listed setting, the sizes, the run state, or a restart (asked for, or
+        /// owed for settings the app does not run yet).
+        #[test]
+        fn each_step_answers_a_difference_the_spec_names(i in input()) {
+            step_has_a_reason(&i)?;
+        }
+
+        /// Mendix already holding what the spec asks plans nothing.
+        #[test]
+        fn a_converged_input_plans_nothing(i in converged()) {
+            converged_plans_nothing(&i)?;
+        }
+
+        /// Applying each planned step to what Mendix reports and deciding again reaches Done
+        /// within MAX_STEPS steps, never takes a step twice (the loop refuses that as
+        /// Unconverged), and Done means converged. The one way out is UnknownSetting, a stall
+        /// before any write.
+        #[test]
+        fn applying_each_step_converges_within_five_steps(i in input()) {
+            prop_assume!(!i.refused());
+            steps_converge(i)?;
+        }
+    }
+
+    type Checked = Result<(), TestCaseError>;
+
+    /// The longest deploy: stop, transport, settings, scale, start.
+    const MAX_STEPS: usize = 5;
+
+    fn production_guarded(i: &Input) -> Checked {
+        match i.decide() {
+            Err(ProductionNotAllowed) => {
+                prop_assert!(i.refused(), "refused a writable environment\n{:?}", i);
+            }
+            Ok(next) => {
+                prop_assert!(
+                    !i.refused(),
+                    "planned {:?} for production without spec.production\n{:?}",
+                    next.step,
+                    i
+                );
+                let (_, change) = i
+                    .known
+                    .settings
+                    .as_ref()
+                    .map(|s| merge_cloud_settings(s, &i.desired))
+                    .unwrap_or_default();
+                prop_assert!(
+                    next.change == change,
+                    "the decision's merge is not merge_cloud_settings\n{:?}",
+                    i
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn scale_sizes(i: &Input) -> Checked {
+        if let Ok(Next {
+            step: Step::Scale { instances, memory },
+            ..
+        }) = i.decide()
+        {
+            prop_assert_eq!(
+                i.wanted_sizes(),
+                Some((instances, memory)),
+                "scaled to {} x {} MB\n{:?}",
+                instances,
+                memory,
+                i
+            );
+            let reported = (i.known.remote.instances, i.known.remote.memory_per_instance);
+            prop_assert!(
+                reported != (Some(instances), Some(memory)),
+                "scaled to the sizes Mendix already reports\n{:?}",
+                i
+            );
+        }
+        Ok(())
+    }
+
+    fn step_has_a_reason(i: &Input) -> Checked {
+        let Ok(next) = i.decide() else {
+            return Ok(());
+        };
+        let (d, known) = (&i.desired, &i.known);
+        let new_package = known.deployed.as_deref() != Some(d.package_id.as_str());
+        let pending = known
+            .settings
+            .as_ref()
+            .is_some_and(|s| !pending_on_restart(s, d).is_empty());
+        let change = &next.change;
+        let lists = |name: &String| {
+            d.constants.iter().any(|(n, _)| n == name)
+                || d.scheduled_events.iter().any(|(n, _)| n == name)
+                || d.custom_settings.iter().any(|(n, _)| n == name)
+        };
+        let why = match next.step {
+            Step::StopForDeploy => new_package && known.running,
+            Step::Transport => new_package && !known.running,
+            Step::ApplySettings => change
+                .changed
+                .iter()
+                .chain(&change.unknown_constants)
+                .chain(&change.unknown_events)
+                .any(lists),
+            Step::Scale { .. } => i.wanted_sizes().is_some(),
+            Step::Start => d.run_state == RunState::Running && !known.running,
+            Step::Restart => {
+                d.run_state == RunState::Running
+                    && known.running
+                    && (pending || i.owed || i.restart_requested)
+            }
+            Step::Stop => d.run_state == RunState::Stopped && known.running,
+            Step::Done => true,
+        };
+        prop_assert!(
+            why,
+            "planned {:?} without a reason in the spec\n{:?}",
+            next.step,
+            i
+        );
+        for name in &change.changed {
+            prop_assert!(
+                lists(name),
+                "changed {} that the spec does not list\n{:?}",
+                name,
+                i
+            );
+        }
+        Ok(())
+    }
+
+    fn converged_plans_nothing(i: &Input) -> Checked {
+        prop_assert!(
+            i.unconverged().is_none(),
+            "the generator's input is not converged: {:?}\n{:?}",
+            i.unconverged(),
+            i
+        );
+        let step = i.decide().map(|n| n.step);
+        prop_assert!(
+            step == Ok(Step::Done),
+            "planned {:?} for a converged input\n{:?}",
+            step,
+            i
+        );
+        Ok(())
+    }
+
+    fn steps_converge(mut i: Input) -> Checked {
+        let start = format!("{i:?}");
+        let mut taken = Vec::new();
+        loop {
+            let Ok(next) = i.decide() else {
+                return Err(TestCaseError::fail(format!(
+                    "the guard refused after {taken:?}\nstart:\n{start}"
+                )));
+            };
+            let step = next.step;
+            if step == Step::Done {
+                prop_assert!(
+                    i.unconverged().is_none(),
+                    "Done after {:?}, but {:?}\nstart:\n{}\nend:\n{:?}",
+                    taken,
+                    i.unconverged(),
+                    start,
+                    i
+                );
+                return Ok(());
+            }
+            prop_assert!(
+                !taken.contains(&step),
+                "{:?} twice: {:?}\nstart:\n{}",
+                step,
+                taken,
+                start
+            );
+            taken.push(step);
+            prop_assert!(
+                taken.len() <= MAX_STEPS,
+                "no Done after {} steps: {:?}\nstart:\n{}",
+                MAX_STEPS,
+                taken,
+                start
+            );
+            if let Err(stall) = i.apply(next) {
+                prop_assert!(
+                    step == Step::ApplySettings,
+                    "{} at {:?}\nstart:\n{}",
+                    stall,
+                    step,
+                    start
+                );
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! What every part of the operator reads the same way from a resource of either kind: its kind
+//! name, its Ready status and the remote operation recorded in its status.
+
+use super::common::OperationStatus;
+use super::{MendixEnvironment, MendixPackage};
+
+/// What the reconcile shell, its logs and the state gauges read of a resource of either kind.
+pub trait Observed:
+    kube::Resource<DynamicType = ()>
+    + Clone
+    + serde::de::DeserializeOwned
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: &'static str;
+    /// The Ready condition's status: `True`, `False` or `Unknown` (also when not yet written).
+    fn ready(&self) -> &str;
+    /// The remote operation recorded in status and not finished.
+    fn operation(&self) -> Option<&OperationStatus>;
+    fn operation_in_flight(&self) -> bool {
+        self.operation().is_some()
+    }
+}
+
+fn ready_of(
+    conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
+) -> &str {
+    conditions
+        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
+        .map(|c| c.status.as_str())
+        .filter(|s| matches!(*s, "True" | "False"))
+        .unwrap_or("Unknown")
+}
+
+impl Observed for MendixPackage {
+    const KIND: &'static str = "MendixPackage";
+    fn ready(&self) -> &str {
+        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    }
+    fn operation(&self) -> Option<&OperationStatus> {
+        self.status.as_ref().and_then(|s| s.operation.as_ref())
+    }
+}
+
+impl Observed for MendixEnvironment {
+    const KIND: &'static str = "MendixEnvironment";
+    fn ready(&self) -> &str {
+        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    }
+    fn operation(&self) -> Option<&OperationStatus> {
+        self.status.as_ref().and_then(|s| s.operation.as_ref())
+    }
+}
