@@ -10,7 +10,7 @@ use crate::crd::environment::RunState;
 use mendix_client::cloud_v1::types::Settings;
 
 /// One step of a Mendix Cloud deploy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub(super) enum Step {
     StopForDeploy,
     Transport,
@@ -815,6 +815,89 @@ mod properties {
                 );
                 return Ok(());
             }
+        }
+    }
+}
+
+/// The planner from `plan_fixtures.yaml`: each case as a user and Mendix would write it.
+#[cfg(test)]
+mod fixtures {
+    use super::*;
+    use crate::crd::environment::MendixEnvironmentSpec;
+    use mendix_client::cloud_v1::types::{Environment, EnvironmentStatus};
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Case {
+        name: String,
+        spec: serde_json::Value,
+        mendix: Reported,
+        #[serde(default)]
+        status: Remembered,
+        next: serde_json::Value,
+    }
+
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Reported {
+        environment: Environment,
+        deployed_package: Option<String>,
+        settings: Option<Settings>,
+    }
+
+    #[derive(Default, Deserialize)]
+    #[serde(rename_all = "camelCase", deny_unknown_fields)]
+    struct Remembered {
+        #[serde(default)]
+        restart_owed: bool,
+        #[serde(default)]
+        restart_requested: bool,
+    }
+
+    /// A spec as a user writes it; the target and credentials every spec needs are filled in.
+    fn spec(fields: &serde_json::Value) -> MendixEnvironmentSpec {
+        let mut spec = serde_json::json!({
+            "target": {"mendixCloud": {"appId": "calc", "mode": "Test"}},
+            "credentialsSecretRef": {"name": "mendix-cloud"},
+        });
+        for (key, value) in fields.as_object().into_iter().flatten() {
+            spec[key] = value.clone();
+        }
+        serde_json::from_value(spec).expect("a valid spec")
+    }
+
+    #[test]
+    fn each_fixture_plans_its_step() {
+        let cases: Vec<Case> =
+            serde_yaml::from_str(include_str!("plan_fixtures.yaml")).expect("fixtures parse");
+        assert!(cases.len() >= 13, "{} cases", cases.len());
+        for case in cases {
+            let spec = spec(&case.spec);
+            let constants = spec
+                .constants
+                .iter()
+                .filter_map(|c| Some((c.name.clone(), c.value.clone()?)))
+                .collect();
+            let package = spec.package_id.clone().expect("fixtures name a packageId");
+            let desired = Desired::from_spec(&spec, package, None, constants);
+            let known = Known {
+                running: case.mendix.environment.status == EnvironmentStatus::Running,
+                remote: case.mendix.environment,
+                deployed: case.mendix.deployed_package,
+                settings: case.mendix.settings,
+            };
+            let got = match next_step(
+                &desired,
+                &known,
+                spec.production,
+                case.status.restart_owed,
+                case.status.restart_requested,
+            ) {
+                Ok(next) => serde_json::to_value(next.step).expect("a step encodes"),
+                Err(ProductionNotAllowed) => serde_json::json!("ProductionNotAllowed"),
+            };
+            assert_eq!(got, case.next, "{}", case.name);
         }
     }
 }
