@@ -162,6 +162,36 @@ pub fn phase_of(outcome: &Outcome, operation: Option<&OperationStatus>) -> Packa
     }
 }
 
+/// What a package needs next, from its status alone: pure, so the order is unit-tested.
+#[derive(Debug, PartialEq)]
+enum Next {
+    /// A package id is known: report it (and keep polling while it builds).
+    Report(String),
+    /// A Private Cloud job is in flight: follow it.
+    FollowJob(OperationStatus),
+    /// A build or upload was requested but its answer was never recorded (the operator stopped
+    /// in between): find its result before anything is started again.
+    Resume(OperationStatus),
+    /// Nothing is known yet: act on the source.
+    Act,
+}
+
+fn next(status: &MendixPackageStatus) -> Next {
+    if let Some(id) = &status.package_id {
+        return Next::Report(id.clone());
+    }
+    match status.operation.clone() {
+        Some(op) if op.job_id.is_some() && op.kind != OperationKind::Delete => Next::FollowJob(op),
+        Some(op)
+            if op.job_id.is_none()
+                && matches!(op.kind, OperationKind::Build | OperationKind::Upload) =>
+        {
+            Next::Resume(op)
+        }
+        _ => Next::Act,
+    }
+}
+
 /// One step towards the spec. Mutates `status`; the caller writes it.
 pub async fn converge(
     pkg: &MendixPackage,
@@ -173,23 +203,110 @@ pub async fn converge(
         Ok(remote) => remote,
         Err(verdict) => return Ok(verdict),
     };
+    match next(status) {
+        Next::Report(id) => report_known(pkg, ctx, status, &remote, id).await,
+        Next::FollowJob(op) => follow_job(pkg, ctx, status, &remote, op).await,
+        Next::Resume(op) => match resume(pkg, ctx, status, &remote, op).await? {
+            Some(verdict) => Ok(verdict),
+            None => act(pkg, ctx, status, writer, &remote).await,
+        },
+        Next::Act => act(pkg, ctx, status, writer, &remote).await,
+    }
+}
+
+/// Reports the package `id` that status names, and keeps polling while it builds.
+async fn report_known(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+    remote: &PackageApi,
+    id: String,
+) -> Result<Verdict, Error> {
     let poll = |op: Option<&OperationStatus>| ctx.settings.poll.interval(op.map_or(0, |o| o.polls));
     let what = describe(&pkg.spec.source);
+    match remote.package(&id, false).await {
+        Ok(Some(found)) => {
+            let mut verdict = report(status, pkg, &found, ctx.settings.poll.first);
+            if matches!(found.state, RemoteState::InProgress(_)) {
+                let op = status
+                    .operation
+                    .get_or_insert_with(|| start_operation(OperationKind::Build, String::new()));
+                op.step = Some(format!("2/2: {what}: {}", found.state.label()));
+                verdict.requeue = poll(Some(op));
+                op.polls += 1;
+            }
+            if matches!(found.state, RemoteState::Succeeded) && !was_ready(pkg) {
+                ctx.event(
+                    pkg,
+                    EventType::Normal,
+                    "PackageReady",
+                    "Report",
+                    format!("package {id} is ready"),
+                )
+                .await;
+            }
+            if matches!(found.state, RemoteState::Failed) && !was_stalled(pkg) {
+                ctx.event(
+                    pkg,
+                    EventType::Warning,
+                    "BuildFailed",
+                    "Report",
+                    format!("the {what} failed"),
+                )
+                .await;
+            }
+            Ok(verdict)
+        }
+        Ok(None) => Ok(Verdict::stalled(
+            "PackageNotFound",
+            format!(
+                "package {id} no longer exists in Mendix (deleted outside the operator); delete this MendixPackage and create it again"
+            ),
+        )),
+        Err(err) => stall_or_retry(err, &format!("reading package {id}")),
+    }
+}
 
-    // 1. A package id is known: report it (and keep polling while it builds).
-    if let Some(id) = status.package_id.clone() {
-        return match remote.package(&id, false).await {
-            Ok(Some(found)) => {
-                let mut verdict = report(status, pkg, &found, ctx.settings.poll.first);
-                if matches!(found.state, RemoteState::InProgress(_)) {
-                    let op = status.operation.get_or_insert_with(|| {
-                        start_operation(OperationKind::Build, String::new())
-                    });
-                    op.step = Some(format!("2/2: {what}: {}", found.state.label()));
-                    verdict.requeue = poll(Some(op));
-                    op.polls += 1;
-                }
-                if matches!(found.state, RemoteState::Succeeded) && !was_ready(pkg) {
+/// Follows the Private Cloud job `op` records until it finishes or fails.
+async fn follow_job(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+    remote: &PackageApi,
+    mut op: OperationStatus,
+) -> Result<Verdict, Error> {
+    let poll = |op: Option<&OperationStatus>| ctx.settings.poll.interval(op.map_or(0, |o| o.polls));
+    let what = describe(&pkg.spec.source);
+    let job_id = op.job_id.clone().unwrap_or_default();
+    let state = match remote.job(&job_id).await {
+        Ok(state) => state,
+        Err(err) => {
+            // A terminal answer about the job ends it: nothing is in flight any more.
+            let verdict = stall_or_retry(err, &format!("following job {job_id}"))?;
+            status.operation = None;
+            return Ok(verdict);
+        }
+    };
+    match state {
+        JobState::Pending(job_status) => {
+            op.step = Some(format!("2/2: {what}: job {job_id} is {job_status}"));
+            status.remote_state = Some(job_status.clone());
+            let requeue = poll(Some(&op));
+            op.polls += 1;
+            let message = op.step.clone().unwrap_or_default();
+            status.operation = Some(op);
+            Ok(Verdict::new(
+                Outcome::progressing(capitalize(&job_status), message),
+                requeue,
+            ))
+        }
+        JobState::Finished {
+            package_id: Some(id),
+        } => {
+            status.package_id = Some(id.clone());
+            status.operation = None;
+            match remote.package(&id, false).await? {
+                Some(found) => {
                     ctx.event(
                         pkg,
                         EventType::Normal,
@@ -198,165 +315,114 @@ pub async fn converge(
                         format!("package {id} is ready"),
                     )
                     .await;
+                    Ok(report(status, pkg, &found, ctx.settings.poll.first))
                 }
-                if matches!(found.state, RemoteState::Failed) && !was_stalled(pkg) {
-                    ctx.event(
-                        pkg,
-                        EventType::Warning,
-                        "BuildFailed",
-                        "Report",
-                        format!("the {what} failed"),
-                    )
-                    .await;
-                }
-                Ok(verdict)
-            }
-            Ok(None) => Ok(Verdict::stalled(
-                "PackageNotFound",
-                format!(
-                    "package {id} no longer exists in Mendix (deleted outside the operator); delete this MendixPackage and create it again"
-                ),
-            )),
-            Err(err) => stall_or_retry(err, &format!("reading package {id}")),
-        };
-    }
-
-    // 2. A Private Cloud job is in flight: follow it.
-    if let Some(mut op) = status
-        .operation
-        .clone()
-        .filter(|o| o.job_id.is_some() && o.kind != OperationKind::Delete)
-    {
-        let job_id = op.job_id.clone().unwrap_or_default();
-        let state = match remote.job(&job_id).await {
-            Ok(state) => state,
-            Err(err) => {
-                // A terminal answer about the job ends it: nothing is in flight any more.
-                let verdict = stall_or_retry(err, &format!("following job {job_id}"))?;
-                status.operation = None;
-                return Ok(verdict);
-            }
-        };
-        match state {
-            JobState::Pending(job_status) => {
-                op.step = Some(format!("2/2: {what}: job {job_id} is {job_status}"));
-                status.remote_state = Some(job_status.clone());
-                let requeue = poll(Some(&op));
-                op.polls += 1;
-                let message = op.step.clone().unwrap_or_default();
-                status.operation = Some(op);
-                return Ok(Verdict::new(
-                    Outcome::progressing(capitalize(&job_status), message),
-                    requeue,
-                ));
-            }
-            JobState::Finished {
-                package_id: Some(id),
-            } => {
-                status.package_id = Some(id.clone());
-                status.operation = None;
-                return match remote.package(&id, false).await? {
-                    Some(found) => {
-                        ctx.event(
-                            pkg,
-                            EventType::Normal,
-                            "PackageReady",
-                            "Report",
-                            format!("package {id} is ready"),
-                        )
-                        .await;
-                        Ok(report(status, pkg, &found, ctx.settings.poll.first))
-                    }
-                    None => Ok(Verdict::new(
-                        Outcome::progressing(
-                            "Finished",
-                            format!("job {job_id} finished; reading package {id}"),
-                        ),
-                        poll(None),
-                    )),
-                };
-            }
-            JobState::Finished { package_id: None } => {
-                status.operation = None;
-                return Ok(Verdict::stalled(
-                    "MendixRejected",
-                    format!(
-                        "job {job_id} finished without a package id; create the MendixPackage again"
+                None => Ok(Verdict::new(
+                    Outcome::progressing(
+                        "Finished",
+                        format!("job {job_id} finished; reading package {id}"),
                     ),
-                ));
-            }
-            JobState::Failed {
-                message,
-                log,
-                package_id,
-            } => {
-                let log = match (log, package_id) {
-                    (Some(log), _) => Some(log),
-                    (None, Some(id)) => remote
-                        .package(&id, true)
-                        .await
-                        .ok()
-                        .flatten()
-                        .and_then(|p| p.build_log),
-                    (None, None) => None,
-                };
-                status.operation = None;
-                status.remote_state = Some("failed".into());
-                let tail = log_excerpt(log.as_deref());
-                let reason = if op.kind == OperationKind::Upload {
-                    "UploadFailed"
-                } else {
-                    "BuildFailed"
-                };
-                ctx.event(
-                    pkg,
-                    EventType::Warning,
-                    reason,
-                    "Report",
-                    format!("the {what} failed: {message}"),
-                )
-                .await;
-                return Ok(Verdict::stalled(
-                    reason,
-                    format!(
-                        "the {what} failed in Mendix: {message}{tail}; fix the cause and create a new MendixPackage"
-                    ),
-                ));
+                    poll(None),
+                )),
             }
         }
-    }
-
-    // 3. A build or upload was requested but its answer was never recorded (the operator
-    //    stopped in between): find its result before anything is started again.
-    if let Some(op) = status.operation.clone().filter(|o| {
-        o.job_id.is_none() && matches!(o.kind, OperationKind::Build | OperationKind::Upload)
-    }) {
-        let packages = remote.list().await?;
-        if let Some(found) = reusable(&pkg.spec.source, &packages) {
-            let found = found.clone();
+        JobState::Finished { package_id: None } => {
             status.operation = None;
-            return Ok(report(status, pkg, &found, ctx.settings.poll.first));
+            Ok(Verdict::stalled(
+                "MendixRejected",
+                format!(
+                    "job {job_id} finished without a package id; create the MendixPackage again"
+                ),
+            ))
         }
-        // Mendix Cloud lists a package as soon as it is requested; Private Cloud only when its
-        // job has finished, so wait that long before concluding the request never arrived.
-        if platform(pkg) == Platform::PrivateCloud && age(&op) < ctx.settings.orphan_grace {
-            let mut op = op;
-            let requeue = poll(Some(&op));
-            op.polls += 1;
-            op.step = Some(format!(
-                "2/2: {what}: waiting for the result of the request sent before the operator restarted"
-            ));
-            let message = op.step.clone().unwrap_or_default();
-            status.operation = Some(op);
-            return Ok(Verdict::new(
-                Outcome::progressing("Resuming", message),
-                requeue,
-            ));
+        JobState::Failed {
+            message,
+            log,
+            package_id,
+        } => {
+            let log = match (log, package_id) {
+                (Some(log), _) => Some(log),
+                (None, Some(id)) => remote
+                    .package(&id, true)
+                    .await
+                    .ok()
+                    .flatten()
+                    .and_then(|p| p.build_log),
+                (None, None) => None,
+            };
+            status.operation = None;
+            status.remote_state = Some("failed".into());
+            let tail = log_excerpt(log.as_deref());
+            let reason = if op.kind == OperationKind::Upload {
+                "UploadFailed"
+            } else {
+                "BuildFailed"
+            };
+            ctx.event(
+                pkg,
+                EventType::Warning,
+                reason,
+                "Report",
+                format!("the {what} failed: {message}"),
+            )
+            .await;
+            Ok(Verdict::stalled(
+                reason,
+                format!(
+                    "the {what} failed in Mendix: {message}{tail}; fix the cause and create a new MendixPackage"
+                ),
+            ))
         }
-        status.operation = None;
     }
+}
 
-    // 4. Nothing is known yet: act on the source.
+/// Looks for the result of the request `op` recorded before the operator stopped. `None`: it
+/// never arrived, so the source is acted on again.
+async fn resume(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+    remote: &PackageApi,
+    op: OperationStatus,
+) -> Result<Option<Verdict>, Error> {
+    let poll = |op: Option<&OperationStatus>| ctx.settings.poll.interval(op.map_or(0, |o| o.polls));
+    let what = describe(&pkg.spec.source);
+    let packages = remote.list().await?;
+    if let Some(found) = reusable(&pkg.spec.source, &packages) {
+        let found = found.clone();
+        status.operation = None;
+        return Ok(Some(report(status, pkg, &found, ctx.settings.poll.first)));
+    }
+    // Mendix Cloud lists a package as soon as it is requested; Private Cloud only when its
+    // job has finished, so wait that long before concluding the request never arrived.
+    if platform(pkg) == Platform::PrivateCloud && age(&op) < ctx.settings.orphan_grace {
+        let mut op = op;
+        let requeue = poll(Some(&op));
+        op.polls += 1;
+        op.step = Some(format!(
+            "2/2: {what}: waiting for the result of the request sent before the operator restarted"
+        ));
+        let message = op.step.clone().unwrap_or_default();
+        status.operation = Some(op);
+        return Ok(Some(Verdict::new(
+            Outcome::progressing("Resuming", message),
+            requeue,
+        )));
+    }
+    status.operation = None;
+    Ok(None)
+}
+
+/// Acts on the source: adopt an existing package, reuse one Mendix already has, or start the
+/// build or upload.
+async fn act(
+    pkg: &MendixPackage,
+    ctx: &Context,
+    status: &mut MendixPackageStatus,
+    writer: &mut StatusWriter<MendixPackage>,
+    remote: &PackageApi,
+) -> Result<Verdict, Error> {
+    let what = describe(&pkg.spec.source);
     match &pkg.spec.source {
         PackageSource {
             existing: Some(existing),
@@ -412,7 +478,7 @@ pub async fn converge(
                     ctx.settings.resync,
                 ));
             }
-            start(pkg, ctx, status, writer, &remote).await
+            start(pkg, ctx, status, writer, remote).await
         }
         _ => Ok(Verdict::stalled(
             "InvalidSpec",
@@ -819,6 +885,30 @@ mod tests {
         assert_eq!(
             report(&mut status, &pkg, &done, poll).requeue,
             Duration::ZERO
+        );
+    }
+
+    #[test]
+    fn what_comes_next_follows_from_status_alone() {
+        let mut status = MendixPackageStatus::default();
+        assert_eq!(next(&status), Next::Act, "nothing known");
+        let mut build = start_operation(OperationKind::Build, "b".into());
+        status.operation = Some(build.clone());
+        assert_eq!(
+            next(&status),
+            Next::Resume(build.clone()),
+            "answer never recorded"
+        );
+        build.job_id = Some("job-1".into());
+        status.operation = Some(build.clone());
+        assert_eq!(next(&status), Next::FollowJob(build), "a job in flight");
+        status.operation = Some(start_operation(OperationKind::Delete, "d".into()));
+        assert_eq!(next(&status), Next::Act, "a delete is deletion's business");
+        status.package_id = Some("p-1".into());
+        assert_eq!(
+            next(&status),
+            Next::Report("p-1".into()),
+            "an id beats everything"
         );
     }
 
