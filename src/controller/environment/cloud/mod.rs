@@ -10,10 +10,7 @@ mod plan;
 mod start;
 
 use plan::{Known, Next, Step, next_step};
-use start::{
-    finish_start, first_poll, forgets_the_start_job, own_start_duration, start, start_failed,
-    start_key,
-};
+use start::{Followed, finish_start, start};
 use std::time::Duration;
 
 use kube::runtime::events::EventType;
@@ -22,16 +19,15 @@ use crate::controller::Context;
 use crate::controller::environment::desired::{Desired, ProductionNotAllowed, production_guard};
 use crate::controller::environment::{record_operation, restart_request, version_label};
 use crate::controller::error::Error;
-use crate::controller::start_times::FirstPoll;
 use crate::controller::status::StatusWriter;
-use crate::controller::verdict::{Verdict, age, stall_or_retry, start_operation};
+use crate::controller::verdict::{Verdict, stall_or_retry, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
     MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
 use mendix_client::cloud_v1::CloudDeploy;
-use mendix_client::cloud_v1::types::{EnvironmentStatus, StartJobStatus};
+use mendix_client::cloud_v1::types::EnvironmentStatus;
 
 /// The phase of an ApplySettings operation after which a restart is owed.
 const RESTART_OWED: &str = "restartOwed";
@@ -96,87 +92,15 @@ pub async fn converge(
         .clone()
         .filter(|o| o.kind == OperationKind::Start && o.job_id.is_some())
     {
-        let job = op.job_id.clone().unwrap_or_default();
-        let key = start_key(env);
-        let own = own_start_duration(status);
-        let message = op.step.clone().unwrap_or_default();
-        let seen_by_scout = if op.polls == 0 {
-            match first_poll(env, ctx, api, target, status, &job, age(&op)) {
-                FirstPoll::Now => None,
-                FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => {
-                    return Ok(Verdict::new(
-                        Outcome::progressing("Starting", message),
-                        wait,
-                    ));
-                }
-                FirstPoll::Ended(took) => Some(took),
+        match start::follow(env, ctx, api, target, status, op.clone(), &version).await? {
+            Followed::Waiting(verdict) => return Ok(verdict),
+            Followed::Ended if start_proved_the_rest => {
+                // Mendix says it runs what this generation asked for: nothing to read.
+                let restart_token = restart_request(env, status);
+                return settled(env, ctx, api, target, desired, status, true, restart_token).await;
             }
-        } else {
-            None
-        };
-        let took = match seen_by_scout {
-            Some(took) => Some(took),
-            None => match api.start_status(app, mode, &job).await {
-                Ok(StartJobStatus::Started) => {
-                    Some(
-                        ctx.start_times
-                            .ended(&key, app, own, age(&op), op.polls == 0),
-                    )
-                }
-                Ok(_) => {
-                    let mut op = op;
-                    let after = ctx.settings.poll.follow_up(age(&op));
-                    op.polls += 1;
-                    status.operation = Some(op);
-                    return Ok(Verdict::new(
-                        Outcome::progressing("Starting", message),
-                        after,
-                    ));
-                }
-                Err(err) if forgets_the_start_job(&err) => {
-                    ctx.start_times.abandoned(&key);
-                    ctx.event(
-                        env,
-                        EventType::Warning,
-                        "StartJobForgotten",
-                        "Start",
-                        format!(
-                            "start job {job}: {}; reading the environment again",
-                            err.code().unwrap_or("not found")
-                        ),
-                    )
-                    .await;
-                    None
-                }
-                Err(err) => {
-                    ctx.start_times.abandoned(&key);
-                    if let Some(verdict) = start_failed(env, ctx, status, &err, &version).await {
-                        return Ok(verdict);
-                    }
-                    return stall_or_retry(err, "following the start job");
-                }
-            },
-        };
-        match took {
-            Some(took) => {
-                status.start_duration_ms = i64::try_from(took.as_millis()).ok();
-                finish_start(status, &op);
-                ctx.event(
-                    env,
-                    EventType::Normal,
-                    "Started",
-                    "Start",
-                    format!("{version} started"),
-                )
-                .await;
-                if start_proved_the_rest {
-                    // Mendix says it runs what this generation asked for: nothing to read.
-                    let restart_token = restart_request(env, status);
-                    return settled(env, ctx, api, target, desired, status, true, restart_token)
-                        .await;
-                }
-            }
-            None => {
+            Followed::Ended => {}
+            Followed::Forgotten => {
                 // Forget the job: what Mendix reports now decides (below).
                 status.operation = None;
                 start_proved_the_rest = false;

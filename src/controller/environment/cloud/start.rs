@@ -15,7 +15,7 @@ use crate::controller::environment::{NEXT_STEP, record_operation, version_label}
 use crate::controller::error::Error;
 use crate::controller::start_times::{FirstPoll, HOLD_LIMIT, StartRef, StartTimes};
 use crate::controller::status::StatusWriter;
-use crate::controller::verdict::{Verdict, stall_or_retry, start_operation};
+use crate::controller::verdict::{Verdict, age, stall_or_retry, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
@@ -323,4 +323,102 @@ pub(super) fn finish_start(status: &mut MendixEnvironmentStatus, op: &crate::crd
     }
     status.operation = None;
     status.run_state = Some(RunState::Running);
+}
+
+/// Where following a start job leaves the reconcile.
+pub(in crate::controller::environment) enum Followed {
+    /// The job is not over, or it failed: the reconcile ends with this verdict.
+    Waiting(Verdict),
+    /// The start ended: status records how long it took and the restart it satisfied.
+    Ended,
+    /// Mendix no longer reports the job: what it reports of the environment decides.
+    Forgotten,
+}
+
+/// One poll of the start job `op` records (or what the fleet's scout already saw of it).
+pub(super) async fn follow(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    status: &mut MendixEnvironmentStatus,
+    op: crate::crd::OperationStatus,
+    version: &str,
+) -> Result<Followed, Error> {
+    let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
+    let job = op.job_id.clone().unwrap_or_default();
+    let key = start_key(env);
+    let own = own_start_duration(status);
+    let message = op.step.clone().unwrap_or_default();
+    let seen_by_scout = if op.polls == 0 {
+        match first_poll(env, ctx, api, target, status, &job, age(&op)) {
+            FirstPoll::Now => None,
+            FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => {
+                return Ok(Followed::Waiting(Verdict::new(
+                    Outcome::progressing("Starting", message),
+                    wait,
+                )));
+            }
+            FirstPoll::Ended(took) => Some(took),
+        }
+    } else {
+        None
+    };
+    let took = match seen_by_scout {
+        Some(took) => Some(took),
+        None => match api.start_status(app, mode, &job).await {
+            Ok(StartJobStatus::Started) => {
+                Some(
+                    ctx.start_times
+                        .ended(&key, app, own, age(&op), op.polls == 0),
+                )
+            }
+            Ok(_) => {
+                let mut op = op;
+                let after = ctx.settings.poll.follow_up(age(&op));
+                op.polls += 1;
+                status.operation = Some(op);
+                return Ok(Followed::Waiting(Verdict::new(
+                    Outcome::progressing("Starting", message),
+                    after,
+                )));
+            }
+            Err(err) if forgets_the_start_job(&err) => {
+                ctx.start_times.abandoned(&key);
+                ctx.event(
+                    env,
+                    EventType::Warning,
+                    "StartJobForgotten",
+                    "Start",
+                    format!(
+                        "start job {job}: {}; reading the environment again",
+                        err.code().unwrap_or("not found")
+                    ),
+                )
+                .await;
+                None
+            }
+            Err(err) => {
+                ctx.start_times.abandoned(&key);
+                if let Some(verdict) = start_failed(env, ctx, status, &err, version).await {
+                    return Ok(Followed::Waiting(verdict));
+                }
+                return stall_or_retry(err, "following the start job").map(Followed::Waiting);
+            }
+        },
+    };
+    let Some(took) = took else {
+        return Ok(Followed::Forgotten);
+    };
+    status.start_duration_ms = i64::try_from(took.as_millis()).ok();
+    finish_start(status, &op);
+    ctx.event(
+        env,
+        EventType::Normal,
+        "Started",
+        "Start",
+        format!("{version} started"),
+    )
+    .await;
+    Ok(Followed::Ended)
 }
