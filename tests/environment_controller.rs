@@ -1,5 +1,5 @@
 //! MendixEnvironment controller end to end, on both platforms: the operator against the
-//! Kubernetes sandbox and the Mendix sandbox over loopback HTTP.
+//! real control plane and the Mendix sandbox over loopback HTTP.
 
 use kube::api::{Patch, PatchParams};
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};

@@ -1,6 +1,7 @@
-//! MendixPackage controller end to end: the operator against the Kubernetes sandbox and the
+//! MendixPackage controller end to end: the operator against a real control plane and the
 //! Mendix sandbox over loopback HTTP, on both platforms.
 
+use k8s_openapi::api::events::v1::Event;
 use mendix_operator::crd::MendixPackage;
 use mendix_sandbox::{Fault, FaultKind, demo};
 use mendix_testkit::*;
@@ -478,7 +479,6 @@ async fn paused_packages_start_nothing_and_reconcile_requests_are_echoed() {
 #[tokio::test]
 async fn only_delete_packages_hold_a_finalizer_and_a_lost_secret_retains() {
     use k8s_openapi::api::core::v1::Secret;
-    use k8s_openapi::api::events::v1::Event;
     let h = Harness::started().await;
     h.create::<MendixPackage>(&cloud_build("kept", demo::GOOD_REVISION, "9.1.0"))
         .await;
@@ -515,16 +515,7 @@ async fn only_delete_packages_hold_a_finalizer_and_a_lost_secret_retains() {
     )
     .await;
     assert_eq!(h.mendix.stats().count("v1_delete_package"), 0);
-    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns);
-    let retained = events
-        .list(&Default::default())
-        .await
-        .expect("events")
-        .items
-        .into_iter()
-        .find(|e| e.reason.as_deref() == Some("Retained"))
-        .expect("a Retained Event");
-    let note = retained.note.unwrap_or_default();
+    let note = retained_note(&h).await;
     assert!(
         note.contains(CLOUD_SECRET) && note.contains("kept in Mendix"),
         "{note}"
@@ -544,7 +535,6 @@ async fn only_delete_packages_hold_a_finalizer_and_a_lost_secret_retains() {
 /// --delete-wait-limit it is kept in Mendix, a Warning Event says so, and the resource goes.
 #[tokio::test]
 async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
-    use k8s_openapi::api::events::v1::Event;
     let mut h = Harness::new().await;
     let mut config = h.config();
     config.delete_wait_limit = std::time::Duration::from_secs(2);
@@ -562,16 +552,7 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
         h.mendix.stats().count("v1_delete_package") >= 1,
         "it was tried"
     );
-    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns)
-        .list(&Default::default())
-        .await
-        .expect("events");
-    let note = events
-        .items
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("Retained"))
-        .and_then(|e| e.note.clone())
-        .expect("a Retained Event");
+    let note = retained_note(&h).await;
     assert!(note.contains("still used it after 2s"), "{note}");
 }
 
@@ -580,7 +561,6 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
 /// Mendix with Mendix's own message, instead of the deletion stalling for ever.
 #[tokio::test]
 async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
-    use k8s_openapi::api::events::v1::Event;
     let mut h = Harness::new().await;
     let mut config = h.config();
     config.delete_wait_limit = std::time::Duration::from_secs(3);
@@ -617,16 +597,7 @@ async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
         demo::PC_EXISTING_PACKAGE_ID,
         "the environment still runs the package"
     );
-    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns)
-        .list(&Default::default())
-        .await
-        .expect("events");
-    let note = events
-        .items
-        .iter()
-        .find(|e| e.reason.as_deref() == Some("Retained"))
-        .and_then(|e| e.note.clone())
-        .expect("a Retained Event");
+    let note = retained_note(&h).await;
     assert!(
         note.contains("still used it after 3s") && note.contains("in use by environment"),
         "{note}"
@@ -690,6 +661,20 @@ async fn a_namespace_being_deleted_keeps_a_package_in_use_at_once() {
                 .is_some_and(|v| v.starts_with("9.4.0"))
         });
     assert!(kept, "the package stays in Mendix");
+}
+
+/// The note of the Event that says a package was kept in Mendix.
+async fn retained_note(h: &Harness) -> String {
+    let events = kube::Api::<Event>::namespaced(h.client.clone(), &h.ns)
+        .list(&Default::default())
+        .await
+        .expect("events");
+    events
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("Retained"))
+        .and_then(|e| e.note.clone())
+        .expect("a Retained Event")
 }
 
 /// Deleting, and waiting because an environment still uses the package.

@@ -1,9 +1,9 @@
 //! `mendix-operator bench`: how close the operator gets to the limit.
 //!
-//! For each size N it starts the Kubernetes sandbox and the Mendix sandbox in this process (a
-//! fixed latency on every Mendix request, a configurable start-job duration), the operator as a
-//! separate process (`mendix-operator run`, leader election off), and creates N
-//! MendixEnvironments that each need a full Mendix Cloud deploy. It then reports (see
+//! For each size N it starts the real control plane (kube-sandbox) and the Mendix sandbox in
+//! this process (a fixed latency on every Mendix request, a configurable start-job duration),
+//! the operator as a separate process (`mendix-operator run`, leader election off), and creates
+//! N MendixEnvironments that each need a full Mendix Cloud deploy. It then reports (see
 //! [`report::Figures`]): time until all are Ready against the lower bound, Mendix requests per
 //! deploy against the minimum, the same deploys done by sequential scripts with 5 s polling,
 //! the operator's peak RSS and CPU time, idle cost in steady state, and the reaction time from
