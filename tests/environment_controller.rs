@@ -977,3 +977,80 @@ async fn a_scale_answered_with_other_sizes_stalls_and_is_not_repeated() {
     h.wait_reconciles(h.reconciles().await, 3).await;
     assert_eq!(h.mendix.stats().count("v1_scale"), 1);
 }
+
+/// `mendixops.io/cleanRequestedAt` removes all data of a Mendix Cloud environment once: the app
+/// is stopped, cleaned, then deployed and started again, and the request is echoed in status.
+/// A clean Mendix refuses is reported (Warning Event), the app is brought back, and it is not sent
+/// again.
+#[tokio::test]
+async fn a_clean_request_stops_cleans_redeploys_and_starts_once() {
+    let h = Harness::started().await;
+    h.create::<MendixEnvironment>(&cloud_env_deployed("clean", "Test", ""))
+        .await;
+    h.wait_environment("clean", environment_ready).await;
+    let before = ["stops", "transports", "starts"].map(|c| cloud_done(&h, "Test", c));
+    annotate(&h, "clean", "mendixops.io/cleanRequestedAt", "c1").await;
+    let e = h
+        .wait_environment("clean", |e| {
+            environment_ready(e)
+                && e.status.as_ref().and_then(|s| s.last_cleaned_at.as_deref()) == Some("c1")
+        })
+        .await;
+    assert_eq!(
+        deployed(&e).as_deref(),
+        Some(demo::CLOUD_EXISTING_PACKAGE_ID),
+        "the package is deployed again"
+    );
+    let after = ["stops", "transports", "starts"].map(|c| cloud_done(&h, "Test", c));
+    assert_eq!(
+        (
+            after[0] - before[0],
+            after[1] - before[1],
+            after[2] - before[2]
+        ),
+        (1, 1, 1),
+        "one stop, one transport, one start around the clean"
+    );
+    assert_eq!(h.cloud_env_state("Test")["status"], "Running");
+    // The request is handled: later reconciles do not clean again.
+    h.wait_reconciles(h.reconciles().await, 3).await;
+    assert_eq!(h.mendix.stats().count("v1_clean_environment"), 1);
+
+    // Mendix fails to clean: the request is handled with a Warning Event, the app is brought
+    // back, and the clean is not sent again.
+    h.mendix.add_fault(Fault::error_code(
+        "v1_clean_environment",
+        500,
+        "ENVIRONMENT_CLEAN_FAILED",
+    ));
+    let cleans = h.mendix.stats().count("v1_clean_environment");
+    annotate(&h, "clean", "mendixops.io/cleanRequestedAt", "c2").await;
+    h.wait_environment("clean", |e| {
+        environment_ready(e)
+            && e.status.as_ref().and_then(|s| s.last_cleaned_at.as_deref()) == Some("c2")
+    })
+    .await;
+    assert_eq!(
+        h.cloud_env_state("Test")["status"],
+        "Running",
+        "brought back"
+    );
+    let events =
+        kube::Api::<k8s_openapi::api::events::v1::Event>::namespaced(h.client.clone(), &h.ns)
+            .list(&Default::default())
+            .await
+            .expect("events");
+    let failed = events
+        .items
+        .iter()
+        .find(|e| e.reason.as_deref() == Some("CleanFailed"))
+        .and_then(|e| e.note.clone())
+        .expect("a CleanFailed Event");
+    assert!(failed.contains("ENVIRONMENT_CLEAN_FAILED"), "{failed}");
+    h.wait_reconciles(h.reconciles().await, 3).await;
+    assert_eq!(
+        h.mendix.stats().count("v1_clean_environment"),
+        cleans + 1,
+        "the refused clean is not repeated"
+    );
+}

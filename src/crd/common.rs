@@ -13,6 +13,10 @@ pub const ANNOTATION_PAUSED: &str = "mendixops.io/paused";
 pub const ANNOTATION_RECONCILE_REQUESTED_AT: &str = "mendixops.io/reconcileRequestedAt";
 /// A new value restarts the app once; the handled value is echoed in `status.lastRestartedAt`.
 pub const ANNOTATION_RESTARTED_AT: &str = "mendixops.io/restartedAt";
+/// Mendix Cloud: a new value removes all data of the environment (files and database) once,
+/// stopping the app first and deploying and starting it again after; the handled value is
+/// echoed in `status.lastCleanedAt`.
+pub const ANNOTATION_CLEAN_REQUESTED_AT: &str = "mendixops.io/cleanRequestedAt";
 
 /// Finalizer the operator puts on resources whose deletion may need remote work.
 pub const FINALIZER: &str = "mendixops.io/cleanup";
@@ -60,6 +64,7 @@ pub enum OperationKind {
     Start,
     UpdateManifest,
     Restart,
+    Clean,
     Tags,
 }
 

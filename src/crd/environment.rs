@@ -279,6 +279,10 @@ pub struct MendixEnvironmentStatus {
     /// The last value of annotation `mendixops.io/restartedAt` whose restart was completed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_restarted_at: Option<String>,
+    /// The last value of annotation `mendixops.io/cleanRequestedAt` that was handled: the
+    /// environment was cleaned (Event `Cleaned`), or Mendix refused (Event `CleanFailed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_cleaned_at: Option<String>,
     /// The last value of annotation `mendixops.io/reconcileRequestedAt` that was handled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reconcile_requested_at: Option<String>,

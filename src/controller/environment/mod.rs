@@ -29,7 +29,9 @@ use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
-use crate::crd::{ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind};
+use crate::crd::{
+    ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind,
+};
 
 pub const KIND: &str = <MendixEnvironment as crate::crd::Observed>::KIND;
 
@@ -41,13 +43,27 @@ pub fn restart_request(
     env: &MendixEnvironment,
     status: &MendixEnvironmentStatus,
 ) -> Option<String> {
-    let wanted = env
-        .annotations()
-        .get(ANNOTATION_RESTARTED_AT)?
-        .trim()
-        .to_string();
-    (!wanted.is_empty() && status.last_restarted_at.as_deref() != Some(wanted.as_str()))
-        .then_some(wanted)
+    request(
+        env,
+        ANNOTATION_RESTARTED_AT,
+        status.last_restarted_at.as_deref(),
+    )
+}
+
+/// The clean to do (Mendix Cloud): the annotation's value when it differs from the last one
+/// handled.
+pub fn clean_request(env: &MendixEnvironment, status: &MendixEnvironmentStatus) -> Option<String> {
+    request(
+        env,
+        ANNOTATION_CLEAN_REQUESTED_AT,
+        status.last_cleaned_at.as_deref(),
+    )
+}
+
+/// A one-off request made through `annotation`: its value, unless empty or already `handled`.
+fn request(env: &MendixEnvironment, annotation: &str, handled: Option<&str>) -> Option<String> {
+    let wanted = env.annotations().get(annotation)?.trim().to_string();
+    (!wanted.is_empty() && handled != Some(wanted.as_str())).then_some(wanted)
 }
 
 /// "2.5.4", or the package id when the version is unknown.

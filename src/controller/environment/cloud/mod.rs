@@ -17,10 +17,12 @@ use kube::runtime::events::EventType;
 
 use crate::controller::Context;
 use crate::controller::environment::desired::{Desired, ProductionNotAllowed, production_guard};
-use crate::controller::environment::{record_operation, restart_request, version_label};
+use crate::controller::environment::{
+    clean_request, record_operation, restart_request, version_label,
+};
 use crate::controller::error::Error;
 use crate::controller::status::StatusWriter;
-use crate::controller::verdict::{Verdict, stall_or_retry, start_operation};
+use crate::controller::verdict::{Verdict, stall_or_retry, stalled_by, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
@@ -118,7 +120,20 @@ pub async fn converge(
     {
         finish_start(status, &op);
     }
+    // A clean sent before the operator stopped, its answer unknown: Mendix holding no package
+    // any more shows that it was done.
+    if let Some(op) = status
+        .operation
+        .clone()
+        .filter(|o| o.kind == OperationKind::Clean)
+    {
+        if known.deployed.is_none() {
+            status.last_cleaned_at = op.intent;
+        }
+        status.operation = None;
+    }
     let restart_token = restart_request(env, status);
+    let mut clean_token = clean_request(env, status);
 
     let mut first_step = true;
     // Mendix Cloud reports no deployed value for custom settings: a change on a running app is
@@ -139,6 +154,7 @@ pub async fn converge(
             env.spec.production,
             custom_settings_need_restart,
             restart_token.is_some(),
+            clean_token.is_some(),
         ) {
             Ok(next) => next,
             // observe() refused already; checked here too so that no step is ever decided
@@ -161,6 +177,7 @@ pub async fn converge(
             )));
         }
         taken.push(std::mem::discriminant(&step));
+        // A rejected scale is not sent again at every reconcile.
         if matches!(step, Step::Scale { .. })
             && let Some(verdict) = held_stall(env, status, &["ScaleNotApplied"])
         {
@@ -168,11 +185,13 @@ pub async fn converge(
         }
 
         match step {
-            Step::StopForDeploy | Step::Stop => {
-                let message = if step == Step::Stop {
-                    "stopping the app as requested".to_string()
-                } else {
-                    format!("1/4: stopping the app to deploy {version}")
+            Step::StopForDeploy | Step::StopForClean | Step::Stop => {
+                let message = match step {
+                    Step::Stop => "stopping the app as requested".to_string(),
+                    Step::StopForClean => {
+                        "stopping the app to clean the environment as requested".to_string()
+                    }
+                    _ => format!("1/4: stopping the app to deploy {version}"),
                 };
                 status.operation = Some(start_operation(OperationKind::Stop, message.clone()));
                 if let Err(err) = api.stop(app, mode).await {
@@ -181,6 +200,49 @@ pub async fn converge(
                 ctx.event(env, EventType::Normal, "Stopped", "Stop", message)
                     .await;
                 status.operation = None;
+                known.stopped(status);
+            }
+            Step::Clean => {
+                let token = clean_token.take().unwrap_or_default();
+                let message = format!(
+                    "removing all data of the environment (mendixops.io/cleanRequestedAt: {token})"
+                );
+                let mut op = start_operation(OperationKind::Clean, message.clone());
+                op.intent = Some(token.clone());
+                status.operation = Some(op);
+                // Recorded first: a clean is never sent twice for one request.
+                record_operation(
+                    env,
+                    ctx,
+                    writer,
+                    status,
+                    &Outcome::progressing("Cleaning", message.clone()),
+                )
+                .await?;
+                status.operation = None;
+                if let Err(err) = api.clean(app, mode).await {
+                    let Some((_, why)) = stalled_by(&err, "cleaning the environment") else {
+                        return Err(err.into());
+                    };
+                    // Mendix refused: the request is handled (a new value tries again), and
+                    // the app is brought back as the spec says by the steps that follow.
+                    ctx.event(
+                        env,
+                        EventType::Warning,
+                        "CleanFailed",
+                        "Clean",
+                        format!("{why}; set a new mendixops.io/cleanRequestedAt to try again"),
+                    )
+                    .await;
+                    status.last_cleaned_at = Some(token);
+                    continue;
+                }
+                ctx.event(env, EventType::Normal, "Cleaned", "Clean", message)
+                    .await;
+                status.last_cleaned_at = Some(token);
+                // The package went with the data: the steps that follow deploy it again.
+                status.deployed_package_id = None;
+                known.deployed = None;
                 known.stopped(status);
             }
             Step::Transport => {

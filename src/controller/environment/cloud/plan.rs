@@ -12,6 +12,8 @@ use mendix_client::cloud_v1::types::Settings;
 /// One step of a Mendix Cloud deploy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub(super) enum Step {
+    StopForClean,
+    Clean,
     StopForDeploy,
     Transport,
     ApplySettings,
@@ -25,6 +27,8 @@ pub(super) enum Step {
 impl Step {
     pub(super) fn describe(self, version: &str) -> String {
         match self {
+            Step::StopForClean => "stopping the app to clean the environment".into(),
+            Step::Clean => "removing all data of the environment".into(),
             Step::StopForDeploy => format!("stopping the app to deploy {version}"),
             Step::Transport => format!("transporting {version}"),
             Step::ApplySettings => "applying settings".into(),
@@ -64,12 +68,27 @@ pub(super) fn next_step(
     spec_production: bool,
     custom_settings_need_restart: bool,
     restart_requested: bool,
+    clean_requested: bool,
 ) -> Result<Next, ProductionNotAllowed> {
     production_guard(known.remote.production, spec_production)?;
     let (merged, change) = match &known.settings {
         Some(settings) => merge_cloud_settings(settings, desired),
         None => Default::default(),
     };
+    // A clean asked for comes first: it removes the package too, which the steps after it
+    // deploy and start again.
+    if clean_requested {
+        let step = if known.running {
+            Step::StopForClean
+        } else {
+            Step::Clean
+        };
+        return Ok(Next {
+            step,
+            merged,
+            change,
+        });
+    }
     // Names the deployed model does not know count as settings to apply: that step stalls
     // with UnknownSetting before anything is changed, instead of the app being started
     // without them.
@@ -313,13 +332,14 @@ mod properties {
         /// A restart owed for custom settings written to the running app.
         owed: bool,
         restart_requested: bool,
+        clean_requested: bool,
     }
 
     impl std::fmt::Debug for Input {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             write!(
                 f,
-                "{}\nremote: {:?}\nrunning: {}, deployed: {:?}\nsettings: {:?}\nspec.production: {}, restart owed: {}, restart requested: {}",
+                "{}\nremote: {:?}\nrunning: {}, deployed: {:?}\nsettings: {:?}\nspec.production: {}, restart owed: {}, restart requested: {}, clean requested: {}",
                 show(&self.desired),
                 self.known.remote,
                 self.known.running,
@@ -327,7 +347,8 @@ mod properties {
                 self.known.settings,
                 self.spec_production,
                 self.owed,
-                self.restart_requested
+                self.restart_requested,
+                self.clean_requested
             )
         }
     }
@@ -340,6 +361,7 @@ mod properties {
                 self.spec_production,
                 self.owed,
                 self.restart_requested,
+                self.clean_requested,
             )
         }
 
@@ -359,9 +381,15 @@ mod properties {
         fn apply(&mut self, next: Next) -> Result<(), String> {
             let known = &mut self.known;
             match next.step {
-                Step::StopForDeploy | Step::Stop | Step::Restart => {
+                Step::StopForDeploy | Step::StopForClean | Step::Stop | Step::Restart => {
                     known.running = false;
                     known.remote.status = EnvironmentStatus::Stopped;
+                }
+                Step::Clean => {
+                    // All data goes, and the package with it.
+                    known.deployed = None;
+                    known.remote.status = EnvironmentStatus::Empty;
+                    self.clean_requested = false;
                 }
                 Step::Transport => known.deployed = Some(self.desired.package_id.clone()),
                 Step::ApplySettings => {
@@ -452,6 +480,9 @@ mod properties {
             if known.running && (self.owed || self.restart_requested) {
                 return Some("a restart is due".into());
             }
+            if self.clean_requested {
+                return Some("a clean is due".into());
+            }
             None
         }
     }
@@ -492,6 +523,8 @@ mod properties {
             any::<bool>(),
             any::<bool>(),
             any::<bool>(),
+            // A clean is asked for rarely, as in life.
+            prop::bool::weighted(0.1),
         )
             .prop_map(
                 |(
@@ -502,6 +535,7 @@ mod properties {
                     spec_production,
                     owed,
                     restart_requested,
+                    clean_requested,
                 )| {
                     let running = remote.status == EnvironmentStatus::Running;
                     // As observe(): settings are read only when the spec manages some.
@@ -517,6 +551,7 @@ mod properties {
                         spec_production,
                         owed,
                         restart_requested,
+                        clean_requested,
                     }
                 },
             )
@@ -592,6 +627,7 @@ mod properties {
             i.spec_production |= i.refused();
             i.owed = false;
             i.restart_requested = false;
+            i.clean_requested = false;
             i
         })
     }
@@ -717,6 +753,8 @@ mod properties {
                 || d.custom_settings.iter().any(|(n, _)| n == name)
         };
         let why = match next.step {
+            Step::StopForClean => i.clean_requested && known.running,
+            Step::Clean => i.clean_requested && !known.running,
             Step::StopForDeploy => new_package && known.running,
             Step::Transport => new_package && !known.running,
             Step::ApplySettings => change
@@ -853,6 +891,8 @@ mod fixtures {
         restart_owed: bool,
         #[serde(default)]
         restart_requested: bool,
+        #[serde(default)]
+        clean_requested: bool,
     }
 
     /// A spec as a user writes it; the target and credentials every spec needs are filled in.
@@ -871,7 +911,7 @@ mod fixtures {
     fn each_fixture_plans_its_step() {
         let cases: Vec<Case> =
             serde_yaml::from_str(include_str!("plan_fixtures.yaml")).expect("fixtures parse");
-        assert!(cases.len() >= 13, "{} cases", cases.len());
+        assert!(cases.len() >= 16, "{} cases", cases.len());
         for case in cases {
             let spec = spec(&case.spec);
             let constants = spec
@@ -893,6 +933,7 @@ mod fixtures {
                 spec.production,
                 case.status.restart_owed,
                 case.status.restart_requested,
+                case.status.clean_requested,
             ) {
                 Ok(next) => serde_json::to_value(next.step).expect("a step encodes"),
                 Err(ProductionNotAllowed) => serde_json::json!("ProductionNotAllowed"),
