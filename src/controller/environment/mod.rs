@@ -148,16 +148,19 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
     );
 }
 
-/// Completes `status` for this reconcile and writes it; also used to record an operation
-/// before the request whose answer must not be lost.
+/// Records `op` in status and writes it now, before the request whose answer must not be lost
+/// is sent; the resource reports `reason` with the operation's step meanwhile.
 pub async fn record_operation(
     env: &MendixEnvironment,
     ctx: &Context,
     writer: &mut StatusWriter<MendixEnvironment>,
     status: &mut MendixEnvironmentStatus,
-    outcome: &Outcome,
+    op: crate::crd::OperationStatus,
+    reason: &str,
 ) -> Result<(), Error> {
-    write_status(env, ctx, writer, status, outcome, true).await
+    let outcome = Outcome::progressing(reason, op.step.clone().unwrap_or_default());
+    status.operation = Some(op);
+    write_status(env, ctx, writer, status, &outcome, true).await
 }
 
 /// Completes `status` and writes it. `confirmed` makes the write reach the API server even when

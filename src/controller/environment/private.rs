@@ -125,15 +125,7 @@ async fn put_manifest(
     }
     op.polls = 0;
     op.started_at = MicroTime(now());
-    status.operation = Some(op.clone());
-    record_operation(
-        env,
-        ctx,
-        writer,
-        status,
-        &Outcome::progressing("UpdatingManifest", message.clone()),
-    )
-    .await?;
+    record_operation(env, ctx, writer, status, op.clone(), "UpdatingManifest").await?;
     match api
         .update_environment(
             &target.app_id,

@@ -209,16 +209,8 @@ pub async fn converge(
                 );
                 let mut op = start_operation(OperationKind::Clean, message.clone());
                 op.intent = Some(token.clone());
-                status.operation = Some(op);
                 // Recorded first: a clean is never sent twice for one request.
-                record_operation(
-                    env,
-                    ctx,
-                    writer,
-                    status,
-                    &Outcome::progressing("Cleaning", message.clone()),
-                )
-                .await?;
+                record_operation(env, ctx, writer, status, op, "Cleaning").await?;
                 status.operation = None;
                 if let Err(err) = api.clean(app, mode).await {
                     let Some((_, why)) = stalled_by(&err, "cleaning the environment") else {
@@ -302,17 +294,9 @@ pub async fn converge(
                         .any(|name| desired.custom_settings.iter().any(|(n, _)| n == name));
                 if needs_restart {
                     op.phase = Some(RESTART_OWED.into());
-                }
-                status.operation = Some(op);
-                if needs_restart {
-                    record_operation(
-                        env,
-                        ctx,
-                        writer,
-                        status,
-                        &Outcome::progressing("Deploying", message.clone()),
-                    )
-                    .await?;
+                    record_operation(env, ctx, writer, status, op, "Deploying").await?;
+                } else {
+                    status.operation = Some(op);
                 }
                 if let Err(err) = api.set_settings(app, mode, &merged).await {
                     return stall_or_retry(err, "applying settings");
@@ -393,15 +377,7 @@ pub async fn converge(
                 let mut op = start_operation(OperationKind::Restart, message.clone());
                 op.intent = restart_token.clone();
                 op.phase = Some("stop".into());
-                status.operation = Some(op);
-                record_operation(
-                    env,
-                    ctx,
-                    writer,
-                    status,
-                    &Outcome::progressing("Restarting", message.clone()),
-                )
-                .await?;
+                record_operation(env, ctx, writer, status, op, "Restarting").await?;
                 if let Err(err) = api.stop(app, mode).await {
                     return stall_or_retry(err, "stopping the app for a restart");
                 }

@@ -244,15 +244,7 @@ pub(super) async fn start(
         .or(restart_token);
     let mut op = start_operation(OperationKind::Start, message.clone());
     op.intent = token;
-    status.operation = Some(op.clone());
-    record_operation(
-        env,
-        ctx,
-        writer,
-        status,
-        &Outcome::progressing("Starting", message.clone()),
-    )
-    .await?;
+    record_operation(env, ctx, writer, status, op.clone(), "Starting").await?;
     match api.start(app, mode, desired.auto_sync_db).await {
         Ok(job) => {
             op.job_id = Some(job.job_id.clone());
