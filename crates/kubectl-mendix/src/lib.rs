@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 use kube::api::{Api, ListParams};
 
 use mendix_operator::crd::common::{
-    ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUESTED_AT, ANNOTATION_RESTARTED_AT,
+    ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_PAUSED, ANNOTATION_RECONCILE_REQUESTED_AT,
+    ANNOTATION_RESTARTED_AT,
 };
 use mendix_operator::crd::summary;
 use mendix_operator::crd::{MendixEnvironment, MendixPackage};
@@ -49,6 +50,12 @@ pub enum Verb {
     },
     /// Restart the app of a MendixEnvironment (sets mendixops.io/restartedAt to now).
     Restart {
+        /// `mxenv/NAME` or NAME.
+        environment: String,
+    },
+    /// Mendix Cloud: remove all data (files and database) of a MendixEnvironment's environment,
+    /// then deploy and start it again (sets mendixops.io/cleanRequestedAt to now).
+    Clean {
         /// `mxenv/NAME` or NAME.
         environment: String,
     },
@@ -123,7 +130,6 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
         cli.namespace.as_deref(),
     )
     .await?;
-    let now = || chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
     match cli.command {
         Verb::Get { all_namespaces } => {
             let ns = (!all_namespaces).then_some(cluster.namespace.as_str());
@@ -131,23 +137,27 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             Ok(())
         }
         Verb::Restart { environment } => {
-            let target = Target::parse(&environment)?;
-            let target = target.resolve(&cluster.client, &cluster.namespace).await?;
-            if !matches!(target, Target::Environment(_)) {
-                return Err(PluginError::Usage(format!(
-                    "only a MendixEnvironment can be restarted, not {target}"
-                )));
-            }
-            let at = now();
-            target
-                .annotate(
-                    &cluster.client,
-                    &cluster.namespace,
-                    ANNOTATION_RESTARTED_AT,
-                    Some(&at),
-                )
-                .await?;
+            let (target, at) = request_on_environment(
+                &cluster,
+                &environment,
+                ANNOTATION_RESTARTED_AT,
+                "restarted",
+            )
+            .await?;
             println!("{target} restart requested ({ANNOTATION_RESTARTED_AT}={at})");
+            Ok(())
+        }
+        Verb::Clean { environment } => {
+            let (target, at) = request_on_environment(
+                &cluster,
+                &environment,
+                ANNOTATION_CLEAN_REQUESTED_AT,
+                "cleaned",
+            )
+            .await?;
+            println!(
+                "{target} clean requested ({ANNOTATION_CLEAN_REQUESTED_AT}={at}): all its data will be removed"
+            );
             Ok(())
         }
         Verb::Reconcile { resource } => {
@@ -216,6 +226,34 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             .await
         }
     }
+}
+
+/// Now, as the value of a request annotation.
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Sets `annotation` to now on the MendixEnvironment `environment`: a one-off request the
+/// operator handles and echoes in status. Only an environment can be `what`.
+async fn request_on_environment(
+    cluster: &kubeconfig::Cluster,
+    environment: &str,
+    annotation: &str,
+    what: &str,
+) -> Result<(Target, String), PluginError> {
+    let target = Target::parse(environment)?
+        .resolve(&cluster.client, &cluster.namespace)
+        .await?;
+    if !matches!(target, Target::Environment(_)) {
+        return Err(PluginError::Usage(format!(
+            "only a MendixEnvironment can be {what}, not {target}"
+        )));
+    }
+    let at = now();
+    target
+        .annotate(&cluster.client, &cluster.namespace, annotation, Some(&at))
+        .await?;
+    Ok((target, at))
 }
 
 /// The `get` table of one namespace (or all with `None`): environments first, then packages.

@@ -225,9 +225,34 @@ async fn verbs_annotate_and_the_operator_acts_once() {
     .await;
     assert_eq!(pc_manifest_puts(&h), puts + 2, "scale to 0 and back");
 
-    // A package cannot be restarted; unknown names are named in the error.
+    // clean: the annotation set to now, the environment cleaned, deployed and started again.
+    let (cleans, starts) = (
+        h.mendix.stats().count("v1_clean_environment"),
+        cloud_done(&h, "starts"),
+    );
+    let out = plugin_ok(&h, &kc, &["clean", "cloud", "-n", &h.ns]).await;
+    assert!(
+        out.contains("mxenv/cloud clean requested") && out.contains("all its data"),
+        "{out}"
+    );
+    let at = annotation(
+        &h.environments().get("cloud").await.expect("cloud"),
+        "mendixops.io/cleanRequestedAt",
+    )
+    .expect("cleanRequestedAt set");
+    h.wait_environment("cloud", move |e| {
+        environment_ready(e)
+            && e.status.as_ref().and_then(|s| s.last_cleaned_at.as_deref()) == Some(at.as_str())
+    })
+    .await;
+    assert_eq!(h.mendix.stats().count("v1_clean_environment"), cleans + 1);
+    assert_eq!(cloud_done(&h, "starts"), starts + 1, "started again");
+
+    // A package cannot be restarted or cleaned; unknown names are named in the error.
     let err = plugin_err(&h, &kc, &["restart", "mxpkg/calc-1", "-n", &h.ns]).await;
     assert!(err.contains("only a MendixEnvironment"), "{err}");
+    let err = plugin_err(&h, &kc, &["clean", "mxpkg/calc-1", "-n", &h.ns]).await;
+    assert!(err.contains("can be cleaned"), "{err}");
     let err = plugin_err(&h, &kc, &["reconcile", "missing", "-n", &h.ns]).await;
     assert!(err.contains("missing") && err.contains(&h.ns), "{err}");
 
