@@ -81,6 +81,9 @@ pub enum Verb {
         /// The day of the log, YYYY-MM-DD (default: today, UTC).
         #[arg(long, value_parser = parse_date)]
         date: Option<chrono::NaiveDate>,
+        /// The access log (the requests the app served) instead of the app log.
+        #[arg(long)]
+        access: bool,
         /// Base URL of the Mendix Cloud Deploy API v1.
         #[arg(
             long,
@@ -204,6 +207,7 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
         Verb::Logs {
             environment,
             date,
+            access,
             mendix_cloud_url,
         } => {
             let target = Target::parse(&environment)?;
@@ -215,10 +219,16 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
                 )));
             };
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            logs::print_app_log(
+            let kind = if access {
+                logs::LogKind::Access
+            } else {
+                logs::LogKind::App
+            };
+            logs::print_log(
                 &cluster.client,
                 &cluster.namespace,
                 &name,
+                kind,
                 date,
                 &mendix_cloud_url,
                 &mut std::io::stdout(),

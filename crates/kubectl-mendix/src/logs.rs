@@ -1,6 +1,7 @@
-//! `kubectl mendix logs ENV`: the app log of a Mendix Cloud environment for one day, through
-//! the Deploy API v1 (`GET .../logs/<date>` gives a pre-signed URL, which is then downloaded),
-//! with the credentials of the Secret the environment names.
+//! `kubectl mendix logs ENV [--access]`: the app log (or the access log) of a Mendix Cloud
+//! environment for one day, through the Deploy API v1 (`GET .../logs/<date>` or
+//! `.../access-logs/<date>` gives a pre-signed URL, which is then downloaded), with the
+//! credentials of the Secret the environment names.
 
 use std::io::Write;
 
@@ -14,10 +15,29 @@ use mendix_client::config::MendixConfig;
 use mendix_client::credentials::CloudCredentials;
 use mendix_operator::crd::MendixEnvironment;
 
-pub async fn print_app_log(
+/// Which log of the day.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogKind {
+    /// What the app wrote.
+    App,
+    /// The requests it served.
+    Access,
+}
+
+impl LogKind {
+    fn label(self) -> &'static str {
+        match self {
+            LogKind::App => "app log",
+            LogKind::Access => "access log",
+        }
+    }
+}
+
+pub async fn print_log(
     client: &kube::Client,
     ns: &str,
     name: &str,
+    kind: LogKind,
     date: NaiveDate,
     mendix_cloud_url: &str,
     out: &mut impl Write,
@@ -67,22 +87,29 @@ pub async fn print_app_log(
     // The link comes from Mendix and the plugin runs as the user: no address is off limits.
     config.download.allow_private_addresses = true;
     let mendix = Mendix::new(config).map_err(|e| PluginError::Logs(e.to_string()))?;
-    let link = mendix
-        .cloud_deploy(&credentials)
-        .app_log_url(&cloud.app_id, &cloud.mode, date)
-        .await
-        .map_err(|e| {
-            PluginError::Logs(format!(
-                "cannot get the app log of {} {} for {date}: {e}",
-                cloud.app_id, cloud.mode
-            ))
-        })?;
+    let deploy = mendix.cloud_deploy(&credentials);
+    let link = match kind {
+        LogKind::App => deploy.app_log_url(&cloud.app_id, &cloud.mode, date).await,
+        LogKind::Access => {
+            deploy
+                .access_log_url(&cloud.app_id, &cloud.mode, date)
+                .await
+        }
+    }
+    .map_err(|e| {
+        PluginError::Logs(format!(
+            "cannot get the {} of {} {} for {date}: {e}",
+            kind.label(),
+            cloud.app_id,
+            cloud.mode
+        ))
+    })?;
     let dir = tempfile::tempdir()
         .map_err(|e| PluginError::Logs(format!("cannot create a temporary directory: {e}")))?;
     let file = mendix
         .download(link.download_url.expose(), dir.path(), None)
         .await
-        .map_err(|e| PluginError::Logs(format!("cannot download the app log: {e}")))?;
+        .map_err(|e| PluginError::Logs(format!("cannot download the {}: {e}", kind.label())))?;
     let mut reader = std::fs::File::open(&file.path)
         .map_err(|e| PluginError::Logs(format!("cannot read the downloaded log: {e}")))?;
     std::io::copy(&mut reader, out)

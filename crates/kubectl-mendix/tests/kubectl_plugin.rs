@@ -331,6 +331,26 @@ async fn logs_download_the_mendix_cloud_app_log() {
         "{log}"
     );
     assert_eq!(h.mendix.stats().count("v1_app_logs"), before + 1);
+    // The access log of the same day, through its own call.
+    let access = plugin_ok(
+        &h,
+        &kc,
+        &[
+            "logs",
+            "cloud",
+            "--access",
+            "--date",
+            "2026-11-20",
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert!(
+        access.starts_with("2026-11-20T08:00:00Z") && access.contains("session started"),
+        "{access}"
+    );
+    assert_eq!(h.mendix.stats().count("v1_access_logs"), 1);
     // Today's log by default.
     let today = chrono::Utc::now()
         .date_naive()
