@@ -2,6 +2,7 @@
 //! It reads and annotates MendixPackage / MendixEnvironment resources through the kubeconfig,
 //! and downloads Mendix Cloud app logs with the environment's own credentials Secret.
 
+pub mod apps;
 pub mod kubeconfig;
 pub mod logs;
 pub mod target;
@@ -84,19 +85,59 @@ pub enum Verb {
         /// The access log (the requests the app served) instead of the app log.
         #[arg(long)]
         access: bool,
-        /// Base URL of the Mendix Cloud Deploy API v1.
-        #[arg(
-            long,
-            env = "MENDIX_CLOUD_URL",
-            default_value = mendix_client::config::DEFAULT_CLOUD_V1_URL
-        )]
-        mendix_cloud_url: String,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
+    /// Every app and environment the credentials in a Secret can see (Mendix Cloud with
+    /// `username` and `apiKey`, Private Cloud with `pat`); nothing is changed.
+    Apps {
+        /// The credentials Secret, in the namespace.
+        #[arg(long)]
+        secret: String,
+        #[command(flatten)]
+        apis: MendixApis,
     },
 }
 
 fn parse_date(value: &str) -> Result<chrono::NaiveDate, String> {
     chrono::NaiveDate::parse_from_str(value, "%Y-%m-%d")
         .map_err(|_| format!("`{value}` is not a date in the form YYYY-MM-DD"))
+}
+
+/// Where the Mendix APIs are (the public ones unless told otherwise).
+#[derive(clap::Args, Debug)]
+pub struct MendixApis {
+    /// Base URL of the Mendix Cloud Deploy API v1.
+    #[arg(
+        long,
+        env = "MENDIX_CLOUD_URL",
+        default_value = mendix_client::config::DEFAULT_CLOUD_V1_URL
+    )]
+    mendix_cloud_url: String,
+    /// Base URL of the Mendix for Private Cloud Deploy API v4.
+    #[arg(
+        long,
+        env = "MENDIX_PRIVATE_CLOUD_URL",
+        default_value = mendix_client::config::DEFAULT_PRIVATE_CLOUD_V4_URL
+    )]
+    private_cloud_url: String,
+}
+
+impl MendixApis {
+    /// A client for these APIs. Download links come from Mendix and the plugin runs as the
+    /// user, so no download address is off limits.
+    fn client(&self) -> Result<mendix_client::Mendix, PluginError> {
+        let url = |flag: &str, value: &str| {
+            url::Url::parse(value)
+                .map_err(|e| PluginError::Usage(format!("--{flag} `{value}` is not a URL ({e})")))
+        };
+        let mut config = mendix_client::MendixConfig::default().with_urls(
+            url("mendix-cloud-url", &self.mendix_cloud_url)?,
+            url("private-cloud-url", &self.private_cloud_url)?,
+        );
+        config.download.allow_private_addresses = true;
+        mendix_client::Mendix::new(config).map_err(|e| PluginError::Mendix(e.to_string()))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +155,7 @@ pub enum PluginError {
         source: kube::Error,
     },
     #[error("{0}")]
-    Logs(String),
+    Mendix(String),
 }
 
 impl PluginError {
@@ -204,11 +245,19 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             println!("{target} resumed");
             Ok(())
         }
+        Verb::Apps { secret, apis } => {
+            let mendix = apis.client()?;
+            print!(
+                "{}",
+                apps::list(&cluster.client, &cluster.namespace, &secret, &mendix).await?
+            );
+            Ok(())
+        }
         Verb::Logs {
             environment,
             date,
             access,
-            mendix_cloud_url,
+            apis,
         } => {
             let target = Target::parse(&environment)?;
             let Target::Environment(name) =
@@ -230,7 +279,7 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
                 &name,
                 kind,
                 date,
-                &mendix_cloud_url,
+                &apis.client()?,
                 &mut std::io::stdout(),
             )
             .await

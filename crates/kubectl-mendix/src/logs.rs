@@ -6,13 +6,11 @@
 use std::io::Write;
 
 use chrono::NaiveDate;
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::Api;
 
 use super::PluginError;
 use mendix_client::client::Mendix;
-use mendix_client::config::MendixConfig;
-use mendix_client::credentials::CloudCredentials;
+use mendix_operator::controller::secrets::{self, Credentials, Platform};
 use mendix_operator::crd::MendixEnvironment;
 
 /// Which log of the day.
@@ -39,7 +37,7 @@ pub async fn print_log(
     name: &str,
     kind: LogKind,
     date: NaiveDate,
-    mendix_cloud_url: &str,
+    mendix: &Mendix,
     out: &mut impl Write,
 ) -> Result<(), PluginError> {
     let env = Api::<MendixEnvironment>::namespaced(client.clone(), ns)
@@ -47,46 +45,26 @@ pub async fn print_log(
         .await
         .map_err(PluginError::kube(format!("cannot read mxenv/{name}")))?;
     let Some(cloud) = env.spec.target.mendix_cloud.as_ref() else {
-        return Err(PluginError::Logs(format!(
+        return Err(PluginError::Mendix(format!(
             "mxenv/{name} runs on Mendix for Private Cloud, whose app logs are not available \
              through the Mendix API: read them with `kubectl logs` in the cluster that runs the \
              app (or in the Private Cloud Portal)"
         )));
     };
     let secret_name = &env.spec.credentials_secret_ref.name;
-    let secret = Api::<Secret>::namespaced(client.clone(), ns)
-        .get(secret_name)
-        .await
-        .map_err(PluginError::kube(format!(
-            "cannot read Secret {secret_name} (spec.credentialsSecretRef of mxenv/{name})"
-        )))?;
-    let key = |k: &str| {
-        secret
-            .data
-            .as_ref()
-            .and_then(|d| d.get(k))
-            .and_then(|v| String::from_utf8(v.0.clone()).ok())
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| {
-                PluginError::Logs(format!(
-                    "Secret {secret_name} has no key `{k}`; it needs `username` and `apiKey` \
-                     for Mendix Cloud"
-                ))
-            })
+    let credentials = match secrets::load(client, ns, secret_name, Platform::MendixCloud).await {
+        Ok(Credentials::Cloud(credentials)) => credentials,
+        Ok(Credentials::Private(_)) => {
+            return Err(PluginError::Mendix(format!(
+                "Secret {secret_name} holds Private Cloud credentials"
+            )));
+        }
+        Err(e) => {
+            return Err(PluginError::Mendix(format!(
+                "{e} (spec.credentialsSecretRef of mxenv/{name})"
+            )));
+        }
     };
-    let credentials = CloudCredentials::new(key("username")?, key("apiKey")?);
-
-    let base = url::Url::parse(mendix_cloud_url).map_err(|e| {
-        PluginError::Usage(format!(
-            "--mendix-cloud-url `{mendix_cloud_url}` is not a URL ({e})"
-        ))
-    })?;
-    let mut config = MendixConfig::default()
-        .with_urls(base, MendixConfig::default().private_cloud_v4_url.clone());
-    // The link comes from Mendix and the plugin runs as the user: no address is off limits.
-    config.download.allow_private_addresses = true;
-    let mendix = Mendix::new(config).map_err(|e| PluginError::Logs(e.to_string()))?;
     let deploy = mendix.cloud_deploy(&credentials);
     let link = match kind {
         LogKind::App => deploy.app_log_url(&cloud.app_id, &cloud.mode, date).await,
@@ -97,7 +75,7 @@ pub async fn print_log(
         }
     }
     .map_err(|e| {
-        PluginError::Logs(format!(
+        PluginError::Mendix(format!(
             "cannot get the {} of {} {} for {date}: {e}",
             kind.label(),
             cloud.app_id,
@@ -105,15 +83,15 @@ pub async fn print_log(
         ))
     })?;
     let dir = tempfile::tempdir()
-        .map_err(|e| PluginError::Logs(format!("cannot create a temporary directory: {e}")))?;
+        .map_err(|e| PluginError::Mendix(format!("cannot create a temporary directory: {e}")))?;
     let file = mendix
         .download(link.download_url.expose(), dir.path(), None)
         .await
-        .map_err(|e| PluginError::Logs(format!("cannot download the {}: {e}", kind.label())))?;
+        .map_err(|e| PluginError::Mendix(format!("cannot download the {}: {e}", kind.label())))?;
     let mut reader = std::fs::File::open(&file.path)
-        .map_err(|e| PluginError::Logs(format!("cannot read the downloaded log: {e}")))?;
+        .map_err(|e| PluginError::Mendix(format!("cannot read the downloaded log: {e}")))?;
     std::io::copy(&mut reader, out)
         .and_then(|_| out.flush())
-        .map_err(|e| PluginError::Logs(format!("cannot write the log: {e}")))?;
+        .map_err(|e| PluginError::Mendix(format!("cannot write the log: {e}")))?;
     Ok(())
 }

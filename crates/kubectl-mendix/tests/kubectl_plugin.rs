@@ -23,6 +23,10 @@ async fn plugin(h: &Harness, kubeconfig: &Path, args: &[&str]) -> Run {
         .args(args)
         .env("KUBECONFIG", kubeconfig)
         .env("MENDIX_CLOUD_URL", h.mendix_server.cloud_v1_url())
+        .env(
+            "MENDIX_PRIVATE_CLOUD_URL",
+            h.mendix_server.private_cloud_v4_url(),
+        )
         .output()
         .await
         .expect("kubectl-mendix runs");
@@ -453,4 +457,49 @@ async fn kubectl_runs_the_plugin_from_path() {
         .await
         .expect("kubectl runs");
     assert!(String::from_utf8_lossy(&list.stdout).contains("kubectl-mendix"));
+}
+
+/// `apps --secret`: every app and environment the Secret's credentials can see, on either
+/// platform (told apart by the Secret's keys), with nothing written to Mendix.
+#[tokio::test]
+async fn apps_lists_what_the_credentials_can_see() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    let cloud = plugin_ok(&h, &kc, &["apps", "--secret", CLOUD_SECRET, "-n", &h.ns]).await;
+    let header = cloud.lines().next().unwrap_or_default();
+    for column in ["PLATFORM", "APP", "ENVIRONMENT", "STATUS", "URL"] {
+        assert!(header.contains(column), "{cloud}");
+    }
+    for mode in ["Test", "Acceptance", "Production"] {
+        assert!(
+            cloud.lines().any(|l| l.contains("Mendix Cloud")
+                && l.contains(demo::CLOUD_APP_ID)
+                && l.contains(mode)),
+            "{mode} in:\n{cloud}"
+        );
+    }
+    let private = plugin_ok(&h, &kc, &["apps", "--secret", PC_SECRET, "-n", &h.ns]).await;
+    for environment in [demo::PC_ENVIRONMENT_TEST, demo::PC_ENVIRONMENT_PRODUCTION] {
+        assert!(
+            private.lines().any(|l| l.contains("Private Cloud")
+                && l.contains(demo::PC_APP_ID)
+                && l.contains(environment)),
+            "{environment} in:\n{private}"
+        );
+    }
+    let err = plugin_err(&h, &kc, &["apps", "--secret", "missing", "-n", &h.ns]).await;
+    assert!(
+        err.contains("missing") && err.contains("not found"),
+        "{err}"
+    );
+    let stats = h.mendix.stats();
+    assert!(stats.count("v1_list_apps") >= 1 && stats.count("list_app_manifests") >= 1);
+    assert_eq!(
+        stats.count("v1_start_environment")
+            + stats.count("v1_stop_environment")
+            + stats.count("update_environment_for_namespace"),
+        0,
+        "nothing was written"
+    );
 }
