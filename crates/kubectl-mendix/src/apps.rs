@@ -1,12 +1,35 @@
 //! `kubectl mendix apps --secret NAME`: every app and environment the credentials in a Secret
 //! can see, on Mendix Cloud (`username` + `apiKey`) or Mendix for Private Cloud (`pat`), read
-//! through the Deploy APIs. Nothing is written.
+//! through the Deploy APIs; nothing is written. And `kubectl mendix create-free-app`.
 
 use mendix_client::client::Mendix;
 use mendix_operator::controller::secrets::{self, Credentials, Platform};
 use mendix_operator::crd::summary::table;
 
 use super::PluginError;
+
+/// Creates a Mendix Cloud Free App for `project_id` with the credentials in Secret `name`.
+pub async fn create_free_app(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    project_id: &str,
+    mendix: &Mendix,
+) -> Result<mendix_client::cloud_v1::types::App, PluginError> {
+    let Credentials::Cloud(creds) = secrets::load(client, namespace, name, Platform::MendixCloud)
+        .await
+        .map_err(|e| PluginError::Usage(e.to_string()))?
+    else {
+        return Err(PluginError::Usage(format!(
+            "Secret {name} holds Private Cloud credentials; a Free App needs Mendix Cloud's"
+        )));
+    };
+    mendix
+        .cloud_deploy(&creds)
+        .create_free_app(project_id)
+        .await
+        .map_err(|e| PluginError::Mendix(format!("creating a Free App for {project_id}: {e}")))
+}
 
 /// The table of apps and environments the Secret `name` in `namespace` can see.
 pub async fn list(
@@ -48,6 +71,9 @@ pub async fn list(
                             "listing the environments of {}",
                             app.app_id
                         )))?;
+                if environments.is_empty() {
+                    rows.push(without_environments("Mendix Cloud", &app.app_id));
+                }
                 for env in environments {
                     rows.push(vec![
                         "Mendix Cloud".into(),
@@ -75,6 +101,9 @@ pub async fn list(
                             "listing the environments of {}",
                             app.app_id
                         )))?;
+                if environments.is_empty() {
+                    rows.push(without_environments("Private Cloud", &app.app_id));
+                }
                 for manifest in environments {
                     let env = &manifest.environment;
                     rows.push(vec![
@@ -92,4 +121,15 @@ pub async fn list(
         &["PLATFORM", "APP", "ENVIRONMENT", "STATUS", "URL"],
         &rows,
     ))
+}
+
+/// The row of an app that has no environment yet (a new Free App, say).
+fn without_environments(platform: &str, app_id: &str) -> Vec<String> {
+    vec![
+        platform.into(),
+        app_id.into(),
+        "-".into(),
+        "-".into(),
+        String::new(),
+    ]
 }

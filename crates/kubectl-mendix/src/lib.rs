@@ -88,6 +88,18 @@ pub enum Verb {
         #[command(flatten)]
         apis: MendixApis,
     },
+    /// Mendix Cloud: create a Free App for a Developer Portal project, with the credentials
+    /// (`username` and `apiKey`) in a Secret.
+    CreateFreeApp {
+        /// The Developer Portal project id (the App ID on the app's Settings page).
+        #[arg(long)]
+        project_id: String,
+        /// The credentials Secret, in the namespace.
+        #[arg(long)]
+        secret: String,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
     /// Every app and environment the credentials in a Secret can see (Mendix Cloud with
     /// `username` and `apiKey`, Private Cloud with `pat`); nothing is changed.
     Apps {
@@ -243,6 +255,27 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
                 .annotate(&cluster.client, &cluster.namespace, ANNOTATION_PAUSED, None)
                 .await?;
             println!("{target} resumed");
+            Ok(())
+        }
+        Verb::CreateFreeApp {
+            project_id,
+            secret,
+            apis,
+        } => {
+            let mendix = apis.client()?;
+            let app = apps::create_free_app(
+                &cluster.client,
+                &cluster.namespace,
+                &secret,
+                &project_id,
+                &mendix,
+            )
+            .await?;
+            println!(
+                "Free App {} created for project {project_id}: {}",
+                app.app_id,
+                app.url.unwrap_or_default()
+            );
             Ok(())
         }
         Verb::Apps { secret, apis } => {

@@ -488,6 +488,51 @@ async fn apps_lists_what_the_credentials_can_see() {
             "{environment} in:\n{private}"
         );
     }
+    // A Free App: created once, then Mendix's own refusals, named.
+    let project = "0b5a7c2e-3f41-4a8e-9d6b-1c2d3e4f5a6b";
+    let args = [
+        "create-free-app",
+        "--project-id",
+        project,
+        "--secret",
+        CLOUD_SECRET,
+        "-n",
+        &h.ns,
+    ];
+    let created = plugin_ok(&h, &kc, &args).await;
+    assert!(
+        created.contains("Free App free-0b5a7c2e created") && created.contains(project),
+        "{created}"
+    );
+    let listed = plugin_ok(&h, &kc, &["apps", "--secret", CLOUD_SECRET, "-n", &h.ns]).await;
+    assert!(
+        listed.lines().any(|l| l.contains("free-0b5a7c2e")),
+        "an app without environments is listed too:
+{listed}"
+    );
+    let again = plugin_err(&h, &kc, &args).await;
+    assert!(again.contains("APPLICATION_ALREADY_EXISTS"), "{again}");
+    let bad = plugin_err(
+        &h,
+        &kc,
+        &[
+            "create-free-app",
+            "--project-id",
+            "nope",
+            "--secret",
+            CLOUD_SECRET,
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert!(bad.contains("INVALID_PROJECTID"), "{bad}");
+    assert_eq!(
+        h.mendix.stats().count("v1_create_free_app"),
+        3,
+        "each sent once"
+    );
+
     let err = plugin_err(&h, &kc, &["apps", "--secret", "missing", "-n", &h.ns]).await;
     assert!(
         err.contains("missing") && err.contains("not found"),

@@ -189,6 +189,15 @@ impl CloudDeploy {
             .await
     }
 
+    /// `POST /apps`: creates a Free App for the Developer Portal project `project_id`. Not
+    /// repeated after an unclear failure (a second one would answer APPLICATION_ALREADY_EXISTS).
+    pub async fn create_free_app(&self, project_id: &str) -> Result<App, MendixError> {
+        let call = self
+            .call("create_free_app", Method::POST, &["apps"])
+            .json_body(&serde_json::json!({ "ProjectId": project_id }))?;
+        self.mendix.json(call).await
+    }
+
     /// `GET /apps/<AppId>`
     pub async fn get_app(&self, app_id: &str) -> Result<App, MendixError> {
         self.mendix
