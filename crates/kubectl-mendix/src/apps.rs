@@ -31,6 +31,21 @@ pub async fn create_free_app(
         .map_err(|e| PluginError::Mendix(format!("creating a Free App for {project_id}: {e}")))
 }
 
+/// The Private Cloud PAT in Secret `name`.
+pub async fn private_cloud_pat(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<mendix_client::Pat, PluginError> {
+    match secrets::load(client, namespace, name, Platform::PrivateCloud).await {
+        Ok(Credentials::Private(pat)) => Ok(pat),
+        Ok(Credentials::Cloud(_)) => Err(PluginError::Usage(format!(
+            "Secret {name} holds Mendix Cloud credentials; this needs a Private Cloud `pat`"
+        ))),
+        Err(e) => Err(PluginError::Usage(e.to_string())),
+    }
+}
+
 /// The table of apps and environments the Secret `name` in `namespace` can see.
 pub async fn list(
     client: &kube::Client,

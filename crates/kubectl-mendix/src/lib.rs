@@ -100,6 +100,27 @@ pub enum Verb {
         #[command(flatten)]
         apis: MendixApis,
     },
+    /// Private Cloud: the versions of mxpc-cli (the configuration tool), or with `--download`
+    /// one build of it, with the PAT in a Secret.
+    MxpcCli {
+        /// The credentials Secret (`pat`), in the namespace.
+        #[arg(long)]
+        secret: String,
+        /// Download this version (see the list) instead of listing.
+        #[arg(long)]
+        download: Option<String>,
+        /// With --download: the operating system (`linux`, `macos`, `windows`).
+        #[arg(long, default_value = "linux")]
+        os: String,
+        /// With --download: the architecture (`x86`, `arm`).
+        #[arg(long, default_value = "x86")]
+        arch: String,
+        /// With --download: where to write it.
+        #[arg(long, default_value = "mxpc-cli")]
+        output: std::path::PathBuf,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
     /// Every app and environment the credentials in a Secret can see (Mendix Cloud with
     /// `username` and `apiKey`, Private Cloud with `pat`); nothing is changed.
     Apps {
@@ -275,6 +296,64 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
                 "Free App {} created for project {project_id}: {}",
                 app.app_id,
                 app.url.unwrap_or_default()
+            );
+            Ok(())
+        }
+        Verb::MxpcCli {
+            secret,
+            download,
+            os,
+            arch,
+            output,
+            apis,
+        } => {
+            let mendix = apis.client()?;
+            let pat = apps::private_cloud_pat(&cluster.client, &cluster.namespace, &secret).await?;
+            let deploy = mendix.pc_deploy(&pat);
+            let Some(version) = download else {
+                let versions = deploy
+                    .list_cli_versions()
+                    .await
+                    .map_err(|e| PluginError::Mendix(format!("listing mxpc-cli versions: {e}")))?;
+                let rows: Vec<Vec<String>> = versions
+                    .into_iter()
+                    .map(|v| {
+                        vec![
+                            v.cli_version,
+                            v.operator_version.unwrap_or_default(),
+                            v.available_operating_systems.unwrap_or_default(),
+                            v.available_architectures.unwrap_or_default(),
+                        ]
+                    })
+                    .collect();
+                print!(
+                    "{}",
+                    mendix_operator::crd::summary::table(
+                        &["VERSION", "OPERATOR", "OPERATING SYSTEMS", "ARCHITECTURES"],
+                        &rows
+                    )
+                );
+                return Ok(());
+            };
+            let url = deploy
+                .cli_download_url(&version, &os, &arch)
+                .await
+                .map_err(|e| PluginError::Mendix(format!("mxpc-cli {version}: {e}")))?;
+            let dir = output
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let file = mendix
+                .download(&url, dir, None)
+                .await
+                .map_err(|e| PluginError::Mendix(format!("downloading mxpc-cli {version}: {e}")))?;
+            file.path
+                .persist(&output)
+                .map_err(|e| PluginError::Mendix(format!("writing {}: {e}", output.display())))?;
+            println!(
+                "mxpc-cli {version} for {os}/{arch} written to {} ({} bytes)",
+                output.display(),
+                file.size
             );
             Ok(())
         }

@@ -533,6 +533,62 @@ async fn apps_lists_what_the_credentials_can_see() {
         "each sent once"
     );
 
+    // mxpc-cli: the versions, then one build downloaded (Mendix redirects to its CDN).
+    let versions = plugin_ok(&h, &kc, &["mxpc-cli", "--secret", PC_SECRET, "-n", &h.ns]).await;
+    assert!(
+        versions.starts_with("VERSION") && versions.contains("2.21.0") && versions.contains("arm"),
+        "{versions}"
+    );
+    let output = dir.path().join("mxpc-cli");
+    let written = plugin_ok(
+        &h,
+        &kc,
+        &[
+            "mxpc-cli",
+            "--secret",
+            PC_SECRET,
+            "--download",
+            "2.21.0",
+            "--os",
+            "macos",
+            "--arch",
+            "arm",
+            "--output",
+            &output.display().to_string(),
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert!(
+        written.contains("mxpc-cli 2.21.0 for macos/arm written"),
+        "{written}"
+    );
+    let script = std::fs::read_to_string(&output).expect("downloaded");
+    assert!(script.contains("mxpc-cli 2.21.0 (macos/arm)"), "{script}");
+    let err = plugin_err(
+        &h,
+        &kc,
+        &[
+            "mxpc-cli",
+            "--secret",
+            PC_SECRET,
+            "--download",
+            "9.9.9",
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert!(err.contains("9.9.9"), "{err}");
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["mxpc-cli", "--secret", CLOUD_SECRET, "-n", &h.ns],
+    )
+    .await;
+    assert!(err.contains("pat"), "{err}");
+
     let err = plugin_err(&h, &kc, &["apps", "--secret", "missing", "-n", &h.ns]).await;
     assert!(
         err.contains("missing") && err.contains("not found"),

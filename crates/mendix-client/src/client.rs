@@ -318,7 +318,7 @@ impl Mendix {
                 },
                 ReadError::Http(err) => transport_error(api, operation, timeout, &err),
             })?;
-        if status.is_success() {
+        if status.is_success() || (call.redirect_answers && status.is_redirection()) {
             return Ok(Reply {
                 status,
                 headers,
@@ -536,6 +536,8 @@ pub(crate) struct Call {
     pub transfer: bool,
     /// Step or poll, for the limiter's backlog.
     pub kind: RequestKind,
+    /// A redirect is the answer (its `Location`), not a failure: the client follows none.
+    pub redirect_answers: bool,
 }
 
 impl Call {
@@ -554,8 +556,15 @@ impl Call {
             retry,
             body: CallBody::None,
             transfer: false,
+            redirect_answers: false,
             kind: RequestKind::Step,
         }
+    }
+
+    /// Its answer is a redirect, read through [`Reply::location`].
+    pub fn redirect_answers(mut self) -> Self {
+        self.redirect_answers = true;
+        self
     }
 
     /// It asks how a job is doing (see [`RequestKind::Poll`]).

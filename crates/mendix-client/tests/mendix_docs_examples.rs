@@ -33,7 +33,7 @@ const V4_BUILD: &str = "privatecloud-build-v4.yaml";
 /// Examples found when this test was written; fewer means the extraction broke.
 const MIN_V1_DEPLOY: usize = 17;
 const MIN_V1_BUILD: usize = 3;
-const MIN_V4_DEPLOY: usize = 39;
+const MIN_V4_DEPLOY: usize = 41;
 const MIN_V4_BUILD: usize = 14;
 
 // Path values used for the calls (the answers do not depend on them).
@@ -100,16 +100,6 @@ const UNMODELLED: &[&str] = &[
 
 /// Examples no client type reads: `(document, example key, why)`. Each must match an example.
 const NOT_DECODED: &[(&str, &str, &str)] = &[
-    (
-        V4_DEPLOY,
-        "responses/cliVersionList",
-        "the client has no mxpc-cli call",
-    ),
-    (
-        V4_DEPLOY,
-        "schemas/cliVersion",
-        "the client has no mxpc-cli call",
-    ),
     // Kept verbatim in the manifest's `extra` fields; the whole-manifest examples cover them.
     (
         V4_DEPLOY,
@@ -976,6 +966,12 @@ async fn v4_read(
                     .collect()
             },
         ),
+        "responses/cliVersionList" => {
+            by_call(answer(deploy.list_cli_versions().await.map(
+                |cli_version_list| v4::CliVersionList { cli_version_list },
+            )))
+        }
+        "schemas/cliVersion" => by_type(as_type::<v4::CliVersion>(body)),
         // Parts of the environment manifest, with the types the manifest reads them into.
         "schemas/constant" => by_type(as_type::<v4::Constant>(body)),
         "schemas/scheduledEvent" => by_type(as_type::<v4::ScheduledEvent>(body)),

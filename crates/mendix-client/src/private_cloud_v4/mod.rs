@@ -435,6 +435,36 @@ impl PcDeploy {
         self.0.submit(call).await
     }
 
+    /// `GET /cli`: the versions of mxpc-cli, the Private Cloud configuration tool.
+    pub async fn list_cli_versions(&self) -> Result<Vec<CliVersion>, MendixError> {
+        let call = self.0.call("list_cli_versions", Method::GET, &["cli"]);
+        let list: CliVersionList = self.0.mendix.json(call).await?;
+        Ok(list.cli_version_list)
+    }
+
+    /// `POST /cli/{version}?os=&architecture=`: where to download that build of mxpc-cli
+    /// (Mendix answers 303 with the CDN's address; nothing is changed).
+    pub async fn cli_download_url(
+        &self,
+        version: &str,
+        os: &str,
+        architecture: &str,
+    ) -> Result<String, MendixError> {
+        let call = self
+            .0
+            .call("get_cli", Method::POST, &["cli", version])
+            .query("os", os)
+            .query("architecture", architecture)
+            .idempotent()
+            .redirect_answers();
+        let reply = self.0.mendix.reply(call).await?;
+        reply.location().ok_or_else(|| MendixError::Decode {
+            api: Api::PrivateCloudDeployV4,
+            operation: "get_cli",
+            detail: "the answer names no Location".into(),
+        })
+    }
+
     /// `GET /clusters` (all pages).
     pub async fn list_clusters(&self) -> Result<Vec<ClusterManifest>, MendixError> {
         self.0

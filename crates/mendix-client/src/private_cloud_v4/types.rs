@@ -382,6 +382,27 @@ pub struct ClusterInfo {
     pub description: Option<String>,
 }
 
+/// One version of mxpc-cli, the Private Cloud configuration tool (`GET /cli`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CliVersion {
+    pub cli_version: String,
+    #[serde(default)]
+    pub operator_version: Option<String>,
+    /// A comma-separated list, e.g. `windows, linux, macos`.
+    #[serde(default)]
+    pub available_operating_systems: Option<String>,
+    /// A comma-separated list, e.g. `x86, arm`.
+    #[serde(default)]
+    pub available_architectures: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CliVersionList {
+    pub cli_version_list: Vec<CliVersion>,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClustersPage {
     #[serde(default)]
