@@ -669,9 +669,9 @@ mod properties {
         }
 
         /// Applying each planned step to what Mendix reports and deciding again reaches Done
-        /// within MAX_STEPS steps, never takes a step twice (the loop refuses that as
-        /// Unconverged), and Done means converged. The one way out is UnknownSetting, a stall
-        /// before any write.
+        /// within MAX_STEPS steps (two more with a clean), never takes a step twice (the loop
+        /// refuses that as Unconverged), and Done means converged. The one way out is
+        /// UnknownSetting, a stall before any write.
         #[test]
         fn applying_each_step_converges_within_five_steps(i in input()) {
             prop_assume!(!i.refused());
@@ -683,6 +683,8 @@ mod properties {
 
     /// The longest deploy: stop, transport, settings, scale, start.
     const MAX_STEPS: usize = 5;
+    /// A clean adds its own stop and the clean itself before the deploy.
+    const CLEAN_STEPS: usize = 2;
 
     fn production_guarded(i: &Input) -> Checked {
         match i.decide() {
@@ -809,6 +811,7 @@ mod properties {
 
     fn steps_converge(mut i: Input) -> Checked {
         let start = format!("{i:?}");
+        let bound = MAX_STEPS + if i.clean_requested { CLEAN_STEPS } else { 0 };
         let mut taken = Vec::new();
         loop {
             let Ok(next) = i.decide() else {
@@ -837,9 +840,9 @@ mod properties {
             );
             taken.push(step);
             prop_assert!(
-                taken.len() <= MAX_STEPS,
+                taken.len() <= bound,
                 "no Done after {} steps: {:?}\nstart:\n{}",
-                MAX_STEPS,
+                bound,
                 taken,
                 start
             );
