@@ -48,6 +48,20 @@ impl Error {
         }
     }
 
+    /// How long a deletion waiting for remote work waits before it looks again.
+    pub fn cleanup_pending(&self) -> Option<std::time::Duration> {
+        match self {
+            Error::CleanupPending(after) => Some(*after),
+            Error::Finalizer(inner) => match inner.as_ref() {
+                kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) => {
+                    Some(*after)
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Short, bounded label for metrics and logs.
     pub fn metric_label(&self) -> String {
         match self {

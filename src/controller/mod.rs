@@ -1,10 +1,12 @@
-//! Reconcilers for `MendixPackage` and `MendixEnvironment`, and what they share: the shell every
+//! Reconcilers for every kind, and what they share: the shell every
 //! reconcile runs in, the context, the credentials and values read from Secrets, when to look
 //! again (`schedule`: job polls and retry backoff), and the status writer.
 
 pub mod context;
+pub mod deletion;
 pub mod environment;
 pub mod error;
+pub mod jobs;
 pub mod package;
 pub mod resync;
 pub mod schedule;

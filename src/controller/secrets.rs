@@ -156,13 +156,14 @@ pub async fn load(
     })
 }
 
-/// Reads one key of a Secret (for constant values taken from Secrets).
+/// Reads one key of a Secret (a constant, environment variable or password taken from a
+/// Secret), with the Secret's resourceVersion.
 pub async fn secret_value(
     client: &kube::Client,
     namespace: &str,
     name: &str,
     key: &str,
-) -> Result<String, CredentialsError> {
+) -> Result<(String, String), CredentialsError> {
     let secret = read_secret(client, namespace, name)
         .await
         .map_err(|source| CredentialsError::Kube {
@@ -175,14 +176,15 @@ pub async fn secret_value(
             name: name.into(),
             platform: "constant",
         })?;
+    let version = secret.metadata.resource_version.clone().unwrap_or_default();
     match text_value(&secret, key) {
-        Some(Ok(v)) => Ok(v),
+        Some(Ok(v)) => Ok((v, version)),
         None => Err(CredentialsError::KeyMissing {
             namespace: namespace.into(),
             name: name.into(),
             key: key.into(),
-            platform: "the constant",
-            needed: "the key named in valueFrom.secretKeyRef",
+            platform: "the referenced value",
+            needed: "the key named in the reference",
         }),
         Some(Err(())) => Err(CredentialsError::KeyUnreadable {
             namespace: namespace.into(),

@@ -50,6 +50,19 @@ pub struct SecretKeySelector {
     pub key: String,
 }
 
+/// What happens to the remote object (package, environment, cluster or namespace) when the
+/// resource is deleted.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Leave the remote object in Mendix; the resource is deleted at once (no finalizer).
+    #[default]
+    Retain,
+    /// Delete the remote object in Mendix first (finalizer `mendixops.io/cleanup`). It is kept
+    /// in Mendix, with a Warning Event, when the credentials Secret is gone, and a production
+    /// environment is only deleted with `production: true`.
+    Delete,
+}
+
 /// What kind of remote operation is in flight.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum OperationKind {
@@ -66,6 +79,8 @@ pub enum OperationKind {
     Restart,
     Clean,
     Tags,
+    Create,
+    Update,
 }
 
 /// A remote operation recorded in status before it is followed, so an operator restart resumes

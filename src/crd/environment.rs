@@ -5,7 +5,9 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{OperationStatus, SecretKeySelector, SecretReference, conditions_schema};
+use super::common::{
+    DeletionPolicy, OperationStatus, SecretKeySelector, SecretReference, conditions_schema,
+};
 
 /// Desired state of one Mendix environment.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -32,6 +34,11 @@ use super::common::{OperationStatus, SecretKeySelector, SecretReference, conditi
 #[x_kube(validation = Rule::new("!has(self.tags) || size(self.tags) == 0 || has(self.target.mendixCloud)").message("spec.tags are only available for Mendix Cloud targets"))]
 #[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || has(self.instances) == has(self.memoryPerInstance)").message("on Mendix Cloud set spec.instances and spec.memoryPerInstance together, or neither: Mendix Cloud scales both in one call and does not report the current values, so the operator cannot keep one of them as it is"))]
 #[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || !has(self.instances) || self.instances >= 1").message("spec.instances must be at least 1 on Mendix Cloud; use runState: Stopped to stop the app"))]
+#[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || !has(self.deletionPolicy) || self.deletionPolicy == 'Retain'").message("spec.deletionPolicy: Delete is only available for Private Cloud targets: the Mendix Cloud Deploy API cannot delete environments; use Retain"))]
+#[x_kube(validation = Rule::new("!has(self.privateCloud) || has(self.target.privateCloud)").message("spec.privateCloud is only available for Private Cloud targets"))]
+#[x_kube(validation = Rule::new("!has(self.privateCloud) || !has(self.privateCloud.create) || has(self.privateCloud.coreResources)").message("spec.privateCloud.coreResources is required with spec.privateCloud.create: Mendix needs the CPU and memory requests and limits of a new environment"))]
+#[x_kube(validation = Rule::new("!has(self.privateCloud) || !has(self.privateCloud.create) || !has(self.privateCloud.create.production) || !self.privateCloud.create.production || self.production").message("spec.privateCloud.create.production: true needs spec.production: true, which lets the operator change production environments"))]
+#[x_kube(validation = Rule::new("!has(self.privateCloud) || !has(self.privateCloud.create) || has(self.target.privateCloud.namespaceRef) || (has(self.privateCloud.create.clusterId) && has(self.privateCloud.create.namespace))").message("spec.privateCloud.create needs clusterId and namespace (the Kubernetes namespace name) when spec.target.privateCloud names the namespace by namespaceId; with namespaceRef they come from the MendixNamespace"))]
 #[serde(rename_all = "camelCase")]
 pub struct MendixEnvironmentSpec {
     /// The environment to manage. Immutable.
@@ -89,6 +96,20 @@ pub struct MendixEnvironmentSpec {
     /// operator makes no change and reports Stalled with reason ProductionNotAllowed.
     #[serde(default)]
     pub production: bool,
+    /// What happens to the remote environment when this resource is deleted: Retain (default)
+    /// leaves it; Delete (Private Cloud only) deletes it, never a production one without
+    /// `production: true`.
+    #[serde(default, skip_serializing_if = "is_retain")]
+    pub deletion_policy: DeletionPolicy,
+    /// Private Cloud manifest fields: how to create the environment when it does not exist,
+    /// and its resources, environment variables, log levels, metrics, deployment strategy,
+    /// admin password and annotations. Fields not set here stay as they are in Mendix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_cloud: Option<PrivateCloudSettings>,
+}
+
+fn is_retain(policy: &DeletionPolicy) -> bool {
+    *policy == DeletionPolicy::Retain
 }
 
 fn default_true() -> bool {
@@ -129,17 +150,299 @@ pub struct MendixCloudEnvironment {
 /// A Mendix for Private Cloud environment.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.namespaceId) != has(self.namespaceRef)").message("exactly one of target.privateCloud.namespaceId or target.privateCloud.namespaceRef must be set"))]
 pub struct PrivateCloudEnvironment {
     /// The app's id in Mendix for Private Cloud.
     #[schemars(length(min = 1, max = 64))]
     pub app_id: String,
-    /// The Private Cloud namespace id (UUID) the environment lives in.
+    /// The Private Cloud namespace id (UUID) the environment lives in. Exactly one of
+    /// namespaceId or namespaceRef.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 64))]
-    pub namespace_id: String,
+    pub namespace_id: Option<String>,
+    /// A MendixNamespace in the same namespace; the environment waits for it to be Ready.
+    /// Exactly one of namespaceId or namespaceRef.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_ref: Option<LocalReference>,
     /// The environment id (the environment's internal name in the namespace; at most 32
     /// characters, as the Private Cloud Deploy API allows).
     #[schemars(length(min = 1, max = 32))]
     pub environment_id: String,
+}
+
+/// Reference to another resource of this operator in the same namespace.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalReference {
+    /// Name of the resource.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Private Cloud manifest fields. Every field is optional; what is not set is left as it is.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateCloudSettings {
+    /// Create the environment with these properties when it does not exist (otherwise the
+    /// resource stalls with EnvironmentNotFound). Ignored once it exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create: Option<PrivateCloudCreate>,
+    /// With deletionPolicy Delete: bypass Mendix's Default Studio Target check and errors from
+    /// the cluster when deleting (the API's `force`). Off by default.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force_delete: bool,
+    /// CPU and memory requests and limits of each app container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core_resources: Option<CoreResources>,
+    /// Environment variables of the app, by name. Variables not listed are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 200))]
+    pub environment_variables: Vec<EnvironmentVariable>,
+    /// Log levels of log nodes, by name. Nodes not listed are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
+    #[schemars(length(max = 200))]
+    pub app_log_levels: Vec<AppLogLevel>,
+    /// Runtime metrics configuration; fields not set are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_metrics: Option<RuntimeMetrics>,
+    /// How pods are replaced on a change; fields not set are left alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_strategy: Option<DeploymentStrategy>,
+    /// The MxAdmin password, from a Secret key. Mendix never shows it back, so it is sent when
+    /// the Secret changes (its resourceVersion is recorded in status).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password_secret_ref: Option<SecretKeySelector>,
+    /// Pod, Service and Ingress annotations, by key and type. Annotations not listed are left alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["key", "type"]))]
+    #[schemars(length(max = 100))]
+    pub annotations: Vec<ManifestAnnotation>,
+}
+
+/// Properties of a Private Cloud environment the operator creates.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PrivateCloudCreate {
+    /// Display name of the environment.
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// The app's URL, e.g. `https://myapp-test.example.com`.
+    #[schemars(length(min = 1, max = 253), regex(pattern = r"^https?://[^\s/]+.*$"))]
+    pub app_url: String,
+    /// Test, Development, Acceptance or Production. Fixed once created.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<EnvironmentPurpose>,
+    /// Mark the new environment as production (needs `spec.production: true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub production: Option<bool>,
+    /// Make it the environment Studio Pro deploys to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_studio_target: Option<bool>,
+    /// Take secrets from the namespace's external secrets store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets_store_enabled: Option<bool>,
+    /// The Private Cloud cluster id (UUID); needed with target namespaceId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(
+        pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+    ))]
+    pub cluster_id: Option<String>,
+    /// The Kubernetes namespace name of the Private Cloud namespace; needed with target namespaceId.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub namespace: Option<String>,
+    /// Database and file storage services of the new environment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub services: Vec<ServicePlan>,
+}
+
+/// The purpose of a Private Cloud environment.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnvironmentPurpose {
+    Test,
+    Development,
+    Acceptance,
+    Production,
+}
+
+/// A database or storage service of an environment.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlan {
+    /// The plan name in the namespace, e.g. `my-db`.
+    #[schemars(length(min = 1, max = 100))]
+    pub name: String,
+    /// OnDemand or Dedicated.
+    pub plan: PlanType,
+    /// database or storage.
+    #[serde(rename = "type")]
+    pub service_type: ServiceType,
+}
+
+/// How a service plan provisions.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlanType {
+    OnDemand,
+    Dedicated,
+}
+
+/// What a service provides.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceType {
+    Database,
+    Storage,
+}
+
+/// Requests and limits of each app container, in Mendix's units.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CoreResources {
+    pub requests: ResourceAmounts,
+    pub limits: ResourceAmounts,
+}
+
+/// CPU in cores and memory and ephemeral storage in GB, as decimal text (e.g. cpu `"0.5"`,
+/// memory `"1.5"`): the units the Private Cloud Deploy API uses.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceAmounts {
+    /// Cores, e.g. `"1"` or `"0.25"`.
+    #[schemars(regex(pattern = r"^[0-9]{1,3}(\.[0-9]{1,3})?$"))]
+    pub cpu: String,
+    /// GB, e.g. `"0.512"` or `"2"`.
+    #[schemars(regex(pattern = r"^[0-9]{1,4}(\.[0-9]{1,3})?$"))]
+    pub memory: String,
+    /// GB, e.g. `"1"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[0-9]{1,4}(\.[0-9]{1,3})?$"))]
+    pub ephemeral_storage: Option<String>,
+}
+
+/// One environment variable.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.value) != has(self.valueFrom)").message("exactly one of value or valueFrom must be set"))]
+pub struct EnvironmentVariable {
+    #[schemars(
+        length(min = 1, max = 255),
+        regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+    )]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub value: Option<String>,
+    /// Take the value from a Secret; it never appears in status or events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<ConstantSource>,
+}
+
+/// The log level of one log node.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct AppLogLevel {
+    /// The log node, e.g. `ConnectionBus`.
+    #[schemars(length(min = 1, max = 255))]
+    pub name: String,
+    pub level: LogLevel,
+}
+
+/// A Mendix log level, as the Private Cloud Deploy API spells it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogLevel {
+    Critical,
+    Error,
+    Info,
+    Debug,
+    Trace,
+    None,
+}
+
+/// Runtime metrics configuration.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeMetrics {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<MetricsMode>,
+    /// A Mendix duration, e.g. `PT1M`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 64))]
+    pub interval: Option<String>,
+    /// mxAgent configuration (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub mx_agent_config: Option<String>,
+    /// mxAgent instrumentation configuration (JSON text).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 65536))]
+    pub mx_agent_instrumentation_config: Option<String>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricsMode {
+    Default,
+    Native,
+    Compatibility,
+}
+
+/// How pods are replaced when the app changes.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStrategy {
+    /// `Default` (stop all pods, then start) or `Reduced App Downtime` (rolling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub r#type: Option<StrategyType>,
+    /// Percent of new pods ready before all old pods are replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub switch_over_threshold: Option<i32>,
+    /// Percent of extra pods allowed during an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_surge: Option<i32>,
+    /// Percent of pods that may be unavailable during an update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub max_unavailable: Option<i32>,
+    /// Pod disruption budget: minimum available percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub pod_disruption_min_available: Option<i32>,
+    /// Pod disruption budget: maximum unavailable percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub pod_disruption_max_unavailable: Option<i32>,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StrategyType {
+    Default,
+    #[serde(rename = "Reduced App Downtime")]
+    ReducedAppDowntime,
+}
+
+/// One Kubernetes annotation Mendix puts on the app's pods, service or ingress.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestAnnotation {
+    #[schemars(length(min = 1, max = 317))]
+    pub key: String,
+    #[schemars(length(max = 65536))]
+    pub value: String,
+    /// Pod, Service or Ingress.
+    pub r#type: AnnotationType,
+}
+
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnnotationType {
+    Pod,
+    Service,
+    Ingress,
 }
 
 /// Reference to a MendixPackage in the same namespace.
@@ -291,4 +594,11 @@ pub struct MendixEnvironmentStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0))]
     pub start_duration_ms: Option<i64>,
+    /// Private Cloud: the Secret and resourceVersion of the admin password last sent (Mendix
+    /// never shows it back), e.g. `admin-pass/12345`; a new resourceVersion sends it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_password_version: Option<String>,
+    /// Private Cloud: whether the operator created the remote environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created: Option<bool>,
 }

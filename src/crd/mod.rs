@@ -4,30 +4,34 @@
 pub mod common;
 pub mod conditions;
 pub mod environment;
+pub mod landscape;
 pub mod observed;
 pub mod package;
 pub mod summary;
 
 pub use common::*;
 pub use environment::{MendixEnvironment, MendixEnvironmentSpec, MendixEnvironmentStatus};
+pub use landscape::{LandscapeStatus, MendixCluster, MendixNamespace};
 pub use observed::Observed;
 pub use package::{MendixPackage, MendixPackageSpec, MendixPackageStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-/// Both CRDs, in the order they are printed and committed.
+/// Every CRD, in the order they are printed and committed.
 pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("mendixpackages.yaml", MendixPackage::crd()),
         ("mendixenvironments.yaml", MendixEnvironment::crd()),
+        ("mendixclusters.yaml", MendixCluster::crd()),
+        ("mendixnamespaces.yaml", MendixNamespace::crd()),
     ]
 }
 
 /// The field manager that installs the CRDs (server-side apply) in the sandboxes and tests.
 pub const CRD_FIELD_MANAGER: &str = "mendix-operator-crds";
 
-/// Both CRDs, without their file names.
+/// Every CRD, without their file names.
 pub fn definitions() -> Vec<CustomResourceDefinition> {
     all().into_iter().map(|(_, crd)| crd).collect()
 }

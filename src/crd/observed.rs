@@ -2,7 +2,7 @@
 //! name, its Ready status and the remote operation recorded in its status.
 
 use super::common::OperationStatus;
-use super::{MendixEnvironment, MendixPackage};
+use super::{MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage};
 
 /// What the reconcile shell, its logs and the state gauges read of a resource of either kind.
 pub trait Observed:
@@ -46,6 +46,26 @@ impl Observed for MendixPackage {
 
 impl Observed for MendixEnvironment {
     const KIND: &'static str = "MendixEnvironment";
+    fn ready(&self) -> &str {
+        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    }
+    fn operation(&self) -> Option<&OperationStatus> {
+        self.status.as_ref().and_then(|s| s.operation.as_ref())
+    }
+}
+
+impl Observed for MendixCluster {
+    const KIND: &'static str = "MendixCluster";
+    fn ready(&self) -> &str {
+        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    }
+    fn operation(&self) -> Option<&OperationStatus> {
+        self.status.as_ref().and_then(|s| s.operation.as_ref())
+    }
+}
+
+impl Observed for MendixNamespace {
+    const KIND: &'static str = "MendixNamespace";
     fn ready(&self) -> &str {
         ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
     }

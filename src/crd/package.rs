@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::common::DeletionPolicy;
 use super::common::{OperationStatus, SecretReference, conditions_schema};
 
 /// Desired package: where it comes from and which app it belongs to.
@@ -142,18 +143,6 @@ pub struct ExistingSource {
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     ))]
     pub package_id: String,
-}
-
-/// What happens to the remote package when the resource is deleted.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum DeletionPolicy {
-    /// Leave the package in Mendix; the resource is deleted at once (no finalizer).
-    #[default]
-    Retain,
-    /// Delete the package in Mendix first (finalizer `mendixops.io/cleanup`; waits while an
-    /// environment still uses it; kept in Mendix, with a Warning Event, when the credentials
-    /// Secret is gone).
-    Delete,
 }
 
 /// Coarse state for `kubectl get`.

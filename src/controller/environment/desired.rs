@@ -5,7 +5,10 @@
 
 use std::fmt;
 
-use crate::crd::environment::{MendixEnvironmentSpec, RunState};
+use crate::crd::environment::{
+    CoreResources, DeploymentStrategy, ManifestAnnotation, MendixEnvironmentSpec, RunState,
+    RuntimeMetrics, StrategyType,
+};
 use mendix_client::cloud_v1::types as v1;
 use mendix_client::private_cloud_v4::types as v4;
 
@@ -24,6 +27,33 @@ pub struct Desired {
     pub scheduled_events: Vec<(String, bool)>,
     pub custom_settings: Vec<(String, String)>,
     pub tags: Option<Vec<String>>,
+    /// Private Cloud manifest fields.
+    pub private: PrivateDesired,
+}
+
+/// The Private Cloud manifest fields the spec sets (`spec.privateCloud`), resolved.
+#[derive(Clone, Default, PartialEq)]
+pub struct PrivateDesired {
+    pub core_resources: Option<CoreResources>,
+    /// (name, value); values may come from Secrets, so Debug never shows them.
+    pub environment_variables: Vec<(String, String)>,
+    /// (log node, level as the API spells it).
+    pub app_log_levels: Vec<(String, String)>,
+    pub runtime_metrics: Option<RuntimeMetrics>,
+    pub deployment_strategy: Option<DeploymentStrategy>,
+    pub annotations: Vec<ManifestAnnotation>,
+    /// The admin password, only when it must be sent (its Secret changed since it was last
+    /// sent); never in Debug output.
+    pub admin_password: Option<AdminPassword>,
+}
+
+/// An admin password to send, and the Secret version it came from.
+#[derive(Clone, PartialEq)]
+pub struct AdminPassword {
+    /// Base64, as the API takes it.
+    pub encoded: String,
+    /// What `status.adminPasswordVersion` records once it was sent.
+    pub version: String,
 }
 
 impl fmt::Debug for Desired {
@@ -39,6 +69,27 @@ impl fmt::Debug for Desired {
                     .iter()
                     .map(|(n, _)| n.as_str())
                     .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for PrivateDesired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PrivateDesired")
+            .field("core_resources", &self.core_resources)
+            .field(
+                "environment_variables",
+                &self
+                    .environment_variables
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .field("app_log_levels", &self.app_log_levels)
+            .field(
+                "admin_password",
+                &self.admin_password.as_ref().map(|_| "<redacted>"),
             )
             .finish_non_exhaustive()
     }
@@ -78,6 +129,7 @@ impl Desired {
                 .map(|s| (s.name.clone(), s.value.clone()))
                 .collect(),
             tags: spec.tags.clone(),
+            private: PrivateDesired::default(),
         }
     }
 }
@@ -212,9 +264,226 @@ pub fn unknown_model_names(current: &v4::EnvironmentManifest, desired: &Desired)
     constants.chain(events).cloned().collect()
 }
 
-/// Writes the desired package, constants, scheduled events, custom runtime settings and
-/// instance count into a v4 manifest; every other field is kept exactly as it was. Returns the
-/// names of what changed.
+/// Puts `want` into `list`, replacing the item with the same key; items the spec does not name
+/// are kept. True when the list changed.
+fn upsert<T: PartialEq>(list: &mut Vec<T>, want: T, same_key: impl Fn(&T, &T) -> bool) -> bool {
+    match list.iter_mut().find(|item| same_key(item, &want)) {
+        Some(item) if *item == want => false,
+        Some(item) => {
+            *item = want;
+            true
+        }
+        None => {
+            list.push(want);
+            true
+        }
+    }
+}
+
+/// Upserts each `(label, item)` of `wants` into `list`, naming each change in `changed`.
+fn upsert_all<T: PartialEq>(
+    list: &mut Vec<T>,
+    wants: impl IntoIterator<Item = (String, T)>,
+    same_key: impl Fn(&T, &T) -> bool,
+    changed: &mut Vec<String>,
+) {
+    for (label, want) in wants {
+        if upsert(list, want, &same_key) {
+            changed.push(label);
+        }
+    }
+}
+
+/// Sets `field` to `want` when the spec sets it; true when that changed it.
+fn set_if<T: PartialEq>(field: &mut Option<T>, want: Option<T>) -> bool {
+    match want {
+        Some(want) if field.as_ref() != Some(&want) => {
+            *field = Some(want);
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Whether two of Mendix's decimal amounts ("0.5", "0.50") are the same number, so a value
+/// Mendix writes back in another form is not sent again on every reconcile.
+fn same_amount(a: &str, b: &str) -> bool {
+    a == b || matches!((a.trim().parse::<f64>(), b.trim().parse::<f64>()), (Ok(x), Ok(y)) if x == y)
+}
+
+fn resource_amounts(
+    current: &v4::CoreResource,
+    want: &crate::crd::environment::ResourceAmounts,
+) -> Option<v4::CoreResource> {
+    let storage_same = match (&current.ephemeral_storage, &want.ephemeral_storage) {
+        (_, None) => true,
+        (Some(a), Some(b)) => same_amount(a, b),
+        (None, Some(_)) => false,
+    };
+    if same_amount(&current.cpu, &want.cpu)
+        && same_amount(&current.memory, &want.memory)
+        && storage_same
+    {
+        return None;
+    }
+    Some(v4::CoreResource {
+        cpu: want.cpu.clone(),
+        memory: want.memory.clone(),
+        ephemeral_storage: want
+            .ephemeral_storage
+            .clone()
+            .or_else(|| current.ephemeral_storage.clone()),
+    })
+}
+
+/// The spec's strategy type as the API spells it.
+fn strategy_type(t: StrategyType) -> &'static str {
+    match t {
+        StrategyType::Default => "Default",
+        StrategyType::ReducedAppDowntime => "Reduced App Downtime",
+    }
+}
+
+/// Writes the Private Cloud manifest fields of `spec.privateCloud` into `env`.
+fn merge_private(env: &mut v4::EnvironmentSpec, want: &PrivateDesired, changed: &mut Vec<String>) {
+    if let Some(resources) = &want.core_resources {
+        let current = &mut env.container.core_resources;
+        let mut touched = false;
+        if let Some(next) = resource_amounts(&current.requests, &resources.requests) {
+            current.requests = next;
+            touched = true;
+        }
+        if let Some(next) = resource_amounts(&current.limits, &resources.limits) {
+            current.limits = next;
+            touched = true;
+        }
+        if touched {
+            changed.push("core resources".into());
+        }
+    }
+    if !want.environment_variables.is_empty() || want.admin_password.is_some() {
+        let runtime = env.runtime.get_or_insert_with(Default::default);
+        if !want.environment_variables.is_empty() {
+            upsert_all(
+                runtime.environment_variables.get_or_insert_with(Vec::new),
+                want.environment_variables.iter().map(|(name, value)| {
+                    (
+                        format!("environment variable {name}"),
+                        v4::NameValue {
+                            name: name.clone(),
+                            value: Some(value.clone()),
+                        },
+                    )
+                }),
+                |a, b| a.name == b.name,
+                changed,
+            );
+        }
+        if let Some(password) = &want.admin_password {
+            runtime.mx_admin_password = Some(password.encoded.clone());
+            changed.push("admin password".into());
+        }
+    }
+    if !want.app_log_levels.is_empty() {
+        upsert_all(
+            env.deployment.app_log_levels.get_or_insert_with(Vec::new),
+            want.app_log_levels.iter().map(|(name, level)| {
+                (
+                    format!("log level {name}"),
+                    v4::AppLogLevel {
+                        name: name.clone(),
+                        level: level.clone(),
+                    },
+                )
+            }),
+            |a, b| a.name == b.name,
+            changed,
+        );
+    }
+    if !want.annotations.is_empty() {
+        upsert_all(
+            env.annotations.get_or_insert_with(Vec::new),
+            want.annotations.iter().map(|a| {
+                let kind = format!("{:?}", a.r#type);
+                (
+                    format!("annotation {}", a.key),
+                    v4::Annotation {
+                        key: a.key.clone(),
+                        value: a.value.clone(),
+                        annotation_type: Some(kind),
+                    },
+                )
+            }),
+            |a, b| a.key == b.key && a.annotation_type == b.annotation_type,
+            changed,
+        );
+    }
+    if let Some(metrics) = &want.runtime_metrics {
+        let current = env.runtime_metrics_configuration.get_or_insert_with(|| {
+            v4::RuntimeMetricsConfiguration {
+                mode: None,
+                interval: None,
+                mx_agent_config: None,
+                mx_agent_instrumentation_config: None,
+                extra: Default::default(),
+            }
+        });
+        let mode = metrics.mode.map(|m| format!("{m:?}").to_lowercase());
+        if set_if(&mut current.mode, mode)
+            | set_if(&mut current.interval, metrics.interval.clone())
+            | set_if(
+                &mut current.mx_agent_config,
+                metrics.mx_agent_config.clone(),
+            )
+            | set_if(
+                &mut current.mx_agent_instrumentation_config,
+                metrics.mx_agent_instrumentation_config.clone(),
+            )
+        {
+            changed.push("runtime metrics".into());
+        }
+    }
+    if let Some(strategy) = &want.deployment_strategy {
+        let current = env
+            .deployment_strategy
+            .get_or_insert_with(|| v4::DeploymentStrategy {
+                runtime_deployment_strategy_type: None,
+                switch_over_threshold: None,
+                max_surge: None,
+                max_unavailable: None,
+                pod_disruption_min_available: None,
+                pod_disruption_max_unavailable: None,
+                extra: Default::default(),
+            });
+        let percent = |v: Option<i32>| v.map(i64::from);
+        if set_if(
+            &mut current.runtime_deployment_strategy_type,
+            strategy.r#type.map(|t| strategy_type(t).to_string()),
+        ) | set_if(
+            &mut current.switch_over_threshold,
+            percent(strategy.switch_over_threshold),
+        ) | set_if(&mut current.max_surge, percent(strategy.max_surge))
+            | set_if(
+                &mut current.max_unavailable,
+                percent(strategy.max_unavailable),
+            )
+            | set_if(
+                &mut current.pod_disruption_min_available,
+                percent(strategy.pod_disruption_min_available),
+            )
+            | set_if(
+                &mut current.pod_disruption_max_unavailable,
+                percent(strategy.pod_disruption_max_unavailable),
+            )
+        {
+            changed.push("deployment strategy".into());
+        }
+    }
+}
+
+/// Writes the desired package, constants, scheduled events, custom runtime settings, the
+/// Private Cloud manifest fields and the instance count into a v4 manifest; every other field
+/// is kept exactly as it was. Returns the names of what changed.
 pub fn merge_manifest(
     current: &v4::EnvironmentManifest,
     desired: &Desired,
@@ -228,68 +497,58 @@ pub fn merge_manifest(
         changed.push("package".to_string());
     }
     if !desired.constants.is_empty() {
-        let constants = deployment.constants.get_or_insert_with(Vec::new);
-        for (name, value) in &desired.constants {
-            match constants.iter_mut().find(|c| &c.name == name) {
-                Some(c) if c.value.as_deref() != Some(value.as_str()) => {
-                    c.value = Some(value.clone());
-                    changed.push(name.clone());
-                }
-                Some(_) => {}
-                None => {
-                    constants.push(v4::Constant {
+        upsert_all(
+            deployment.constants.get_or_insert_with(Vec::new),
+            desired.constants.iter().map(|(name, value)| {
+                (
+                    name.clone(),
+                    v4::Constant {
                         name: name.clone(),
                         value: Some(value.clone()),
-                    });
-                    changed.push(name.clone());
-                }
-            }
-        }
+                    },
+                )
+            }),
+            |a, b| a.name == b.name,
+            &mut changed,
+        );
     }
     if !desired.scheduled_events.is_empty() {
-        let events = deployment.scheduled_events.get_or_insert_with(Vec::new);
-        for (name, enabled) in &desired.scheduled_events {
-            match events.iter_mut().find(|e| &e.name == name) {
-                Some(e) if e.enabled != *enabled => {
-                    e.enabled = *enabled;
-                    changed.push(name.clone());
-                }
-                Some(_) => {}
-                None => {
-                    events.push(v4::ScheduledEvent {
+        upsert_all(
+            deployment.scheduled_events.get_or_insert_with(Vec::new),
+            desired.scheduled_events.iter().map(|(name, enabled)| {
+                (
+                    name.clone(),
+                    v4::ScheduledEvent {
                         name: name.clone(),
                         enabled: *enabled,
-                    });
-                    changed.push(name.clone());
-                }
-            }
-        }
+                    },
+                )
+            }),
+            |a, b| a.name == b.name,
+            &mut changed,
+        );
     }
     if !desired.custom_settings.is_empty() {
-        let runtime = next.environment.runtime.get_or_insert_with(|| v4::Runtime {
-            runtime_version: None,
-            environment_variables: None,
-            custom_runtime_settings: None,
-            extra: Default::default(),
-        });
-        let settings = runtime.custom_runtime_settings.get_or_insert_with(Vec::new);
-        for (name, value) in &desired.custom_settings {
-            match settings.iter_mut().find(|s| &s.name == name) {
-                Some(s) if s.value.as_deref() != Some(value.as_str()) => {
-                    s.value = Some(value.clone());
-                    changed.push(name.clone());
-                }
-                Some(_) => {}
-                None => {
-                    settings.push(v4::NameValue {
+        let runtime = next
+            .environment
+            .runtime
+            .get_or_insert_with(Default::default);
+        upsert_all(
+            runtime.custom_runtime_settings.get_or_insert_with(Vec::new),
+            desired.custom_settings.iter().map(|(name, value)| {
+                (
+                    name.clone(),
+                    v4::NameValue {
                         name: name.clone(),
                         value: Some(value.clone()),
-                    });
-                    changed.push(name.clone());
-                }
-            }
-        }
+                    },
+                )
+            }),
+            |a, b| a.name == b.name,
+            &mut changed,
+        );
     }
+    merge_private(&mut next.environment, &desired.private, &mut changed);
     if next.environment.container.instances != instances {
         next.environment.container.instances = instances;
         changed.push("instances".to_string());
@@ -317,6 +576,7 @@ mod tests {
             scheduled_events: vec![("M.Job".into(), true)],
             custom_settings: vec![("SessionTimeout".into(), "600000".into())],
             tags: None,
+            private: PrivateDesired::default(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! The `MendixEnvironment` reconciler: resolve the desired state (package, Secret constants) →
 //! production guard → one step on Mendix Cloud (v1) or Private Cloud (v4) → write status.
-//! Deleting a MendixEnvironment stops managing the environment; it never deletes it in Mendix.
+//! Deleting a MendixEnvironment stops managing the environment; with `deletionPolicy: Delete`
+//! (Private Cloud only) it deletes the remote environment first, never a production one
+//! without `production: true`.
 
 pub mod cloud;
 pub mod desired;
@@ -20,10 +22,11 @@ use kube::runtime::reflector::ObjectRef;
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
 use super::Context;
+use super::deletion::{Cleanup, under_policy};
 use super::error::Error;
 use super::secrets::{self, Credentials, Platform};
 use super::status::StatusWriter;
-use super::verdict::{Verdict, next_action, now, reconcile_requested_at, settle};
+use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
@@ -32,6 +35,7 @@ use crate::crd::environment::{
 use crate::crd::{
     ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind,
 };
+use kube::runtime::finalizer::Event as FinalizerEvent;
 
 pub const KIND: &str = <MendixEnvironment as crate::crd::Observed>::KIND;
 
@@ -190,27 +194,9 @@ async fn converge(
         Resolved::Ready(desired) => desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
     };
-    let namespace = env
-        .namespace()
-        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-    let platform = if env.spec.target.mendix_cloud.is_some() {
-        Platform::MendixCloud
-    } else {
-        Platform::PrivateCloud
-    };
-    let creds = match secrets::load(
-        &ctx.client,
-        &namespace,
-        &env.spec.credentials_secret_ref.name,
-        platform,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(err) => match err.stalled_reason() {
-            Some(reason) => return Ok(Verdict::stalled(reason, err.to_string())),
-            None => return Err(err.into()),
-        },
+    let creds = match credentials(env, ctx).await? {
+        Ok(creds) => creds,
+        Err(verdict) => return Ok(verdict),
     };
     match (
         &env.spec.target.mendix_cloud,
@@ -230,12 +216,16 @@ async fn converge(
             .await
         }
         (_, Some(target), Credentials::Private(pat)) => {
+            let place = match resolve::private_place(env, ctx, target).await? {
+                Ok(place) => place,
+                Err(verdict) => return Ok(verdict),
+            };
             private::converge(
                 env,
                 ctx,
                 writer,
                 &ctx.mendix.pc_deploy(pat),
-                target,
+                &place,
                 &desired,
                 status,
             )
@@ -248,19 +238,117 @@ async fn converge(
     }
 }
 
+/// The credentials for the environment's platform; a missing or incomplete Secret stalls.
+async fn credentials(
+    env: &MendixEnvironment,
+    ctx: &Context,
+) -> Result<Result<Credentials, Verdict>, Error> {
+    let namespace = env
+        .namespace()
+        .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+    let platform = if env.spec.target.mendix_cloud.is_some() {
+        Platform::MendixCloud
+    } else {
+        Platform::PrivateCloud
+    };
+    match secrets::load(
+        &ctx.client,
+        &namespace,
+        &env.spec.credentials_secret_ref.name,
+        platform,
+    )
+    .await
+    {
+        Ok(c) => Ok(Ok(c)),
+        Err(err) => match err.stalled_reason() {
+            Some(reason) => Ok(Err(Verdict::stalled(reason, err.to_string()))),
+            None => Err(err.into()),
+        },
+    }
+}
+
+/// Deleting with `deletionPolicy: Delete`: the remote Private Cloud environment goes first.
+async fn cleanup(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+    writer: &mut StatusWriter<MendixEnvironment>,
+) -> Result<Cleanup, Error> {
+    let Some(target) = &env.spec.target.private_cloud else {
+        return Ok(Cleanup::Done);
+    };
+    if super::verdict::is_paused(env) {
+        return Ok(Cleanup::Wait(Verdict::new(
+            Outcome::progressing(
+                "Paused",
+                "paused: the remote environment is deleted when annotation mendixops.io/paused is removed",
+            ),
+            ctx.settings.resync,
+        )));
+    }
+    let keep = |why: String| async move {
+        super::deletion::retain(env, ctx, why).await;
+        Ok(Cleanup::Done)
+    };
+    let pat = match credentials(env, ctx).await? {
+        Ok(Credentials::Private(pat)) => pat,
+        Ok(Credentials::Cloud(_)) => return Ok(Cleanup::Done),
+        Err(verdict) => {
+            let message = match verdict.outcome {
+                Outcome::Stalled { message, .. } => message,
+                _ => String::new(),
+            };
+            return keep(format!(
+                "the remote environment is kept in Mendix: {message}; delete it in the Mendix Portal if it is no longer needed"
+            ))
+            .await;
+        }
+    };
+    let place = match resolve::deleting_place(env, ctx, target).await? {
+        Some(place) => place,
+        None => {
+            return keep(
+                "the remote environment is kept in Mendix: its MendixNamespace is gone, so which namespace it is in is unknown; delete it in the Mendix Portal if it is no longer needed".into(),
+            )
+            .await;
+        }
+    };
+    private::cleanup(
+        env,
+        ctx,
+        writer,
+        &ctx.mendix.pc_deploy(&pat),
+        &place,
+        status,
+    )
+    .await
+}
+
 /// Reconciles one MendixEnvironment.
 pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
     super::shell::reconcile(env.as_ref(), &ctx, reconcile_inner(&env, &ctx)).await
 }
 
-async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Action, Error> {
-    if env.metadata.deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
+async fn reconcile_inner(env: &Arc<MendixEnvironment>, ctx: &Context) -> Result<Action, Error> {
     let namespace = env
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
+    under_policy(&api, env.clone(), env.spec.deletion_policy, |event| async {
+        match event {
+            FinalizerEvent::Apply(env) => apply(&env, ctx, &api).await,
+            FinalizerEvent::Cleanup(env) => delete(&env, ctx, &api).await,
+        }
+    })
+    .await
+}
+
+/// Converges and writes status.
+async fn apply(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &Api<MendixEnvironment>,
+) -> Result<Action, Error> {
     let mut status = env.status.clone().unwrap_or_default();
     let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
     let verdict = settle(
@@ -272,8 +360,38 @@ async fn reconcile_inner(env: &MendixEnvironment, ctx: &Context) -> Result<Actio
     Ok(next_action(&verdict, ctx.settings.resync))
 }
 
+/// Runs the deletion; the finalizer is removed only when it reports Done.
+async fn delete(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    api: &Api<MendixEnvironment>,
+) -> Result<Action, Error> {
+    let mut status = env.status.clone().unwrap_or_default();
+    let mut writer = StatusWriter::new(api.clone(), env, env.status.as_ref())?;
+    let verdict = match cleanup(env, ctx, &mut status, &mut writer).await {
+        Ok(Cleanup::Done) => return Ok(Action::await_change()),
+        Ok(Cleanup::Wait(verdict)) => verdict,
+        Err(Error::Mendix(err)) => Verdict::new(
+            Outcome::progressing(
+                "MendixUnavailable",
+                format!("cannot delete the remote environment yet: {err}"),
+            ),
+            ctx.settings.poll.max,
+        ),
+        Err(other) => return Err(other),
+    };
+    write_status(env, ctx, &mut writer, &mut status, &verdict.outcome, false).await?;
+    Err(Error::CleanupPending(requeue_after(
+        &verdict,
+        ctx.settings.resync,
+    )))
+}
+
 pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(env.as_ref()).entered();
+    if let Some(after) = error.cleanup_pending() {
+        return Action::requeue(after);
+    }
     super::verdict::retry_after_failure(env.as_ref(), error, &ctx)
 }
 

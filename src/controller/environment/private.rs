@@ -1,7 +1,8 @@
-//! Converging a Private Cloud environment through the Deploy API v4: one PUT of the whole
-//! manifest when anything differs (every field the spec does not manage kept as it was), the
-//! job followed, then a GET confirms the manifest and `container.state`. A restart is an
-//! instance scale to 0 and back, resumed from status if the operator stops half-way.
+//! Converging a Private Cloud environment through the Deploy API v4: created from
+//! `spec.privateCloud.create` when it does not exist, then one PUT of the whole manifest when
+//! anything differs (every field the spec does not manage kept as it was), the job followed,
+//! then a GET confirms the manifest and `container.state`. A restart is an instance scale to 0
+//! and back, resumed from status if the operator stops half-way.
 
 use std::time::Duration;
 
@@ -11,20 +12,23 @@ use kube::runtime::events::EventType;
 use super::desired::{
     Desired, merge_manifest, private_instances, production_guard, unknown_model_names,
 };
+use super::resolve::PcPlace;
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
+use crate::controller::deletion::Cleanup;
 use crate::controller::error::Error;
+use crate::controller::jobs::{Followed, earlier_request_pending, follow_job};
 use crate::controller::status::StatusWriter;
 use crate::controller::verdict::{
-    Verdict, age, is_paused, now, stall_or_retry, stalled_by, start_operation,
+    Verdict, is_paused, now, stall_or_retry, stalled_by, start_operation,
 };
 use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
-    MendixEnvironment, MendixEnvironmentStatus, PrivateCloudEnvironment, RunState,
+    CoreResources, MendixEnvironment, MendixEnvironmentStatus, PrivateCloudCreate, RunState,
 };
 use crate::crd::{OperationKind, OperationStatus};
 use mendix_client::private_cloud_v4::PcDeploy;
-use mendix_client::private_cloud_v4::types::{ContainerState, EnvironmentManifest, JobStatus};
+use mendix_client::private_cloud_v4::types::{self as v4, ContainerState, EnvironmentManifest};
 
 /// Where a restart (a scale to 0 instances, then back) stands: the phase its operation
 /// records in status.
@@ -80,16 +84,22 @@ fn restart_step(phase: Option<RestartPhase>, instances: u32, state: ContainerSta
     }
 }
 
-/// Poll intervals to wait for a PUT whose job id was never recorded before sending it again.
-const UNRECORDED_JOB_POLLS: i32 = 3;
-
-/// How long that is. Measured in time since the PUT was recorded, not in reconciles: several
-/// reconciles can run within one poll interval.
-fn unrecorded_job_wait(poll: &crate::controller::schedule::PollSchedule) -> Duration {
-    (0..UNRECORDED_JOB_POLLS).map(|n| poll.interval(n)).sum()
+/// The Private Cloud environment being converged: the API, where it lives, what it should be.
+#[derive(Clone, Copy)]
+struct Remote<'a> {
+    api: &'a PcDeploy,
+    place: &'a PcPlace,
+    desired: &'a Desired,
 }
 
-/// Sends one manifest PUT, recording the operation first and its job after.
+/// Whether a manifest is sent to create the environment (POST) or to update it (PUT).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ManifestWrite {
+    Create,
+    Update,
+}
+
+/// Sends one manifest (PUT, or POST to create), recording the operation first and its job after.
 ///
 /// When the same step is already recorded without a job id, the previous PUT may have been
 /// accepted and its answer lost: the status write after it failed (this process then still
@@ -97,44 +107,46 @@ fn unrecorded_job_wait(poll: &crate::controller::schedule::PollSchedule) -> Dura
 /// operator stopped. An unknown job is invisible until it applies, so wait a few polls, counted
 /// from when the step was recorded, for the manifest to change before sending the same PUT
 /// again: a second PUT would apply the manifest twice.
-async fn put_manifest(
+async fn send_manifest(
     env: &MendixEnvironment,
     ctx: &Context,
     writer: &mut StatusWriter<MendixEnvironment>,
-    (api, target): (&PcDeploy, &PrivateCloudEnvironment),
+    Remote {
+        api,
+        place,
+        desired,
+    }: Remote<'_>,
     manifest: &EnvironmentManifest,
     mut op: OperationStatus,
     status: &mut MendixEnvironmentStatus,
 ) -> Result<Verdict, Error> {
+    let write = if op.kind == OperationKind::Create {
+        ManifestWrite::Create
+    } else {
+        ManifestWrite::Update
+    };
     let message = op.step.clone().unwrap_or_default();
-    if let Some(recorded) = status.operation.as_mut().filter(|r| {
-        r.job_id.is_none()
-            && r.kind == op.kind
-            && r.phase == op.phase
-            && age(r) < unrecorded_job_wait(&ctx.settings.poll)
-    }) {
-        let after = ctx.settings.poll.interval(recorded.polls);
-        recorded.polls += 1;
-        return Ok(Verdict::new(
-            Outcome::progressing(
-                "UpdatingManifest",
-                format!("{message} (waiting for an earlier request to apply)"),
-            ),
-            after,
-        ));
+    if let Some(verdict) =
+        earlier_request_pending(&mut status.operation, &op, "UpdatingManifest", ctx)
+    {
+        return Ok(verdict);
     }
     op.polls = 0;
     op.started_at = MicroTime(now());
     record_operation(env, ctx, writer, status, op.clone(), "UpdatingManifest").await?;
-    match api
-        .update_environment(
-            &target.app_id,
-            &target.namespace_id,
-            &target.environment_id,
-            manifest,
-        )
-        .await
-    {
+    let sent = match write {
+        ManifestWrite::Create => api.create_environment(&place.app_id, manifest).await,
+        ManifestWrite::Update => {
+            api.update_environment(
+                &place.app_id,
+                &place.namespace_id,
+                &place.environment_id,
+                manifest,
+            )
+            .await
+        }
+    };
+    match sent {
         Ok(job) => {
             if let Some(uid) = env.metadata.uid.as_deref() {
                 ctx.unrecorded_jobs.remember(uid, &op, &job.id);
@@ -142,6 +154,19 @@ async fn put_manifest(
             op.job_id = Some(job.id.clone());
             crate::controller::shell::operation_started(&op);
             status.operation = Some(op);
+            // Mendix never shows the admin password back: what was sent is recorded instead.
+            if manifest
+                .environment
+                .runtime
+                .as_ref()
+                .is_some_and(|r| r.mx_admin_password.is_some())
+            {
+                status.admin_password_version = desired
+                    .private
+                    .admin_password
+                    .as_ref()
+                    .map(|p| p.version.clone());
+            }
             Ok(Verdict::new(
                 Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),
                 ctx.settings.poll.first,
@@ -151,9 +176,139 @@ async fn put_manifest(
             if stalled_by(&err, "").is_some() {
                 status.operation = None;
             }
-            stall_or_retry(err, "updating the environment manifest")
+            stall_or_retry(
+                err,
+                match write {
+                    ManifestWrite::Create => "creating the environment",
+                    ManifestWrite::Update => "updating the environment manifest",
+                },
+            )
         }
     }
+}
+
+/// The manifest of a new environment: what `spec.privateCloud.create` and the place say, with
+/// the required fields Mendix has no default for; the rest of the spec is merged in after.
+fn new_manifest(
+    place: &PcPlace,
+    create: &PrivateCloudCreate,
+    resources: &CoreResources,
+    cluster_id: String,
+    namespace: String,
+) -> EnvironmentManifest {
+    let amounts = |a: &crate::crd::environment::ResourceAmounts| v4::CoreResource {
+        cpu: a.cpu.clone(),
+        memory: a.memory.clone(),
+        ephemeral_storage: a.ephemeral_storage.clone(),
+    };
+    EnvironmentManifest {
+        manifest_version: NEW_MANIFEST_VERSION.into(),
+        environment: v4::EnvironmentSpec {
+            id: place.environment_id.clone(),
+            properties: v4::EnvironmentProperties {
+                name: create.name.clone(),
+                production: create.production.unwrap_or(false),
+                default_studio_target: create.default_studio_target.unwrap_or(false),
+                secrets_store_enabled: create.secrets_store_enabled.unwrap_or(false),
+                environment_purpose: create.purpose.map(|p| format!("{p:?}")),
+                extra: Default::default(),
+            },
+            deployment: v4::Deployment {
+                app_url: create.app_url.clone(),
+                package_id: String::new(),
+                constants: None,
+                scheduled_events: None,
+                app_log_levels: None,
+                extra: Default::default(),
+            },
+            container: v4::Container {
+                state: None,
+                instances: 0,
+                last_running_instance_count: None,
+                core_resources: v4::CoreResources {
+                    limits: amounts(&resources.limits),
+                    requests: amounts(&resources.requests),
+                },
+                extra: Default::default(),
+            },
+            provider: v4::Provider {
+                cluster_id,
+                namespace,
+                namespace_id: Some(place.namespace_id.clone()),
+                extra: Default::default(),
+            },
+            services: create
+                .services
+                .iter()
+                .map(|s| v4::Service {
+                    name: s.name.clone(),
+                    plan: format!("{:?}", s.plan),
+                    config: format!(
+                        "{{type: \"{}\"}}",
+                        format!("{:?}", s.service_type).to_lowercase()
+                    ),
+                })
+                .collect(),
+            runtime: None,
+            annotations: None,
+            runtime_metrics_configuration: None,
+            deployment_strategy: None,
+            extra: Default::default(),
+        },
+        extra: Default::default(),
+    }
+}
+
+/// The manifest version sent with a new environment (the contract's example).
+const NEW_MANIFEST_VERSION: &str = "2.0.0";
+
+/// The environment does not exist: create it from `spec.privateCloud.create`, or stall.
+async fn create(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    remote: Remote<'_>,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Verdict, Error> {
+    let place = remote.place;
+    let settings = env.spec.private_cloud.as_ref();
+    let (Some(create), Some(resources)) = (
+        settings.and_then(|p| p.create.as_ref()),
+        settings.and_then(|p| p.core_resources.as_ref()),
+    ) else {
+        return Ok(Verdict::stalled(
+            "EnvironmentNotFound",
+            format!(
+                "environment {} in namespace {} of app {} does not exist: check spec.target.privateCloud, or set spec.privateCloud.create and coreResources to have the operator create it",
+                place.environment_id, place.namespace_id, place.app_id
+            ),
+        ));
+    };
+    let (Some(cluster_id), Some(namespace)) = (place.cluster_id.clone(), place.namespace.clone())
+    else {
+        return Ok(Verdict::stalled(
+            "InvalidSpec",
+            "spec.privateCloud.create needs clusterId and namespace, or use spec.target.privateCloud.namespaceRef",
+        ));
+    };
+    let what = format!("creating environment {}", place.environment_id);
+    if let Some(verdict) = super::before_change(env, ctx, &what).await {
+        return Ok(verdict);
+    }
+    let skeleton = new_manifest(place, create, resources, cluster_id, namespace);
+    let instances = private_instances(remote.desired, &skeleton.environment.container);
+    let (manifest, _) = merge_manifest(&skeleton, remote.desired, instances);
+    ctx.event(env, EventType::Normal, "Creating", "Create", what.clone())
+        .await;
+    let op = start_operation(
+        OperationKind::Create,
+        format!(
+            "creating environment {} with {}",
+            place.environment_id,
+            version_label(remote.desired)
+        ),
+    );
+    send_manifest(env, ctx, writer, remote, &manifest, op, status).await
 }
 
 pub async fn converge(
@@ -161,86 +316,58 @@ pub async fn converge(
     ctx: &Context,
     writer: &mut StatusWriter<MendixEnvironment>,
     api: &PcDeploy,
-    target: &PrivateCloudEnvironment,
+    place: &PcPlace,
     desired: &Desired,
     status: &mut MendixEnvironmentStatus,
 ) -> Result<Verdict, Error> {
-    let (app, namespace, id) = (&target.app_id, &target.namespace_id, &target.environment_id);
+    let (app, namespace, id) = (&place.app_id, &place.namespace_id, &place.environment_id);
+    let remote = Remote {
+        api,
+        place,
+        desired,
+    };
     let version = version_label(desired);
     let poll = |polls: i32| ctx.settings.poll.interval(polls);
 
-    // A job this process started but whose status write failed: follow it, never resend.
-    if let Some(uid) = env.metadata.uid.as_deref() {
-        match status.operation.as_mut() {
-            Some(op) if op.job_id.is_none() => {
-                op.job_id = ctx.unrecorded_jobs.recall(uid, op);
-            }
-            _ => ctx.unrecorded_jobs.forget(uid),
-        }
-    }
     // A job in flight: follow it before reading anything else.
-    if let Some(mut op) = status.operation.clone().filter(|o| o.job_id.is_some()) {
-        let job_id = op.job_id.clone().unwrap_or_default();
-        let job = match api.get_job(&job_id).await {
-            Ok(job) => job,
-            Err(err) => return stall_or_retry(err, &format!("following job {job_id}")),
+    let failed =
+        match follow_job(env.metadata.uid.as_deref(), ctx, api, &mut status.operation).await {
+            Followed::NoJob => None,
+            Followed::Finished(op) => {
+                if op.kind == OperationKind::Create {
+                    status.created = Some(true);
+                    status.operation = None;
+                    ctx.event(
+                        env,
+                        EventType::Normal,
+                        "Created",
+                        "Create",
+                        format!("environment {id} was created"),
+                    )
+                    .await;
+                }
+                None
+            }
+            Followed::Failed(op, message) => Some((op, message)),
+            Followed::Waiting(verdict) => return verdict,
         };
-        if matches!(job.status, JobStatus::Finished | JobStatus::Failed)
-            && let Some(uid) = env.metadata.uid.as_deref()
-        {
-            ctx.unrecorded_jobs.forget(uid);
-        }
-        match job.status {
-            JobStatus::Finished => {
-                op.job_id = None;
-                op.polls = 0;
-                status.operation = Some(op);
-            }
-            JobStatus::Failed => {
-                status.operation = None;
-                let message = job.failure_message().unwrap_or_default();
-                ctx.event(
-                    env,
-                    EventType::Warning,
-                    "ManifestUpdateFailed",
-                    "UpdateManifest",
-                    message.clone(),
-                )
-                .await;
-                return Ok(Verdict::stalled(
-                    "ManifestUpdateFailed",
-                    format!(
-                        "Mendix could not apply the environment manifest: {message}; fix the spec and apply it again"
-                    ),
-                ));
-            }
-            _ => {
-                let after = poll(op.polls);
-                op.polls += 1;
-                let message = format!(
-                    "{} (job {job_id} {:?})",
-                    op.step.clone().unwrap_or_default(),
-                    job.status
-                )
-                .to_lowercase();
-                status.operation = Some(op);
-                return Ok(Verdict::new(
-                    Outcome::progressing("UpdatingManifest", message),
-                    after,
-                ));
-            }
+    if let Some((op, message)) = &failed {
+        // What was sent may not have been applied: send the admin password again next time.
+        status.admin_password_version = None;
+        if op.kind != OperationKind::Create {
+            return Ok(manifest_failed(env, ctx, "ManifestUpdateFailed", "UpdateManifest",
+                format!("Mendix could not apply the environment manifest: {message}; fix the spec and apply it again")).await);
         }
     }
 
     let manifest = match api.get_environment(app, namespace, id).await {
         Ok(m) => m,
         Err(err) if err.is_not_found() => {
-            return Ok(Verdict::stalled(
-                "EnvironmentNotFound",
-                format!(
-                    "environment {id} in namespace {namespace} of app {app} does not exist: check spec.target.privateCloud"
-                ),
-            ));
+            if let Some((_, message)) = failed {
+                return Ok(manifest_failed(env, ctx, "CreateFailed", "Create",
+                    format!("Mendix could not create environment {id}: {message}; fix the spec and apply it again")).await);
+            }
+            return create(env, ctx, writer, remote, status).await;
         }
         Err(err) => return stall_or_retry(err, &format!("reading environment {id}")),
     };
@@ -294,7 +421,7 @@ pub async fn converge(
             RestartStep::ScaleDown => {
                 let mut down = manifest.clone();
                 down.environment.container.instances = 0;
-                return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
+                return send_manifest(env, ctx, writer, remote, &down, op, status).await;
             }
             RestartStep::ScaleUp => {
                 let mut up = manifest.clone();
@@ -304,7 +431,7 @@ pub async fn converge(
                     "restart 2/2: scaling back to {} instance(s)",
                     instances.max(1)
                 ));
-                return put_manifest(env, ctx, writer, (api, target), &up, op, status).await;
+                return send_manifest(env, ctx, writer, remote, &up, op, status).await;
             }
             RestartStep::WaitReady => {
                 let after = poll(op.polls);
@@ -363,7 +490,7 @@ pub async fn converge(
         );
         // Pods are replaced when the manifest changes, which satisfies a restart request.
         op.intent = restart_token;
-        return put_manifest(env, ctx, writer, (api, target), &next, op, status).await;
+        return send_manifest(env, ctx, writer, remote, &next, op, status).await;
     }
 
     // The manifest matches: wait for the environment to be Ready.
@@ -426,7 +553,7 @@ pub async fn converge(
                 "restarting by scaling to 0 and back".into(),
             )
             .await;
-            return put_manifest(env, ctx, writer, (api, target), &down, op, status).await;
+            return send_manifest(env, ctx, writer, remote, &down, op, status).await;
         }
     }
 
@@ -438,6 +565,121 @@ pub async fn converge(
         Outcome::ready(if instances > 0 { "Running" } else { "Stopped" }, message),
         Duration::ZERO,
     ))
+}
+
+/// Deletes the remote environment (`deletionPolicy: Delete`): never a production one without
+/// `production: true`; the delete job is recorded in status and followed until a read says
+/// the environment is gone.
+pub async fn cleanup(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    writer: &mut StatusWriter<MendixEnvironment>,
+    api: &PcDeploy,
+    place: &PcPlace,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Cleanup, Error> {
+    let (app, namespace, id) = (&place.app_id, &place.namespace_id, &place.environment_id);
+    match follow_job(env.metadata.uid.as_deref(), ctx, api, &mut status.operation).await {
+        Followed::Waiting(verdict) => return verdict.map(Cleanup::Wait),
+        Followed::Failed(op, message) if op.kind == OperationKind::Delete => {
+            let force = if env
+                .spec
+                .private_cloud
+                .as_ref()
+                .is_some_and(|p| p.force_delete)
+            {
+                ""
+            } else {
+                ", or set spec.privateCloud.forceDelete: true"
+            };
+            let message = format!(
+                "Mendix could not delete environment {id}: {message}; fix the cause{force}, or remove finalizer mendixops.io/cleanup to keep it in Mendix"
+            );
+            ctx.event(
+                env,
+                EventType::Warning,
+                "DeleteFailed",
+                "Delete",
+                message.clone(),
+            )
+            .await;
+            // Looked at again on the resync, not sooner: the cause is for a person to fix.
+            return Ok(Cleanup::Wait(Verdict::new(
+                Outcome::stalled("DeleteFailed", message),
+                ctx.settings.resync,
+            )));
+        }
+        _ => {}
+    }
+    let manifest = match api.get_environment(app, namespace, id).await {
+        Ok(manifest) => manifest,
+        Err(err) if err.is_not_found() => {
+            status.operation = None;
+            ctx.event(
+                env,
+                EventType::Normal,
+                "Deleted",
+                "Delete",
+                format!("environment {id} was deleted in Mendix"),
+            )
+            .await;
+            return Ok(Cleanup::Done);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    if production_guard(
+        Some(manifest.environment.properties.production),
+        env.spec.production,
+    )
+    .is_err()
+    {
+        crate::controller::deletion::retain(
+            env,
+            ctx,
+            format!(
+                "environment {id} of app {app} is kept in Mendix: it is a production environment and spec.production is not true"
+            ),
+        )
+        .await;
+        return Ok(Cleanup::Done);
+    }
+    let force = env
+        .spec
+        .private_cloud
+        .as_ref()
+        .is_some_and(|p| p.force_delete);
+    let mut op = start_operation(OperationKind::Delete, format!("deleting environment {id}"));
+    if let Some(verdict) = earlier_request_pending(&mut status.operation, &op, "Deleting", ctx) {
+        return Ok(Cleanup::Wait(verdict));
+    }
+    record_operation(env, ctx, writer, status, op.clone(), "Deleting").await?;
+    let job = api.delete_environment(app, namespace, id, force).await?;
+    if let Some(uid) = env.metadata.uid.as_deref() {
+        ctx.unrecorded_jobs.remember(uid, &op, &job.id);
+    }
+    op.job_id = Some(job.id.clone());
+    crate::controller::shell::operation_started(&op);
+    status.operation = Some(op);
+    Ok(Cleanup::Wait(Verdict::new(
+        Outcome::progressing(
+            "Deleting",
+            format!("deleting environment {id} (job {})", job.id),
+        ),
+        ctx.settings.poll.first,
+    )))
+}
+
+/// A manifest write Mendix refused in its job: a Warning Event and Stalled.
+async fn manifest_failed(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    reason: &str,
+    action: &str,
+    message: String,
+) -> Verdict {
+    ctx.event(env, EventType::Warning, reason, action, message.clone())
+        .await;
+    Verdict::stalled(reason, message)
 }
 
 #[cfg(test)]

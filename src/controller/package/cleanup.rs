@@ -9,27 +9,16 @@ use kube::runtime::events::EventType;
 use super::apply::{describe, remote_for};
 use super::remote::JobState;
 use crate::controller::Context;
+pub use crate::controller::deletion::Cleanup;
 use crate::controller::error::Error;
 use crate::controller::verdict::{Verdict, is_paused, stalled_by, start_operation};
 use crate::crd::OperationKind;
 use crate::crd::conditions::Outcome;
 use crate::crd::package::{DeletionPolicy, MendixPackage, MendixPackageStatus};
 
-/// What deletion needs next.
-pub enum Cleanup {
-    /// The remote side is done: the finalizer may go.
-    Done,
-    /// Not yet: write this verdict and look again later.
-    Wait(Verdict),
-}
-
-/// Gives up on deleting the remote package: it stays in Mendix, a Warning Event says why, and
-/// the finalizer may go.
+/// Gives up on deleting the remote package: it stays in Mendix and the finalizer may go.
 async fn retain(pkg: &MendixPackage, ctx: &Context, why: String) -> Result<Cleanup, Error> {
-    // Logged too: in a namespace being deleted the Event cannot be created.
-    tracing::warn!(reason = "Retained", "{why}");
-    ctx.event(pkg, EventType::Warning, "Retained", "Delete", why)
-        .await;
+    crate::controller::deletion::retain(pkg, ctx, why).await;
     Ok(Cleanup::Done)
 }
 

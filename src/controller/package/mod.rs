@@ -9,19 +9,19 @@ use std::sync::Arc;
 use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::finalizer::Event as FinalizerEvent;
 use kube::{Resource, ResourceExt};
 
 use self::apply::{converge, phase_of};
 use self::cleanup::{Cleanup, cleanup};
 use super::Context;
+use super::deletion::under_policy;
 use super::error::Error;
 use super::status::StatusWriter;
 use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
 use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{Outcome, apply_outcome};
-use crate::crd::package::DeletionPolicy;
-use crate::crd::{FINALIZER, MendixPackage, MendixPackageStatus};
+use crate::crd::{MendixPackage, MendixPackageStatus};
 
 pub const KIND: &str = <MendixPackage as crate::crd::Observed>::KIND;
 
@@ -33,50 +33,16 @@ pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Act
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        if pkg.spec.deletion_policy == DeletionPolicy::Delete {
-            finalizer(&api, FINALIZER, pkg.clone(), |event| async {
-                match event {
-                    FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-                    FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
-                }
-            })
-            .await
-            .map_err(|e| Error::Finalizer(Box::new(e)))
-        } else {
-            // Retain: nothing remote to do on delete, so no finalizer to hold the deletion (one
-            // left from `Delete` is taken off).
-            without_finalizer(&pkg, &ctx, &api).await
-        }
+        let policy = pkg.spec.deletion_policy;
+        under_policy(&api, pkg.clone(), policy, |event| async {
+            match event {
+                FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+            }
+        })
+        .await
     })
     .await
-}
-
-/// A package whose deletion needs no remote work: converged without a finalizer.
-async fn without_finalizer(
-    pkg: &MendixPackage,
-    ctx: &Context,
-    api: &Api<MendixPackage>,
-) -> Result<Action, Error> {
-    if let Some(index) = pkg.finalizers().iter().position(|f| f == FINALIZER) {
-        let path = format!("/metadata/finalizers/{index}");
-        let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-            {"op": "test", "path": path, "value": FINALIZER},
-            {"op": "remove", "path": path},
-        ]))
-        .map_err(|_| Error::MissingObjectKey("metadata.finalizers"))?;
-        api.patch(
-            &pkg.name_any(),
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::<()>::Json(patch),
-        )
-        .await?;
-        // The patch wakes the next reconcile.
-        return Ok(Action::await_change());
-    }
-    if pkg.meta().deletion_timestamp.is_some() {
-        return Ok(Action::await_change());
-    }
-    apply(pkg, ctx, api).await
 }
 
 /// Converges and writes status; a transient failure is reported in status and retried.
@@ -182,11 +148,8 @@ async fn complete_and_write(
 /// Failed reconciles are retried after a pause; deletions that wait say how long.
 pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
     let _span = reconcile_span(pkg.as_ref()).entered();
-    if let Error::Finalizer(inner) = error
-        && let kube::runtime::finalizer::Error::CleanupFailed(Error::CleanupPending(after)) =
-            inner.as_ref()
-    {
-        return Action::requeue(*after);
+    if let Some(after) = error.cleanup_pending() {
+        return Action::requeue(after);
     }
     super::verdict::retry_after_failure(pkg.as_ref(), error, &ctx)
 }
