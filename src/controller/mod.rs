@@ -7,6 +7,7 @@ pub mod deletion;
 pub mod environment;
 pub mod error;
 pub mod jobs;
+pub mod landscape;
 pub mod package;
 pub mod resync;
 pub mod schedule;

@@ -97,6 +97,33 @@ where
 
 /// The watch events of kind `K` in `namespace`, with objects that do not decode reported and
 /// left out.
+/// Adds to `controller` a watch of kind `R` in `namespace` that re-queues every `K` in the same
+/// namespace whose spec refers to the changed `R` by name (`refers_to`): an environment waits
+/// for its package or namespace, a namespace for its cluster.
+pub fn follow_references<K, R>(
+    controller: Controller<K>,
+    ctx: &Arc<Context>,
+    namespace: Option<&str>,
+    refers_to: fn(&K) -> Option<&str>,
+) -> Controller<K>
+where
+    K: Watched,
+    R: Watched,
+{
+    let store = controller.store();
+    let referenced = decodable::<R>(ctx, namespace);
+    controller.watches_stream(referenced.touched_objects(), move |changed: R| {
+        use kube::ResourceExt as _;
+    let (namespace, name) = (changed.namespace(), changed.name_any());
+        store
+            .state()
+            .into_iter()
+            .filter(|obj| obj.namespace() == namespace && refers_to(obj) == Some(name.as_str()))
+            .map(|obj| kube::runtime::reflector::ObjectRef::from_obj(obj.as_ref()))
+            .collect::<Vec<_>>()
+    })
+}
+
 pub fn decodable<K>(
     ctx: &Arc<Context>,
     namespace: Option<&str>,

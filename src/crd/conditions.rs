@@ -46,6 +46,13 @@ impl Outcome {
             message: message.into(),
         }
     }
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Ready { message, .. }
+            | Self::Progressing { message, .. }
+            | Self::Stalled { message, .. } => message,
+        }
+    }
 }
 
 /// Sets (adds or updates) one condition. `lastTransitionTime` moves only when the status changes;

@@ -16,8 +16,8 @@ use super::config::RunConfig;
 use super::gauges;
 use super::server::{self, Health};
 use crate::controller::schedule::PollSchedule;
-use crate::controller::{Context, Settings, environment, package, trigger};
-use crate::crd::{MendixEnvironment, MendixPackage};
+use crate::controller::{Context, Settings, environment, landscape, package, trigger};
+use crate::crd::{MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage};
 use crate::metrics::Metrics;
 use mendix_client::client::{Mendix, install_crypto_provider};
 use mendix_client::config::MendixConfig;
@@ -257,7 +257,7 @@ async fn release(
     }
 }
 
-/// Both controllers for every watched namespace, until `stop` resolves.
+/// Every kind's controller for every watched namespace, until `stop` resolves.
 async fn run_controllers(
     config: &RunConfig,
     ctx: Arc<Context>,
@@ -269,7 +269,7 @@ async fn run_controllers(
         list => list.into_iter().map(|n| Some(n.to_string())).collect(),
     };
     // Ready once every controller's cache has synced.
-    let pending = Arc::new(AtomicUsize::new(namespaces.len() * 2));
+    let pending = Arc::new(AtomicUsize::new(namespaces.len() * 4));
     let synced = move || {
         let pending = pending.clone();
         let health = health.clone();
@@ -283,6 +283,8 @@ async fn run_controllers(
     let mut tasks = tokio::task::JoinSet::new();
     let mut package_stores = Vec::new();
     let mut environment_stores = Vec::new();
+    let mut cluster_stores = Vec::new();
+    let mut namespace_stores = Vec::new();
     for ns in namespaces {
         let package_controller = trigger::controller::<MendixPackage>(&ctx, ns.as_deref());
         package_stores.push(package_controller.store());
@@ -297,7 +299,30 @@ async fn run_controllers(
         environment_stores.push(environment_controller.store());
         tasks.spawn(environment::run(
             environment_controller,
-            ns,
+            ns.clone(),
+            ctx.clone(),
+            config.reconcile_concurrency,
+            stop.clone(),
+            synced(),
+        ));
+        let cluster_controller = trigger::controller::<MendixCluster>(&ctx, ns.as_deref());
+        cluster_stores.push(cluster_controller.store());
+        tasks.spawn(landscape::run(
+            cluster_controller,
+            ctx.clone(),
+            config.reconcile_concurrency,
+            stop.clone(),
+            synced(),
+        ));
+        let namespace_controller = trigger::follow_references::<_, MendixCluster>(
+            trigger::controller::<MendixNamespace>(&ctx, ns.as_deref()),
+            &ctx,
+            ns.as_deref(),
+            |ns| ns.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+        );
+        namespace_stores.push(namespace_controller.store());
+        tasks.spawn(landscape::run(
+            namespace_controller,
             ctx.clone(),
             config.reconcile_concurrency,
             stop.clone(),
@@ -311,6 +336,16 @@ async fn run_controllers(
     ));
     tasks.spawn(gauges::run(
         environment_stores,
+        ctx.metrics.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(gauges::run(
+        cluster_stores,
+        ctx.metrics.clone(),
+        stop.clone(),
+    ));
+    tasks.spawn(gauges::run(
+        namespace_stores,
         ctx.metrics.clone(),
         stop.clone(),
     ));

@@ -15,9 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
 
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
@@ -33,7 +31,8 @@ use crate::crd::environment::{
     EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
 use crate::crd::{
-    ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT, MendixPackage, OperationKind,
+    ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT, MendixNamespace, MendixPackage,
+    OperationKind,
 };
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
@@ -396,8 +395,8 @@ pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context
 }
 
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also
-/// re-queuing an environment when the MendixPackage it references changes, until `shutdown`
-/// resolves.
+/// re-queuing an environment when the MendixPackage or MendixNamespace it references changes,
+/// until `shutdown` resolves.
 pub async fn run(
     controller: Controller<MendixEnvironment>,
     namespace: Option<String>,
@@ -406,33 +405,28 @@ pub async fn run(
     shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
+    use super::trigger::follow_references;
+    let controller =
+        follow_references::<_, MendixPackage>(controller, &ctx, namespace.as_deref(), |env| {
+            env.spec.package_ref.as_ref().map(|r| r.name.as_str())
+        });
+    let controller =
+        follow_references::<_, MendixNamespace>(controller, &ctx, namespace.as_deref(), |env| {
+            env.spec
+                .target
+                .private_cloud
+                .as_ref()
+                .and_then(|t| t.namespace_ref.as_ref())
+                .map(|r| r.name.as_str())
+        });
     let store = controller.store();
-    let synced = store.clone();
     let resync = super::resync::paced(store.clone(), ctx.settings.resync);
     tokio::spawn(async move {
-        if crate::controller::trigger::wait_until_synced(&synced).await {
+        if crate::controller::trigger::wait_until_synced(&store).await {
             on_synced();
         }
     });
-    let packages = super::trigger::decodable::<MendixPackage>(&ctx, namespace.as_deref());
     let running = controller
-        .watches_stream(packages.touched_objects(), move |pkg: MendixPackage| {
-            let namespace = pkg.namespace();
-            let name = pkg.name_any();
-            store
-                .state()
-                .into_iter()
-                .filter(|env| {
-                    env.namespace() == namespace
-                        && env
-                            .spec
-                            .package_ref
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                })
-                .map(|env| ObjectRef::from_obj(env.as_ref()))
-                .collect::<Vec<_>>()
-        })
         .reconcile_on(resync)
         // Starts that waited to learn how long a start takes, once it is known.
         .reconcile_on(ctx.start_times.woken())
