@@ -114,7 +114,7 @@ where
     let referenced = decodable::<R>(ctx, namespace);
     controller.watches_stream(referenced.touched_objects(), move |changed: R| {
         use kube::ResourceExt as _;
-    let (namespace, name) = (changed.namespace(), changed.name_any());
+        let (namespace, name) = (changed.namespace(), changed.name_any());
         store
             .state()
             .into_iter()

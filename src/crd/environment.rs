@@ -598,6 +598,10 @@ pub struct MendixEnvironmentStatus {
     /// never shows it back), e.g. `admin-pass/12345`; a new resourceVersion sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_password_version: Option<String>,
+    /// Private Cloud: the deployment strategy last sent (Mendix does not show it back); a
+    /// spec that differs sends it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_strategy_sent: Option<DeploymentStrategy>,
     /// Private Cloud: whether the operator created the remote environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,

@@ -51,26 +51,7 @@ const PC_JOB: &str = "db6ed4d3-8b6d-4c2b-ad2b-2a69d0f7afe0";
 
 /// Fields a client type drops on purpose: `(document, path suffix, why)`. `[]` stands for any
 /// array index. Every entry must still be needed, so the list cannot go stale.
-const DROPPED: &[(&str, &str, &str)] = &[
-    // Read-only cluster facts: the operator only reads a cluster's id, name and types, and never
-    // writes a cluster manifest back, so nothing is lost.
-    (
-        V4_DEPLOY,
-        "/cluster/totalNamespaces",
-        "unused cluster statistic",
-    ),
-    (
-        V4_DEPLOY,
-        "/cluster/totalEnvironments",
-        "unused cluster statistic",
-    ),
-    (V4_DEPLOY, "/cluster/creator", "unused cluster fact"),
-    (
-        V4_DEPLOY,
-        "/cluster/clusterManagers",
-        "cluster membership is not managed",
-    ),
-];
+const DROPPED: &[(&str, &str, &str)] = &[];
 
 /// Fields the v4 manifest types keep verbatim in `extra` (sent back unchanged, never read), as
 /// path suffixes. A modelled field under a wrong name would land in `extra` too and survive the
@@ -86,14 +67,8 @@ const UNMODELLED: &[&str] = &[
     "/environment/runtime/subscriptionSecret",
     "/environment/runtime/debuggerPassword",
     "/environment/runtime/mxAdminPassword",
-    // Namespace details the operator does not use (it reads ids, names and environments).
-    "/namespace/namespaceType",
-    "/namespace/secret",
-    "/namespace/productTypePCLM",
-    "/namespace/plans",
-    "/namespace/enableDevelopmentMode",
-    "/namespace/enableExternalSecretsStore",
-    "/namespace/membership",
+    // Namespace details the client does not model (the operator version is read from
+    // `additionalInformation` by `NamespaceInfo::operator_version`).
     "/namespace/operationalLinks",
     "/namespace/additionalInformation",
 ];
@@ -110,22 +85,6 @@ const NOT_DECODED: &[(&str, &str, &str)] = &[
         V4_DEPLOY,
         "schemas/annotation",
         "kept verbatim in `EnvironmentSpec.extra`",
-    ),
-    // Request bodies of calls the client never makes.
-    (
-        V4_DEPLOY,
-        "schemas/createNamespaceManifest",
-        "namespaces are not created",
-    ),
-    (
-        V4_DEPLOY,
-        "schemas/updateNamespaceManifest",
-        "namespaces are not updated",
-    ),
-    (
-        V4_DEPLOY,
-        "schemas/updateClusterManifest",
-        "clusters are not updated",
     ),
 ];
 
@@ -951,6 +910,19 @@ async fn v4_read(
                 .await
                 .map(|clusters| v4::ClustersPage { clusters }),
         )),
+        // Request bodies of the cluster and namespace writes: the client sends back what it
+        // read, so the same types must keep them.
+        "schemas/updateClusterManifest" => by_type(as_type::<v4::ClusterManifest>(body)),
+        "schemas/createNamespaceManifest" | "schemas/updateNamespaceManifest" => {
+            match serde_json::from_value::<v4::NamespaceManifest>(body.clone()) {
+                Ok(m) => Ok(Read {
+                    value: to_json(&m),
+                    by_call: false,
+                    unmodelled: namespace_extras(&m, ""),
+                }),
+                Err(err) => Err(err.to_string()),
+            }
+        }
         "responses/namespaceManifestResponse" | "schemas/namespaceManifest" => manifest(
             deploy.get_namespace(PC_CLUSTER, PC_NAMESPACE, true).await,
             |m| namespace_extras(m, ""),

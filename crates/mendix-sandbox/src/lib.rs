@@ -21,7 +21,9 @@
 //! environments with API access, transport right), `cloud.apps` (branches → revision →
 //! `succeeds`|`fails`, packages, environments with constants, custom settings, scheduled events,
 //! tags, `nextStartFailure`, `requireAutoSyncDb`, `planMemory`, `supportedMendixMajorVersions`),
-//! `privateCloud.pats` (token, scopes), `privateCloud.clusters` (namespaces) and
+//! `privateCloud.pats` (token, scopes), `privateCloud.clusters` (operatorType, description,
+//! clusterManagers, namespaces with namespaceType, installationType, secret, productTypePCLM,
+//! plans, membership, operationalLinks and `installed`, true by default) and
 //! `privateCloud.apps` (branches, packages, environments in a short form or a full `manifest`).
 //! Unknown fields are rejected with the path of the field.
 //!
@@ -58,6 +60,13 @@
 //!   `containerProcessingMs`, `Processing` for the second, then `Ready` (or `Failed`, once, after
 //!   [`MendixSandbox::fail_next_rollout`], `POST /_sim/rollout-failure` or the seed's
 //!   `failNextRollout`).
+//! - Private Cloud clusters and namespaces: GET answers the whole manifest (the namespace
+//!   `secret` included, as the schema requires). A namespace created through the API gets a
+//!   database and a storage plan (`<name>-db`, `<name>-str`, inactive) and is not installed:
+//!   it reports no operator version, and an environment created in it fails its job, until
+//!   [`MendixSandbox::install_namespace`] (what `mxpc-cli installer` does). Updates of a
+//!   global operator's `main` namespace are refused with the docs' sentence; deleting a
+//!   namespace with environments, or a cluster with namespaces, fails the job.
 //! - Download URLs (`Url.Location`, `url.location`, log `DownloadUrl`) point back into the
 //!   sandbox and expire after their TTL (900 real seconds).
 //!
@@ -75,6 +84,12 @@
 //! | v4 package delete while an environment runs it | `202` and a job; no error is documented | the job fails with a message naming the environment | no code says "in use": a failed delete must be waited on, not taken as final |
 //! | v4 `container.state` after a manifest change | `Ready`, `Processing`, `Failed`, `Unknown`; timing not stated | `Unknown`, then `Processing`, then `Ready` | `Unknown` must not be taken for Ready |
 //! | v1 error bodies | `errorCode` and `errorMessage` tables | exactly those strings, spaces included | codes are matched as Mendix writes them |
+//! | v4 cluster/namespace create bodies | the create schemas list a few fields | managers, plans, members and settings in a create body are ignored | they are set with an update, which a client must verify |
+//! | v4 cluster/namespace update bodies | editable fields listed, semantics of a missing one not stated | the manifest replaces them: missing description, managers, members, links are cleared; missing flags and `activate` take the schema default `false` | a client sends the whole manifest it read, never a patch |
+//! | v4 non-editable fields in an update | `operatorType`, `namespaceType`, `installationType`, plan names and configs "cannot be changed" | a different value is a 400 naming the field; member `status`/`displayName`/`permissions` are ignored | a silent no-op would hide the mistake only until the next GET |
+//! | v4 new members | `autoAcceptInvite` "ONLY for new invites" | an existing e-mail keeps its status; a new one is `Invitation_Sent` unless `autoAcceptInvite` | an invitation is not access |
+//! | v4 namespace `secret` and `name` | "base64 encoded string"; a Kubernetes namespace | both checked (400 naming the field) | what the installer needs |
+//! | v4 environment in a namespace not yet installed | "ready to use" only after `mxpc-cli installer` | the create job fails, also if the installer runs while it waits | the operator must check the namespace first |
 //!
 //! # Operation names (stats and faults)
 //! v4: the OpenAPI operationIds (`get_job`, `list_deployment_packages`,
@@ -103,7 +118,7 @@
 //! [`MendixSandbox::stats`], [`MendixSandbox::reset_stats`], [`MendixSandbox::state_json`],
 //! [`MendixSandbox::add_fault`], [`MendixSandbox::faults`], [`MendixSandbox::clear_faults`],
 //! [`MendixSandbox::fail_next_start`], [`MendixSandbox::fail_next_rollout`],
-//! [`MendixSandbox::advance_time`] and
+//! [`MendixSandbox::advance_time`], [`MendixSandbox::install_namespace`] and
 //! [`MendixSandbox::with_world`] (change the [`World`] directly, e.g. unset a constant).
 //!
 //! # Simulator routes
@@ -326,6 +341,15 @@ impl MendixSandbox {
             }
             None => false,
         }
+    }
+
+    /// What `mxpc-cli installer -i {namespaceId}` does: the Mendix Operator is installed in the
+    /// namespace, so its manifest reports `additionalInformation.componentVersion.operatorVersion`
+    /// and environments can be created in it. A namespace created through the API is not
+    /// installed until then; seeded namespaces are (unless seeded with `installed: false`).
+    /// False when no cluster has that namespace.
+    pub fn install_namespace(&self, namespace_id: &str) -> bool {
+        self.world().install_namespace(namespace_id)
     }
 
     /// Change the world directly (tests: e.g. set a constant's value to null).

@@ -176,6 +176,26 @@ pub const OPERATIONS: &[(&str, &str, &str)] = &[
         "/api/v4/clusters/{clusterId}/namespaces/{namespaceId}",
         "get_namespace_manifest",
     ),
+    ("GET", "/api/v4/cli", "list_cli_versions"),
+    ("POST", "/api/v4/cli/{cliVersionValue}", "get_cli"),
+    ("POST", "/api/v4/clusters", "create_cluster"),
+    ("PUT", "/api/v4/clusters/{clusterId}", "update_cluster"),
+    ("DELETE", "/api/v4/clusters/{clusterId}", "delete_cluster"),
+    (
+        "POST",
+        "/api/v4/clusters/{clusterId}/namespaces",
+        "create_namespace",
+    ),
+    (
+        "PUT",
+        "/api/v4/clusters/{clusterId}/namespaces/{namespaceId}",
+        "update_namespace_manifest",
+    ),
+    (
+        "DELETE",
+        "/api/v4/clusters/{clusterId}/namespaces/{namespaceId}",
+        "delete_namespace",
+    ),
     ("GET", "/api/v4/apps", "list_app_manifests"),
     ("GET", "/api/v4/apps/{appId}", "get_app_manifest"),
     (

@@ -1003,13 +1003,13 @@ async fn cluster_namespace_and_cli_responses_match_the_contract() {
 
     let namespace_t = "/clusters/{clusterId}/namespaces/{namespaceId}";
     let namespace = format!("{namespaces}/{new_namespace}");
-    assert_eq!(
-        c.send(c.v4(Method::GET, &namespace), namespace_t, false)
-            .await
-            .0,
-        200
-    );
-    let (status, _) = c
+    let (status, mut got) = c
+        .send(c.v4(Method::GET, &namespace), namespace_t, false)
+        .await;
+    assert_eq!(status, 200);
+    // An update is the whole manifest (the schema requires the secret and productTypePCLM):
+    // a patch of one field is refused, naming a missing field.
+    let (status, refused) = c
         .send(
             c.v4(Method::PUT, &namespace).json(
                 &json!({"manifestVersion": "2.0.0", "namespace": {"enableDevelopmentMode": true}}),
@@ -1017,6 +1017,15 @@ async fn cluster_namespace_and_cli_responses_match_the_contract() {
             namespace_t,
             false,
         )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        refused["error"]["invalid-params"][0]["name"], "namespace.namespaceId",
+        "{refused}"
+    );
+    got["namespace"]["enableDevelopmentMode"] = json!(true);
+    let (status, _) = c
+        .send(c.v4(Method::PUT, &namespace).json(&got), namespace_t, false)
         .await;
     assert_eq!(status, 202);
     assert_eq!(
@@ -1125,6 +1134,417 @@ async fn cluster_namespace_and_cli_responses_match_the_contract() {
             .await
             .0,
         401
+    );
+}
+
+/// The field a 400 names.
+fn invalid_param(answer: &(u16, Value)) -> String {
+    assert_eq!(answer.0, 400, "{}", answer.1);
+    answer.1["error"]["invalid-params"][0]["name"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no invalid-params: {}", answer.1))
+        .to_string()
+}
+
+#[tokio::test]
+async fn cluster_and_namespace_manifests_check_writes_and_answer_the_contract() {
+    let c = Checked::new().await;
+    let global = "2a2b2c2d-2e2f-4a3b-8c4d-5e6f7a8b9c0d";
+    let main_ns = "3a3b3c3d-3e3f-4a4b-8c5d-6e7f8a9b0c1d";
+    let apps_ns = "4a4b4c4d-4e4f-4a5b-8c6d-7e8f9a0b1c2d";
+    let (clusters_t, cluster_t) = ("/clusters", "/clusters/{clusterId}");
+    let namespaces_t = "/clusters/{clusterId}/namespaces";
+    let namespace_t = "/clusters/{clusterId}/namespaces/{namespaceId}";
+    let cluster = format!("/clusters/{global}");
+    let namespaces = format!("{cluster}/namespaces");
+
+    // A global operator cluster; managers are not part of the create schema and are ignored.
+    let create = json!({"manifestVersion": "2.0.0", "cluster": {"clusterId": global, "name": "shared",
+        "clusterType": "aks", "operatorType": "global_operator", "description": "for tests",
+        "clusterManagers": [{"email": "early@example.com"}]}});
+    let mut bad = create.clone();
+    bad["cluster"]["operatorType"] = json!("own_operator");
+    let answer = c
+        .send(
+            c.v4(Method::POST, "/clusters").json(&bad),
+            clusters_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "cluster.operatorType");
+    let (_, job) = c
+        .send(
+            c.v4(Method::POST, "/clusters").json(&create),
+            clusters_t,
+            false,
+        )
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, got) = c.send(c.v4(Method::GET, &cluster), cluster_t, false).await;
+    assert_eq!(got["cluster"]["operatorType"], "global_operator");
+    assert_eq!(got["cluster"]["description"], "for tests");
+    assert_eq!(got["cluster"]["clusterManagers"], json!([]));
+
+    // Managers: new ones are invited, or accepted with autoAcceptInvite.
+    let mut update = got.clone();
+    update["cluster"]["clusterManagers"] = json!([
+        {"email": "ann@example.com"},
+        {"email": "bob@example.com", "autoAcceptInvite": true, "status": "Invitation_Sent", "displayName": "ignored"},
+    ]);
+    let (status, job) = c
+        .send(c.v4(Method::PUT, &cluster).json(&update), cluster_t, false)
+        .await;
+    assert_eq!(status, 202);
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, got) = c.send(c.v4(Method::GET, &cluster), cluster_t, false).await;
+    assert_eq!(
+        got["cluster"]["clusterManagers"],
+        json!([
+            {"email": "ann@example.com", "status": "Invitation_Sent", "displayName": "ann"},
+            {"email": "bob@example.com", "status": "Accepted", "displayName": "bob"},
+        ])
+    );
+    // An existing invitation keeps its status; the list replaces the managers; a missing
+    // description is cleared.
+    let mut update = got.clone();
+    update["cluster"]["clusterManagers"] =
+        json!([{"email": "ann@example.com", "autoAcceptInvite": true}]);
+    update["cluster"]
+        .as_object_mut()
+        .expect("cluster")
+        .remove("description");
+    let (_, job) = c
+        .send(c.v4(Method::PUT, &cluster).json(&update), cluster_t, false)
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, got) = c.send(c.v4(Method::GET, &cluster), cluster_t, false).await;
+    assert_eq!(
+        got["cluster"]["clusterManagers"],
+        json!([{"email": "ann@example.com", "status": "Invitation_Sent", "displayName": "ann"}])
+    );
+    assert!(got["cluster"].get("description").is_none(), "{got}");
+    // Refusals name the field.
+    let mut changed = got.clone();
+    changed["cluster"]["operatorType"] = json!("standard_operator");
+    let answer = c
+        .send(c.v4(Method::PUT, &cluster).json(&changed), cluster_t, false)
+        .await;
+    assert_eq!(invalid_param(&answer), "cluster.operatorType");
+    let mut no_email = got.clone();
+    no_email["cluster"]["clusterManagers"] =
+        json!([{"email": "ann@example.com"}, {"autoAcceptInvite": true}]);
+    let answer = c
+        .send(
+            c.v4(Method::PUT, &cluster).json(&no_email),
+            cluster_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "cluster.clusterManagers[1].email");
+    no_email["cluster"]["clusterManagers"] = json!([{"email": "not an address"}]);
+    let answer = c
+        .send(
+            c.v4(Method::PUT, &cluster).json(&no_email),
+            cluster_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "cluster.clusterManagers[0].email");
+
+    // Namespaces: a main namespace needs a global operator; secret and name are checked.
+    let ns = |id: &str, name: &str, kind: &str| {
+        json!({"manifestVersion": "2.0.0", "namespace": {"namespaceId": id, "name": name,
+            "namespaceType": kind, "installationType": "Connected", "secret": "c2VjcmV0LTE=",
+            "plans": [{"planName": "mine", "planType": "Dedicated", "planConfig": "{}"}]}})
+    };
+    let in_standard = format!("/clusters/{CLUSTER}/namespaces");
+    let answer = c
+        .send(
+            c.v4(Method::POST, &in_standard)
+                .json(&ns(main_ns, "core", "main")),
+            namespaces_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "namespace.namespaceType");
+    let mut bad = ns(apps_ns, "apps", "standard");
+    bad["namespace"]["secret"] = json!("not base64!");
+    let answer = c
+        .send(
+            c.v4(Method::POST, &namespaces).json(&bad),
+            namespaces_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "namespace.secret");
+    let answer = c
+        .send(
+            c.v4(Method::POST, &namespaces)
+                .json(&ns(apps_ns, "Apps_1", "standard")),
+            namespaces_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "namespace.name");
+    let (_, main_job) = c
+        .send(
+            c.v4(Method::POST, &namespaces)
+                .json(&ns(main_ns, "core", "main")),
+            namespaces_t,
+            false,
+        )
+        .await;
+    let (_, apps_job) = c
+        .send(
+            c.v4(Method::POST, &namespaces)
+                .json(&ns(apps_ns, "apps", "standard")),
+            namespaces_t,
+            false,
+        )
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &main_job).await, "finished");
+    assert_eq!(job_status(&c, &apps_job).await, "finished");
+
+    // The Main namespace of a global operator cannot be updated through the API.
+    let main = format!("{namespaces}/{main_ns}");
+    let (_, got) = c.send(c.v4(Method::GET, &main), namespace_t, false).await;
+    let answer = c
+        .send(c.v4(Method::PUT, &main).json(&got), namespace_t, false)
+        .await;
+    assert_eq!(invalid_param(&answer), "namespace.namespaceType");
+    assert!(
+        answer.1.to_string().contains(
+            "this endpoint cannot be used for the Main namespace of a Global Operator installation"
+        ),
+        "{}",
+        answer.1
+    );
+
+    // A registered namespace: Mendix's plans (the create body's are ignored), no operator yet.
+    let apps = format!("{namespaces}/{apps_ns}");
+    let (_, got) = c.send(c.v4(Method::GET, &apps), namespace_t, false).await;
+    assert_eq!(
+        got["namespace"]["plans"],
+        json!([
+            {"planName": "apps-db", "planType": "OnDemand", "activate": false, "planConfig": "{type:\"database\"}"},
+            {"planName": "apps-str", "planType": "OnDemand", "activate": false, "planConfig": "{type:\"storage\"}"},
+        ])
+    );
+    assert_eq!(got["namespace"]["secret"], "c2VjcmV0LTE=");
+    assert!(
+        got["namespace"].get("additionalInformation").is_none(),
+        "{got}"
+    );
+    assert!(c.sb.sandbox.install_namespace(apps_ns));
+    assert!(!c.sb.sandbox.install_namespace("no-such-namespace"));
+    let (_, got) = c.send(c.v4(Method::GET, &apps), namespace_t, false).await;
+    assert_eq!(
+        got["namespace"]["additionalInformation"]["componentVersion"]["operatorVersion"],
+        "2.21.0"
+    );
+
+    // Updates: plans by name (only `activate`), members with e-mail and role, links.
+    let mut update = got.clone();
+    update["namespace"]["plans"][0]["activate"] = json!(true);
+    update["namespace"]["enableDevelopmentMode"] = json!(true);
+    update["namespace"]["membership"] = json!([
+        {"email": "dev@example.com", "role": "Developer"},
+        {"email": "ops@example.com", "role": "Platform-Team", "autoAcceptInvite": true},
+    ]);
+    update["namespace"]["operationalLinks"] =
+        json!({"logsUrl": "https://logs.example.com", "other": "dropped"});
+    let (status, job) = c
+        .send(c.v4(Method::PUT, &apps).json(&update), namespace_t, false)
+        .await;
+    assert_eq!(status, 202);
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, got) = c
+        .send(
+            c.v4(Method::GET, &format!("{apps}?retrieveEnvironments=true")),
+            namespace_t,
+            false,
+        )
+        .await;
+    let namespace = &got["namespace"];
+    assert_eq!(
+        (
+            namespace["plans"][0]["activate"].as_bool(),
+            namespace["plans"][1]["activate"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert_eq!(namespace["enableDevelopmentMode"], true);
+    assert_eq!(
+        namespace["membership"]
+            .as_array()
+            .expect("membership")
+            .iter()
+            .map(|m| (
+                m["email"].as_str(),
+                m["status"].as_str(),
+                m["permissions"]["deployApp"].as_bool()
+            ))
+            .collect::<Vec<_>>(),
+        [
+            (Some("dev@example.com"), Some("Invitation_Sent"), Some(true)),
+            (Some("ops@example.com"), Some("Accepted"), Some(false)),
+        ]
+    );
+    assert_eq!(
+        namespace["operationalLinks"],
+        json!({"logsUrl": "https://logs.example.com"})
+    );
+    for (change, field) in [
+        (
+            json!({"plans": [{"planName": "apps-cache"}]}),
+            "namespace.plans[0].planName",
+        ),
+        (
+            json!({"plans": [{"planName": "apps-db", "planConfig": "{type:\"storage\"}"}]}),
+            "namespace.plans[0].planConfig",
+        ),
+        (
+            json!({"membership": [{"role": "Developer"}]}),
+            "namespace.membership[0].email",
+        ),
+        (
+            json!({"membership": [{"email": "x@example.com"}]}),
+            "namespace.membership[0].role",
+        ),
+        (
+            json!({"installationType": "Standalone"}),
+            "namespace.installationType",
+        ),
+        (
+            json!({"namespaceType": "managed"}),
+            "namespace.namespaceType",
+        ),
+        (json!({"name": "renamed"}), "namespace.name"),
+        (
+            json!({"enableDevelopmentMode": "yes"}),
+            "namespace.enableDevelopmentMode",
+        ),
+        (json!({"secret": null}), "namespace.secret"),
+        (
+            json!({"productTypePCLM": null}),
+            "namespace.productTypePCLM",
+        ),
+    ] {
+        let mut bad = got.clone();
+        for (key, value) in change.as_object().expect("change") {
+            bad["namespace"][key] = value.clone();
+        }
+        let answer = c
+            .send(c.v4(Method::PUT, &apps).json(&bad), namespace_t, false)
+            .await;
+        assert_eq!(invalid_param(&answer), field, "{change}");
+    }
+    let answer = c
+        .send(
+            c.v4(Method::PUT, &apps)
+                .json(&json!({"manifestVersion": "2.0.0", "namespace": {
+                "namespaceId": apps_ns, "name": "apps", "installationType": "Connected",
+                "secret": "c2VjcmV0LTE=", "productTypePCLM": "standard",
+                "plans": [{"planName": "apps-cache"}]}})),
+            namespace_t,
+            false,
+        )
+        .await;
+    assert!(
+        answer.1.to_string().contains("apps-cache"),
+        "the plan is named: {}",
+        answer.1
+    );
+
+    // Environments: the provider must name the namespace consistently, and the namespace must
+    // be installed (the job fails otherwise).
+    let envs_t = "/apps/{appId}/environments";
+    let envs = format!("/apps/{APP}/environments");
+    let env_in = |id: &str, cluster_id: &str, name: &str, namespace_id: &str| {
+        let mut m = manifest(id, demo::PC_EXISTING_PACKAGE_ID, 1);
+        m["environment"]["provider"] =
+            json!({"clusterId": cluster_id, "namespace": name, "namespaceId": namespace_id});
+        m
+    };
+    let answer = c
+        .send(
+            c.v4(Method::POST, &envs)
+                .json(&env_in("e1", CLUSTER, "apps", apps_ns)),
+            envs_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "environment.provider.clusterId");
+    let answer = c
+        .send(
+            c.v4(Method::POST, &envs)
+                .json(&env_in("e1", global, "mendix-apps", apps_ns)),
+            envs_t,
+            false,
+        )
+        .await;
+    assert_eq!(invalid_param(&answer), "environment.provider.namespace");
+    let (status, job) = c
+        .send(
+            c.v4(Method::POST, &envs)
+                .json(&env_in("e1", global, "core", main_ns)),
+            envs_t,
+            false,
+        )
+        .await;
+    assert_eq!(status, 202);
+    c.sb.advance(400);
+    let path = format!("/jobs/{}", job["id"].as_str().expect("job id"));
+    let (_, failed) = c
+        .send(c.v4(Method::GET, &path), "/jobs/{jobId}", false)
+        .await;
+    assert_eq!(failed["status"], "failed");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("no Mendix Operator installed")),
+        "{failed}"
+    );
+    let (_, job) = c
+        .send(
+            c.v4(Method::POST, &envs)
+                .json(&env_in("e1", global, "apps", apps_ns)),
+            envs_t,
+            false,
+        )
+        .await;
+    c.sb.advance(400);
+    assert_eq!(job_status(&c, &job).await, "finished");
+    let (_, listed) = c
+        .send(
+            c.v4(
+                Method::GET,
+                &format!("{namespaces}?retrieveEnvironments=true"),
+            ),
+            namespaces_t,
+            false,
+        )
+        .await;
+    assert_eq!(
+        listed["namespaces"][1]["namespace"]["environments"][0]["environmentId"],
+        "e1"
+    );
+
+    // The secret stays out of the simulator's state.
+    let state = c.sb.sandbox.state_json().to_string();
+    assert!(
+        !state.contains("c2VjcmV0LTE="),
+        "the secret leaked into the state"
+    );
+    let debug = c.sb.sandbox.with_world(|world| format!("{world:?}"));
+    assert!(
+        !debug.contains("c2VjcmV0LTE="),
+        "the secret leaked into Debug"
     );
 }
 

@@ -775,6 +775,7 @@ pub(super) mod strategies {
                     scheduled_events,
                     custom_settings,
                     tags: tags.map(|t| t.iter().map(|s| s.to_string()).collect()),
+                    private: PrivateDesired::default(),
                 },
             )
     }
@@ -1458,12 +1459,7 @@ mod properties {
             }
         }
         for (name, value) in &d.custom_settings {
-            let runtime = env.runtime.get_or_insert_with(|| v4::Runtime {
-                runtime_version: None,
-                environment_variables: None,
-                custom_runtime_settings: None,
-                extra: Default::default(),
-            });
+            let runtime = env.runtime.get_or_insert_with(Default::default);
             let list = runtime.custom_runtime_settings.get_or_insert_with(Vec::new);
             match list.iter_mut().find(|s| &s.name == name) {
                 Some(s) => s.value = Some(value.clone()),

@@ -190,7 +190,7 @@ async fn converge(
     writer: &mut StatusWriter<MendixEnvironment>,
 ) -> Result<Verdict, Error> {
     let desired = match resolve(env, ctx).await? {
-        Resolved::Ready(desired) => desired,
+        Resolved::Ready(desired) => *desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
     };
     let creds = match credentials(env, ctx).await? {

@@ -167,6 +167,11 @@ async fn send_manifest(
                     .as_ref()
                     .map(|p| p.version.clone());
             }
+            if manifest.environment.deployment_strategy.is_some()
+                && desired.private.deployment_strategy.is_some()
+            {
+                status.deployment_strategy_sent = desired.private.deployment_strategy.clone();
+            }
             Ok(Verdict::new(
                 Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),
                 ctx.settings.poll.first,
@@ -259,6 +264,9 @@ fn new_manifest(
     }
 }
 
+/// Marks, in an update's recorded phase, that Mendix finished applying it.
+const APPLIED: &str = "applied: ";
+
 /// The manifest version sent with a new environment (the contract's example).
 const NEW_MANIFEST_VERSION: &str = "2.0.0";
 
@@ -334,6 +342,12 @@ pub async fn converge(
         match follow_job(env.metadata.uid.as_deref(), ctx, api, &mut status.operation).await {
             Followed::NoJob => None,
             Followed::Finished(op) => {
+                if op.kind == OperationKind::UpdateManifest
+                    && let (Some(recorded), Some(changed)) =
+                        (status.operation.as_mut(), op.phase.clone())
+                {
+                    recorded.phase = Some(format!("{APPLIED}{changed}"));
+                }
                 if op.kind == OperationKind::Create {
                     status.created = Some(true);
                     status.operation = None;
@@ -354,6 +368,7 @@ pub async fn converge(
     if let Some((op, message)) = &failed {
         // What was sent may not have been applied: send the admin password again next time.
         status.admin_password_version = None;
+        status.deployment_strategy_sent = None;
         if op.kind != OperationKind::Create {
             return Ok(manifest_failed(env, ctx, "ManifestUpdateFailed", "UpdateManifest",
                 format!("Mendix could not apply the environment manifest: {message}; fix the spec and apply it again")).await);
@@ -473,6 +488,20 @@ pub async fn converge(
     let (next, changed) = merge_manifest(&manifest, desired, instances);
     if !changed.is_empty() {
         let what = changed.join(", ");
+        // The same change again right after Mendix finished applying it: Mendix keeps other
+        // values than the spec's. Sending it again would loop; a person must look.
+        let applied = format!("{APPLIED}{what}");
+        if status.operation.as_ref().is_some_and(|op| {
+            op.kind == OperationKind::UpdateManifest
+                && op.phase.as_deref() == Some(applied.as_str())
+        }) {
+            return Ok(Verdict::stalled(
+                "ManifestNotApplied",
+                format!(
+                    "Mendix finished updating the manifest but still reports other values for {what} than the spec: check that Mendix allows these values, then change the spec or apply it again"
+                ),
+            ));
+        }
         if let Some(verdict) = super::before_change(env, ctx, &format!("updating {what}")).await {
             return Ok(verdict);
         }
@@ -490,6 +519,7 @@ pub async fn converge(
         );
         // Pods are replaced when the manifest changes, which satisfies a restart request.
         op.intent = restart_token;
+        op.phase = Some(what.clone());
         return send_manifest(env, ctx, writer, remote, &next, op, status).await;
     }
 

@@ -22,7 +22,7 @@ use crate::crd::{MendixNamespace, SecretKeySelector};
 const PACKAGE_RECHECK: Duration = Duration::from_secs(30);
 
 pub enum Resolved {
-    Ready(Desired),
+    Ready(Box<Desired>),
     /// Not deployable yet (waiting) or not deployable at all (stalled).
     Blocked(Verdict),
 }
@@ -141,7 +141,7 @@ pub async fn resolve(env: &MendixEnvironment, ctx: &Context) -> Result<Resolved,
             Err(verdict) => return Ok(Resolved::Blocked(verdict)),
         }
     }
-    Ok(Resolved::Ready(desired))
+    Ok(Resolved::Ready(Box::new(desired)))
 }
 
 /// A value given inline or taken from a Secret key; a missing Secret or key stalls, naming `what`.
@@ -227,7 +227,13 @@ async fn private_desired(
             .map(|l| (l.name.clone(), format!("{:?}", l.level).to_uppercase()))
             .collect(),
         runtime_metrics: settings.runtime_metrics.clone(),
-        deployment_strategy: settings.deployment_strategy.clone(),
+        // Mendix does not show the strategy back: sent only when it differs from what was.
+        deployment_strategy: settings.deployment_strategy.clone().filter(|want| {
+            env.status
+                .as_ref()
+                .and_then(|s| s.deployment_strategy_sent.as_ref())
+                != Some(want)
+        }),
         annotations: settings.annotations.clone(),
         admin_password,
     }))

@@ -101,7 +101,11 @@ impl Landscape for MendixNamespace {
         let selector = &self.spec.secret_ref;
         let secret =
             match secret_value(&ctx.client, &namespace, &selector.name, &selector.key).await {
-                Ok((value, _)) => value,
+                // The manifest carries it base64-encoded; mxpc-cli takes the value itself.
+                Ok((value, _)) => {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD.encode(value)
+                }
                 Err(err) => match err.stalled_reason() {
                     Some(reason) => {
                         return Ok(Err(Verdict::stalled(

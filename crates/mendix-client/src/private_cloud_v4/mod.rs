@@ -533,6 +533,95 @@ impl PcDeploy {
             .query("retrieveEnvironments", bool_str(retrieve_environments));
         self.0.mendix.json(call).await
     }
+
+    /// `POST /clusters`: creates a cluster with the caller's `clusterId`. Starts a job, which
+    /// fails when the id is taken.
+    pub async fn create_cluster(
+        &self,
+        manifest: &ClusterManifest,
+    ) -> Result<JobHandle, MendixError> {
+        let call = self
+            .0
+            .call("create_cluster", Method::POST, &["clusters"])
+            .json_body(manifest)?;
+        self.0.submit(call).await
+    }
+
+    /// `PUT /clusters/{clusterId}` with the whole manifest (name, type, description, managers:
+    /// a manager list replaces the cluster's). Starts a job.
+    pub async fn update_cluster(
+        &self,
+        cluster_id: &str,
+        manifest: &ClusterManifest,
+    ) -> Result<JobHandle, MendixError> {
+        let call = self
+            .0
+            .call("update_cluster", Method::PUT, &["clusters", cluster_id])
+            .json_body(manifest)?;
+        self.0.submit(call).await
+    }
+
+    /// `DELETE /clusters/{clusterId}`: starts a delete job (it fails while the cluster has
+    /// namespaces).
+    pub async fn delete_cluster(&self, cluster_id: &str) -> Result<JobHandle, MendixError> {
+        let call = self
+            .0
+            .call("delete_cluster", Method::DELETE, &["clusters", cluster_id]);
+        self.0.submit(call).await
+    }
+
+    /// `POST /clusters/{clusterId}/namespaces`: registers a namespace with the caller's
+    /// `namespaceId`. Starts a job. The namespace is usable only after `mxpc-cli installer` ran
+    /// in it ([`NamespaceInfo::operator_version`] tells).
+    pub async fn create_namespace(
+        &self,
+        cluster_id: &str,
+        manifest: &NamespaceManifest,
+    ) -> Result<JobHandle, MendixError> {
+        let call = self
+            .0
+            .call(
+                "create_namespace",
+                Method::POST,
+                &["clusters", cluster_id, "namespaces"],
+            )
+            .json_body(manifest)?;
+        self.0.submit(call).await
+    }
+
+    /// `PUT /clusters/{clusterId}/namespaces/{namespaceId}` with the whole manifest (secret
+    /// included). Not for the `main` namespace of a global operator. Starts a job.
+    pub async fn update_namespace(
+        &self,
+        cluster_id: &str,
+        namespace_id: &str,
+        manifest: &NamespaceManifest,
+    ) -> Result<JobHandle, MendixError> {
+        let call = self
+            .0
+            .call(
+                "update_namespace_manifest",
+                Method::PUT,
+                &["clusters", cluster_id, "namespaces", namespace_id],
+            )
+            .json_body(manifest)?;
+        self.0.submit(call).await
+    }
+
+    /// `DELETE /clusters/{clusterId}/namespaces/{namespaceId}`: starts a delete job (it fails
+    /// while the namespace has environments).
+    pub async fn delete_namespace(
+        &self,
+        cluster_id: &str,
+        namespace_id: &str,
+    ) -> Result<JobHandle, MendixError> {
+        let call = self.0.call(
+            "delete_namespace",
+            Method::DELETE,
+            &["clusters", cluster_id, "namespaces", namespace_id],
+        );
+        self.0.submit(call).await
+    }
 }
 
 fn bool_str(value: bool) -> &'static str {

@@ -213,6 +213,65 @@ pub struct EnvironmentSpec {
     pub services: Vec<Service>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime: Option<Runtime>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<Vec<Annotation>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_metrics_configuration: Option<RuntimeMetricsConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_strategy: Option<DeploymentStrategy>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A Kubernetes annotation on the app's `Pod`, `Service` or `Ingress`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Annotation {
+    pub key: String,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotation_type: Option<String>,
+}
+
+/// `mode` is `default`, `native` or `compatibility`; the agent configurations are JSON text.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuntimeMetricsConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx_agent_config: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx_agent_instrumentation_config: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// How pods are replaced; the percentages are integers. Mind the contract's spelling of
+/// `switchOverthreshold`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentStrategy {
+    /// `Default` or `Reduced App Downtime`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_deployment_strategy_type: Option<String>,
+    #[serde(
+        default,
+        rename = "switchOverthreshold",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub switch_over_threshold: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_min_available: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_disruption_max_unavailable: Option<i64>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -241,8 +300,18 @@ pub struct Deployment {
     pub constants: Option<Vec<Constant>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_events: Option<Vec<ScheduledEvent>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_log_levels: Option<Vec<AppLogLevel>>,
     #[serde(flatten)]
     pub extra: Extra,
+}
+
+/// The level of one log node: `CRITICAL`, `ERROR`, `INFO`, `DEBUG`, `TRACE` or `NONE`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppLogLevel {
+    pub name: String,
+    #[serde(default)]
+    pub level: String,
 }
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -330,7 +399,7 @@ pub struct Service {
     pub config: String,
 }
 
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Runtime {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -339,6 +408,9 @@ pub struct Runtime {
     pub environment_variables: Option<Vec<NameValue>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub custom_runtime_settings: Option<Vec<NameValue>>,
+    /// Base64 text; write-only (Mendix never shows it back), never in Debug output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mx_admin_password: Option<String>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -359,27 +431,56 @@ pub struct EnvironmentsPage {
 
 // ---------------------------------------------------------------- deploy API: clusters
 
+/// A cluster manifest: the `GET` answer, and the body of `POST /clusters` and
+/// `PUT /clusters/{clusterId}` (read, change, write back: unmodelled fields are kept).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterManifest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_version: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster: Option<ClusterInfo>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// A cluster. Unset fields are not sent. Read-only facts (`totalNamespaces`,
+/// `totalEnvironments`, `creator`) stay in `extra`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ClusterInfo {
     pub cluster_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(default)]
+    /// `os`, `k8s`, `eks`, `aks` or `stackit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_type: Option<String>,
-    #[serde(default)]
+    /// `global_operator` or `standard_operator` (the default); cannot change after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// Set through an update; a list given replaces the cluster's managers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_managers: Option<Vec<ClusterManager>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A cluster manager (an invitation until accepted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterManager {
+    pub email: String,
+    /// `Invitation_Sent` or `Accepted` (set by Mendix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Set by Mendix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// Accept the invitation at once (new invitations only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_accept_invite: Option<bool>,
+    #[serde(flatten)]
+    pub extra: Extra,
 }
 
 /// One version of mxpc-cli, the Private Cloud configuration tool (`GET /cli`).
@@ -409,26 +510,106 @@ pub struct ClustersPage {
     pub clusters: Vec<ClusterManifest>,
 }
 
+/// A namespace manifest: the `GET` answer, and the body of `POST .../namespaces` and
+/// `PUT .../namespaces/{namespaceId}` (read, change, write back: unmodelled fields are kept).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceManifest {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_version: Option<String>,
     pub namespace: NamespaceInfo,
 }
 
-/// A namespace. Its `secret` and other fields stay in `extra` and out of Debug output.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+/// A namespace. Unset fields are not sent. Its `secret` (the mxpc-cli installer secret) never
+/// appears in Debug output; `operationalLinks` and `additionalInformation` stay in `extra`.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceInfo {
     pub namespace_id: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// `standard` (the default), `main` or `managed`; cannot change after creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_type: Option<String>,
+    /// `Connected` or `Standalone`; cannot change after creation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub installation_type: Option<String>,
+    /// The installer secret (`mxpc-cli installer -s`), required on create and update.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+    #[serde(
+        rename = "productTypePCLM",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub product_type_pclm: Option<String>,
+    /// The database and storage plans; only `activate` can be changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans: Option<Vec<NamespacePlan>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_development_mode: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_external_secrets_store: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub membership: Option<Vec<NamespaceMember>>,
     /// Present with `?retrieveEnvironments=true`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub environments: Option<Vec<NamespaceEnvironment>>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+impl NamespaceInfo {
+    /// The Mendix Operator version reported in `additionalInformation.componentVersion`: the
+    /// contract's only sign that `mxpc-cli installer` has run in the namespace (`None`: not
+    /// installed, or not reported). Some published examples spell the object
+    /// `componentsVersion`; that spelling is read too.
+    pub fn operator_version(&self) -> Option<&str> {
+        let information = self.extra.get("additionalInformation")?;
+        ["componentVersion", "componentsVersion"]
+            .iter()
+            .find_map(|key| information.get(*key)?.get("operatorVersion")?.as_str())
+            .filter(|version| !version.trim().is_empty())
+    }
+}
+
+/// A database or storage plan of a namespace.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespacePlan {
+    /// Not editable: names the plan to change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_name: Option<String>,
+    /// `OnDemand` or `Dedicated` (not editable).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activate: Option<bool>,
+    /// Not editable, e.g. `{type:"database"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_config: Option<String>,
+    #[serde(flatten)]
+    pub extra: Extra,
+}
+
+/// A member of a namespace (an invitation until accepted).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamespaceMember {
+    pub email: String,
+    /// `Developer`, `Administrator`, `Custom_DEPRECATED` or a custom role's name.
+    pub role: String,
+    /// `Invitation_Sent` or `Accepted` (set by Mendix).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Set by Mendix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_accept_invite: Option<bool>,
+    /// Not editable: what the role allows (`deployApp`, `scaleApp`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Map<String, Value>>,
     #[serde(flatten)]
     pub extra: Extra,
 }
@@ -476,6 +657,12 @@ impl fmt::Debug for EnvironmentSpec {
             .field("container", &self.container)
             .field("provider", &self.provider)
             .field("runtime", &self.runtime)
+            .field("annotations", &self.annotations)
+            .field(
+                "runtime_metrics_configuration",
+                &self.runtime_metrics_configuration,
+            )
+            .field("deployment_strategy", &self.deployment_strategy)
             .finish_non_exhaustive()
     }
 }
@@ -497,6 +684,7 @@ impl fmt::Debug for Deployment {
             .field("package_id", &self.package_id)
             .field("constants", &self.constants)
             .field("scheduled_events", &self.scheduled_events)
+            .field("app_log_levels", &self.app_log_levels)
             .finish_non_exhaustive()
     }
 }
@@ -551,7 +739,17 @@ impl fmt::Debug for NamespaceInfo {
         f.debug_struct("NamespaceInfo")
             .field("namespace_id", &self.namespace_id)
             .field("name", &self.name)
+            .field("namespace_type", &self.namespace_type)
             .field("installation_type", &self.installation_type)
+            .field("secret", &self.secret.as_ref().map(|_| "<redacted>"))
+            .field("product_type_pclm", &self.product_type_pclm)
+            .field("plans", &self.plans)
+            .field("enable_development_mode", &self.enable_development_mode)
+            .field(
+                "enable_external_secrets_store",
+                &self.enable_external_secrets_store,
+            )
+            .field("membership", &self.membership)
             .field("environments", &self.environments)
             .field(
                 "other_fields",

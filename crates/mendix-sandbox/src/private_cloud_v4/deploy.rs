@@ -34,18 +34,33 @@ fn cluster_json(world: &World, cluster: &crate::world::Cluster) -> Value {
                 .any(|n| n.namespace_id == e.namespace_id)
         })
         .count();
-    json!({
+    let managers: Vec<Value> = cluster
+        .cluster_managers
+        .iter()
+        .map(|m| {
+            json!({
+                "email": m.email,
+                "status": m.status,
+                "displayName": crate::world::display_name(&m.email),
+            })
+        })
+        .collect();
+    let mut manifest = json!({
         "manifestVersion": "2.0.0",
         "cluster": {
             "clusterId": cluster.cluster_id,
             "name": cluster.name,
             "clusterType": cluster.cluster_type,
-            "operatorType": "standard_operator",
-            "description": "Mendix sandbox cluster",
+            "operatorType": cluster.operator_type,
             "totalNamespaces": cluster.namespaces.len(),
             "totalEnvironments": environments,
+            "clusterManagers": managers,
         },
-    })
+    });
+    if let Some(description) = &cluster.description {
+        manifest["cluster"]["description"] = json!(description);
+    }
+    manifest
 }
 
 pub(super) fn find_cluster<'w>(
@@ -81,18 +96,60 @@ fn namespace_json(
     namespace: &crate::world::Namespace,
     with_environments: bool,
 ) -> Value {
+    let plans: Vec<Value> = namespace
+        .plans
+        .iter()
+        .map(|p| {
+            json!({
+                "planName": p.plan_name,
+                "planType": p.plan_type,
+                "activate": p.activate,
+                "planConfig": p.plan_config,
+            })
+        })
+        .collect();
+    let membership: Vec<Value> = namespace
+        .membership
+        .iter()
+        .map(|m| {
+            json!({
+                "email": m.email,
+                "role": m.role,
+                "status": m.status,
+                "displayName": crate::world::display_name(&m.email),
+                "autoAcceptInvite": false,
+                "permissions": permissions(&m.role),
+            })
+        })
+        .collect();
     let mut value = json!({
         "manifestVersion": "2.0.0",
         "namespace": {
             "namespaceId": namespace.namespace_id,
             "name": namespace.name,
-            "namespaceType": "standard",
-            "installationType": "Connected",
-            // The real API returns the installer secret; the sandbox has none to protect.
-            "secret": "c2FuZGJveA==",
-            "productTypePCLM": "standard",
+            "namespaceType": namespace.namespace_type,
+            "installationType": namespace.installation_type,
+            // The contract makes the installer secret part of every answer.
+            "secret": namespace.secret,
+            "productTypePCLM": namespace.product_type_pclm,
+            "plans": plans,
+            "enableDevelopmentMode": namespace.enable_development_mode,
+            "enableExternalSecretsStore": namespace.enable_external_secrets_store,
+            "membership": membership,
         },
     });
+    if let Some(links) = &namespace.operational_links {
+        value["namespace"]["operationalLinks"] = json!(links);
+    }
+    // Only an installed namespace reports its operator (mxpc-cli installer has run).
+    if namespace.installed {
+        value["namespace"]["additionalInformation"] = json!({
+            "componentVersion": {
+                "operatorVersion": crate::world::OPERATOR_VERSION,
+                "repositoryURL": "private-cloud.registry.mendix.com",
+            },
+        });
+    }
     if with_environments {
         value["namespace"]["environments"] = world
             .private_cloud
@@ -114,6 +171,42 @@ fn namespace_json(
             .collect();
     }
     value
+}
+
+/// What a namespace role allows (not editable): everything for an Administrator, all but
+/// managing the environment for a Developer, nothing listed for other roles.
+fn permissions(role: &str) -> Value {
+    const PERMISSIONS: &[&str] = &[
+        "manageEnvironment",
+        "deployApp",
+        "scaleApp",
+        "startApp",
+        "stopApp",
+        "modifyMxAdminPassword",
+        "editAppConstants",
+        "manageAppScheduledEvents",
+        "viewAppLogs",
+        "viewAppAlerts",
+        "viewAppMetrics",
+        "manageAppBackups",
+        "manageDebugger",
+        "manageTLSConfigurations",
+        "manageCustomEnvVarJVMOpts",
+        "manageCustomRuntimeSettings",
+        "manageLogLevels",
+        "manageRuntimeMetricsConfiguration",
+    ];
+    let allowed = |permission: &str| match role {
+        "Administrator" => true,
+        "Developer" => permission != "manageEnvironment",
+        _ => false,
+    };
+    Value::Object(
+        PERMISSIONS
+            .iter()
+            .map(|p| ((*p).to_string(), json!(allowed(p))))
+            .collect(),
+    )
 }
 
 fn environment_name(env: &PcEnvironment) -> String {
@@ -491,6 +584,45 @@ pub(super) async fn create_environment(
             "namespaceId is required to create an environment",
         ));
     };
+    // The provider names the namespace three times: all must agree.
+    let provider = |field: &str| {
+        environment
+            .pointer(&format!("/provider/{field}"))
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    let Some((cluster, namespace)) = world.find_namespace(&namespace_id) else {
+        return Err(V4Error::bad_request(
+            "environment.provider.namespaceId",
+            format!("Namespace {namespace_id} could not be found"),
+        ));
+    };
+    if cluster.cluster_id != provider("clusterId") {
+        return Err(V4Error::bad_request(
+            "environment.provider.clusterId",
+            format!(
+                "Cluster {} has no namespace {namespace_id}",
+                provider("clusterId")
+            ),
+        ));
+    }
+    if namespace.name != provider("namespace") {
+        return Err(V4Error::bad_request(
+            "environment.provider.namespace",
+            format!(
+                "environment.provider.namespace must be {}, the name of namespace {namespace_id}",
+                namespace.name
+            ),
+        ));
+    }
+    // The docs: the namespace is ready to use once the installer has run in it. Decided when
+    // the request is taken: installing while the job runs does not save it.
+    let not_installed = (!namespace.installed).then(|| {
+        format!(
+            "Namespace {} ({namespace_id}) has no Mendix Operator installed: run mxpc-cli installer for it first",
+            namespace.name
+        )
+    });
     let id = environment
         .pointer("/id")
         .and_then(Value::as_str)
@@ -525,7 +657,10 @@ pub(super) async fn create_environment(
             app_id: &app_id,
             details: "Request to create environment.",
             running_ms,
-            effect: JobEffect::CreateEnvironment(Box::new(new_env)),
+            effect: match not_installed {
+                Some(message) => JobEffect::Fail { code: 400, message },
+                None => JobEffect::CreateEnvironment(Box::new(new_env)),
+            },
             build_log: String::new(),
         },
     ))

@@ -154,6 +154,7 @@ impl World {
                 ));
             }
         }
+        self.check_clusters()?;
         for (i, app) in self.private_cloud.apps.iter().enumerate() {
             for (j, env) in app.environments.iter().enumerate() {
                 if !self.namespace_exists(&env.namespace_id) {
@@ -176,6 +177,69 @@ impl World {
                         format!("privateCloud.apps[{i}].environments[{j}].id"),
                         "must be at most 32 characters",
                     ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Seeded clusters and namespaces use the contract's values.
+    fn check_clusters(&self) -> Result<(), SeedError> {
+        let invalid = |field: String, allowed: &[&str]| SeedError::Invalid {
+            field,
+            problem: format!("must be one of {}", allowed.join(", ")),
+        };
+        let check = |value: &str, allowed: &[&str], field: String| {
+            if allowed.contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(field, allowed))
+            }
+        };
+        for (i, cluster) in self.private_cloud.clusters.iter().enumerate() {
+            let at = format!("privateCloud.clusters[{i}]");
+            check(
+                &cluster.operator_type,
+                OPERATOR_TYPES,
+                format!("{at}.operatorType"),
+            )?;
+            for (j, manager) in cluster.cluster_managers.iter().enumerate() {
+                check(
+                    &manager.status,
+                    INVITATION_STATUSES,
+                    format!("{at}.clusterManagers[{j}].status"),
+                )?;
+            }
+            for (j, namespace) in cluster.namespaces.iter().enumerate() {
+                let at = format!("{at}.namespaces[{j}]");
+                let types: &[&str] = if cluster.operator_type == "global_operator" {
+                    NAMESPACE_TYPES
+                } else {
+                    &["standard"]
+                };
+                check(
+                    &namespace.namespace_type,
+                    types,
+                    format!("{at}.namespaceType"),
+                )?;
+                check(
+                    &namespace.installation_type,
+                    INSTALLATION_TYPES,
+                    format!("{at}.installationType"),
+                )?;
+                for (k, plan) in namespace.plans.iter().enumerate() {
+                    check(
+                        &plan.plan_type,
+                        PLAN_TYPES,
+                        format!("{at}.plans[{k}].planType"),
+                    )?;
+                }
+                for (k, member) in namespace.membership.iter().enumerate() {
+                    check(
+                        &member.status,
+                        INVITATION_STATUSES,
+                        format!("{at}.membership[{k}].status"),
+                    )?;
                 }
             }
         }
@@ -225,6 +289,48 @@ impl World {
             .clusters
             .iter()
             .any(|c| c.namespaces.iter().any(|n| n.namespace_id == namespace_id))
+    }
+
+    /// The cluster holding a namespace, and the namespace.
+    pub fn find_namespace(&self, namespace_id: &str) -> Option<(&Cluster, &Namespace)> {
+        self.private_cloud.clusters.iter().find_map(|c| {
+            c.namespaces
+                .iter()
+                .find(|n| n.namespace_id == namespace_id)
+                .map(|n| (c, n))
+        })
+    }
+
+    /// A namespace of a cluster, to change.
+    pub fn namespace_mut(
+        &mut self,
+        cluster_id: &str,
+        namespace_id: &str,
+    ) -> Option<&mut Namespace> {
+        self.private_cloud
+            .clusters
+            .iter_mut()
+            .filter(|c| c.cluster_id == cluster_id)
+            .flat_map(|c| c.namespaces.iter_mut())
+            .find(|n| n.namespace_id == namespace_id)
+    }
+
+    /// What `mxpc-cli installer -i {namespaceId}` does: the operator runs in the namespace from
+    /// now on. False when no cluster has that namespace.
+    pub fn install_namespace(&mut self, namespace_id: &str) -> bool {
+        let namespace = self
+            .private_cloud
+            .clusters
+            .iter_mut()
+            .flat_map(|c| c.namespaces.iter_mut())
+            .find(|n| n.namespace_id == namespace_id);
+        match namespace {
+            Some(namespace) => {
+                namespace.installed = true;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The sandbox clock: real time plus any time skipped by a test.
@@ -522,23 +628,35 @@ impl World {
                         format!("Cluster with id {} already exists", cluster.cluster_id),
                     ))
                 } else {
-                    self.private_cloud.clusters.push(cluster);
+                    self.private_cloud.clusters.push(*cluster);
                     Ok(())
                 }
             }
-            JobEffect::UpdateCluster {
-                cluster_id,
-                name,
-                cluster_type,
-            } => match self
+            JobEffect::UpdateCluster { cluster_id, update } => match self
                 .private_cloud
                 .clusters
                 .iter_mut()
                 .find(|c| c.cluster_id == cluster_id)
             {
                 Some(cluster) => {
-                    cluster.name = name;
-                    cluster.cluster_type = cluster_type;
+                    cluster.name = update.name;
+                    cluster.cluster_type = update.cluster_type;
+                    cluster.description = update.description;
+                    let managers = update
+                        .managers
+                        .into_iter()
+                        .map(|invite| {
+                            let status =
+                                invitation_status(&cluster.cluster_managers, &invite, |m| {
+                                    (&m.email, &m.status)
+                                });
+                            ClusterManager {
+                                email: invite.email,
+                                status,
+                            }
+                        })
+                        .collect();
+                    cluster.cluster_managers = managers;
                     Ok(())
                 }
                 None => Err((404, format!("Cluster {cluster_id} could not be found"))),
@@ -582,14 +700,47 @@ impl World {
                             namespace.namespace_id
                         ),
                     )),
+                    Some(cluster)
+                        if cluster.namespaces.iter().any(|n| n.name == namespace.name) =>
+                    {
+                        Err((
+                            400,
+                            format!(
+                                "Cluster {cluster_id} already has a namespace named {}",
+                                namespace.name
+                            ),
+                        ))
+                    }
+                    Some(cluster)
+                        if namespace.namespace_type == "main"
+                            && cluster
+                                .namespaces
+                                .iter()
+                                .any(|n| n.namespace_type == "main") =>
+                    {
+                        Err((
+                            400,
+                            format!("Cluster {cluster_id} already has a Main namespace"),
+                        ))
+                    }
                     Some(cluster) => {
-                        cluster.namespaces.push(namespace);
+                        cluster.namespaces.push(*namespace);
                         Ok(())
                     }
                     None => Err((404, format!("Cluster {cluster_id} could not be found"))),
                 }
             }
-            JobEffect::UpdateNamespace => Ok(()),
+            JobEffect::UpdateNamespace {
+                cluster_id,
+                namespace_id,
+                update,
+            } => match self.namespace_mut(&cluster_id, &namespace_id) {
+                Some(namespace) => {
+                    namespace.apply(*update);
+                    Ok(())
+                }
+                None => Err((404, format!("Namespace {namespace_id} could not be found"))),
+            },
             JobEffect::DeleteNamespace {
                 cluster_id,
                 namespace_id,
@@ -664,4 +815,55 @@ fn start_failure(env: &mut CloudEnvironment, auto_sync_db: bool) -> Option<(Stri
         ));
     }
     None
+}
+
+/// The status of a member after a write: an existing member (same e-mail) keeps its status;
+/// a new one is `Invitation_Sent`, or `Accepted` with `autoAcceptInvite`.
+fn invitation_status<M>(
+    current: &[M],
+    invite: &Invite,
+    key: impl Fn(&M) -> (&String, &String),
+) -> String {
+    current
+        .iter()
+        .map(key)
+        .find(|(email, _)| **email == invite.email)
+        .map(|(_, status)| status.clone())
+        .unwrap_or_else(|| {
+            if invite.auto_accept {
+                ACCEPTED.to_string()
+            } else {
+                INVITATION_SENT.to_string()
+            }
+        })
+}
+
+impl Namespace {
+    /// Apply an accepted update.
+    fn apply(&mut self, update: NamespaceUpdate) {
+        self.secret = update.secret;
+        self.product_type_pclm = update.product_type_pclm;
+        for (name, activate) in update.plans {
+            if let Some(plan) = self.plans.iter_mut().find(|p| p.plan_name == name) {
+                plan.activate = activate;
+            }
+        }
+        self.enable_development_mode = update.enable_development_mode;
+        self.enable_external_secrets_store = update.enable_external_secrets_store;
+        let membership = update
+            .membership
+            .into_iter()
+            .map(|invite| {
+                let status =
+                    invitation_status(&self.membership, &invite, |m| (&m.email, &m.status));
+                NamespaceMember {
+                    email: invite.email,
+                    role: invite.role.unwrap_or_default(),
+                    status,
+                }
+            })
+            .collect();
+        self.membership = membership;
+        self.operational_links = update.operational_links;
+    }
 }

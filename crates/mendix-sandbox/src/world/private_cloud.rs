@@ -42,6 +42,8 @@ impl std::fmt::Debug for PersonalAccessToken {
     }
 }
 
+/// A cluster. Seeded with its id and name at least; `operatorType` defaults to
+/// `standard_operator`, seeded managers to `Accepted`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Cluster {
@@ -49,6 +51,13 @@ pub struct Cluster {
     pub name: String,
     #[serde(default = "default_cluster_type")]
     pub cluster_type: String,
+    /// `standard_operator` or `global_operator`; fixed at creation.
+    #[serde(default = "default_operator_type")]
+    pub operator_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub cluster_managers: Vec<ClusterManager>,
     #[serde(default)]
     pub namespaces: Vec<Namespace>,
 }
@@ -57,11 +66,233 @@ pub(super) fn default_cluster_type() -> String {
     "k8s".to_string()
 }
 
+fn default_operator_type() -> String {
+    "standard_operator".to_string()
+}
+
+pub const INVITATION_SENT: &str = "Invitation_Sent";
+pub const ACCEPTED: &str = "Accepted";
+pub const INVITATION_STATUSES: &[&str] = &[INVITATION_SENT, ACCEPTED];
+pub const OPERATOR_TYPES: &[&str] = &["global_operator", "standard_operator"];
+pub const NAMESPACE_TYPES: &[&str] = &["standard", "main", "managed"];
+pub const INSTALLATION_TYPES: &[&str] = &["Connected", "Standalone"];
+pub const PLAN_TYPES: &[&str] = &["OnDemand", "Dedicated"];
+
+fn default_accepted() -> String {
+    ACCEPTED.to_string()
+}
+
+/// A cluster manager: an invitation until accepted. The display name is derived from the
+/// e-mail address (Mendix sets it; it is not editable).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClusterManager {
+    pub email: String,
+    /// `Invitation_Sent` or `Accepted`.
+    #[serde(default = "default_accepted")]
+    pub status: String,
+}
+
+/// The display name Mendix gives a member: the e-mail address before the `@`.
+pub fn display_name(email: &str) -> String {
+    email.split('@').next().unwrap_or(email).to_string()
+}
+
+/// The Mendix Operator version `mxpc-cli installer` puts in a namespace (the newest mxpc-cli
+/// the sandbox offers).
+pub const OPERATOR_VERSION: &str = "2.21.0";
+
+/// A namespace. Seeded with its id and name at least; seeded namespaces are installed (the
+/// operator runs in them) unless `installed: false`. Its `secret` is never written to
+/// `/_sim/state` nor shown by `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Namespace {
     pub namespace_id: String,
+    /// The Kubernetes namespace name.
     pub name: String,
+    /// `standard`, `main` or `managed`; fixed at creation.
+    #[serde(default = "default_namespace_type")]
+    pub namespace_type: String,
+    /// `Connected` or `Standalone`; fixed at creation.
+    #[serde(default = "default_installation_type")]
+    pub installation_type: String,
+    /// The installer secret.
+    #[serde(default = "default_secret", skip_serializing)]
+    pub secret: String,
+    #[serde(rename = "productTypePCLM", default = "default_product_type")]
+    pub product_type_pclm: String,
+    #[serde(default)]
+    pub plans: Vec<NamespacePlan>,
+    #[serde(default)]
+    pub enable_development_mode: bool,
+    #[serde(default)]
+    pub enable_external_secrets_store: bool,
+    #[serde(default)]
+    pub membership: Vec<NamespaceMember>,
+    /// `metricsUrl`, `alertsUrl`, `logsUrl`, `backupsUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operational_links: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Whether `mxpc-cli installer` has run in it ([`crate::MendixSandbox::install_namespace`]):
+    /// only then does its manifest report an operator version, and only then can environments
+    /// be created in it.
+    #[serde(default = "yes")]
+    pub installed: bool,
+}
+
+fn default_namespace_type() -> String {
+    "standard".to_string()
+}
+
+fn default_installation_type() -> String {
+    "Connected".to_string()
+}
+
+fn default_secret() -> String {
+    // base64 of "sandbox"
+    "c2FuZGJveA==".to_string()
+}
+
+fn default_product_type() -> String {
+    "standard".to_string()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Namespace {
+    /// A namespace registered through the API: not installed, with the database and storage
+    /// plans Mendix sets up for it (inactive).
+    pub fn registered(
+        namespace_id: String,
+        name: String,
+        namespace_type: String,
+        installation_type: String,
+        secret: String,
+    ) -> Self {
+        let plan = |suffix: &str, kind: &str| NamespacePlan {
+            plan_name: format!("{name}-{suffix}"),
+            plan_type: "OnDemand".to_string(),
+            activate: false,
+            plan_config: format!("{{type:\"{kind}\"}}"),
+        };
+        let plans = vec![plan("db", "database"), plan("str", "storage")];
+        Namespace {
+            namespace_id,
+            name,
+            namespace_type,
+            installation_type,
+            secret,
+            product_type_pclm: default_product_type(),
+            plans,
+            enable_development_mode: false,
+            enable_external_secrets_store: false,
+            membership: Vec::new(),
+            operational_links: None,
+            installed: false,
+        }
+    }
+}
+
+impl std::fmt::Debug for Namespace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Namespace")
+            .field("namespace_id", &self.namespace_id)
+            .field("name", &self.name)
+            .field("namespace_type", &self.namespace_type)
+            .field("installation_type", &self.installation_type)
+            .field("secret", &"<redacted>")
+            .field("product_type_pclm", &self.product_type_pclm)
+            .field("plans", &self.plans)
+            .field("enable_development_mode", &self.enable_development_mode)
+            .field(
+                "enable_external_secrets_store",
+                &self.enable_external_secrets_store,
+            )
+            .field("membership", &self.membership)
+            .field("operational_links", &self.operational_links)
+            .field("installed", &self.installed)
+            .finish()
+    }
+}
+
+/// A database or storage plan; only `activate` can change.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespacePlan {
+    pub plan_name: String,
+    /// `OnDemand` or `Dedicated`.
+    #[serde(default = "default_plan_type")]
+    pub plan_type: String,
+    #[serde(default)]
+    pub activate: bool,
+    pub plan_config: String,
+}
+
+fn default_plan_type() -> String {
+    "OnDemand".to_string()
+}
+
+/// A namespace member: an invitation until accepted. Display name and permissions are
+/// derived (Mendix sets them; they are not editable).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NamespaceMember {
+    pub email: String,
+    /// `Developer`, `Administrator`, `Custom_DEPRECATED` or a custom role's name.
+    pub role: String,
+    /// `Invitation_Sent` or `Accepted`.
+    #[serde(default = "default_accepted")]
+    pub status: String,
+}
+
+/// A member as a write names it: the status is decided when the job ends.
+#[derive(Clone, Debug)]
+pub struct Invite {
+    pub email: String,
+    /// Namespace members only.
+    pub role: Option<String>,
+    pub auto_accept: bool,
+}
+
+/// What a cluster update sets (the manifest replaces the cluster's editable fields).
+#[derive(Clone, Debug)]
+pub struct ClusterUpdate {
+    pub name: String,
+    pub cluster_type: String,
+    pub description: Option<String>,
+    pub managers: Vec<Invite>,
+}
+
+/// What a namespace update sets (the manifest replaces the namespace's editable fields).
+#[derive(Clone)]
+pub struct NamespaceUpdate {
+    pub secret: String,
+    pub product_type_pclm: String,
+    /// `(planName, activate)` of the plans the manifest names; others are left as they are.
+    pub plans: Vec<(String, bool)>,
+    pub enable_development_mode: bool,
+    pub enable_external_secrets_store: bool,
+    pub membership: Vec<Invite>,
+    pub operational_links: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl std::fmt::Debug for NamespaceUpdate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NamespaceUpdate")
+            .field("secret", &"<redacted>")
+            .field("product_type_pclm", &self.product_type_pclm)
+            .field("plans", &self.plans)
+            .field("enable_development_mode", &self.enable_development_mode)
+            .field(
+                "enable_external_secrets_store",
+                &self.enable_external_secrets_store,
+            )
+            .field("membership", &self.membership)
+            .field("operational_links", &self.operational_links)
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -346,21 +577,23 @@ pub enum JobEffect {
     DeleteEnvironment {
         environment_id: String,
     },
-    CreateCluster(Cluster),
+    CreateCluster(Box<Cluster>),
     UpdateCluster {
         cluster_id: String,
-        name: String,
-        cluster_type: String,
+        update: ClusterUpdate,
     },
     DeleteCluster {
         cluster_id: String,
     },
     CreateNamespace {
         cluster_id: String,
-        namespace: Namespace,
+        namespace: Box<Namespace>,
     },
-    /// Namespace settings the sandbox does not model (plans, members, …): accepted, no change.
-    UpdateNamespace,
+    UpdateNamespace {
+        cluster_id: String,
+        namespace_id: String,
+        update: Box<NamespaceUpdate>,
+    },
     DeleteNamespace {
         cluster_id: String,
         namespace_id: String,

@@ -183,6 +183,7 @@ mod tests {
             scheduled_events: vec![],
             custom_settings: vec![],
             tags: None,
+            private: Default::default(),
         }
     }
 
