@@ -40,7 +40,7 @@ fn committed_crds_match_generated_output() {
 }
 
 #[test]
-fn crds_command_prints_both_crds() {
+fn crds_command_prints_every_crd() {
     let all = crd::all_yaml().expect("renders");
     let docs: Vec<Value> = all
         .split("---\n")
@@ -55,7 +55,9 @@ fn crds_command_prints_both_crds() {
         names,
         [
             "mendixpackages.mendixops.io",
-            "mendixenvironments.mendixops.io"
+            "mendixenvironments.mendixops.io",
+            "mendixclusters.mendixops.io",
+            "mendixnamespaces.mendixops.io"
         ]
     );
     for d in &docs {
@@ -105,7 +107,7 @@ async fn the_real_api_server_accepts_and_serves_both_crds() {
     }
 }
 
-/// Every field of both kinds, as `kubectl explain --recursive` lists it from the server's
+/// Every field of every kind, as `kubectl explain --recursive` lists it from the server's
 /// OpenAPI.
 #[tokio::test]
 async fn kubectl_explain_documents_every_field() {
@@ -114,6 +116,8 @@ async fn kubectl_explain_documents_every_field() {
     for (file, resource) in [
         ("mendixpackages.yaml", "mendixpackages"),
         ("mendixenvironments.yaml", "mendixenvironments"),
+        ("mendixclusters.yaml", "mendixclusters"),
+        ("mendixnamespaces.yaml", "mendixnamespaces"),
     ] {
         let out = kubectl.ok(&["explain", resource, "--recursive"]).await;
         let mut fields = Vec::new();
@@ -128,7 +132,7 @@ async fn kubectl_explain_documents_every_field() {
         );
         // A field's own description, one level down.
         let out = kubectl
-            .ok(&["explain", &format!("{resource}.spec.target")])
+            .ok(&["explain", &format!("{resource}.spec.credentialsSecretRef")])
             .await;
         assert!(
             out.contains("DESCRIPTION") || out.contains("FIELDS"),
@@ -214,7 +218,14 @@ fn printer_columns_show_ready_status_version_and_age() {
             .clone()
             .unwrap_or_default();
         let names: Vec<&str> = columns.iter().map(|c| c.name.as_str()).collect();
-        for wanted in ["Ready", "Status", "Version", "Age"] {
+        // A cluster registration has no version; every other kind shows one (the package's,
+        // the deployed package's, the Mendix Operator's in a namespace).
+        let wanted: &[&str] = if file == "mendixclusters.yaml" {
+            &["Ready", "Status", "Age"]
+        } else {
+            &["Ready", "Status", "Version", "Age"]
+        };
+        for &wanted in wanted {
             assert!(
                 names.contains(&wanted),
                 "{file} lacks printer column {wanted}: {names:?}"

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
-use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::crd::{MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage};
 
 use mendix_sandbox::{MendixSandbox, demo};
-use mendix_testkit::resources::{cloud_env, pc_env};
+use mendix_testkit::resources::{cloud_env, pc_cluster, pc_env, pc_env_created, pc_namespace};
 use mendix_testkit::*;
 use serde_json::{Value, json};
 
@@ -109,10 +109,77 @@ fn audited(from: usize) -> (Vec<(Grant, u16)>, usize) {
     (requests, lines.len())
 }
 
+/// Registers a Private Cloud cluster and a namespace in it, and creates an environment there,
+/// each by reference to the one before; then deletes all three in Mendix, behind their
+/// finalizers.
+async fn landscape_flow(h: &Harness) {
+    const CLUSTER_ID: &str = "4a1b2c3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
+    const NAMESPACE_ID: &str = "7c6b5a49-3e2d-4c1b-9a08-f7e6d5c4b3a2";
+    h.put_secret("installer", &[("secret", "ns-installer-3e5a7c9b")])
+        .await;
+    h.create::<MendixCluster>(&pc_cluster("platform", CLUSTER_ID, ""))
+        .await;
+    h.create::<MendixNamespace>(&pc_namespace("team", NAMESPACE_ID, "platform", ""))
+        .await;
+    h.create::<MendixEnvironment>(&pc_env_created("team-test", "team", ""))
+        .await;
+    let namespaces: Api<MendixNamespace> = Api::namespaced(h.client.clone(), &h.ns);
+    wait_for(
+        "the namespace to be registered",
+        || async { namespaces.get("team").await.ok() },
+        |n| n.status.as_ref().is_some_and(|s| s.namespace_id.is_some()),
+    )
+    .await;
+    // mxpc-cli installer, outside the operator.
+    assert!(h.mendix.install_namespace(NAMESPACE_ID));
+    namespaces
+        .patch(
+            "team",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"mendixops.io/reconcileRequestedAt": "installed"}}})),
+        )
+        .await
+        .expect("reconcile requested");
+    h.wait_environment("team-test", environment_ready).await;
+    h.environments()
+        .delete("team-test", &DeleteParams::default())
+        .await
+        .expect("environment deleted");
+    let environments = h.environments();
+    wait_for(
+        "the environment gone",
+        || async { Some(environments.get_opt("team-test").await.ok()?.is_none()) },
+        |gone| *gone,
+    )
+    .await;
+    namespaces
+        .delete("team", &DeleteParams::default())
+        .await
+        .expect("namespace deleted");
+    wait_for(
+        "the namespace gone",
+        || async { Some(namespaces.get_opt("team").await.ok()?.is_none()) },
+        |gone| *gone,
+    )
+    .await;
+    let clusters: Api<MendixCluster> = Api::namespaced(h.client.clone(), &h.ns);
+    clusters
+        .delete("platform", &DeleteParams::default())
+        .await
+        .expect("cluster deleted");
+    wait_for(
+        "the cluster gone",
+        || async { Some(clusters.get_opt("platform").await.ok()?.is_none()) },
+        |gone| *gone,
+    )
+    .await;
+}
+
 /// Builds, deploys and restarts on both platforms, then deletes everything: the deployed
 /// packages are retained in Mendix (the default), a spare one with `deletionPolicy: Delete` is
-/// deleted remotely, behind its finalizer.
+/// deleted remotely, behind its finalizer; and the Private Cloud landscape flow.
 async fn full_flow(h: &Harness) {
+    landscape_flow(h).await;
     h.create::<MendixPackage>(&format!(
         "{}  deletionPolicy: Delete\n",
         cloud_build("spare", demo::GOOD_REVISION, "3.0.1")

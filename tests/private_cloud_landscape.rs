@@ -8,6 +8,7 @@ use serde_json::json;
 use mendix_operator::crd::landscape::{LandscapePhase, MendixCluster, MendixNamespace};
 use mendix_operator::crd::{MendixEnvironment, conditions};
 use mendix_sandbox::demo;
+use mendix_testkit::resources::{pc_cluster, pc_env_created, pc_namespace};
 use mendix_testkit::{Harness, PC_SECRET, environment_ready, environment_stalled, ready, wait_for};
 
 const NEW_CLUSTER: &str = "4a1b2c3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
@@ -94,7 +95,7 @@ async fn a_missing_environment_is_created_with_the_whole_manifest_and_deleted_by
       - {{name: API_TOKEN, valueFrom: {{secretKeyRef: {{name: app-secrets, key: token}}}}}}
     appLogLevels: [{{name: ConnectionBus, level: DEBUG}}]
     runtimeMetrics: {{mode: native}}
-    deploymentStrategy: {{type: Reduced App Downtime, maxSurge: 25}}
+    deploymentStrategy: {{maxSurge: 25, maxUnavailable: 0}}
     adminPasswordSecretRef: {{name: app-secrets, key: admin}}
     annotations: [{{key: prometheus.io/port, value: '8900', type: Pod}}]
 ",
@@ -146,7 +147,7 @@ async fn a_missing_environment_is_created_with_the_whole_manifest_and_deleted_by
     assert_eq!(manifest["runtimeMetricsConfiguration"]["mode"], "native");
     assert_eq!(
         manifest["deploymentStrategy"],
-        json!({"runtimeDeploymentStrategyType": "Reduced App Downtime", "maxSurge": 25})
+        json!({"maxSurge": 25, "maxUnavailable": 0})
     );
     assert_eq!(
         manifest["annotations"][0],
@@ -268,19 +269,12 @@ async fn cluster_namespace_and_environment_are_created_converged_and_deleted_in_
     let clusters: Api<MendixCluster> = Api::namespaced(h.client.clone(), &h.ns);
     let namespaces: Api<MendixNamespace> = Api::namespaced(h.client.clone(), &h.ns);
 
-    h.create::<MendixCluster>(&format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixCluster
-metadata: {{name: platform}}
-spec:
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  clusterId: {NEW_CLUSTER}
-  name: platform-eu
-  type: eks
-  description: Platform team cluster
-  managers: [{{email: lead@example.com, autoAcceptInvite: true}}, {{email: ops@example.com}}]
-  deletionPolicy: Delete
-"
+    h.create::<MendixCluster>(&pc_cluster(
+        "platform",
+        NEW_CLUSTER,
+        "  description: Platform team cluster
+  managers: [{email: lead@example.com, autoAcceptInvite: true}, {email: ops@example.com}]
+",
     ))
     .await;
     let cluster = wait_for(
@@ -307,22 +301,14 @@ spec:
         "managers are set by one update"
     );
 
-    h.create::<MendixNamespace>(&format!(
-        "apiVersion: mendixops.io/v1alpha1
-kind: MendixNamespace
-metadata: {{name: team-a}}
-spec:
-  credentialsSecretRef: {{name: {PC_SECRET}}}
-  clusterRef: {{name: platform}}
-  namespaceId: {NEW_NAMESPACE}
-  name: team-a
-  installationType: Connected
-  secretRef: {{name: installer, key: secret}}
-  developmentMode: true
-  plans: [{{name: team-a-db, active: true}}]
-  members: [{{email: dev@example.com, role: Developer}}]
-  deletionPolicy: Delete
-"
+    h.create::<MendixNamespace>(&pc_namespace(
+        "team-a",
+        NEW_NAMESPACE,
+        "platform",
+        "  developmentMode: true
+  plans: [{name: team-a-db, active: true}]
+  members: [{email: dev@example.com, role: Developer}]
+",
     ))
     .await;
     let ns = wait_for(
@@ -356,18 +342,8 @@ spec:
     assert_eq!(status.members.len(), 1);
 
     // An environment in it waits for the namespace to be Ready.
-    let env_settings = "  deletionPolicy: Delete
-  privateCloud:
-    create: {name: Team A test, appUrl: https://team-a-test.example.com}
-    coreResources: {requests: {cpu: '0.25', memory: '0.5'}, limits: {cpu: '1', memory: '1'}}
-";
-    h.create::<MendixEnvironment>(&env_yaml(
-        "team-a-test",
-        "team-a-test",
-        "namespaceRef: {name: team-a}",
-        env_settings,
-    ))
-    .await;
+    h.create::<MendixEnvironment>(&pc_env_created("team-a-test", "team-a", ""))
+        .await;
     let e = h
         .wait_environment("team-a-test", |e| {
             e.status.as_ref().is_some_and(|s| {

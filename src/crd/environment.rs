@@ -301,7 +301,9 @@ pub enum ServiceType {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CoreResources {
+    /// What each container is guaranteed.
     pub requests: ResourceAmounts,
+    /// What each container may use at most.
     pub limits: ResourceAmounts,
 }
 
@@ -327,11 +329,13 @@ pub struct ResourceAmounts {
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("has(self.value) != has(self.valueFrom)").message("exactly one of value or valueFrom must be set"))]
 pub struct EnvironmentVariable {
+    /// The variable's name.
     #[schemars(
         length(min = 1, max = 255),
         regex(pattern = r"^[A-Za-z_][A-Za-z0-9_.-]*$")
     )]
     pub name: String,
+    /// The value as text. Exactly one of value or valueFrom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 65536))]
     pub value: Option<String>,
@@ -347,6 +351,7 @@ pub struct AppLogLevel {
     /// The log node, e.g. `ConnectionBus`.
     #[schemars(length(min = 1, max = 255))]
     pub name: String,
+    /// CRITICAL, ERROR, INFO, DEBUG, TRACE or NONE.
     pub level: LogLevel,
 }
 
@@ -366,6 +371,7 @@ pub enum LogLevel {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct RuntimeMetrics {
+    /// default, native or compatibility.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<MetricsMode>,
     /// A Mendix duration, e.g. `PT1M`.
@@ -390,13 +396,11 @@ pub enum MetricsMode {
     Compatibility,
 }
 
-/// How pods are replaced when the app changes.
+/// How pods are replaced when the app changes. The strategy type itself (Default or Reduced
+/// App Downtime) is not editable through the API, so it is not here.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentStrategy {
-    /// `Default` (stop all pods, then start) or `Reduced App Downtime` (rolling).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub r#type: Option<StrategyType>,
     /// Percent of new pods ready before all old pods are replaced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
@@ -419,19 +423,14 @@ pub struct DeploymentStrategy {
     pub pod_disruption_max_unavailable: Option<i32>,
 }
 
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum StrategyType {
-    Default,
-    #[serde(rename = "Reduced App Downtime")]
-    ReducedAppDowntime,
-}
-
 /// One Kubernetes annotation Mendix puts on the app's pods, service or ingress.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct ManifestAnnotation {
+    /// The annotation key, e.g. `prometheus.io/port`.
     #[schemars(length(min = 1, max = 317))]
     pub key: String,
+    /// The annotation value.
     #[schemars(length(max = 65536))]
     pub value: String,
     /// Pod, Service or Ingress.

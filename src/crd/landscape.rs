@@ -48,6 +48,7 @@ pub struct MendixClusterSpec {
     pub name: String,
     /// What runs the cluster: os (OpenShift), k8s, eks, aks or stackit.
     pub r#type: ClusterType,
+    /// What the cluster is for; left as it is in Mendix when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 1000))]
     pub description: Option<String>,
@@ -113,7 +114,7 @@ pub struct Invitee {
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Status","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"Namespace","type":"string","jsonPath":".spec.name"}"#,
-    printcolumn = r#"{"name":"Operator","type":"string","jsonPath":".status.operatorVersion"}"#,
+    printcolumn = r#"{"name":"Version","type":"string","jsonPath":".status.operatorVersion"}"#,
     printcolumn = r#"{"name":"Namespace ID","type":"string","priority":1,"jsonPath":".spec.namespaceId"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
@@ -236,7 +237,9 @@ pub enum LandscapePhase {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteeStatus {
+    /// Their Mendix account e-mail.
     pub email: String,
+    /// Namespace members: their role.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// Invitation_Sent or Accepted.
@@ -248,9 +251,12 @@ pub struct InviteeStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanStatus {
+    /// The plan's name in Mendix.
     pub name: String,
+    /// OnDemand or Dedicated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r#type: Option<PlanType>,
+    /// Whether the plan is activated.
     pub active: bool,
 }
 
@@ -258,12 +264,14 @@ pub struct PlanStatus {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct LandscapeStatus {
+    /// The generation of the spec the status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// Ready, Reconciling and Stalled.
     #[serde(default)]
     #[schemars(schema_with = "conditions_schema")]
     pub conditions: Vec<Condition>,
+    /// Coarse state: Pending, Creating, Updating, NotInstalled, Ready, Failed, Deleting or Paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<LandscapePhase>,
     /// The cluster id, once the cluster is known to exist in Mendix.

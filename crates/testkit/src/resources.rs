@@ -49,3 +49,61 @@ pub fn pc_env_deployed(name: &str, environment: &str, extra: &str) -> String {
         &format!("packageId: {}", demo::PC_EXISTING_PACKAGE_ID),
     )
 }
+
+/// A MendixCluster registering the cluster `cluster_id`, deleted in Mendix with the resource.
+pub fn pc_cluster(name: &str, cluster_id: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixCluster
+metadata: {{name: {name}}}
+spec:
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  clusterId: {cluster_id}
+  name: {name}
+  type: eks
+  deletionPolicy: Delete
+{extra}"
+    )
+}
+
+/// A MendixNamespace `name` (also its Kubernetes namespace name) in the MendixCluster
+/// `cluster`, created with the installer secret in Secret `installer` key `secret`, deleted in
+/// Mendix with the resource.
+pub fn pc_namespace(name: &str, namespace_id: &str, cluster: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixNamespace
+metadata: {{name: {name}}}
+spec:
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  clusterRef: {{name: {cluster}}}
+  namespaceId: {namespace_id}
+  name: {name}
+  installationType: Connected
+  secretRef: {{name: installer, key: secret}}
+  deletionPolicy: Delete
+{extra}"
+    )
+}
+
+/// A Private Cloud environment of the demo app in the MendixNamespace `namespace`, created
+/// there when missing (running the package already deployed in the demo app) and deleted in
+/// Mendix with the resource.
+pub fn pc_env_created(name: &str, namespace: &str, extra: &str) -> String {
+    format!(
+        "apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: {name}}}
+spec:
+  target: {{privateCloud: {{appId: {app}, namespaceRef: {{name: {namespace}}}, environmentId: {name}}}}}
+  credentialsSecretRef: {{name: {PC_SECRET}}}
+  packageId: {package}
+  deletionPolicy: Delete
+  privateCloud:
+    create: {{name: {name}, appUrl: 'https://{name}.example.com'}}
+    coreResources: {{requests: {{cpu: '0.25', memory: '0.5'}}, limits: {{cpu: '1', memory: '1'}}}}
+{extra}",
+        app = demo::PC_APP_ID,
+        package = demo::PC_EXISTING_PACKAGE_ID,
+    )
+}

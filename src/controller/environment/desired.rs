@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::crd::environment::{
     CoreResources, DeploymentStrategy, ManifestAnnotation, MendixEnvironmentSpec, RunState,
-    RuntimeMetrics, StrategyType,
+    RuntimeMetrics,
 };
 use mendix_client::cloud_v1::types as v1;
 use mendix_client::private_cloud_v4::types as v4;
@@ -336,14 +336,6 @@ fn resource_amounts(
     })
 }
 
-/// The spec's strategy type as the API spells it.
-fn strategy_type(t: StrategyType) -> &'static str {
-    match t {
-        StrategyType::Default => "Default",
-        StrategyType::ReducedAppDowntime => "Reduced App Downtime",
-    }
-}
-
 /// Writes the Private Cloud manifest fields of `spec.privateCloud` into `env`.
 fn merge_private(env: &mut v4::EnvironmentSpec, want: &PrivateDesired, changed: &mut Vec<String>) {
     if let Some(resources) = &want.core_resources {
@@ -457,9 +449,6 @@ fn merge_private(env: &mut v4::EnvironmentSpec, want: &PrivateDesired, changed: 
             });
         let percent = |v: Option<i32>| v.map(i64::from);
         if set_if(
-            &mut current.runtime_deployment_strategy_type,
-            strategy.r#type.map(|t| strategy_type(t).to_string()),
-        ) | set_if(
             &mut current.switch_over_threshold,
             percent(strategy.switch_over_threshold),
         ) | set_if(&mut current.max_surge, percent(strategy.max_surge))
@@ -679,6 +668,115 @@ mod tests {
         );
         let (_, again) = merge_manifest(&next, &want, instances);
         assert!(again.is_empty());
+    }
+
+    fn private_fields() -> PrivateDesired {
+        use crate::crd::environment::{
+            AnnotationType, DeploymentStrategy, MetricsMode, ResourceAmounts,
+        };
+        PrivateDesired {
+            core_resources: Some(CoreResources {
+                requests: ResourceAmounts {
+                    cpu: "0.10".into(),
+                    memory: "0.5".into(),
+                    ephemeral_storage: None,
+                },
+                limits: ResourceAmounts {
+                    cpu: "2".into(),
+                    memory: "1".into(),
+                    ephemeral_storage: Some("2".into()),
+                },
+            }),
+            environment_variables: vec![("FEATURE".into(), "on".into())],
+            app_log_levels: vec![("ConnectionBus".into(), "INFO".into())],
+            runtime_metrics: Some(RuntimeMetrics {
+                mode: Some(MetricsMode::Compatibility),
+                ..Default::default()
+            }),
+            deployment_strategy: Some(DeploymentStrategy {
+                max_surge: Some(25),
+                ..Default::default()
+            }),
+            annotations: vec![ManifestAnnotation {
+                key: "a".into(),
+                value: "b".into(),
+                r#type: AnnotationType::Service,
+            }],
+            admin_password: None,
+        }
+    }
+
+    #[test]
+    fn private_fields_merge_names_each_change_keeps_the_rest_and_settles() {
+        let current = manifest();
+        let mut want = desired();
+        want.constants.pop();
+        want.private = private_fields();
+        let instances = private_instances(&want, &current.environment.container);
+        let (next, changed) = merge_manifest(&current, &want, instances);
+        for label in [
+            "core resources",
+            "environment variable FEATURE",
+            "log level ConnectionBus",
+            "annotation a",
+            "runtime metrics",
+            "deployment strategy",
+        ] {
+            assert!(changed.iter().any(|c| c == label), "{label} in {changed:?}");
+        }
+        let after = serde_json::to_value(&next).expect("serializes");
+        let resources = &after["environment"]["container"]["coreResources"];
+        assert_eq!(
+            resources["requests"]["cpu"], "0.1",
+            "a number Mendix holds in another form is kept as Mendix wrote it"
+        );
+        assert_eq!(resources["limits"]["cpu"], "2");
+        assert_eq!(resources["limits"]["ephemeralStorage"], "2");
+        assert_eq!(
+            after["environment"]["deployment"]["appLogLevels"],
+            json!([{"name": "ConnectionBus", "level": "INFO"}]),
+            "the level is replaced in place"
+        );
+        assert_eq!(
+            after["environment"]["annotations"],
+            json!([{"key": "a", "value": "b", "annotationType": "Service"}])
+        );
+        assert_eq!(
+            after["environment"]["runtimeMetricsConfiguration"],
+            json!({"mode": "compatibility"})
+        );
+        assert_eq!(
+            after["environment"]["deploymentStrategy"],
+            json!({"maxSurge": 25})
+        );
+        assert!(
+            after["environment"]["runtime"]
+                .get("mxAdminPassword")
+                .is_none()
+        );
+        let (_, again) = merge_manifest(&next, &want, instances);
+        assert!(
+            again.is_empty(),
+            "a merged manifest plans nothing: {again:?}"
+        );
+
+        // The admin password is sent whenever it is in the desired state (only when its
+        // Secret changed: Mendix never shows it back).
+        want.private.admin_password = Some(AdminPassword {
+            encoded: "c2VjcmV0".into(),
+            version: "s/k/1".into(),
+        });
+        let (with_password, changed) = merge_manifest(&next, &want, instances);
+        assert_eq!(changed, ["admin password"]);
+        assert_eq!(
+            with_password
+                .environment
+                .runtime
+                .as_ref()
+                .and_then(|r| r.mx_admin_password.as_deref()),
+            Some("c2VjcmV0")
+        );
+        assert!(!format!("{:?}", want.private).contains("c2VjcmV0"));
     }
 
     #[test]
