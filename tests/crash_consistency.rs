@@ -1,7 +1,8 @@
 //! Crash consistency, with kills that land where they must. The operator runs as the real
 //! binary. For every flow (build, upload and package delete on both platforms; a Mendix Cloud
 //! deploy that stops, transports, applies settings, scales and starts; a Mendix Cloud restart;
-//! a Private Cloud deploy and restart) and every write that flow makes, the Mendix sandbox holds
+//! a Private Cloud deploy and restart; a Private Cloud environment created from the spec and
+//! deleted with the resource) and every write that flow makes, the Mendix sandbox holds
 //! that write in flight and the test SIGKILLs the operator:
 //! - while the write is in the sandbox (it is then served: Mendix acted, the answer is lost), and
 //! - right after the answer is sent, before the status write that records it (the API server
@@ -321,6 +322,39 @@ spec:
         ns = demo::PC_NAMESPACE_ID,
         package = demo::PC_EXISTING_PACKAGE_ID
     )
+}
+
+/// A Private Cloud environment that does not exist yet: created from the spec in the demo
+/// namespace, deleted in Mendix with the resource.
+fn pc_env_to_create(name: &str) -> String {
+    format!(
+        "{}  deletionPolicy: Delete
+  privateCloud:
+    create: {{name: {name}, appUrl: 'https://{name}.example.com', clusterId: {cluster}, namespace: mendix-apps}}
+    coreResources: {{requests: {{cpu: '0.25', memory: '0.5'}}, limits: {{cpu: '1', memory: '1'}}}}
+",
+        pc_env(name, name),
+        cluster = demo::PC_CLUSTER_ID
+    )
+}
+
+/// Creates an environment from YAML without borrowing the harness.
+async fn create_environment(api: kube::Api<MendixEnvironment>, yaml: String) {
+    let env: MendixEnvironment = serde_yaml::from_str(&yaml).expect("environment YAML");
+    api.create(&Default::default(), &env)
+        .await
+        .expect("environment created");
+}
+
+/// How many Private Cloud environments of the demo app have the id `id`.
+fn pc_environments_with_id(h: &Harness, id: &str) -> u64 {
+    h.mendix.state_json()["privateCloud"]["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["environments"].as_array().cloned().unwrap_or_default())
+        .filter(|e| e["id"] == id)
+        .count() as u64
 }
 
 /// Creates a resource from YAML without borrowing the harness (a trigger outlives the borrow).
@@ -682,6 +716,64 @@ async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
             }
         }
 
+        // A Private Cloud environment created from the spec (one POST), then deleted with the
+        // resource (one DELETE, behind the finalizer).
+        {
+            let name = format!("pc-create-{}", kill_label(kill));
+            suite
+                .kill_at(
+                    "create_environment",
+                    HoldSpec::new("create_environment").app(demo::PC_APP_ID),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    create_environment(suite.h.environments(), pc_env_to_create(&name)),
+                )
+                .await;
+            let what = format!("private cloud create, kill {kill:?} at the POST");
+            if suite
+                .converged_environment(&name, &what, environment_ready)
+                .await
+            {
+                let created = pc_environments_with_id(&suite.h, &name);
+                suite.effects(&what, &[("environment", created, 1)]);
+            }
+            let environments = suite.h.environments();
+            let doomed = name.clone();
+            suite
+                .kill_at(
+                    "delete_environment_for_namespace",
+                    HoldSpec::new("delete_environment_for_namespace").environment(&name),
+                    kill,
+                    &status_of("mendixenvironments", &name),
+                    async move {
+                        environments
+                            .delete(&doomed, &Default::default())
+                            .await
+                            .expect("delete accepted");
+                    },
+                )
+                .await;
+            let what = format!("private cloud environment delete, kill {kill:?} at the DELETE");
+            let api = suite.h.environments();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while api.get_opt(&name).await.ok().flatten().is_some() {
+                if tokio::time::Instant::now() > deadline {
+                    suite.tally.stranded.push(format!(
+                        "{what}: the resource stays\noperator log tail:\n{}",
+                        suite.op.log_tail()
+                    ));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            if pc_environments_with_id(&suite.h, &name) > 0 {
+                suite
+                    .tally
+                    .stranded
+                    .push(format!("{what}: {name} is still in Mendix"));
+            }
+        }
+
         // Builds and uploads on both platforms.
         let label = kill_label(kill);
         let version = match kill {
@@ -852,6 +944,8 @@ async fn kills_at_every_write_repeat_no_effect_and_strand_nothing() {
         "v1_scale",
         "v1_start_environment",
         "update_environment_for_namespace",
+        "create_environment",
+        "delete_environment_for_namespace",
     ]
     .into();
     assert_eq!(t.in_flight, every_write, "kills during an in-flight write");
