@@ -353,7 +353,45 @@ async fn cluster_namespace_and_environment_are_created_converged_and_deleted_in_
         })
         .await;
     assert!(e.status.expect("status").created.is_none());
-    assert_eq!(count(&h, "create_environment"), 0);
+    assert_eq!(
+        count(&h, "create_environment"),
+        0,
+        "nothing sent while it waits"
+    );
+
+    // Named by id instead, the environment is created at once, and Mendix refuses: the
+    // namespace has no Mendix Operator yet. It stalls, saying so.
+    h.create::<MendixEnvironment>(&env_yaml(
+        "by-id",
+        "by-id",
+        &format!("namespaceId: {NEW_NAMESPACE}"),
+        &format!(
+            "  privateCloud:
+    create: {{name: By id, appUrl: https://by-id.example.com, clusterId: {NEW_CLUSTER}, namespace: team-a}}
+    coreResources: {{requests: {{cpu: '0.25', memory: '0.5'}}, limits: {{cpu: '1', memory: '1'}}}}
+"
+        ),
+    ))
+    .await;
+    let e = h.wait_environment("by-id", environment_stalled).await;
+    let stalled = conditions::find(&e.status.expect("status").conditions, "Stalled")
+        .cloned()
+        .expect("Stalled");
+    assert_eq!(stalled.reason, "CreateFailed");
+    assert!(
+        stalled.message.contains("mxpc-cli installer"),
+        "{}",
+        stalled.message
+    );
+    h.environments()
+        .delete("by-id", &DeleteParams::default())
+        .await
+        .expect("delete accepted");
+    wait_gone(&h.environments(), "by-id").await;
+    assert!(
+        h.pc_env_state("by-id").is_null(),
+        "nothing half-created is left"
+    );
 
     // mxpc-cli installer runs (outside the operator); the namespace becomes Ready, then the
     // environment is created in it.
