@@ -7,7 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams};
-use mendix_operator::crd::{self, MendixEnvironment, MendixPackage};
+use mendix_operator::crd::{
+    self, MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage,
+};
 use mendix_testkit::Harness;
 use serde_json::{Value, json};
 
@@ -248,6 +250,8 @@ async fn server_errors(h: &Harness, object: &Value, old: Option<&Value>) -> Vec<
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let resource = match object["kind"].as_str() {
         Some("MendixPackage") => ApiResource::erase::<MendixPackage>(&()),
+        Some("MendixCluster") => ApiResource::erase::<MendixCluster>(&()),
+        Some("MendixNamespace") => ApiResource::erase::<MendixNamespace>(&()),
         _ => ApiResource::erase::<MendixEnvironment>(&()),
     };
     let api: Api<DynamicObject> = Api::namespaced_with(h.client.clone(), &h.ns, &resource);
@@ -511,31 +515,31 @@ async fn examples_are_valid_resources() {
     for entry in std::fs::read_dir(&dir).expect("deploy/examples exists") {
         let path = entry.expect("dir entry").path();
         let text = std::fs::read_to_string(&path).expect("readable example");
-        let value: Value = serde_yaml::from_str(&text).expect("example is YAML");
-        let kind = value["kind"].as_str().unwrap_or_default().to_string();
-        match kind.as_str() {
-            "MendixPackage" => {
-                serde_json::from_value::<MendixPackage>(value.clone())
-                    .expect("typed MendixPackage");
+        for document in serde_yaml::Deserializer::from_str(&text) {
+            let value: Value = serde::Deserialize::deserialize(document).expect("example is YAML");
+            let kind = value["kind"].as_str().unwrap_or_default().to_string();
+            let typed = match kind.as_str() {
+                "MendixPackage" => serde_json::from_value::<MendixPackage>(value.clone()).map(drop),
+                "MendixEnvironment" => {
+                    serde_json::from_value::<MendixEnvironment>(value.clone()).map(drop)
+                }
+                "MendixCluster" => serde_json::from_value::<MendixCluster>(value.clone()).map(drop),
+                "MendixNamespace" => {
+                    serde_json::from_value::<MendixNamespace>(value.clone()).map(drop)
+                }
+                "Secret" => Ok(()),
+                other => panic!("unexpected kind {other} in {path:?}"),
+            };
+            typed.unwrap_or_else(|e| panic!("{path:?}: not a valid {kind}: {e}"));
+            if kind != "Secret" {
                 assert_eq!(
                     server_errors(&h, &value, None).await,
                     Vec::<String>::new(),
                     "{path:?}"
                 );
             }
-            "MendixEnvironment" => {
-                serde_json::from_value::<MendixEnvironment>(value.clone())
-                    .expect("typed MendixEnvironment");
-                assert_eq!(
-                    server_errors(&h, &value, None).await,
-                    Vec::<String>::new(),
-                    "{path:?}"
-                );
-            }
-            "Secret" => {}
-            other => panic!("unexpected kind {other} in {path:?}"),
+            kinds.push(kind);
         }
-        kinds.push(kind);
     }
     kinds.sort();
     assert_eq!(
@@ -543,14 +547,16 @@ async fn examples_are_valid_resources() {
         2,
         "{kinds:?}"
     );
-    assert_eq!(
-        kinds.iter().filter(|k| *k == "MendixEnvironment").count(),
-        2,
-        "{kinds:?}"
-    );
-    assert_eq!(
-        kinds.iter().filter(|k| *k == "Secret").count(),
-        2,
-        "{kinds:?}"
-    );
+    for (kind, count) in [
+        ("MendixEnvironment", 3),
+        ("MendixCluster", 1),
+        ("MendixNamespace", 1),
+        ("Secret", 3),
+    ] {
+        assert_eq!(
+            kinds.iter().filter(|k| *k == kind).count(),
+            count,
+            "{kind}: {kinds:?}"
+        );
+    }
 }
