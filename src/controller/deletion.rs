@@ -14,6 +14,7 @@ use kube::runtime::finalizer::{Event, finalizer};
 use super::Context;
 use super::error::Error;
 use super::verdict::Verdict;
+use crate::crd::conditions::Outcome;
 use crate::crd::{DeletionPolicy, FINALIZER, Observed};
 
 /// Runs `run` with [`Event::Apply`] for a live resource, and with [`Event::Cleanup`] once a
@@ -70,4 +71,57 @@ pub enum Cleanup {
     Done,
     /// Not yet: write this verdict and look again later.
     Wait(Verdict),
+}
+
+/// Deletion is paused (annotation `mendixops.io/paused`): nothing remote until it is removed.
+pub fn paused(what: &str, resync: std::time::Duration) -> Cleanup {
+    Cleanup::Wait(Verdict::new(
+        Outcome::progressing(
+            "Paused",
+            format!(
+                "paused: {what} is deleted in Mendix when annotation mendixops.io/paused is removed"
+            ),
+        ),
+        resync,
+    ))
+}
+
+/// Mendix refused to delete `what` (its delete job failed with `message`): a Warning Event,
+/// Stalled with what to do (`hint`), and a look again on the resync, not sooner: the cause is
+/// for a person to fix, or goes away (what was inside is deleted).
+pub async fn refused<K: Observed>(
+    obj: &K,
+    ctx: &Context,
+    what: &str,
+    message: &str,
+    hint: &str,
+) -> Cleanup {
+    let message = format!(
+        "Mendix could not delete {what}: {message}; fix the cause{hint}, or remove finalizer mendixops.io/cleanup to keep it in Mendix"
+    );
+    ctx.event(
+        obj,
+        EventType::Warning,
+        "DeleteFailed",
+        "Delete",
+        message.clone(),
+    )
+    .await;
+    Cleanup::Wait(Verdict::new(
+        Outcome::stalled("DeleteFailed", message),
+        ctx.settings.resync,
+    ))
+}
+
+/// `what` is gone from Mendix: an Event, and the finalizer may go.
+pub async fn deleted<K: Observed>(obj: &K, ctx: &Context, what: &str) -> Cleanup {
+    ctx.event(
+        obj,
+        EventType::Normal,
+        "Deleted",
+        "Delete",
+        format!("{what} was deleted in Mendix"),
+    )
+    .await;
+    Cleanup::Done
 }

@@ -47,3 +47,45 @@ pub async fn until_shutdown(
         }
     }
 }
+
+/// Runs `controller` (from [`trigger::controller`], with whatever else should wake it already
+/// added) with the paced resync, `concurrency` reconciles at a time, until `shutdown`;
+/// `on_synced` is called once its cache has synced. The one way every kind's controller runs.
+pub async fn drive<K, Fut>(
+    controller: kube::runtime::Controller<K>,
+    ctx: std::sync::Arc<Context>,
+    concurrency: u16,
+    shutdown: Shutdown,
+    on_synced: impl FnOnce() + Send + 'static,
+    reconcile: fn(std::sync::Arc<K>, std::sync::Arc<Context>) -> Fut,
+    error_policy: fn(
+        std::sync::Arc<K>,
+        &Error,
+        std::sync::Arc<Context>,
+    ) -> kube::runtime::controller::Action,
+) where
+    K: crate::crd::Observed + trigger::Watched,
+    Fut: std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>
+        + Send
+        + 'static,
+{
+    use futures::StreamExt as _;
+    let store = controller.store();
+    let resync = resync::paced(store.clone(), ctx.settings.resync);
+    tokio::spawn(async move {
+        if trigger::wait_until_synced(&store).await {
+            on_synced();
+        }
+    });
+    let running = controller
+        .reconcile_on(resync)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown.clone())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(error = %err, "{} reconcile error", K::KIND);
+            }
+        });
+    until_shutdown(running, shutdown, K::KIND).await;
+}

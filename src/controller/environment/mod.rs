@@ -12,7 +12,6 @@ pub mod resolve;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -277,13 +276,10 @@ async fn cleanup(
         return Ok(Cleanup::Done);
     };
     if super::verdict::is_paused(env) {
-        return Ok(Cleanup::Wait(Verdict::new(
-            Outcome::progressing(
-                "Paused",
-                "paused: the remote environment is deleted when annotation mendixops.io/paused is removed",
-            ),
+        return Ok(super::deletion::paused(
+            "the remote environment",
             ctx.settings.resync,
-        )));
+        ));
     }
     let keep = |why: String| async move {
         super::deletion::retain(env, ctx, why).await;
@@ -419,24 +415,16 @@ pub async fn run(
                 .and_then(|t| t.namespace_ref.as_ref())
                 .map(|r| r.name.as_str())
         });
-    let store = controller.store();
-    let resync = super::resync::paced(store.clone(), ctx.settings.resync);
-    tokio::spawn(async move {
-        if crate::controller::trigger::wait_until_synced(&store).await {
-            on_synced();
-        }
-    });
-    let running = controller
-        .reconcile_on(resync)
-        // Starts that waited to learn how long a start takes, once it is known.
-        .reconcile_on(ctx.start_times.woken())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "MendixEnvironment reconcile error");
-            }
-        });
-    super::until_shutdown(running, shutdown, "MendixEnvironment").await;
+    // Starts that waited to learn how long a start takes, once it is known.
+    let controller = controller.reconcile_on(ctx.start_times.woken());
+    super::drive(
+        controller,
+        ctx,
+        concurrency,
+        shutdown,
+        on_synced,
+        reconcile,
+        error_policy,
+    )
+    .await;
 }

@@ -15,7 +15,7 @@ use super::desired::{
 use super::resolve::PcPlace;
 use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
-use crate::controller::deletion::Cleanup;
+use crate::controller::deletion::{self, Cleanup};
 use crate::controller::error::Error;
 use crate::controller::jobs::{Followed, earlier_request_pending, follow_job};
 use crate::controller::status::StatusWriter;
@@ -612,32 +612,18 @@ pub async fn cleanup(
     match follow_job(env.metadata.uid.as_deref(), ctx, api, &mut status.operation).await {
         Followed::Waiting(verdict) => return verdict.map(Cleanup::Wait),
         Followed::Failed(op, message) if op.kind == OperationKind::Delete => {
-            let force = if env
+            let forced = env
                 .spec
                 .private_cloud
                 .as_ref()
-                .is_some_and(|p| p.force_delete)
-            {
+                .is_some_and(|p| p.force_delete);
+            let hint = if forced {
                 ""
             } else {
                 ", or set spec.privateCloud.forceDelete: true"
             };
-            let message = format!(
-                "Mendix could not delete environment {id}: {message}; fix the cause{force}, or remove finalizer mendixops.io/cleanup to keep it in Mendix"
-            );
-            ctx.event(
-                env,
-                EventType::Warning,
-                "DeleteFailed",
-                "Delete",
-                message.clone(),
-            )
-            .await;
-            // Looked at again on the resync, not sooner: the cause is for a person to fix.
-            return Ok(Cleanup::Wait(Verdict::new(
-                Outcome::stalled("DeleteFailed", message),
-                ctx.settings.resync,
-            )));
+            let what = format!("environment {id}");
+            return Ok(deletion::refused(env, ctx, &what, &message, hint).await);
         }
         _ => {}
     }
@@ -645,15 +631,7 @@ pub async fn cleanup(
         Ok(manifest) => manifest,
         Err(err) if err.is_not_found() => {
             status.operation = None;
-            ctx.event(
-                env,
-                EventType::Normal,
-                "Deleted",
-                "Delete",
-                format!("environment {id} was deleted in Mendix"),
-            )
-            .await;
-            return Ok(Cleanup::Done);
+            return Ok(deletion::deleted(env, ctx, &format!("environment {id}")).await);
         }
         Err(err) => return Err(err.into()),
     };

@@ -12,7 +12,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
@@ -20,7 +19,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
 use super::Context;
-use super::deletion::{Cleanup, retain, under_policy};
+use super::deletion::{self, Cleanup, retain, under_policy};
 use super::error::Error;
 use super::jobs::{Followed, earlier_request_pending, follow_job};
 use super::secrets::{self, Credentials, Platform};
@@ -393,15 +392,7 @@ async fn cleanup<K: Landscape>(
 ) -> Result<Cleanup, Error> {
     let what = obj.describe();
     if is_paused(obj) {
-        return Ok(Cleanup::Wait(Verdict::new(
-            Outcome::progressing(
-                "Paused",
-                format!(
-                    "paused: {what} is deleted in Mendix when annotation mendixops.io/paused is removed"
-                ),
-            ),
-            ctx.settings.resync,
-        )));
+        return Ok(deletion::paused(&what, ctx.settings.resync));
     }
     let keep = |why: String| async move {
         let what = obj.describe();
@@ -419,35 +410,13 @@ async fn cleanup<K: Landscape>(
     match follow_job(obj.meta().uid.as_deref(), ctx, &api, &mut status.operation).await {
         Followed::Waiting(verdict) => return verdict.map(Cleanup::Wait),
         Followed::Failed(op, message) if op.kind == OperationKind::Delete => {
-            let message = format!(
-                "Mendix could not delete {what}: {message}; fix the cause (or remove finalizer mendixops.io/cleanup to keep it in Mendix)"
-            );
-            ctx.event(
-                obj,
-                EventType::Warning,
-                "DeleteFailed",
-                "Delete",
-                message.clone(),
-            )
-            .await;
-            return Ok(Cleanup::Wait(Verdict::new(
-                Outcome::stalled("DeleteFailed", message),
-                ctx.settings.resync,
-            )));
+            return Ok(deletion::refused(obj, ctx, &what, &message, "").await);
         }
         _ => {}
     }
     if obj.read(&api, &inputs).await?.is_none() {
         status.operation = None;
-        ctx.event(
-            obj,
-            EventType::Normal,
-            "Deleted",
-            "Delete",
-            format!("{what} was deleted in Mendix"),
-        )
-        .await;
-        return Ok(Cleanup::Done);
+        return Ok(deletion::deleted(obj, ctx, &what).await);
     }
     let mut op = start_operation(OperationKind::Delete, format!("deleting {what}"));
     if let Some(verdict) = earlier_request_pending(&mut status.operation, &op, "Deleting", ctx) {
@@ -476,9 +445,7 @@ async fn cleanup<K: Landscape>(
     )))
 }
 
-/// Runs `controller` (from [`trigger::controller`](super::trigger::controller), with
-/// [`trigger::follow_references`](super::trigger::follow_references) for the kinds it refers
-/// to) until `shutdown` resolves.
+/// Runs a landscape kind's `controller` (see [`super::drive`]).
 pub async fn run<K: Landscape>(
     controller: Controller<K>,
     ctx: Arc<Context>,
@@ -486,22 +453,14 @@ pub async fn run<K: Landscape>(
     shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
-    let store = controller.store();
-    let resync = super::resync::paced(store.clone(), ctx.settings.resync);
-    tokio::spawn(async move {
-        if super::trigger::wait_until_synced(&store).await {
-            on_synced();
-        }
-    });
-    let running = controller
-        .reconcile_on(resync)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile::<K>, error_policy::<K>, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "{} reconcile error", K::KIND);
-            }
-        });
-    super::until_shutdown(running, shutdown, K::KIND).await;
+    super::drive(
+        controller,
+        ctx,
+        concurrency,
+        shutdown,
+        on_synced,
+        reconcile::<K>,
+        error_policy::<K>,
+    )
+    .await;
 }

@@ -37,12 +37,10 @@ pub async fn cleanup(
         )))
     };
     if is_paused(pkg) {
-        return wait(
-            "Paused",
-            "paused: the remote package is deleted when annotation mendixops.io/paused is removed"
-                .into(),
+        return Ok(crate::controller::deletion::paused(
+            "the remote package",
             ctx.settings.resync,
-        );
+        ));
     }
     let remote = match remote_for(pkg, ctx).await? {
         Ok(remote) => remote,

@@ -6,7 +6,6 @@ pub mod remote;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::finalizer::Event as FinalizerEvent;
@@ -154,8 +153,7 @@ pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -
     super::verdict::retry_after_failure(pkg.as_ref(), error, &ctx)
 }
 
-/// Runs `controller` (from [`trigger::controller`](super::trigger::controller)) until
-/// `shutdown` resolves.
+/// Runs the MendixPackage `controller` (see [`super::drive`]).
 pub async fn run(
     controller: Controller<MendixPackage>,
     ctx: Arc<Context>,
@@ -163,22 +161,14 @@ pub async fn run(
     shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
-    let store = controller.store();
-    let resync = super::resync::paced(store.clone(), ctx.settings.resync);
-    tokio::spawn(async move {
-        if crate::controller::trigger::wait_until_synced(&store).await {
-            on_synced();
-        }
-    });
-    let running = controller
-        .reconcile_on(resync)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(error = %err, "MendixPackage reconcile error");
-            }
-        });
-    super::until_shutdown(running, shutdown, "MendixPackage").await;
+    super::drive(
+        controller,
+        ctx,
+        concurrency,
+        shutdown,
+        on_synced,
+        reconcile,
+        error_policy,
+    )
+    .await;
 }
