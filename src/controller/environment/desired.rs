@@ -878,6 +878,74 @@ pub(super) mod strategies {
             )
     }
 
+    /// Private Cloud manifest fields: any subset, small pools of names and values.
+    pub fn private_desired() -> impl Strategy<Value = PrivateDesired> {
+        use crate::crd::environment::{
+            AnnotationType, DeploymentStrategy, MetricsMode, ResourceAmounts,
+        };
+        let amount = || select(&["0.25", "0.5", "1", "1.5", "2"][..]).prop_map(str::to_string);
+        let amounts = move || {
+            (amount(), amount(), prop::option::of(amount())).prop_map(|(cpu, memory, storage)| {
+                ResourceAmounts {
+                    cpu,
+                    memory,
+                    ephemeral_storage: storage,
+                }
+            })
+        };
+        (
+            prop::option::of(
+                (amounts(), amounts())
+                    .prop_map(|(requests, limits)| CoreResources { requests, limits }),
+            ),
+            named(&["A", "B", "MENDIX_OWN"][..], value()),
+            named(
+                &["Own", "ConnectionBus"][..],
+                select(&["INFO", "DEBUG"][..]).prop_map(str::to_string),
+            ),
+            prop::option::of(select(&[MetricsMode::Native, MetricsMode::Default][..])),
+            prop::option::of(0..=100i32),
+            prop::option::of((
+                select(&["own", "x"][..]),
+                value(),
+                select(&[AnnotationType::Pod, AnnotationType::Ingress][..]),
+            )),
+        )
+            .prop_map(
+                |(
+                    core_resources,
+                    environment_variables,
+                    app_log_levels,
+                    mode,
+                    surge,
+                    annotation,
+                )| {
+                    PrivateDesired {
+                        core_resources,
+                        environment_variables,
+                        app_log_levels,
+                        runtime_metrics: mode.map(|m| RuntimeMetrics {
+                            mode: Some(m),
+                            ..Default::default()
+                        }),
+                        deployment_strategy: surge.map(|s| DeploymentStrategy {
+                            max_surge: Some(s),
+                            ..Default::default()
+                        }),
+                        annotations: annotation
+                            .map(|(key, value, kind)| ManifestAnnotation {
+                                key: key.to_string(),
+                                value,
+                                r#type: kind,
+                            })
+                            .into_iter()
+                            .collect(),
+                        admin_password: None,
+                    }
+                },
+            )
+    }
+
     /// Everything in a Desired, values included (they are test values, not secrets).
     pub fn show(d: &Desired) -> String {
         format!(
@@ -1111,6 +1179,18 @@ mod properties {
         #[test]
         fn one_put_converges_the_manifest(d in desired(), current in manifest()) {
             one_put_converges(&d, &current)?;
+        }
+
+        /// The Private Cloud manifest fields: one PUT converges (merging what Mendix then holds
+        /// changes nothing, also when Mendix writes an amount in another form, "0.50" for
+        /// "0.5"), and every variable, log level and annotation the spec does not name is kept.
+        #[test]
+        fn private_fields_converge_in_one_put_and_keep_what_the_spec_does_not_name(
+            p in private_desired(),
+            current in manifest(),
+            reformat in any::<bool>(),
+        ) {
+            private_fields_converge(p, &current, reformat)?;
         }
 
         /// The names refused before a PUT are exactly the spec's constants and events the
@@ -1398,6 +1478,107 @@ mod properties {
             show_manifest(&next)
         );
         Ok(())
+    }
+
+    fn private_fields_converge(
+        p: PrivateDesired,
+        current: &v4::EnvironmentManifest,
+        reformat: bool,
+    ) -> Checked {
+        let mut current = current.clone();
+        // Mendix already holds some variables, log levels and annotations of its own.
+        let runtime = current
+            .environment
+            .runtime
+            .get_or_insert_with(Default::default);
+        runtime.environment_variables = Some(vec![v4::NameValue {
+            name: "MENDIX_OWN".into(),
+            value: Some("x".into()),
+        }]);
+        current.environment.deployment.app_log_levels = Some(vec![v4::AppLogLevel {
+            name: "Own".into(),
+            level: "TRACE".into(),
+        }]);
+        current.environment.annotations = Some(vec![v4::Annotation {
+            key: "own".into(),
+            value: "1".into(),
+            annotation_type: Some("Ingress".into()),
+        }]);
+        let mut d = desired_with(p);
+        d.private.admin_password = None;
+        let instances = private_instances(&d, &current.environment.container);
+        let (mut next, _) = merge_manifest(&current, &d, instances);
+        let input = format!("{:?}\nmerged: {next:?}", d.private);
+        if reformat {
+            // Mendix writes the amounts back with a trailing zero.
+            let resources = &mut next.environment.container.core_resources;
+            for amount in [&mut resources.requests.cpu, &mut resources.limits.memory] {
+                if amount.contains('.') {
+                    amount.push('0');
+                }
+            }
+        }
+        let (_, again) = merge_manifest(&next, &d, instances);
+        prop_assert!(
+            again.is_empty(),
+            "merging again changed {:?}\n{}",
+            again,
+            input
+        );
+        let after = serde_json::to_value(&next).expect("serializes");
+        let env = &after["environment"];
+        prop_assert!(
+            env["runtime"]["environmentVariables"]
+                .to_string()
+                .contains("MENDIX_OWN"),
+            "{}",
+            input
+        );
+        prop_assert!(
+            env["deployment"]["appLogLevels"]
+                .to_string()
+                .contains("\"Own\""),
+            "{}",
+            input
+        );
+        prop_assert!(
+            env["annotations"].to_string().contains("\"own\""),
+            "{}",
+            input
+        );
+        for (name, value) in &d.private.environment_variables {
+            let vars = next
+                .environment
+                .runtime
+                .as_ref()
+                .and_then(|r| r.environment_variables.as_ref());
+            prop_assert!(
+                vars.is_some_and(|vs| vs
+                    .iter()
+                    .any(|v| &v.name == name && v.value.as_ref() == Some(value))),
+                "{} = {} not set\n{}",
+                name,
+                value,
+                input
+            );
+        }
+        Ok(())
+    }
+
+    fn desired_with(private: PrivateDesired) -> Desired {
+        Desired {
+            package_id: "p1".into(),
+            package_version: None,
+            run_state: RunState::Running,
+            instances: Some(1),
+            memory_per_instance: None,
+            auto_sync_db: true,
+            constants: vec![],
+            scheduled_events: vec![],
+            custom_settings: vec![],
+            tags: None,
+            private,
+        }
     }
 
     fn one_put_converges(d: &Desired, current: &v4::EnvironmentManifest) -> Checked {
