@@ -1489,6 +1489,25 @@ async fn cluster_and_namespace_manifests_check_writes_and_answer_the_contract() 
         )
         .await;
     assert_eq!(invalid_param(&answer), "environment.provider.namespace");
+    // Services as the contract's enums spell them: a config without the enum's backslashes,
+    // or a plan outside it, is refused, naming the field.
+    for (service, field) in [
+        (
+            json!({"name": "db", "plan": "OnDemand", "config": "{type: \"database\"}"}),
+            "environment.services[0].config",
+        ),
+        (
+            json!({"name": "db", "plan": "Shared", "config": r#"{type: \"database\"}"#}),
+            "environment.services[0].plan",
+        ),
+    ] {
+        let mut m = env_in("e1", CLUSTER, "mendix-apps", NS);
+        m["environment"]["services"] = json!([service]);
+        let answer = c
+            .send(c.v4(Method::POST, &envs).json(&m), envs_t, false)
+            .await;
+        assert_eq!(invalid_param(&answer), field);
+    }
     let (status, job) = c
         .send(
             c.v4(Method::POST, &envs)

@@ -248,8 +248,9 @@ fn new_manifest(
                 .map(|s| v4::Service {
                     name: s.name.clone(),
                     plan: format!("{:?}", s.plan),
+                    // The contract's enum value, backslashes included (single-quoted YAML).
                     config: format!(
-                        "{{type: \"{}\"}}",
+                        r#"{{type: \"{}\"}}"#,
                         format!("{:?}", s.service_type).to_lowercase()
                     ),
                 })

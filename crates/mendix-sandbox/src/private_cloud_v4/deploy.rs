@@ -396,6 +396,10 @@ pub(super) async fn get_environment_manifest(
 }
 
 /// Check a manifest from a PUT or POST; returns the `environment` object to store.
+/// The `service` schema's enums.
+const SERVICE_PLANS: &[&str] = &["OnDemand", "Dedicated"];
+const SERVICE_CONFIGS: &[&str] = &[r#"{type: \"database\"}"#, r#"{type: \"storage\"}"#];
+
 fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, V4Error> {
     let environment = body
         .get("environment")
@@ -452,6 +456,33 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
     require("/provider/clusterId", Value::is_string, "a string")?;
     require("/provider/namespace", Value::is_string, "a string")?;
     require("/services", Value::is_array, "a list")?;
+    // Each service as the contract's `service` schema says: plan and config from their enums
+    // (the config enum holds the backslashes of its single-quoted YAML).
+    for (i, service) in environment
+        .pointer("/services")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let field = |name: &str| format!("environment.services[{i}].{name}");
+        let text = |name: &str| service.get(name).and_then(Value::as_str);
+        if !text("name").is_some_and(|n| !n.is_empty()) {
+            return Err(V4Error::bad_request(&field("name"), "is required"));
+        }
+        if !text("plan").is_some_and(|p| SERVICE_PLANS.contains(&p)) {
+            return Err(V4Error::bad_request(
+                &field("plan"),
+                format!("must be one of {}", SERVICE_PLANS.join(", ")),
+            ));
+        }
+        if !text("config").is_some_and(|c| SERVICE_CONFIGS.contains(&c)) {
+            return Err(V4Error::bad_request(
+                &field("config"),
+                format!("must be one of {}", SERVICE_CONFIGS.join(", ")),
+            ));
+        }
+    }
     let package_id = environment
         .pointer("/deployment/packageId")
         .and_then(Value::as_str)
