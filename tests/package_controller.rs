@@ -553,7 +553,11 @@ async fn a_package_in_use_is_retained_after_the_delete_wait_limit() {
         "it was tried"
     );
     let note = retained_note(&h).await;
-    assert!(note.contains("still used it after 2s"), "{note}");
+    assert!(
+        note.contains("refused to delete it after 2s")
+            && note.contains("an environment still uses it"),
+        "{note}"
+    );
 }
 
 /// Private Cloud names no error for a package in use: its delete job fails. That is waited on
@@ -599,7 +603,7 @@ async fn a_private_cloud_package_in_use_is_waited_for_then_retained() {
     );
     let note = retained_note(&h).await;
     assert!(
-        note.contains("still used it after 3s") && note.contains("in use by environment"),
+        note.contains("refused to delete it after 3s") && note.contains("in use by environment"),
         "{note}"
     );
 }

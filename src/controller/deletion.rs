@@ -13,9 +13,9 @@ use kube::runtime::finalizer::{Event, finalizer};
 
 use super::Context;
 use super::error::Error;
-use super::verdict::Verdict;
+use super::verdict::{Verdict, start_operation};
 use crate::crd::conditions::Outcome;
-use crate::crd::{DeletionPolicy, FINALIZER, Observed};
+use crate::crd::{DeletionPolicy, FINALIZER, Observed, OperationKind, OperationStatus};
 
 /// Runs `run` with [`Event::Apply`] for a live resource, and with [`Event::Cleanup`] once a
 /// resource with `policy: Delete` is being deleted; its `Ok` on cleanup removes the finalizer.
@@ -86,31 +86,72 @@ pub fn paused(what: &str, resync: std::time::Duration) -> Cleanup {
     ))
 }
 
-/// Mendix refused to delete `what` (its delete job failed with `message`): a Warning Event,
-/// Stalled with what to do (`hint`), and a look again on the resync, not sooner: the cause is
-/// for a person to fix, or goes away (what was inside is deleted).
-pub async fn refused<K: Observed>(
+/// The phase of a Delete operation Mendix refused, recorded to count the refusals.
+pub const REFUSED: &str = "refused";
+
+/// The refusals so far of the Delete operation in `operation`, for the next one to go on
+/// counting (so the interval keeps growing).
+pub fn refusals(operation: &Option<OperationStatus>) -> i32 {
+    operation
+        .as_ref()
+        .filter(|o| o.kind == OperationKind::Delete && o.phase.as_deref() == Some(REFUSED))
+        .map_or(0, |o| o.polls)
+}
+
+/// Mendix refused to delete `what` for now (`why`: something is still inside it or uses it):
+/// look again at a growing interval, counted in the Delete operation recorded in `operation`.
+/// Once `--delete-wait-limit` has passed since the deletion began, or at once when the
+/// Kubernetes namespace is being deleted (what is in the way will not go through this operator
+/// any more), the remote object is kept, with a Warning Event, and the finalizer may go.
+pub async fn wait_refused<K: Observed>(
     obj: &K,
     ctx: &Context,
-    what: &str,
-    message: &str,
-    hint: &str,
+    operation: &mut Option<OperationStatus>,
+    (what, why, reason): (&str, &str, &str),
 ) -> Cleanup {
-    let message = format!(
-        "Mendix could not delete {what}: {message}; fix the cause{hint}, or remove finalizer mendixops.io/cleanup to keep it in Mendix"
-    );
-    ctx.event(
-        obj,
-        EventType::Warning,
-        "DeleteFailed",
-        "Delete",
-        message.clone(),
-    )
-    .await;
-    Cleanup::Wait(Verdict::new(
-        Outcome::stalled("DeleteFailed", message),
-        ctx.settings.resync,
-    ))
+    let namespace = obj.namespace().unwrap_or_default();
+    if ctx.namespace_terminating(&namespace).await {
+        retain(
+            obj,
+            ctx,
+            format!(
+                "{what} is kept in Mendix: namespace {namespace} is being deleted while Mendix refuses to delete it ({why}); delete it in the Mendix Portal once it can go"
+            ),
+        )
+        .await;
+        return Cleanup::Done;
+    }
+    let waited: std::time::Duration = obj
+        .meta()
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| super::verdict::now().duration_since(t.0).try_into().ok())
+        .unwrap_or_default();
+    if waited >= ctx.settings.delete_wait_limit {
+        retain(
+            obj,
+            ctx,
+            format!(
+                "{what} is kept in Mendix: Mendix still refused to delete it after {} ({why}); delete it in the Mendix Portal once it can go",
+                humantime::format_duration(ctx.settings.delete_wait_limit)
+            ),
+        )
+        .await;
+        return Cleanup::Done;
+    }
+    let op = operation.get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
+    op.job_id = None;
+    // Not a request whose answer was lost (`jobs::earlier_request_pending`): one Mendix refused.
+    op.phase = Some(REFUSED.into());
+    let after = ctx.settings.poll.interval(op.polls);
+    op.polls += 1;
+    let message = format!("{what}: {why}; trying again in {}s", after.as_secs());
+    op.step = Some(message.clone());
+    if op.polls == 1 {
+        ctx.event(obj, EventType::Warning, reason, "Delete", message.clone())
+            .await;
+    }
+    Cleanup::Wait(Verdict::new(Outcome::progressing(reason, message), after))
 }
 
 /// `what` is gone from Mendix: an Event, and the finalizer may go.

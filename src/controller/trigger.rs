@@ -124,6 +124,34 @@ where
     })
 }
 
+/// Adds to `controller` a watch of kind `R` in `namespace` that re-queues the `K` an `R` refers
+/// to by name (`refers_to`), in the same namespace, whenever that `R` changes or goes: a
+/// namespace whose deletion Mendix refused while environments were in it looks again as soon
+/// as one of them is gone, a cluster likewise for its namespaces.
+pub fn follow_referrers<K, R>(
+    controller: Controller<K>,
+    ctx: &Arc<Context>,
+    namespace: Option<&str>,
+    refers_to: fn(&R) -> Option<&str>,
+) -> Controller<K>
+where
+    K: Watched,
+    R: Watched,
+{
+    let referrers = decodable::<R>(ctx, namespace);
+    controller.watches_stream(referrers.touched_objects(), move |changed: R| {
+        use kube::ResourceExt as _;
+        let namespace = changed.namespace();
+        refers_to(&changed).map(|name| {
+            let reference = kube::runtime::reflector::ObjectRef::new(name);
+            match &namespace {
+                Some(ns) => reference.within(ns),
+                None => reference,
+            }
+        })
+    })
+}
+
 pub fn decodable<K>(
     ctx: &Arc<Context>,
     namespace: Option<&str>,

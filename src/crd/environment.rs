@@ -601,6 +601,10 @@ pub struct MendixEnvironmentStatus {
     /// spec that differs sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment_strategy_sent: Option<DeploymentStrategy>,
+    /// Private Cloud: the namespace id the environment was seen in (from namespaceRef too), so
+    /// a delete needs no MendixNamespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_id: Option<String>,
     /// Private Cloud: whether the operator created the remote environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,

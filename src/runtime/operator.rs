@@ -305,7 +305,12 @@ async fn run_controllers(
             stop.clone(),
             synced(),
         ));
-        let cluster_controller = trigger::controller::<MendixCluster>(&ctx, ns.as_deref());
+        let cluster_controller = trigger::follow_referrers::<_, MendixNamespace>(
+            trigger::controller::<MendixCluster>(&ctx, ns.as_deref()),
+            &ctx,
+            ns.as_deref(),
+            |ns| ns.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+        );
         cluster_stores.push(cluster_controller.store());
         tasks.spawn(landscape::run(
             cluster_controller,
@@ -319,6 +324,19 @@ async fn run_controllers(
             &ctx,
             ns.as_deref(),
             |ns| ns.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+        );
+        let namespace_controller = trigger::follow_referrers::<_, MendixEnvironment>(
+            namespace_controller,
+            &ctx,
+            ns.as_deref(),
+            |env| {
+                env.spec
+                    .target
+                    .private_cloud
+                    .as_ref()
+                    .and_then(|t| t.namespace_ref.as_ref())
+                    .map(|r| r.name.as_str())
+            },
         );
         namespace_stores.push(namespace_controller.store());
         tasks.spawn(landscape::run(

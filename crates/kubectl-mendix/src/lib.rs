@@ -3,8 +3,10 @@
 //! and downloads Mendix Cloud app logs with the environment's own credentials Secret.
 
 pub mod apps;
+pub mod clusters;
 pub mod kubeconfig;
 pub mod logs;
+pub mod packages;
 pub mod target;
 
 use std::path::PathBuf;
@@ -122,11 +124,36 @@ pub enum Verb {
         apis: MendixApis,
     },
     /// Every app and environment the credentials in a Secret can see (Mendix Cloud with
-    /// `username` and `apiKey`, Private Cloud with `pat`); nothing is changed.
+    /// `username` and `apiKey`, Private Cloud with `pat`), or with APP that one app's details
+    /// and environments; nothing is changed.
     Apps {
         /// The credentials Secret, in the namespace.
         #[arg(long)]
         secret: String,
+        /// Show only this app (its app id: the subdomain on Mendix Cloud, the UUID on Private
+        /// Cloud) with its details and environments.
+        app: Option<String>,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
+    /// Private Cloud: every cluster the PAT in a Secret manages and every namespace in each,
+    /// with the Mendix Operator version installed there (the ids to adopt them with
+    /// MendixCluster / MendixNamespace resources); nothing is changed.
+    Clusters {
+        /// The credentials Secret (`pat`), in the namespace.
+        #[arg(long)]
+        secret: String,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
+    /// The deployment packages of an app, newest first, with the credentials in a Secret
+    /// (Mendix Cloud with `username` and `apiKey`, Private Cloud with `pat`); nothing is changed.
+    Packages {
+        /// The credentials Secret, in the namespace.
+        #[arg(long)]
+        secret: String,
+        /// The app id (the subdomain on Mendix Cloud, the UUID on Private Cloud).
+        app: String,
         #[command(flatten)]
         apis: MendixApis,
     },
@@ -195,6 +222,14 @@ impl PluginError {
     pub(crate) fn kube(what: impl Into<String>) -> impl FnOnce(kube::Error) -> PluginError {
         let what = what.into();
         move |source| PluginError::Kube { what, source }
+    }
+
+    /// A failed Mendix call, said with what it was doing.
+    pub(crate) fn mendix(
+        what: impl Into<String>,
+    ) -> impl FnOnce(mendix_client::MendixError) -> PluginError {
+        let what = what.into();
+        move |e| PluginError::Mendix(format!("{what}: {e}"))
     }
 }
 
@@ -357,11 +392,30 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             );
             Ok(())
         }
-        Verb::Apps { secret, apis } => {
+        Verb::Apps { secret, app, apis } => {
+            let mendix = apis.client()?;
+            let out = match app {
+                Some(app) => {
+                    apps::show(&cluster.client, &cluster.namespace, &secret, &app, &mendix).await?
+                }
+                None => apps::list(&cluster.client, &cluster.namespace, &secret, &mendix).await?,
+            };
+            print!("{out}");
+            Ok(())
+        }
+        Verb::Clusters { secret, apis } => {
             let mendix = apis.client()?;
             print!(
                 "{}",
-                apps::list(&cluster.client, &cluster.namespace, &secret, &mendix).await?
+                clusters::list(&cluster.client, &cluster.namespace, &secret, &mendix).await?
+            );
+            Ok(())
+        }
+        Verb::Packages { secret, app, apis } => {
+            let mendix = apis.client()?;
+            print!(
+                "{}",
+                packages::list(&cluster.client, &cluster.namespace, &secret, &app, &mendix).await?
             );
             Ok(())
         }

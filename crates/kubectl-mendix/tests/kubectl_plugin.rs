@@ -604,3 +604,425 @@ async fn apps_lists_what_the_credentials_can_see() {
         "nothing was written"
     );
 }
+
+/// The row of `table` whose first cells are `first`, split on the column gaps (cells may hold
+/// single spaces: `Mendix Cloud`, `not installed`).
+fn row<'a>(table: &'a str, first: &[&str]) -> Vec<&'a str> {
+    table
+        .lines()
+        .map(|l| l.split("   ").map(str::trim).filter(|c| !c.is_empty()))
+        .map(Iterator::collect::<Vec<_>>)
+        .find(|cells| cells.starts_with(first))
+        .unwrap_or_else(|| panic!("a row starting {first:?} in:\n{table}"))
+}
+
+/// The value of `key:` in the details above an `apps APP` table.
+fn detail<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}:")))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("`{key}:` in:\n{out}"))
+}
+
+/// `apps --secret NAME APP`: one app's details and environments, read with `get_app`, on
+/// either platform; an app Mendix does not know is named in the error.
+#[tokio::test]
+async fn apps_shows_one_app_with_its_environments() {
+    let h = Harness::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    let (project, cloud_environments) = h.mendix.with_world(|w| {
+        let app = w
+            .cloud
+            .apps
+            .iter()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("the demo's Mendix Cloud app");
+        let environments: Vec<(String, String)> = app
+            .environments
+            .iter()
+            .map(|e| (e.mode.clone(), e.environment_id.clone()))
+            .collect();
+        (app.project_id.clone(), environments)
+    });
+    // Another app the credentials see, which must not be shown.
+    plugin_ok(
+        &h,
+        &kc,
+        &[
+            "create-free-app",
+            "--project-id",
+            "0b5a7c2e-3f41-4a8e-9d6b-1c2d3e4f5a6b",
+            "--secret",
+            CLOUD_SECRET,
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+
+    let cloud = plugin_ok(
+        &h,
+        &kc,
+        &[
+            "apps",
+            "--secret",
+            CLOUD_SECRET,
+            demo::CLOUD_APP_ID,
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert_eq!(detail(&cloud, "Platform"), "Mendix Cloud", "{cloud}");
+    assert_eq!(detail(&cloud, "App"), demo::CLOUD_APP_ID, "{cloud}");
+    assert_eq!(detail(&cloud, "Name"), "Calculation App", "{cloud}");
+    assert_eq!(detail(&cloud, "Project"), project, "{cloud}");
+    assert_eq!(cloud_environments.len(), 3);
+    for (mode, id) in &cloud_environments {
+        let cells = row(&cloud, &[mode.as_str(), id.as_str()]);
+        assert_eq!(cells[2], "Stopped", "{cloud}");
+    }
+    assert!(
+        !cloud.contains("free-0b5a7c2e"),
+        "only the app asked for:\n{cloud}"
+    );
+    let stats = h.mendix.stats();
+    assert_eq!(stats.count("v1_get_app"), 1, "read with get_app");
+    assert_eq!(stats.count("v1_list_apps"), 0, "not by listing every app");
+
+    let private = plugin_ok(
+        &h,
+        &kc,
+        &["apps", "--secret", PC_SECRET, demo::PC_APP_ID, "-n", &h.ns],
+    )
+    .await;
+    assert_eq!(detail(&private, "Platform"), "Private Cloud", "{private}");
+    assert_eq!(detail(&private, "App"), demo::PC_APP_ID, "{private}");
+    assert_eq!(detail(&private, "Name"), "calc-private", "{private}");
+    for environment in [demo::PC_ENVIRONMENT_TEST, demo::PC_ENVIRONMENT_PRODUCTION] {
+        let cells = row(&private, &[environment, environment]);
+        assert_eq!(
+            &cells[2..4],
+            [demo::PC_CLUSTER_ID, "mendix-apps"],
+            "{private}"
+        );
+        assert!(cells.contains(&demo::PC_EXISTING_PACKAGE_ID), "{private}");
+    }
+    assert_eq!(h.mendix.stats().count("get_app_manifest"), 1);
+    assert_eq!(h.mendix.stats().count("list_app_manifests"), 0);
+
+    // Unknown apps: named, with a non-zero exit and no panic.
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["apps", "--secret", CLOUD_SECRET, "no-such-app", "-n", &h.ns],
+    )
+    .await;
+    assert!(
+        err.starts_with("error: app no-such-app not found") && !err.contains("panicked"),
+        "{err}"
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["apps", "--secret", PC_SECRET, unknown, "-n", &h.ns],
+    )
+    .await;
+    assert!(
+        err.starts_with(&format!("error: app {unknown} not found")) && !err.contains("panicked"),
+        "{err}"
+    );
+}
+
+/// `clusters --secret NAME`: every cluster and namespace the PAT manages, one row per namespace
+/// with its operator version, never the namespace's installer secret; Private Cloud's only.
+#[tokio::test]
+async fn clusters_lists_what_the_pat_manages_without_secrets() {
+    let h = Harness::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    // Beside the demo's installed `mendix-apps`: a namespace mxpc-cli has not installed yet,
+    // with an installer secret of its own, and a cluster without namespaces.
+    const INSTALLER_SECRET: &str = "aW5zdGFsbGVyLXNlY3JldC1vZi1tZW5kaXgtc3RhZ2luZw==";
+    const STAGING_ID: &str = "9c8b7a6f-5e4d-4c3b-8a29-1f0e9d8c7b6a";
+    const EMPTY_CLUSTER_ID: &str = "2a3b4c5d-6e7f-4a8b-9c0d-1e2f3a4b5c6d";
+    let staging: mendix_sandbox::world::Namespace = serde_yaml::from_str(&format!(
+        "{{namespaceId: {STAGING_ID}, name: mendix-staging, secret: '{INSTALLER_SECRET}', installed: false}}"
+    ))
+    .expect("a namespace");
+    let empty: mendix_sandbox::world::Cluster = serde_yaml::from_str(&format!(
+        "{{clusterId: {EMPTY_CLUSTER_ID}, name: spare-cluster, clusterType: eks}}"
+    ))
+    .expect("a cluster");
+    let demo_secret = h.mendix.with_world(|w| {
+        let cluster = w
+            .private_cloud
+            .clusters
+            .iter_mut()
+            .find(|c| c.cluster_id == demo::PC_CLUSTER_ID)
+            .expect("the demo cluster");
+        cluster.namespaces.push(staging);
+        let secret = cluster.namespaces[0].secret.clone();
+        w.private_cloud.clusters.push(empty);
+        secret
+    });
+    // The sandbox's GET carries both installer secrets, as Mendix's does.
+    let mendix = mendix_client::Mendix::new(mendix_client::MendixConfig::default().with_urls(
+        url::Url::parse(&h.mendix_server.cloud_v1_url()).expect("URL"),
+        url::Url::parse(&h.mendix_server.private_cloud_v4_url()).expect("URL"),
+    ))
+    .expect("a Mendix client");
+    let answered: Vec<Option<String>> = mendix
+        .pc_deploy(&mendix_client::Pat::new(demo::PC_PAT))
+        .list_namespaces(demo::PC_CLUSTER_ID, false)
+        .await
+        .expect("namespaces listed")
+        .into_iter()
+        .map(|n| n.namespace.secret)
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            Some(demo_secret.clone()),
+            Some(INSTALLER_SECRET.to_string())
+        ]
+    );
+
+    let run = plugin(&h, &kc, &["clusters", "--secret", PC_SECRET, "-n", &h.ns]).await;
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let table = &run.stdout;
+    assert_eq!(
+        row(table, &["CLUSTER ID"]),
+        [
+            "CLUSTER ID",
+            "CLUSTER",
+            "TYPE",
+            "NAMESPACE ID",
+            "NAMESPACE",
+            "OPERATOR"
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        row(
+            table,
+            &[
+                demo::PC_CLUSTER_ID,
+                "sandbox-cluster",
+                "k8s",
+                demo::PC_NAMESPACE_ID
+            ]
+        ),
+        [
+            demo::PC_CLUSTER_ID,
+            "sandbox-cluster",
+            "k8s",
+            demo::PC_NAMESPACE_ID,
+            "mendix-apps",
+            mendix_sandbox::world::OPERATOR_VERSION,
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        row(
+            table,
+            &[demo::PC_CLUSTER_ID, "sandbox-cluster", "k8s", STAGING_ID]
+        ),
+        [
+            demo::PC_CLUSTER_ID,
+            "sandbox-cluster",
+            "k8s",
+            STAGING_ID,
+            "mendix-staging",
+            "not installed",
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        row(table, &[EMPTY_CLUSTER_ID]),
+        [EMPTY_CLUSTER_ID, "spare-cluster", "eks", "-", "-", "-"],
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 4, "{table}");
+    for secret in [demo_secret.as_str(), INSTALLER_SECRET] {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "the installer secret is never printed:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    let stats = h.mendix.stats();
+    assert_eq!(stats.count("list_cluster_manifests"), 1);
+    assert_eq!(
+        stats.count("list_namespace_manifests"),
+        3,
+        "two clusters, and the test's own look"
+    );
+
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["clusters", "--secret", CLOUD_SECRET, "-n", &h.ns],
+    )
+    .await;
+    assert!(
+        err.contains("clusters and namespaces are Private Cloud's")
+            && err.contains(CLOUD_SECRET)
+            && err.contains("`pat`"),
+        "{err}"
+    );
+    assert_eq!(
+        h.mendix.stats().count("list_cluster_manifests"),
+        1,
+        "Mendix Cloud credentials are refused before any call"
+    );
+}
+
+/// `packages --secret NAME APP`: an app's deployment packages, newest first, on either
+/// platform; an app Mendix does not know is named in the error.
+#[tokio::test]
+async fn packages_lists_an_apps_packages_newest_first() {
+    let h = Harness::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    // A second package each, stored where the listing order is not the newest-first order.
+    const CLOUD_NEWER: &str = "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6";
+    const PC_OLDER: &str = "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f";
+    let newer: mendix_sandbox::world::CloudPackage = serde_yaml::from_str(&format!(
+        "{{packageId: {CLOUD_NEWER}, version: 1.2.0.10, creationDate: 1767225600000, size: 2100000}}"
+    ))
+    .expect("a Mendix Cloud package");
+    let older: mendix_sandbox::world::PcPackage = serde_yaml::from_str(&format!(
+        "{{id: {PC_OLDER}, modelVersion: 1.2.0.500, createdOn: '2020-01-01T00:00:00Z', fileSize: 1000}}"
+    ))
+    .expect("a Private Cloud package");
+    h.mendix.with_world(|w| {
+        w.cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("the demo's Mendix Cloud app")
+            .packages
+            .push(newer);
+        w.private_cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::PC_APP_ID)
+            .expect("the demo's Private Cloud app")
+            .packages
+            .insert(0, older);
+    });
+
+    let cloud = plugin_ok(
+        &h,
+        &kc,
+        &[
+            "packages",
+            "--secret",
+            CLOUD_SECRET,
+            demo::CLOUD_APP_ID,
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    let lines: Vec<&str> = cloud.lines().collect();
+    assert_eq!(lines.len(), 3, "{cloud}");
+    assert_eq!(
+        row(&cloud, &["PACKAGE ID"]),
+        ["PACKAGE ID", "VERSION", "CREATED", "SIZE", "STATUS"],
+        "{cloud}"
+    );
+    assert_eq!(
+        row(lines[1], &[CLOUD_NEWER]),
+        [
+            CLOUD_NEWER,
+            "1.2.0.10",
+            "2026-01-01T00:00:00Z",
+            "2100000",
+            "Succeeded"
+        ],
+        "newest first:\n{cloud}"
+    );
+    assert_eq!(
+        row(lines[2], &[demo::CLOUD_EXISTING_PACKAGE_ID]),
+        [
+            demo::CLOUD_EXISTING_PACKAGE_ID,
+            "1.1.5.9",
+            "2014-07-07T13:27:34Z",
+            "1999059",
+            "Succeeded"
+        ],
+        "{cloud}"
+    );
+
+    let private = plugin_ok(
+        &h,
+        &kc,
+        &[
+            "packages",
+            "--secret",
+            PC_SECRET,
+            demo::PC_APP_ID,
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    let lines: Vec<&str> = private.lines().collect();
+    assert_eq!(lines.len(), 3, "{private}");
+    assert_eq!(
+        row(&private, &["PACKAGE ID"]),
+        ["PACKAGE ID", "VERSION", "CREATED", "SIZE"],
+        "Private Cloud reports no package status:\n{private}"
+    );
+    let demo_package = row(lines[1], &[demo::PC_EXISTING_PACKAGE_ID]);
+    assert_eq!(demo_package[1], "1.3.0.623", "newest first:\n{private}");
+    assert_eq!(demo_package[3], "2924125", "{private}");
+    chrono::DateTime::parse_from_rfc3339(demo_package[2]).expect("an RFC 3339 time");
+    assert_eq!(
+        row(lines[2], &[PC_OLDER]),
+        [PC_OLDER, "1.2.0.500", "2020-01-01T00:00:00Z", "1000"],
+        "{private}"
+    );
+
+    let err = plugin_err(
+        &h,
+        &kc,
+        &[
+            "packages",
+            "--secret",
+            CLOUD_SECRET,
+            "no-such-app",
+            "-n",
+            &h.ns,
+        ],
+    )
+    .await;
+    assert!(
+        err.starts_with("error: app no-such-app not found") && !err.contains("panicked"),
+        "{err}"
+    );
+    let unknown = "00000000-0000-4000-8000-000000000000";
+    let err = plugin_err(
+        &h,
+        &kc,
+        &["packages", "--secret", PC_SECRET, unknown, "-n", &h.ns],
+    )
+    .await;
+    assert!(
+        err.starts_with(&format!("error: app {unknown} not found")) && !err.contains("panicked"),
+        "{err}"
+    );
+    let stats = h.mendix.stats();
+    assert_eq!(
+        (
+            stats.count("v1_list_packages"),
+            stats.count("list_deployment_packages")
+        ),
+        (2, 2)
+    );
+}

@@ -387,6 +387,7 @@ pub async fn converge(
         }
         Err(err) => return stall_or_retry(err, &format!("reading environment {id}")),
     };
+    status.namespace_id = Some(place.namespace_id.clone());
     let spec = &manifest.environment;
     let container = &spec.container;
     status.url = Some(spec.deployment.app_url.clone());
@@ -618,13 +619,20 @@ pub async fn cleanup(
                 .private_cloud
                 .as_ref()
                 .is_some_and(|p| p.force_delete);
-            let hint = if forced {
-                ""
+            let why = if forced {
+                message
             } else {
-                ", or set spec.privateCloud.forceDelete: true"
+                format!("{message}; spec.privateCloud.forceDelete: true bypasses some refusals")
             };
+            status.operation = Some(op);
             let what = format!("environment {id}");
-            return Ok(deletion::refused(env, ctx, &what, &message, hint).await);
+            return Ok(deletion::wait_refused(
+                env,
+                ctx,
+                &mut status.operation,
+                (&what, &why, "DeleteRefused"),
+            )
+            .await);
         }
         _ => {}
     }
@@ -658,6 +666,8 @@ pub async fn cleanup(
         .as_ref()
         .is_some_and(|p| p.force_delete);
     let mut op = start_operation(OperationKind::Delete, format!("deleting environment {id}"));
+    // Refusals so far keep counting, so the interval keeps growing.
+    op.polls = deletion::refusals(&status.operation);
     if let Some(verdict) = earlier_request_pending(&mut status.operation, &op, "Deleting", ctx) {
         return Ok(Cleanup::Wait(verdict));
     }

@@ -343,6 +343,16 @@ pub async fn deleting_place(
     let Some(reference) = &target.namespace_ref else {
         return Ok(private_place(env, ctx, target).await?.ok());
     };
+    // Seen before: the MendixNamespace may be going at the same time.
+    if let Some(namespace_id) = env.status.as_ref().and_then(|s| s.namespace_id.clone()) {
+        return Ok(Some(PcPlace {
+            app_id: target.app_id.clone(),
+            namespace_id,
+            environment_id: target.environment_id.clone(),
+            cluster_id: None,
+            namespace: None,
+        }));
+    }
     let namespace = env
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;

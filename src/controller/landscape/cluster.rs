@@ -33,7 +33,7 @@ impl Landscape for MendixCluster {
         format!("cluster {} ({})", self.spec.name, self.spec.cluster_id)
     }
 
-    async fn inputs(&self, _ctx: &Context) -> Result<Result<(), Verdict>, Error> {
+    async fn inputs(&self, _ctx: &Context, _deleting: bool) -> Result<Result<(), Verdict>, Error> {
         Ok(Ok(()))
     }
 

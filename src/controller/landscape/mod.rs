@@ -54,9 +54,12 @@ pub trait Landscape: Observed + serde::Serialize + super::trigger::Watched {
     /// E.g. `cluster 085a0e34-…`, for messages and Events.
     fn describe(&self) -> String;
 
+    /// With `deleting`, only what a delete needs, from the resource's own status where it can
+    /// be: what it refers to may be going at the same time.
     fn inputs(
         &self,
         ctx: &Context,
+        deleting: bool,
     ) -> impl Future<Output = Result<Result<Self::Inputs, Verdict>, Error>> + Send;
     /// The remote object, or None when it does not exist.
     fn read(
@@ -288,7 +291,7 @@ async fn converge<K: Landscape>(
     writer: &mut StatusWriter<K>,
     status: &mut LandscapeStatus,
 ) -> Result<Verdict, Error> {
-    let inputs = match obj.inputs(ctx).await? {
+    let inputs = match obj.inputs(ctx, false).await? {
         Ok(inputs) => inputs,
         Err(verdict) => return Ok(verdict),
     };
@@ -399,7 +402,7 @@ async fn cleanup<K: Landscape>(
         retain(obj, ctx, format!("{what} is kept in Mendix: {why}; delete it in the Mendix Portal if it is no longer needed")).await;
         Ok(Cleanup::Done)
     };
-    let inputs = match obj.inputs(ctx).await? {
+    let inputs = match obj.inputs(ctx, true).await? {
         Ok(inputs) => inputs,
         Err(verdict) => return keep(verdict.outcome.message().to_string()).await,
     };
@@ -410,7 +413,15 @@ async fn cleanup<K: Landscape>(
     match follow_job(obj.meta().uid.as_deref(), ctx, &api, &mut status.operation).await {
         Followed::Waiting(verdict) => return verdict.map(Cleanup::Wait),
         Followed::Failed(op, message) if op.kind == OperationKind::Delete => {
-            return Ok(deletion::refused(obj, ctx, &what, &message, "").await);
+            // What is inside (namespaces, environments) goes first; it may be on its way.
+            status.operation = Some(op);
+            return Ok(deletion::wait_refused(
+                obj,
+                ctx,
+                &mut status.operation,
+                (&what, &message, "DeleteRefused"),
+            )
+            .await);
         }
         _ => {}
     }
@@ -419,6 +430,8 @@ async fn cleanup<K: Landscape>(
         return Ok(deletion::deleted(obj, ctx, &what).await);
     }
     let mut op = start_operation(OperationKind::Delete, format!("deleting {what}"));
+    // Refusals so far keep counting, so the interval keeps growing.
+    op.polls = deletion::refusals(&status.operation);
     if let Some(verdict) = earlier_request_pending(&mut status.operation, &op, "Deleting", ctx) {
         return Ok(Cleanup::Wait(verdict));
     }

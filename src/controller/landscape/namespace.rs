@@ -58,10 +58,23 @@ impl Landscape for MendixNamespace {
         format!("namespace {} ({})", self.spec.name, self.spec.namespace_id)
     }
 
-    async fn inputs(&self, ctx: &Context) -> Result<Result<NamespaceInputs, Verdict>, Error> {
+    async fn inputs(
+        &self,
+        ctx: &Context,
+        deleting: bool,
+    ) -> Result<Result<NamespaceInputs, Verdict>, Error> {
         let namespace = self
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+        // A delete names the cluster the namespace was seen in, and needs no secret: the
+        // MendixCluster and the Secret may be going at the same time.
+        let seen_in = self.status.as_ref().and_then(|s| s.cluster_id.clone());
+        if deleting && let Some(cluster_id) = self.spec.cluster_id.clone().or(seen_in) {
+            return Ok(Ok(NamespaceInputs {
+                cluster_id,
+                secret: String::new(),
+            }));
+        }
         let cluster_id = match (&self.spec.cluster_id, &self.spec.cluster_ref) {
             (Some(id), _) => id.clone(),
             (None, Some(reference)) => {

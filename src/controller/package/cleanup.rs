@@ -9,6 +9,7 @@ use kube::runtime::events::EventType;
 use super::apply::{describe, remote_for};
 use super::remote::JobState;
 use crate::controller::Context;
+use crate::controller::deletion;
 pub use crate::controller::deletion::Cleanup;
 use crate::controller::error::Error;
 use crate::controller::verdict::{Verdict, is_paused, stalled_by, start_operation};
@@ -179,9 +180,7 @@ pub async fn cleanup(
     }
 }
 
-/// Waits with a growing interval while an environment still uses the package (`why` is what
-/// Mendix said), for at most --delete-wait-limit since the deletion was asked for; then keeps
-/// it in Mendix and says so, instead of holding the resource for ever.
+/// Mendix refuses while an environment uses the package: see [`deletion::wait_refused`].
 async fn wait_while_in_use(
     pkg: &MendixPackage,
     ctx: &Context,
@@ -189,53 +188,13 @@ async fn wait_while_in_use(
     package_id: &str,
     why: &str,
 ) -> Result<Cleanup, Error> {
-    let waited: Duration = pkg
-        .metadata
-        .deletion_timestamp
-        .as_ref()
-        .and_then(|t| {
-            crate::controller::verdict::now()
-                .duration_since(t.0)
-                .try_into()
-                .ok()
-        })
-        .unwrap_or_default();
-    // A namespace being deleted takes the environments with it, but never out of Mendix: the
-    // package would stay in use, and the namespace could not go until the limit. Keep it now.
-    let namespace = pkg.metadata.namespace.as_deref().unwrap_or_default();
-    if ctx.namespace_terminating(namespace).await {
-        return retain(
-            pkg,
-            ctx,
-            format!(
-                "package {package_id} is kept in Mendix: namespace {namespace} is being deleted while an environment still uses the package ({why}); delete it in the Mendix Portal once it is free"
-            ),
-        )
-        .await;
-    }
-    if waited >= ctx.settings.delete_wait_limit {
-        return retain(
-            pkg,
-            ctx,
-            format!(
-                "package {package_id} is kept in Mendix: an environment still used it after {} ({why}); delete it in the Mendix Portal once it is free",
-                humantime::format_duration(ctx.settings.delete_wait_limit)
-            ),
-        )
-        .await;
-    }
-    let op = status
-        .operation
-        .get_or_insert_with(|| start_operation(OperationKind::Delete, String::new()));
-    let after = ctx.settings.poll.interval(op.polls);
-    op.polls += 1;
-    op.step = Some(format!(
-        "package {package_id} is still in use by an environment; retrying in {}s",
-        after.as_secs()
-    ));
-    let message = op.step.clone().unwrap_or_default();
-    Ok(Cleanup::Wait(Verdict::new(
-        Outcome::progressing("PackageInUse", message),
-        after,
-    )))
+    let what = format!("package {package_id}");
+    let why = format!("an environment still uses it ({why})");
+    Ok(deletion::wait_refused(
+        pkg,
+        ctx,
+        &mut status.operation,
+        (&what, &why, "PackageInUse"),
+    )
+    .await)
 }

@@ -467,7 +467,7 @@ fn validate_manifest(world: &World, app: &PcApp, body: &Value) -> Result<Value, 
     {
         let field = |name: &str| format!("environment.services[{i}].{name}");
         let text = |name: &str| service.get(name).and_then(Value::as_str);
-        if !text("name").is_some_and(|n| !n.is_empty()) {
+        if text("name").is_none_or(str::is_empty) {
             return Err(V4Error::bad_request(&field("name"), "is required"));
         }
         if !text("plan").is_some_and(|p| SERVICE_PLANS.contains(&p)) {
