@@ -464,11 +464,16 @@ async fn cluster_namespace_and_environment_are_created_converged_and_deleted_in_
     wait_gone(&clusters, "platform").await;
     let state = h.mendix.state_json();
     assert!(
-        !state["privateCloud"]["clusters"].to_string().contains(NEW_CLUSTER),
+        !state["privateCloud"]["clusters"]
+            .to_string()
+            .contains(NEW_CLUSTER),
         "cluster and namespace are gone from Mendix: {}",
         state["privateCloud"]["clusters"]
     );
-    assert!(h.pc_env_state("team-a-test").is_null(), "the environment is gone from Mendix");
+    assert!(
+        h.pc_env_state("team-a-test").is_null(),
+        "the environment is gone from Mendix"
+    );
     assert!(count(&h, "delete_namespace") >= 1);
     assert!(count(&h, "delete_cluster") >= 1);
 }
