@@ -92,9 +92,10 @@ pub struct RunConfig {
     /// in-cluster addresses. Off by default: whoever can create a MendixPackage chooses the URL.
     #[arg(long, env = "ALLOW_PRIVATE_DOWNLOAD_URLS", default_value_t = false, action = clap::ArgAction::Set)]
     pub allow_private_download_urls: bool,
-    /// How long deleting a MendixPackage with `deletionPolicy: Delete` waits while an
-    /// environment still uses the package; then the package is kept in Mendix (with a Warning
-    /// Event) and the resource is deleted.
+    /// How long deleting a resource with `deletionPolicy: Delete` waits while Mendix refuses (a
+    /// package an environment uses, a namespace with environments, a cluster with namespaces);
+    /// then the remote object is kept in Mendix (with a Warning Event) and the resource is
+    /// deleted.
     #[arg(long, env = "DELETE_WAIT_LIMIT", default_value = "1h", value_parser = humantime::parse_duration)]
     pub delete_wait_limit: Duration,
 }
