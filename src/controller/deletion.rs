@@ -15,7 +15,17 @@ use super::Context;
 use super::error::Error;
 use super::verdict::{Verdict, start_operation};
 use crate::crd::conditions::Outcome;
-use crate::crd::{DeletionPolicy, FINALIZER, Observed, OperationKind, OperationStatus};
+use crate::crd::{
+    DeletionPolicy, FINALIZER, ManagementPolicy, Observed, OperationKind, OperationStatus,
+};
+
+/// The deletion policy that applies: a resource that only observes never deletes anything.
+pub fn effective(policy: DeletionPolicy, management: ManagementPolicy) -> DeletionPolicy {
+    match management {
+        ManagementPolicy::Manage => policy,
+        ManagementPolicy::Observe => DeletionPolicy::Retain,
+    }
+}
 
 /// Runs `run` with [`Event::Apply`] for a live resource, and with [`Event::Cleanup`] once a
 /// resource with `policy: Delete` is being deleted; its `Ok` on cleanup removes the finalizer.

@@ -8,6 +8,7 @@ pub mod environment;
 pub mod error;
 pub mod jobs;
 pub mod landscape;
+pub mod observe;
 pub mod package;
 pub mod resync;
 pub mod schedule;

@@ -63,6 +63,27 @@ pub enum DeletionPolicy {
     Delete,
 }
 
+/// Whether the operator changes the remote object or only reads it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ManagementPolicy {
+    /// Make Mendix match the spec (the default).
+    #[default]
+    Manage,
+    /// Read Mendix and report, never write: status shows what runs, and condition `Drifted`
+    /// lists where Mendix differs from the spec. Changing this to Manage hands it over.
+    Observe,
+}
+
+impl ManagementPolicy {
+    pub fn is_manage(&self) -> bool {
+        *self == ManagementPolicy::Manage
+    }
+}
+
+/// Condition listing where Mendix differs from the spec, for resources with
+/// `managementPolicy: Observe`.
+pub const CONDITION_DRIFTED: &str = "Drifted";
+
 /// What kind of remote operation is in flight.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 pub enum OperationKind {

@@ -6,7 +6,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    DeletionPolicy, OperationStatus, SecretKeySelector, SecretReference, conditions_schema,
+    DeletionPolicy, ManagementPolicy, OperationStatus, SecretKeySelector, SecretReference,
+    conditions_schema,
 };
 
 /// Desired state of one Mendix environment.
@@ -101,6 +102,11 @@ pub struct MendixEnvironmentSpec {
     /// `production: true`.
     #[serde(default, skip_serializing_if = "is_retain")]
     pub deletion_policy: DeletionPolicy,
+    /// Manage (default) makes Mendix match the spec; Observe only reads Mendix and reports, in
+    /// condition Drifted, where it differs from the spec: no remote write at all.
+    #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
+    pub management_policy: ManagementPolicy,
+
     /// Private Cloud manifest fields: how to create the environment when it does not exist,
     /// and its resources, environment variables, log levels, metrics, deployment strategy,
     /// admin password and annotations. Fields not set here stay as they are in Mendix.

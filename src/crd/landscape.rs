@@ -10,7 +10,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    DeletionPolicy, OperationStatus, SecretKeySelector, SecretReference, conditions_schema,
+    DeletionPolicy, ManagementPolicy, OperationStatus, SecretKeySelector, SecretReference,
+    conditions_schema,
 };
 use super::environment::{LocalReference, PlanType};
 
@@ -62,6 +63,10 @@ pub struct MendixClusterSpec {
     /// or Delete (Mendix refuses while the cluster has namespaces).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Manage (default) makes Mendix match the spec; Observe only reads Mendix and reports, in
+    /// condition Drifted, where it differs from the spec: no remote write at all.
+    #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
+    pub management_policy: ManagementPolicy,
 }
 
 /// Cluster types the Private Cloud Deploy API accepts.
@@ -154,8 +159,10 @@ pub struct MendixNamespaceSpec {
     /// standard (default in Mendix), main or managed. Fixed once created; left to Mendix when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_type: Option<NamespaceType>,
-    /// The secret `mxpc-cli installer` is run with; Mendix needs it on every write.
-    pub secret_ref: SecretKeySelector,
+    /// The secret `mxpc-cli installer` is run with. Needed to create the namespace; when unset,
+    /// updates send back the secret Mendix holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<SecretKeySelector>,
     /// Plans to activate or deactivate, by name. Plans not listed are left alone; a plan Mendix
     /// does not know stalls the resource.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -178,6 +185,10 @@ pub struct MendixNamespaceSpec {
     /// or Delete (Mendix refuses while environments are in it).
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Manage (default) makes Mendix match the spec; Observe only reads Mendix and reports, in
+    /// condition Drifted, where it differs from the spec: no remote write at all.
+    #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
+    pub management_policy: ManagementPolicy,
 }
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

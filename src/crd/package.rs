@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::common::DeletionPolicy;
-use super::common::{OperationStatus, SecretReference, conditions_schema};
+use super::common::{ManagementPolicy, OperationStatus, SecretReference, conditions_schema};
 
 /// Desired package: where it comes from and which app it belongs to.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -27,6 +27,7 @@ use super::common::{OperationStatus, SecretReference, conditions_schema};
     printcolumn = r#"{"name":"Step","type":"string","priority":1,"jsonPath":".status.operation.step"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
+#[x_kube(validation = Rule::new("!has(self.managementPolicy) || self.managementPolicy == 'Manage' || has(self.source.existing)").message("spec.managementPolicy: Observe only adopts a package that exists (spec.source.existing): building or uploading one is a write"))]
 #[serde(rename_all = "camelCase")]
 pub struct MendixPackageSpec {
     /// The app the package belongs to, on Mendix Cloud or on Mendix for Private Cloud.
@@ -43,6 +44,10 @@ pub struct MendixPackageSpec {
     /// leaves it in Mendix, Delete removes it.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// Manage (default) makes Mendix match the spec; Observe only reads Mendix and reports, in
+    /// condition Drifted, where it differs from the spec: no remote write at all.
+    #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
+    pub management_policy: ManagementPolicy,
 }
 
 /// The app a package belongs to. Exactly one of `mendixCloud` or `privateCloud`.

@@ -141,6 +141,9 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
     status.observed_generation = env.metadata.generation;
     status.reconcile_requested_at =
         reconcile_requested_at(env).or(status.reconcile_requested_at.take());
+    if env.spec.management_policy.is_manage() {
+        super::observe::forget_drift(&mut status.conditions);
+    }
     status.phase = Some(phase_of(outcome, status, super::verdict::is_paused(env)));
     apply_outcome(
         &mut status.conditions,
@@ -329,7 +332,8 @@ async fn reconcile_inner(env: &Arc<MendixEnvironment>, ctx: &Context) -> Result<
         .namespace()
         .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
     let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), &namespace);
-    under_policy(&api, env.clone(), env.spec.deletion_policy, |event| async {
+    let policy = super::deletion::effective(env.spec.deletion_policy, env.spec.management_policy);
+    under_policy(&api, env.clone(), policy, |event| async {
         match event {
             FinalizerEvent::Apply(env) => apply(&env, ctx, &api).await,
             FinalizerEvent::Cleanup(env) => delete(&env, ctx, &api).await,

@@ -378,6 +378,14 @@ pub async fn converge(
 
     let manifest = match api.get_environment(app, namespace, id).await {
         Ok(m) => m,
+        Err(err) if err.is_not_found() && !env.spec.management_policy.is_manage() => {
+            return Ok(Verdict::stalled(
+                "EnvironmentNotFound",
+                format!(
+                    "environment {id} in namespace {namespace} of app {app} does not exist, and managementPolicy: Observe does not create it: check spec.target.privateCloud"
+                ),
+            ));
+        }
         Err(err) if err.is_not_found() => {
             if let Some((_, message)) = failed {
                 return Ok(manifest_failed(env, ctx, "CreateFailed", "Create",
@@ -409,6 +417,29 @@ pub async fn converge(
             .package_version
             .clone()
             .or(status.deployed_version.take());
+    }
+
+    if !env.spec.management_policy.is_manage() {
+        // What a PUT would change, field by field; an observer sends nothing.
+        let instances = private_instances(desired, container);
+        let (_, changed) = merge_manifest(&manifest, desired, instances);
+        let mut drift: Vec<String> = changed.iter().map(|c| format!("{c}: differs")).collect();
+        if manifest.environment.deployment.package_id == desired.package_id {
+            drift.extend(
+                unknown_model_names(&manifest, desired)
+                    .iter()
+                    .map(|n| format!("{n}: not in the deployed model")),
+            );
+        }
+        let what = format!("environment {id} of app {app}");
+        return Ok(crate::controller::observe::report(
+            env,
+            ctx,
+            &mut status.conditions,
+            &drift,
+            &what,
+        )
+        .await);
     }
 
     // The production guard comes before every PUT below, a restart's included.

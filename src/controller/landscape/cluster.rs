@@ -6,7 +6,7 @@ use crate::controller::error::Error;
 use crate::controller::verdict::Verdict;
 use crate::crd::conditions::Outcome;
 use crate::crd::landscape::{InviteeStatus, LandscapeStatus, MendixCluster};
-use crate::crd::{DeletionPolicy, SecretReference};
+use crate::crd::{DeletionPolicy, ManagementPolicy, SecretReference};
 use mendix_client::error::MendixError;
 use mendix_client::private_cloud_v4::PcDeploy;
 use mendix_client::private_cloud_v4::types::{
@@ -29,6 +29,9 @@ impl Landscape for MendixCluster {
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
     }
+    fn management_policy(&self) -> ManagementPolicy {
+        self.spec.management_policy
+    }
     fn describe(&self) -> String {
         format!("cluster {} ({})", self.spec.name, self.spec.cluster_id)
     }
@@ -45,8 +48,8 @@ impl Landscape for MendixCluster {
         }
     }
 
-    fn new_manifest(&self, _: &()) -> ClusterManifest {
-        ClusterManifest {
+    fn new_manifest(&self, _: &()) -> Result<ClusterManifest, Verdict> {
+        Ok(ClusterManifest {
             manifest_version: Some(MANIFEST_VERSION.into()),
             cluster: Some(ClusterInfo {
                 cluster_id: self.spec.cluster_id.clone(),
@@ -57,7 +60,7 @@ impl Landscape for MendixCluster {
                 cluster_managers: None,
                 extra: Default::default(),
             }),
-        }
+        })
     }
 
     fn merge(

@@ -31,7 +31,9 @@ use super::verdict::{
 };
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::landscape::{LandscapePhase, LandscapeStatus};
-use crate::crd::{DeletionPolicy, Observed, OperationKind, OperationStatus, SecretReference};
+use crate::crd::{
+    DeletionPolicy, ManagementPolicy, Observed, OperationKind, OperationStatus, SecretReference,
+};
 use mendix_client::error::MendixError;
 use mendix_client::private_cloud_v4::PcDeploy;
 use mendix_client::private_cloud_v4::types::JobHandle;
@@ -51,6 +53,7 @@ pub trait Landscape: Observed + serde::Serialize + super::trigger::Watched {
     fn landscape_status(&self) -> Option<&LandscapeStatus>;
     fn credentials(&self) -> &SecretReference;
     fn deletion_policy(&self) -> DeletionPolicy;
+    fn management_policy(&self) -> ManagementPolicy;
     /// E.g. `cluster 085a0e34-…`, for messages and Events.
     fn describe(&self) -> String;
 
@@ -67,8 +70,9 @@ pub trait Landscape: Observed + serde::Serialize + super::trigger::Watched {
         api: &PcDeploy,
         inputs: &Self::Inputs,
     ) -> impl Future<Output = Result<Option<Self::Manifest>, MendixError>> + Send;
-    /// The manifest that creates the remote object.
-    fn new_manifest(&self, inputs: &Self::Inputs) -> Self::Manifest;
+    /// The manifest that creates the remote object; Stalled when the spec lacks what a create
+    /// needs.
+    fn new_manifest(&self, inputs: &Self::Inputs) -> Result<Self::Manifest, Verdict>;
     /// The spec merged into `current`, and the names of what changed; Stalled when the spec
     /// names something Mendix does not have.
     fn merge(
@@ -106,7 +110,8 @@ pub async fn reconcile<K: Landscape>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-        under_policy(&api, obj.clone(), obj.deletion_policy(), |event| async {
+        let policy = deletion::effective(obj.deletion_policy(), obj.management_policy());
+        under_policy(&api, obj.clone(), policy, |event| async {
             match event {
                 FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &ctx, &api).await,
                 FinalizerEvent::Cleanup(obj) => delete(obj.as_ref(), &ctx, &api).await,
@@ -339,7 +344,19 @@ async fn converge<K: Landscape>(
         Ok(current) => current,
         Err(err) => return stall_or_retry(err, &format!("reading {what}")),
     };
+    let observing = obj.management_policy() == ManagementPolicy::Observe;
+    if !observing {
+        super::observe::forget_drift(&mut status.conditions);
+    }
     let Some(current) = current else {
+        if observing {
+            return Ok(Verdict::stalled(
+                "NotFound",
+                format!(
+                    "{what} does not exist in Mendix, and managementPolicy: Observe does not create it: check the ids, or set Manage to create it"
+                ),
+            ));
+        }
         if let Some((_, message)) = failed {
             return refused(
                 "CreateFailed",
@@ -356,7 +373,10 @@ async fn converge<K: Landscape>(
             ));
         }
         let op = start_operation(OperationKind::Create, format!("creating {what}"));
-        let manifest = obj.new_manifest(&inputs);
+        let manifest = match obj.new_manifest(&inputs) {
+            Ok(manifest) => manifest,
+            Err(verdict) => return Ok(verdict),
+        };
         return send(obj, ctx, writer, status, (&api, &inputs), &manifest, op).await;
     };
     obj.observe(&current, &inputs, status);
@@ -373,6 +393,9 @@ async fn converge<K: Landscape>(
         Ok(merged) => merged,
         Err(verdict) => return Ok(verdict),
     };
+    if observing {
+        return Ok(super::observe::report(obj, ctx, &mut status.conditions, &changed, &what).await);
+    }
     if !changed.is_empty() {
         let change = format!("updating {}", changed.join(", "));
         if is_paused(obj) {

@@ -17,7 +17,7 @@ use crate::crd::environment::PlanType;
 use crate::crd::landscape::{
     InviteeStatus, LandscapeStatus, MendixCluster, MendixNamespace, PlanStatus,
 };
-use crate::crd::{DeletionPolicy, SecretReference};
+use crate::crd::{DeletionPolicy, ManagementPolicy, SecretReference};
 use mendix_client::error::MendixError;
 use mendix_client::private_cloud_v4::PcDeploy;
 use mendix_client::private_cloud_v4::types::{
@@ -27,10 +27,11 @@ use mendix_client::private_cloud_v4::types::{
 /// The manifest version sent with a new namespace (the contract's example).
 const MANIFEST_VERSION: &str = "2.0.0";
 
-/// The cluster the namespace is in, and the namespace secret (never in Debug output).
+/// The cluster the namespace is in, and the namespace secret (base64, as the manifest carries
+/// it; never in Debug output) when the spec names one.
 pub struct NamespaceInputs {
     cluster_id: String,
-    secret: String,
+    secret: Option<String>,
 }
 
 impl fmt::Debug for NamespaceInputs {
@@ -54,6 +55,9 @@ impl Landscape for MendixNamespace {
     fn deletion_policy(&self) -> DeletionPolicy {
         self.spec.deletion_policy
     }
+    fn management_policy(&self) -> ManagementPolicy {
+        self.spec.management_policy
+    }
     fn describe(&self) -> String {
         format!("namespace {} ({})", self.spec.name, self.spec.namespace_id)
     }
@@ -72,7 +76,7 @@ impl Landscape for MendixNamespace {
         if deleting && let Some(cluster_id) = self.spec.cluster_id.clone().or(seen_in) {
             return Ok(Ok(NamespaceInputs {
                 cluster_id,
-                secret: String::new(),
+                secret: None,
             }));
         }
         let cluster_id = match (&self.spec.cluster_id, &self.spec.cluster_ref) {
@@ -111,13 +115,18 @@ impl Landscape for MendixNamespace {
                 )));
             }
         };
-        let selector = &self.spec.secret_ref;
+        let Some(selector) = &self.spec.secret_ref else {
+            return Ok(Ok(NamespaceInputs {
+                cluster_id,
+                secret: None,
+            }));
+        };
         let secret =
             match secret_value(&ctx.client, &namespace, &selector.name, &selector.key).await {
                 // The manifest carries it base64-encoded; mxpc-cli takes the value itself.
                 Ok((value, _)) => {
                     use base64::Engine as _;
-                    base64::engine::general_purpose::STANDARD.encode(value)
+                    Some(base64::engine::general_purpose::STANDARD.encode(value))
                 }
                 Err(err) => match err.stalled_reason() {
                     Some(reason) => {
@@ -147,8 +156,17 @@ impl Landscape for MendixNamespace {
         }
     }
 
-    fn new_manifest(&self, inputs: &NamespaceInputs) -> NamespaceManifest {
-        NamespaceManifest {
+    fn new_manifest(&self, inputs: &NamespaceInputs) -> Result<NamespaceManifest, Verdict> {
+        if inputs.secret.is_none() {
+            return Err(Verdict::stalled(
+                "InvalidSpec",
+                format!(
+                    "{} does not exist in Mendix: set spec.secretRef (the secret mxpc-cli installer is run with) to create it",
+                    self.describe()
+                ),
+            ));
+        }
+        Ok(NamespaceManifest {
             manifest_version: Some(MANIFEST_VERSION.into()),
             namespace: NamespaceInfo {
                 namespace_id: self.spec.namespace_id.clone(),
@@ -158,7 +176,7 @@ impl Landscape for MendixNamespace {
                     .namespace_type
                     .map(|t| format!("{t:?}").to_lowercase()),
                 installation_type: Some(format!("{:?}", self.spec.installation_type)),
-                secret: Some(inputs.secret.clone()),
+                secret: inputs.secret.clone(),
                 product_type_pclm: None,
                 plans: None,
                 enable_development_mode: None,
@@ -167,7 +185,7 @@ impl Landscape for MendixNamespace {
                 environments: None,
                 extra: Default::default(),
             },
-        }
+        })
     }
 
     fn merge(
@@ -182,11 +200,13 @@ impl Landscape for MendixNamespace {
         // Read-only in a write.
         ns.environments = None;
         // Mendix needs the secret on every write; a different one in the spec is sent.
-        if ns.secret.as_deref() != Some(inputs.secret.as_str()) {
+        if let Some(secret) = &inputs.secret
+            && ns.secret.as_ref() != Some(secret)
+        {
             if ns.secret.is_some() {
                 changed.push("secret".into());
             }
-            ns.secret = Some(inputs.secret.clone());
+            ns.secret = Some(secret.clone());
         }
         if !spec.plans.is_empty() {
             let plans = ns.plans.get_or_insert_with(Vec::new);
@@ -323,12 +343,14 @@ impl Landscape for MendixNamespace {
                 Outcome::progressing(
                     "NotInstalled",
                     format!(
-                        "{} is registered with Mendix, but the Mendix Operator is not installed in it: run `mxpc-cli installer -n {} -i {} -s <the value of Secret {} key {}>` in the cluster (`kubectl mendix mxpc-cli` downloads mxpc-cli)",
+                        "{} is registered with Mendix, but the Mendix Operator is not installed in it: run `mxpc-cli installer -n {} -i {} -s <{}>` in the cluster (`kubectl mendix mxpc-cli` downloads mxpc-cli)",
                         self.describe(),
                         self.spec.name,
                         self.spec.namespace_id,
-                        self.spec.secret_ref.name,
-                        self.spec.secret_ref.key
+                        match &self.spec.secret_ref {
+                            Some(s) => format!("the value of Secret {} key {}", s.name, s.key),
+                            None => "the namespace's installer secret".to_string(),
+                        }
                     ),
                 ),
                 RECHECK,

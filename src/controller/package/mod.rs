@@ -32,7 +32,8 @@ pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Act
             .namespace()
             .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
         let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        let policy = pkg.spec.deletion_policy;
+        let policy =
+            super::deletion::effective(pkg.spec.deletion_policy, pkg.spec.management_policy);
         under_policy(&api, pkg.clone(), policy, |event| async {
             match event {
                 FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,

@@ -114,6 +114,27 @@ pub async fn converge(
         Ok(known) => known,
         Err(verdict) => return verdict,
     };
+    if !env.spec.management_policy.is_manage() {
+        let mut drift = plan::drift(desired, &known);
+        if let Some(wanted) = &desired.tags {
+            let current = match api.get_tags(app, mode).await {
+                Ok(tags) => tags,
+                Err(err) => return stall_or_retry(err, "reading the environment tags"),
+            };
+            if let Some(difference) = plan::tags_drift(&current, wanted) {
+                drift.push(difference);
+            }
+        }
+        let what = format!("environment {mode} of app {app}");
+        return Ok(crate::controller::observe::report(
+            env,
+            ctx,
+            &mut status.conditions,
+            &drift,
+            &what,
+        )
+        .await);
+    }
     // A forgotten start job of an app that runs now has ended, and with it the restart it was for.
     if let Some(op) = forgotten_start
         && known.running
@@ -509,7 +530,10 @@ async fn observe(
         .and_then(|m| u32::try_from(m).ok()));
 
     // The production guard comes before any write, and before the reads only a write needs.
-    if production_guard(remote.production, env.spec.production).is_err() {
+    // An observer writes nothing, so it may read a production environment.
+    if env.spec.management_policy.is_manage()
+        && production_guard(remote.production, env.spec.production).is_err()
+    {
         return Err(Ok(production_not_allowed(target)));
     }
 

@@ -120,6 +120,70 @@ pub(super) fn next_step(
     })
 }
 
+/// Where Mendix differs from the spec, one entry per field, for `managementPolicy: Observe`.
+/// Setting values are not shown: a constant's may come from a Secret.
+pub(super) fn drift(desired: &Desired, known: &Known) -> Vec<String> {
+    let mut drift = Vec::new();
+    if known.deployed.as_deref() != Some(desired.package_id.as_str()) {
+        drift.push(format!(
+            "package: {} runs, the spec says {}",
+            known.deployed.as_deref().unwrap_or("none"),
+            desired.package_id
+        ));
+    }
+    let wanted = desired.instances.and_then(|n| u32::try_from(n).ok()).zip(
+        desired
+            .memory_per_instance
+            .and_then(|m| u32::try_from(m).ok()),
+    );
+    if let Some((instances, memory)) = wanted
+        && (known.remote.instances, known.remote.memory_per_instance)
+            != (Some(instances), Some(memory))
+    {
+        let shown = |v: Option<u32>| v.map_or("unknown".to_string(), |v| v.to_string());
+        drift.push(format!(
+            "size: {} x {} MB, the spec says {instances} x {memory} MB",
+            shown(known.remote.instances),
+            shown(known.remote.memory_per_instance)
+        ));
+    }
+    if known.running != (desired.run_state == RunState::Running) {
+        drift.push(format!(
+            "run state: {}, the spec says {:?}",
+            if known.running { "Running" } else { "Stopped" },
+            desired.run_state
+        ));
+    }
+    if let Some(settings) = &known.settings {
+        let (_, change) = merge_cloud_settings(settings, desired);
+        drift.extend(change.changed.iter().map(|n| format!("{n}: differs")));
+        drift.extend(
+            change
+                .unknown_constants
+                .iter()
+                .chain(&change.unknown_events)
+                .map(|n| format!("{n}: not in the deployed model")),
+        );
+        drift.extend(
+            pending_on_restart(settings, desired)
+                .iter()
+                .map(|n| format!("{n}: set, not yet deployed (needs a restart)")),
+        );
+    }
+    drift
+}
+
+/// The tags differ from the wanted set: what to say, or None when they match (order aside).
+pub(super) fn tags_drift(current: &[String], wanted: &[String]) -> Option<String> {
+    let mut have: Vec<&String> = current.iter().collect();
+    let mut want: Vec<&String> = wanted.iter().collect();
+    have.sort();
+    have.dedup();
+    want.sort();
+    want.dedup();
+    (have != want).then(|| format!("tags: {have:?}, the spec says {want:?}"))
+}
+
 /// The next step, from what Mendix reports: pure, so the order is unit-tested.
 pub(super) fn plan(
     desired: &Desired,
