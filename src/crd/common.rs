@@ -80,6 +80,9 @@ impl ManagementPolicy {
     }
 }
 
+/// A new value approves the plan whose hash it carries (`changeApproval: Manual`).
+pub const ANNOTATION_APPROVED_PLAN: &str = "mendixops.io/approvedPlan";
+
 /// Condition listing where Mendix differs from the spec, for resources with
 /// `managementPolicy: Observe`.
 pub const CONDITION_DRIFTED: &str = "Drifted";

@@ -106,12 +106,49 @@ pub struct MendixEnvironmentSpec {
     /// condition Drifted, where it differs from the spec: no remote write at all.
     #[serde(default, skip_serializing_if = "ManagementPolicy::is_manage")]
     pub management_policy: ManagementPolicy,
+    /// Automatic (default) applies every change; Manual computes the plan, writes it to
+    /// `status.plan` and waits, writing nothing, until annotation `mendixops.io/approvedPlan`
+    /// carries its hash (`kubectl mendix approve`). A spec change or drift that changes the
+    /// plan needs a new approval.
+    #[serde(default, skip_serializing_if = "ChangeApproval::is_automatic")]
+    pub change_approval: ChangeApproval,
 
     /// Private Cloud manifest fields: how to create the environment when it does not exist,
     /// and its resources, environment variables, log levels, metrics, deployment strategy,
     /// admin password and annotations. Fields not set here stay as they are in Mendix.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub private_cloud: Option<PrivateCloudSettings>,
+}
+
+/// Whether changes wait for a person's approval.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ChangeApproval {
+    #[default]
+    Automatic,
+    Manual,
+}
+
+impl ChangeApproval {
+    pub fn is_automatic(&self) -> bool {
+        *self == ChangeApproval::Automatic
+    }
+}
+
+/// The remote steps the operator would take, and their hash (`changeApproval: Manual`).
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanStatus {
+    /// 12 hex digits; approve with annotation `mendixops.io/approvedPlan: <hash>`.
+    pub hash: String,
+    /// The steps, in order.
+    #[serde(default)]
+    pub steps: Vec<String>,
+    /// The generation of the spec the plan was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Whether the plan was approved and is being carried out.
+    #[serde(default)]
+    pub approved: bool,
 }
 
 fn is_retain(policy: &DeletionPolicy) -> bool {
@@ -537,6 +574,8 @@ pub enum EnvironmentPhase {
     Stopped,
     Failed,
     Paused,
+    /// `changeApproval: Manual`: the plan in `status.plan` waits for approval.
+    AwaitingApproval,
 }
 
 /// Observed state of a MendixEnvironment.
@@ -611,6 +650,13 @@ pub struct MendixEnvironmentStatus {
     /// a delete needs no MendixNamespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_id: Option<String>,
+    /// `changeApproval: Manual`: the plan waiting for approval, or being carried out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanStatus>,
+    /// `changeApproval: Manual`: the hash of the last approved plan that was carried out; an
+    /// approval is used once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_approved_plan: Option<String>,
     /// Private Cloud: whether the operator created the remote environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<bool>,

@@ -150,7 +150,7 @@ pub fn production_guard(remote: Option<bool>, spec: bool) -> Result<(), Producti
 }
 
 /// What a settings merge found.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SettingsChange {
     /// Names whose configured value must change (never the values: they may be secret).
     pub changed: Vec<String>,

@@ -6,6 +6,7 @@
 
 pub mod cloud;
 pub mod desired;
+pub mod preview;
 pub mod private;
 pub mod resolve;
 
@@ -27,11 +28,12 @@ use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_
 use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
-    EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, RunState,
+    ChangeApproval, EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, PlanStatus,
+    RunState,
 };
 use crate::crd::{
-    ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT, MendixNamespace, MendixPackage,
-    OperationKind,
+    ANNOTATION_APPROVED_PLAN, ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT,
+    MendixNamespace, MendixPackage, OperationKind,
 };
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
@@ -129,6 +131,9 @@ fn phase_of(outcome: &Outcome, status: &MendixEnvironmentStatus, paused: bool) -
         Outcome::Progressing { reason, .. } if reason == "WaitingForPackage" => {
             EnvironmentPhase::WaitingForPackage
         }
+        Outcome::Progressing { reason, .. } if reason == AWAITING_APPROVAL => {
+            EnvironmentPhase::AwaitingApproval
+        }
         Outcome::Progressing { .. } => match status.operation.as_ref().map(|o| o.kind) {
             Some(OperationKind::Restart) => EnvironmentPhase::Restarting,
             Some(_) => EnvironmentPhase::Deploying,
@@ -143,6 +148,13 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
         reconcile_requested_at(env).or(status.reconcile_requested_at.take());
     if env.spec.management_policy.is_manage() {
         super::observe::forget_drift(&mut status.conditions);
+    }
+    // An approved plan carried out to the end is used up.
+    if matches!(outcome, Outcome::Ready { .. })
+        && let Some(plan) = status.plan.take()
+        && plan.approved
+    {
+        status.last_approved_plan = Some(plan.hash);
     }
     status.phase = Some(phase_of(outcome, status, super::verdict::is_paused(env)));
     apply_outcome(
@@ -195,6 +207,12 @@ async fn converge(
         Resolved::Ready(desired) => *desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
     };
+    if env.spec.change_approval == ChangeApproval::Manual
+        && env.spec.management_policy.is_manage()
+        && let Some(verdict) = approval_gate(env, ctx, status).await?
+    {
+        return Ok(verdict);
+    }
     let creds = match credentials(env, ctx).await? {
         Ok(creds) => creds,
         Err(verdict) => return Ok(verdict),
@@ -237,6 +255,79 @@ async fn converge(
             "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set",
         )),
     }
+}
+
+/// The Reconciling reason while a plan waits for approval.
+pub const AWAITING_APPROVAL: &str = "AwaitingApproval";
+
+/// `changeApproval: Manual`: `Some` while the plan waits for approval. The plan comes from
+/// [`preview`](preview::preview), the same planner the reconcile runs; an approval (annotation
+/// `mendixops.io/approvedPlan`) holds for the plan and spec generation it names until the
+/// environment is Ready, and is used once.
+async fn approval_gate(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Option<Verdict>, Error> {
+    let generation = env.metadata.generation;
+    if status
+        .plan
+        .as_ref()
+        .is_some_and(|p| p.approved && p.generation == generation)
+    {
+        return Ok(None);
+    }
+    // Blocked (waiting for a package, bad credentials, production): the reconcile says so.
+    let Ok(preview) = preview::preview(env, ctx).await? else {
+        return Ok(None);
+    };
+    if preview.steps.is_empty() {
+        status.plan = None;
+        return Ok(None);
+    }
+    let mut plan = PlanStatus {
+        hash: preview.hash(),
+        steps: preview.steps.clone(),
+        generation,
+        approved: false,
+    };
+    let approval = env
+        .annotations()
+        .get(ANNOTATION_APPROVED_PLAN)
+        .filter(|a| status.last_approved_plan.as_ref() != Some(*a))
+        .cloned();
+    if approval.as_deref() == Some(plan.hash.as_str()) {
+        plan.approved = true;
+        ctx.event(
+            env,
+            kube::runtime::events::EventType::Normal,
+            "PlanApproved",
+            "Approve",
+            format!("plan {} approved: {}", plan.hash, plan.steps.join("; ")),
+        )
+        .await;
+        status.plan = Some(plan);
+        return Ok(None);
+    }
+    let message = match approval {
+        Some(other) => format!(
+            "annotation mendixops.io/approvedPlan {other:?} matches no plan: the plan now is {} ({}); approve it with `kubectl mendix approve {}`",
+            plan.hash,
+            plan.steps.join("; "),
+            env.name_any()
+        ),
+        None => format!(
+            "plan {} waits for approval: {}; approve it with `kubectl mendix approve {}`",
+            plan.hash,
+            plan.steps.join("; "),
+            env.name_any()
+        ),
+    };
+    status.plan = Some(plan);
+    Ok(Some(Verdict::new(
+        Outcome::progressing(AWAITING_APPROVAL, message),
+        ctx.settings.resync,
+    )))
 }
 
 /// The credentials for the environment's platform; a missing or incomplete Secret stalls.

@@ -117,12 +117,13 @@ pub async fn converge(
     if !env.spec.management_policy.is_manage() {
         let mut drift = plan::drift(desired, &known);
         if let Some(wanted) = &desired.tags {
-            let current = match api.get_tags(app, mode).await {
-                Ok(tags) => tags,
-                Err(err) => return stall_or_retry(err, "reading the environment tags"),
-            };
-            if let Some(difference) = plan::tags_drift(&current, wanted) {
-                drift.push(difference);
+            match tags_difference(api, app, mode, wanted).await {
+                Ok(Some(difference)) => drift.push(difference),
+                Ok(None) => {}
+                Err(Error::Mendix(err)) => {
+                    return stall_or_retry(err, "reading the environment tags");
+                }
+                Err(other) => return Err(other),
             }
         }
         let what = format!("environment {mode} of app {app}");
@@ -583,6 +584,69 @@ async fn observe(
         deployed,
         settings,
     })
+}
+
+/// What Mendix reports of the environment, read as a reconcile reads it (the preview's input).
+pub(crate) async fn read(
+    env: &MendixEnvironment,
+    api: &CloudDeploy,
+    target: &MendixCloudEnvironment,
+    desired: &Desired,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<plan::Known, Result<Verdict, Error>> {
+    observe(env, api, target, desired, status, false).await
+}
+
+/// A step of the Mendix Cloud planner, for the preview.
+pub(crate) use plan::Step as StepKind;
+
+pub(crate) fn describe(step: StepKind, version: &str) -> String {
+    step.describe(version)
+}
+
+/// Every step from what is known to convergence, as the reconcile loop would take them, with
+/// the settings change each was decided from; and the stall that would end them, if any.
+pub(crate) fn simulate(
+    desired: &Desired,
+    known: &mut plan::Known,
+    spec_production: bool,
+    status: &MendixEnvironmentStatus,
+    restart_requested: bool,
+    clean_requested: bool,
+) -> Result<
+    (
+        Vec<(
+            StepKind,
+            crate::controller::environment::desired::SettingsChange,
+        )>,
+        Option<String>,
+    ),
+    crate::controller::environment::desired::ProductionNotAllowed,
+> {
+    let simulation = plan::Simulation {
+        desired: desired.clone(),
+        known: known.clone(),
+        spec_production,
+        owed: known.running && restart_owed(status),
+        restart_requested,
+        clean_requested,
+    };
+    let (steps, stall) = simulation.steps()?;
+    Ok((
+        steps.into_iter().map(|n| (n.step, n.change)).collect(),
+        stall,
+    ))
+}
+
+/// How the environment's tags differ from the wanted set, read from Mendix; None when equal.
+pub(crate) async fn tags_difference(
+    api: &CloudDeploy,
+    app: &str,
+    mode: &str,
+    wanted: &[String],
+) -> Result<Option<String>, Error> {
+    let current = api.get_tags(app, mode).await?;
+    Ok(plan::tags_drift(&current, wanted))
 }
 
 /// Makes the environment's tags exactly the wanted set.

@@ -7,11 +7,11 @@ use crate::controller::environment::desired::{
     production_guard,
 };
 use crate::crd::environment::RunState;
-use mendix_client::cloud_v1::types::Settings;
+use mendix_client::cloud_v1::types::{EnvironmentStatus, Settings};
 
 /// One step of a Mendix Cloud deploy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub(super) enum Step {
+pub(crate) enum Step {
     StopForClean,
     Clean,
     StopForDeploy,
@@ -25,7 +25,7 @@ pub(super) enum Step {
 }
 
 impl Step {
-    pub(super) fn describe(self, version: &str) -> String {
+    pub(crate) fn describe(self, version: &str) -> String {
         match self {
             Step::StopForClean => "stopping the app to clean the environment".into(),
             Step::Clean => "removing all data of the environment".into(),
@@ -44,25 +44,26 @@ impl Step {
 /// What one reconcile knows about the environment: read from Mendix once, then kept current
 /// by the steps it takes, so a deploy (stop → transport → settings → start) runs in one
 /// reconcile without reading Mendix again between its steps.
-pub(super) struct Known {
-    pub(super) remote: mendix_client::cloud_v1::types::Environment,
-    pub(super) running: bool,
-    pub(super) deployed: Option<String>,
+#[derive(Clone)]
+pub(crate) struct Known {
+    pub(crate) remote: mendix_client::cloud_v1::types::Environment,
+    pub(crate) running: bool,
+    pub(crate) deployed: Option<String>,
     /// `None` when the spec manages no settings: they are not read then.
-    pub(super) settings: Option<mendix_client::cloud_v1::types::Settings>,
+    pub(crate) settings: Option<mendix_client::cloud_v1::types::Settings>,
 }
 
 /// What the deploy loop does next, with the settings merge it was decided from (an
 /// ApplySettings step writes `merged`).
-pub(super) struct Next {
-    pub(super) step: Step,
-    pub(super) merged: Settings,
-    pub(super) change: SettingsChange,
+pub(crate) struct Next {
+    pub(crate) step: Step,
+    pub(crate) merged: Settings,
+    pub(crate) change: SettingsChange,
 }
 
 /// The loop's whole decision from what it knows: the production guard, the settings merge,
 /// then [`plan`]. Pure, so the properties below test exactly what converge runs.
-pub(super) fn next_step(
+pub(crate) fn next_step(
     desired: &Desired,
     known: &Known,
     spec_production: bool,
@@ -122,7 +123,7 @@ pub(super) fn next_step(
 
 /// Where Mendix differs from the spec, one entry per field, for `managementPolicy: Observe`.
 /// Setting values are not shown: a constant's may come from a Secret.
-pub(super) fn drift(desired: &Desired, known: &Known) -> Vec<String> {
+pub(crate) fn drift(desired: &Desired, known: &Known) -> Vec<String> {
     let mut drift = Vec::new();
     if known.deployed.as_deref() != Some(desired.package_id.as_str()) {
         drift.push(format!(
@@ -174,7 +175,7 @@ pub(super) fn drift(desired: &Desired, known: &Known) -> Vec<String> {
 }
 
 /// The tags differ from the wanted set: what to say, or None when they match (order aside).
-pub(super) fn tags_drift(current: &[String], wanted: &[String]) -> Option<String> {
+pub(crate) fn tags_drift(current: &[String], wanted: &[String]) -> Option<String> {
     let mut have: Vec<&String> = current.iter().collect();
     let mut want: Vec<&String> = wanted.iter().collect();
     have.sort();
@@ -184,8 +185,122 @@ pub(super) fn tags_drift(current: &[String], wanted: &[String]) -> Option<String
     (have != want).then(|| format!("tags: {have:?}, the spec says {want:?}"))
 }
 
+/// One reconcile's decisions from what it knows to convergence, each step's effect applied as
+/// Mendix would then report it: the preview (`kubectl mendix diff`) and the plan an approval
+/// names come from it, and the planner's properties run it. Known is what a reconcile read,
+/// the flags what status holds.
+#[derive(Clone)]
+pub(crate) struct Simulation {
+    pub(crate) desired: Desired,
+    pub(crate) known: Known,
+    pub(crate) spec_production: bool,
+    /// A restart owed for custom settings written to the running app.
+    pub(crate) owed: bool,
+    pub(crate) restart_requested: bool,
+    pub(crate) clean_requested: bool,
+}
+
+/// More steps than any plan takes (the longest: stop for clean, clean, stop, transport,
+/// settings, scale, start).
+const PLAN_LIMIT: usize = 10;
+
+impl Simulation {
+    pub(crate) fn decide(&self) -> Result<Next, ProductionNotAllowed> {
+        next_step(
+            &self.desired,
+            &self.known,
+            self.spec_production,
+            self.owed,
+            self.restart_requested,
+            self.clean_requested,
+        )
+    }
+
+    /// The environment as Mendix would report it after `step` (the loop's state after it).
+    /// `Err` is a step that ends in a stall before any write.
+    pub(crate) fn apply(&mut self, next: Next) -> Result<(), String> {
+        let known = &mut self.known;
+        match next.step {
+            Step::StopForDeploy | Step::StopForClean | Step::Stop | Step::Restart => {
+                known.running = false;
+                known.remote.status = EnvironmentStatus::Stopped;
+            }
+            Step::Clean => {
+                // All data goes, and the package with it.
+                known.deployed = None;
+                known.remote.status = EnvironmentStatus::Empty;
+                self.clean_requested = false;
+            }
+            Step::Transport => known.deployed = Some(self.desired.package_id.clone()),
+            Step::ApplySettings => {
+                let unknown: Vec<String> = next
+                    .change
+                    .unknown_constants
+                    .iter()
+                    .chain(&next.change.unknown_events)
+                    .cloned()
+                    .collect();
+                if !unknown.is_empty() {
+                    return Err(format!("UnknownSetting {unknown:?}"));
+                }
+                // As the loop does: custom settings written to a running app owe a restart.
+                self.owed |=
+                    known.running
+                        && next.change.changed.iter().any(|name| {
+                            self.desired.custom_settings.iter().any(|(n, _)| n == name)
+                        });
+                known.settings = Some(next.merged);
+            }
+            Step::Scale { instances, memory } => {
+                known.remote.instances = Some(instances);
+                known.remote.memory_per_instance = Some(memory);
+            }
+            Step::Start => {
+                known.running = true;
+                known.remote.status = EnvironmentStatus::Running;
+                // A start deploys every configured value and satisfies any restart.
+                if let Some(settings) = known.settings.as_mut() {
+                    for c in &mut settings.constants {
+                        c.deployed_value = c.value.clone();
+                    }
+                    for e in &mut settings.scheduled_events {
+                        e.deployed_value = e.value.clone();
+                    }
+                }
+                self.owed = false;
+                self.restart_requested = false;
+            }
+            Step::Done => {}
+        }
+        Ok(())
+    }
+
+    /// Every step from now until Done, with the settings change each was decided from; a
+    /// step that would stall (settings the model lacks) ends the list with its reason.
+    pub(crate) fn steps(mut self) -> Result<(Vec<Next>, Option<String>), ProductionNotAllowed> {
+        let mut steps = Vec::new();
+        while steps.len() < PLAN_LIMIT {
+            let next = self.decide()?;
+            if next.step == Step::Done {
+                return Ok((steps, None));
+            }
+            let taken = Next {
+                step: next.step,
+                merged: next.merged.clone(),
+                change: next.change.clone(),
+            };
+            if let Err(stall) = self.apply(next) {
+                steps.push(taken);
+                return Ok((steps, Some(stall)));
+            }
+            steps.push(taken);
+        }
+        Ok((steps, Some("no end in sight".into())))
+    }
+}
+
 /// The next step, from what Mendix reports: pure, so the order is unit-tested.
-pub(super) fn plan(
+pub(crate) fn plan(
     desired: &Desired,
     remote: &mendix_client::cloud_v1::types::Environment,
     running: bool,
@@ -389,16 +504,8 @@ mod properties {
     use proptest::sample::select;
     use proptest::test_runner::TestCaseError;
 
-    /// One decision's input: Known is what this reconcile read, the flags what status holds.
-    struct Input {
-        desired: Desired,
-        known: Known,
-        spec_production: bool,
-        /// A restart owed for custom settings written to the running app.
-        owed: bool,
-        restart_requested: bool,
-        clean_requested: bool,
-    }
+    /// One decision's input, as the preview simulates it.
+    type Input = Simulation;
 
     impl std::fmt::Debug for Input {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -419,17 +526,6 @@ mod properties {
     }
 
     impl Input {
-        fn decide(&self) -> Result<Next, ProductionNotAllowed> {
-            next_step(
-                &self.desired,
-                &self.known,
-                self.spec_production,
-                self.owed,
-                self.restart_requested,
-                self.clean_requested,
-            )
-        }
-
         fn refused(&self) -> bool {
             self.known.remote.production == Some(true) && !self.spec_production
         }
@@ -439,64 +535,6 @@ mod properties {
             d.instances
                 .and_then(|n| u32::try_from(n).ok())
                 .zip(d.memory_per_instance.and_then(|m| u32::try_from(m).ok()))
-        }
-
-        /// The environment as Mendix would report it after `step` (the loop's state after it).
-        /// `Err` is a step that ends in a stall before any write.
-        fn apply(&mut self, next: Next) -> Result<(), String> {
-            let known = &mut self.known;
-            match next.step {
-                Step::StopForDeploy | Step::StopForClean | Step::Stop | Step::Restart => {
-                    known.running = false;
-                    known.remote.status = EnvironmentStatus::Stopped;
-                }
-                Step::Clean => {
-                    // All data goes, and the package with it.
-                    known.deployed = None;
-                    known.remote.status = EnvironmentStatus::Empty;
-                    self.clean_requested = false;
-                }
-                Step::Transport => known.deployed = Some(self.desired.package_id.clone()),
-                Step::ApplySettings => {
-                    let unknown: Vec<String> = next
-                        .change
-                        .unknown_constants
-                        .iter()
-                        .chain(&next.change.unknown_events)
-                        .cloned()
-                        .collect();
-                    if !unknown.is_empty() {
-                        return Err(format!("UnknownSetting {unknown:?}"));
-                    }
-                    // As the loop does: custom settings written to a running app owe a restart.
-                    self.owed |= known.running
-                        && next.change.changed.iter().any(|name| {
-                            self.desired.custom_settings.iter().any(|(n, _)| n == name)
-                        });
-                    known.settings = Some(next.merged);
-                }
-                Step::Scale { instances, memory } => {
-                    known.remote.instances = Some(instances);
-                    known.remote.memory_per_instance = Some(memory);
-                }
-                Step::Start => {
-                    known.running = true;
-                    known.remote.status = EnvironmentStatus::Running;
-                    // A start deploys every configured value and satisfies any restart.
-                    if let Some(settings) = known.settings.as_mut() {
-                        for c in &mut settings.constants {
-                            c.deployed_value = c.value.clone();
-                        }
-                        for e in &mut settings.scheduled_events {
-                            e.deployed_value = e.value.clone();
-                        }
-                    }
-                    self.owed = false;
-                    self.restart_requested = false;
-                }
-                Step::Done => {}
-            }
-            Ok(())
         }
 
         /// What is left to do by the spec's measure, `None` when Mendix matches it.
