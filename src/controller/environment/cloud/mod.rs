@@ -604,6 +604,16 @@ pub(crate) fn describe(step: StepKind, version: &str) -> String {
     step.describe(version)
 }
 
+/// The steps of a simulated rollout with the settings change each was decided from, and the
+/// stall that would end them, if any.
+pub(crate) type SimulatedSteps = (
+    Vec<(
+        StepKind,
+        crate::controller::environment::desired::SettingsChange,
+    )>,
+    Option<String>,
+);
+
 /// Every step from what is known to convergence, as the reconcile loop would take them, with
 /// the settings change each was decided from; and the stall that would end them, if any.
 pub(crate) fn simulate(
@@ -613,16 +623,7 @@ pub(crate) fn simulate(
     status: &MendixEnvironmentStatus,
     restart_requested: bool,
     clean_requested: bool,
-) -> Result<
-    (
-        Vec<(
-            StepKind,
-            crate::controller::environment::desired::SettingsChange,
-        )>,
-        Option<String>,
-    ),
-    crate::controller::environment::desired::ProductionNotAllowed,
-> {
+) -> Result<SimulatedSteps, crate::controller::environment::desired::ProductionNotAllowed> {
     let simulation = plan::Simulation {
         desired: desired.clone(),
         known: known.clone(),
