@@ -1,9 +1,14 @@
 //! The `kubectl-mendix` plugin: installed on PATH beside kubectl it becomes `kubectl mendix`.
 //! It reads and annotates MendixPackage / MendixEnvironment resources through the kubeconfig,
 //! and downloads Mendix Cloud app logs with the environment's own credentials Secret.
+//!
+//! Verbs: `get`, `restart`, `clean`, `reconcile`, `pause`, `resume`, `logs`, `create-free-app`,
+//! `mxpc-cli`, `apps`, `clusters`, `packages`, and `import` (YAML that adopts every app and
+//! environment a credentials Secret sees, with `managementPolicy: Observe`).
 
 pub mod apps;
 pub mod clusters;
+pub mod import;
 pub mod kubeconfig;
 pub mod logs;
 pub mod packages;
@@ -157,6 +162,24 @@ pub enum Verb {
         #[command(flatten)]
         apis: MendixApis,
     },
+    /// Print YAML that adopts every app and environment the credentials in a Secret can see
+    /// (Mendix Cloud with `username` and `apiKey`, Private Cloud with `pat`): a MendixEnvironment
+    /// per environment, and on Private Cloud a MendixNamespace per namespace they live in, all
+    /// with managementPolicy: Observe, so applying them changes nothing in Mendix. Constants
+    /// whose names look sensitive are not printed: they come from Secrets whose
+    /// `kubectl create secret` commands (keys only) head the output. Nothing is changed.
+    Import {
+        /// The credentials Secret, in the namespace; the resources are for this namespace and
+        /// refer to it.
+        #[arg(long)]
+        secret: String,
+        /// Only this app (its app id: the subdomain on Mendix Cloud, the UUID or the app's
+        /// name on Private Cloud).
+        #[arg(long)]
+        app: Option<String>,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
 }
 
 fn parse_date(value: &str) -> Result<chrono::NaiveDate, String> {
@@ -216,6 +239,8 @@ pub enum PluginError {
     },
     #[error("{0}")]
     Mendix(String),
+    #[error("{0}")]
+    Output(String),
 }
 
 impl PluginError {
@@ -416,6 +441,21 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             print!(
                 "{}",
                 packages::list(&cluster.client, &cluster.namespace, &secret, &app, &mendix).await?
+            );
+            Ok(())
+        }
+        Verb::Import { secret, app, apis } => {
+            let mendix = apis.client()?;
+            print!(
+                "{}",
+                import::import(
+                    &cluster.client,
+                    &cluster.namespace,
+                    &secret,
+                    app.as_deref(),
+                    &mendix
+                )
+                .await?
             );
             Ok(())
         }

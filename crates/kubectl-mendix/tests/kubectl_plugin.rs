@@ -1,11 +1,13 @@
 //! The `kubectl-mendix` plugin binary against the end-to-end Harness: every verb changes what it
 //! should (annotations, then the operator's remote work), `get` shows the resources, `logs`
-//! downloads a Mendix Cloud app log, and `kubectl mendix` works through the real kubectl.
+//! downloads a Mendix Cloud app log, `import` prints resources that adopt a whole landscape
+//! without a write, and `kubectl mendix` works through the real kubectl.
 
 use std::path::{Path, PathBuf};
 
 use kube::ResourceExt;
-use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use kube::api::Api;
+use mendix_operator::crd::{MendixEnvironment, MendixNamespace, MendixPackage};
 use mendix_sandbox::demo;
 use mendix_testkit::*;
 
@@ -1025,4 +1027,555 @@ async fn packages_lists_an_apps_packages_newest_first() {
         ),
         (2, 2)
     );
+}
+
+/// The Mendix sandbox's operations that write (`sim::OPERATIONS`: every POST, PUT and DELETE
+/// but the read-only `POST /cli/{version}`).
+const WRITE_OPERATIONS: &[&str] = &[
+    "build_deployment_package",
+    "create_cluster",
+    "create_environment",
+    "create_namespace",
+    "delete_cluster",
+    "delete_deployment_package",
+    "delete_environment_for_namespace",
+    "delete_namespace",
+    "update_cluster",
+    "update_environment_for_namespace",
+    "update_namespace_manifest",
+    "upload_deployment_package",
+    "v1_build_package",
+    "v1_clean_environment",
+    "v1_create_free_app",
+    "v1_create_tag",
+    "v1_delete_package",
+    "v1_delete_tag",
+    "v1_scale",
+    "v1_set_settings",
+    "v1_start_environment",
+    "v1_stop_environment",
+    "v1_transport",
+    "v1_upload_package",
+];
+
+/// And the ones that only read: every request the sandbox counts is one of the two lists.
+const READ_OPERATIONS: &[&str] = &[
+    "get_app_manifest",
+    "get_cli",
+    "get_cluster_manifest",
+    "get_deployment_package",
+    "get_environment_manifest_for_namespace",
+    "get_job",
+    "get_namespace_manifest",
+    "list_app_manifests",
+    "list_cli_versions",
+    "list_cluster_manifests",
+    "list_deployment_packages",
+    "list_environments_manifests",
+    "list_namespace_manifests",
+    "v1_access_logs",
+    "v1_app_logs",
+    "v1_download_package",
+    "v1_get_app",
+    "v1_get_environment",
+    "v1_get_environment_package",
+    "v1_get_package",
+    "v1_get_settings",
+    "v1_get_start_status",
+    "v1_get_tags",
+    "v1_list_apps",
+    "v1_list_environments",
+    "v1_list_packages",
+];
+
+/// The resources of an `import` output, in order (documents that hold only comments left out).
+fn documents(out: &str) -> Vec<serde_yaml::Value> {
+    let mut chunks = vec![String::new()];
+    for line in out.lines() {
+        if line == "---" {
+            chunks.push(String::new());
+        } else if let Some(chunk) = chunks.last_mut() {
+            chunk.push_str(line);
+            chunk.push('\n');
+        }
+    }
+    chunks
+        .iter()
+        .map(|chunk| {
+            serde_yaml::from_str::<serde_yaml::Value>(chunk)
+                .unwrap_or_else(|e| panic!("a YAML document ({e}):\n{chunk}"))
+        })
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+/// The documents of `kind`, typed.
+fn of_kind<K: k8s_openapi::serde::de::DeserializeOwned>(docs: &[serde_yaml::Value], kind: &str) -> Vec<K> {
+    docs.iter()
+        .filter(|d| d["kind"] == kind)
+        .map(|d| serde_yaml::from_value(d.clone()).expect("a resource of its kind"))
+        .collect()
+}
+
+/// The Secrets the header of an `import` output says to create: (name, keys), from its
+/// `kubectl create secret generic NAME -n NS --from-literal=KEY=...` lines.
+fn secrets_to_create(out: &str) -> Vec<(String, Vec<String>)> {
+    out.lines()
+        .take_while(|l| *l != "---")
+        .filter_map(|l| {
+            l.strip_prefix('#')?
+                .trim()
+                .strip_prefix("kubectl create secret generic ")
+        })
+        .map(|command| {
+            let mut words = command.split_whitespace();
+            let name = words.next().expect("a Secret name").to_string();
+            let keys = words
+                .filter_map(|w| w.strip_prefix("--from-literal="))
+                .map(|literal| {
+                    let (key, value) = literal.split_once('=').expect("KEY=VALUE");
+                    assert_eq!(value, "...", "a placeholder, never a value: {command}");
+                    key.to_string()
+                })
+                .collect();
+            (name, keys)
+        })
+        .collect()
+}
+
+fn drifted(conditions: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]) -> &str {
+    condition(conditions, "Drifted").map_or("missing", |c| c.status.as_str())
+}
+
+/// `import` of both platforms, with the operator running: the printed resources carry no
+/// sensitive value, and once applied (with the Secrets the header asks for) every one of them
+/// is Ready and in sync (`Drifted` False), and Mendix saw no write at all.
+#[tokio::test]
+async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
+    use mendix_sandbox::world::{CloudEnvironment, ConstantSetting, ValueSetting};
+    const CLOUD_KEY: &str = "cl0ud-api-key-9f8e7d6c5b4a";
+    const PC_PASSWORD: &str = "pc-db-password-1a2b3c4d5e";
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    let no_package: CloudEnvironment =
+        serde_yaml::from_str("{mode: Sandbox, status: Empty}").expect("an environment");
+    h.mendix.with_world(|w| {
+        let app = w
+            .cloud
+            .apps
+            .iter_mut()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("the demo's Mendix Cloud app");
+        for env in &mut app.environments {
+            match env.mode.as_str() {
+                "Test" => {
+                    // A secret, and a name that looks like one on a constant that cannot be.
+                    for (name, data_type, value) in [
+                        ("MyFirstModule.ApiKey", "String", CLOUD_KEY),
+                        ("MyFirstModule.TokenCheckEnabled", "_Boolean", "true"),
+                    ] {
+                        env.constants.push(ConstantSetting {
+                            name: name.into(),
+                            data_type: data_type.into(),
+                            value: Some(value.into()),
+                            deployed_value: Some(value.into()),
+                        });
+                    }
+                    env.custom_settings.push(ValueSetting {
+                        name: "SessionTimeout".into(),
+                        value: "600000".into(),
+                        deployed_value: String::new(),
+                    });
+                    env.tags.push("europe".into());
+                }
+                "Acceptance" => {
+                    for event in &mut env.scheduled_events {
+                        event.value = "Enabled".into();
+                        event.deployed_value = "Enabled".into();
+                    }
+                }
+                _ => {}
+            }
+        }
+        // An environment without a package cannot be a MendixEnvironment.
+        app.environments.push(no_package);
+        let pc = w
+            .private_cloud
+            .apps
+            .iter_mut()
+            .flat_map(|a| a.environments.iter_mut())
+            .find(|e| e.id == demo::PC_ENVIRONMENT_TEST)
+            .expect("the demo's Private Cloud test environment");
+        let env = &mut pc.environment;
+        if let Some(constants) = env["deployment"]["constants"].as_array_mut() {
+            constants.push(serde_json::json!({"name": "MyFirstModule.DbPassword", "value": PC_PASSWORD}));
+        }
+        if let Some(settings) = env["runtime"]["customRuntimeSettings"].as_array_mut() {
+            settings.push(serde_json::json!({"name": "SessionTimeout", "value": "600000"}));
+        }
+    });
+
+    let cloud = plugin_ok(&h, &kc, &["import", "--secret", CLOUD_SECRET, "-n", &h.ns]).await;
+    let private = plugin_ok(&h, &kc, &["import", "--secret", PC_SECRET, "-n", &h.ns]).await;
+    println!("--- import --secret {CLOUD_SECRET}:\n{cloud}");
+    println!("--- import --secret {PC_SECRET}:\n{private}");
+    for (out, value) in [(&cloud, CLOUD_KEY), (&private, PC_PASSWORD)] {
+        assert!(out.starts_with("# "), "a comment block first:\n{out}");
+        assert!(!out.contains(value), "a sensitive value was printed:\n{out}");
+    }
+    assert_eq!(
+        secrets_to_create(&cloud),
+        [(
+            "calc-test-constants".to_string(),
+            vec!["MyFirstModule.ApiKey".to_string()]
+        )],
+        "{cloud}"
+    );
+    assert_eq!(
+        secrets_to_create(&private),
+        [(
+            "calc-private-calc-test-constants".to_string(),
+            vec!["MyFirstModule.DbPassword".to_string()]
+        )],
+        "{private}"
+    );
+    assert!(
+        cloud
+            .lines()
+            .any(|l| l.starts_with("# environment Sandbox of app calc skipped: no package")),
+        "{cloud}"
+    );
+
+    // What was printed: Mendix's values, typed, observed only.
+    let cloud_docs = documents(&cloud);
+    let private_docs = documents(&private);
+    for doc in cloud_docs.iter().chain(&private_docs) {
+        assert_eq!(doc["spec"]["managementPolicy"], "Observe", "{doc:?}");
+        assert_eq!(doc["metadata"]["namespace"].as_str(), Some(h.ns.as_str()));
+        assert!(doc.get("status").is_none(), "{doc:?}");
+    }
+    let environments: Vec<MendixEnvironment> = of_kind(&cloud_docs, "MendixEnvironment");
+    let names: Vec<&str> = environments
+        .iter()
+        .map(|e| e.metadata.name.as_deref().unwrap_or_default())
+        .collect();
+    assert_eq!(names, ["calc-test", "calc-acceptance", "calc-production"]);
+    assert_eq!(cloud_docs.len(), 3, "{cloud}");
+    let test = &environments[0].spec;
+    assert_eq!(
+        test.package_id.as_deref(),
+        Some(demo::CLOUD_EXISTING_PACKAGE_ID)
+    );
+    assert_eq!(test.tags.as_deref(), Some(&["europe".to_string()][..]));
+    assert_eq!(
+        (test.instances, test.memory_per_instance),
+        (None, None),
+        "the sandbox reports no size"
+    );
+    let constant = |name: &str| {
+        test.constants
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name} in {cloud}"))
+    };
+    assert_eq!(
+        constant("MyFirstModule.ApiKey")
+            .value_from
+            .as_ref()
+            .map(|s| (s.secret_key_ref.name.as_str(), s.secret_key_ref.key.as_str())),
+        Some(("calc-test-constants", "MyFirstModule.ApiKey"))
+    );
+    assert_eq!(
+        constant("MyFirstModule.TokenCheckEnabled").value.as_deref(),
+        Some("true"),
+        "a _Boolean is never a secret"
+    );
+    assert_eq!(
+        constant("MyFirstModule.ApiUrl").value.as_deref(),
+        Some("https://api.example.com")
+    );
+    assert_eq!(test.custom_settings.len(), 1);
+    assert!(!environments[0].spec.scheduled_events[0].enabled);
+    assert!(environments[1].spec.scheduled_events[0].enabled);
+    let namespaces: Vec<MendixNamespace> = of_kind(&private_docs, "MendixNamespace");
+    assert_eq!(namespaces.len(), 1, "{private}");
+    assert_eq!(namespaces[0].spec.namespace_id, demo::PC_NAMESPACE_ID);
+    assert_eq!(
+        namespaces[0].spec.cluster_id.as_deref(),
+        Some(demo::PC_CLUSTER_ID)
+    );
+    assert!(namespaces[0].spec.secret_ref.is_none(), "{private}");
+    let pc_environments: Vec<MendixEnvironment> = of_kind(&private_docs, "MendixEnvironment");
+    assert_eq!(pc_environments.len(), 2, "{private}");
+    for env in &pc_environments {
+        let target = env.spec.target.private_cloud.as_ref().expect("Private Cloud");
+        assert_eq!(
+            target.namespace_ref.as_ref().map(|r| r.name.as_str()),
+            namespaces[0].metadata.name.as_deref()
+        );
+        assert_eq!(
+            env.spec.package_id.as_deref(),
+            Some(demo::PC_EXISTING_PACKAGE_ID)
+        );
+    }
+
+    // Applied as printed, with the Secrets the header asks for.
+    let values = [
+        ("MyFirstModule.ApiKey", CLOUD_KEY),
+        ("MyFirstModule.DbPassword", PC_PASSWORD),
+    ];
+    for (secret, keys) in secrets_to_create(&cloud)
+        .into_iter()
+        .chain(secrets_to_create(&private))
+    {
+        let data: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|key| {
+                let value = values
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map(|(_, v)| *v)
+                    .unwrap_or_else(|| panic!("a value for {secret}/{key}"));
+                (key.as_str(), value)
+            })
+            .collect();
+        h.put_secret(&secret, &data).await;
+    }
+    let kubectl = h.kubectl();
+    for out in [&cloud, &private] {
+        kubectl.ok_stdin(&["apply", "-f", "-"], out).await;
+    }
+
+    // Every one Ready, in sync with Mendix.
+    let namespaces_api: Api<MendixNamespace> = Api::namespaced(h.client.clone(), &h.ns);
+    for ns in &namespaces {
+        let name = ns.metadata.name.clone().expect("a name");
+        let api = namespaces_api.clone();
+        wait_for(
+            &format!("MendixNamespace {name} Ready and not drifted"),
+            || {
+                let (api, name) = (api.clone(), name.clone());
+                async move { api.get_opt(&name).await.ok().flatten() }
+            },
+            |n: &MendixNamespace| {
+                ready(
+                    n,
+                    n.status
+                        .as_ref()
+                        .map(|s| (s.conditions.as_slice(), s.observed_generation)),
+                ) && n
+                    .status
+                    .as_ref()
+                    .is_some_and(|s| drifted(&s.conditions) == "False")
+            },
+        )
+        .await;
+    }
+    let all_environments: Vec<String> = environments
+        .iter()
+        .chain(&pc_environments)
+        .filter_map(|e| e.metadata.name.clone())
+        .collect();
+    for name in &all_environments {
+        h.wait_environment(name, |e| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .is_some_and(|s| drifted(&s.conditions) == "False")
+        })
+        .await;
+    }
+
+    // Still so after the operator's next look, and Mendix saw reads only.
+    let since = h.reconciles().await;
+    h.wait_reconciles(since, all_environments.len() as u64)
+        .await;
+    let mut drifted_count = 0;
+    for env in h.environments().list(&Default::default()).await.expect("listed") {
+        let status = env.status.unwrap_or_default();
+        assert!(is(&status.conditions, "Ready"), "{:?}", env.metadata.name);
+        drifted_count += usize::from(drifted(&status.conditions) != "False");
+    }
+    for ns in namespaces_api.list(&Default::default()).await.expect("listed") {
+        let status = ns.status.unwrap_or_default();
+        drifted_count += usize::from(drifted(&status.conditions) != "False");
+    }
+    let stats = h.mendix.stats();
+    let writes: u64 = WRITE_OPERATIONS.iter().map(|op| stats.count(op)).sum();
+    let reads: u64 = READ_OPERATIONS.iter().map(|op| stats.count(op)).sum();
+    let unknown: Vec<&String> = stats
+        .operations
+        .keys()
+        .filter(|op| !WRITE_OPERATIONS.contains(&op.as_str()) && !READ_OPERATIONS.contains(&op.as_str()))
+        .collect();
+    let printed = cloud_docs.len() + private_docs.len();
+    println!(
+        "import: {printed} resources printed ({} MendixEnvironment, {} MendixNamespace), \
+         {} Secret(s) to create; after apply: {writes} Mendix writes, {reads} reads, \
+         {drifted_count} drifted",
+        environments.len() + pc_environments.len(),
+        namespaces.len(),
+        secrets_to_create(&cloud).len() + secrets_to_create(&private).len(),
+    );
+    assert!(unknown.is_empty(), "operations in neither list: {unknown:?}");
+    assert_eq!(writes, 0, "Mendix saw writes: {:?}", stats.operations);
+    assert_eq!(drifted_count, 0);
+    assert_eq!(printed, 6);
+    assert!(
+        stats.count("v1_get_settings") > 0 && stats.count("get_namespace_manifest") > 0,
+        "the operator read what it observes: {:?}",
+        stats.operations
+    );
+}
+
+/// `import` with credentials that see no app, or `--app` naming one they do not see: an error
+/// that says so, and nothing printed.
+#[tokio::test]
+async fn import_with_credentials_that_see_nothing_says_so() {
+    let h = Harness::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    const NOBODY_KEY: &str = "0f9e8d7c-6b5a-4938-8271-605f4e3d2c1b";
+    h.mendix.with_world(|w| {
+        w.cloud.users.push(mendix_sandbox::world::CloudUser {
+            username: "nobody@example.com".into(),
+            api_key: NOBODY_KEY.into(),
+            access: Some(Vec::new()),
+        });
+    });
+    h.put_secret(
+        "nobody",
+        &[("username", "nobody@example.com"), ("apiKey", NOBODY_KEY)],
+    )
+    .await;
+
+    let run = plugin(&h, &kc, &["import", "--secret", "nobody", "-n", &h.ns]).await;
+    assert!(!run.ok, "{}", run.stdout);
+    assert!(run.stdout.is_empty(), "nothing printed:\n{}", run.stdout);
+    assert!(
+        run.stderr.starts_with("error: the credentials in Secret nobody see no apps on Mendix Cloud"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(h.mendix.stats().count("v1_list_apps"), 1);
+
+    for (secret, app, platform) in [
+        (CLOUD_SECRET, "no-such-app", "Mendix Cloud"),
+        (PC_SECRET, "00000000-0000-4000-8000-000000000000", "Private Cloud"),
+    ] {
+        let run = plugin(
+            &h,
+            &kc,
+            &["import", "--secret", secret, "--app", app, "-n", &h.ns],
+        )
+        .await;
+        assert!(!run.ok && run.stdout.is_empty(), "{}", run.stdout);
+        assert!(
+            run.stderr.starts_with(&format!("error: app {app} not found"))
+                && run.stderr.contains(platform)
+                && !run.stderr.contains("panicked"),
+            "{}",
+            run.stderr
+        );
+    }
+    let stats = h.mendix.stats();
+    assert_eq!(
+        stats.count("v1_list_environments") + stats.count("list_environments_manifests"),
+        0,
+        "no app was read"
+    );
+}
+
+/// `import --app APP`: only that app's environments (and on Private Cloud the namespace they
+/// live in); without it, every app's.
+#[tokio::test]
+async fn import_with_app_prints_only_that_app() {
+    let h = Harness::new().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    const LEDGER_PC_ID: &str = "d644ff1c-2b3a-4c5d-8e9f-0a1b2c3d4e5f";
+    // A second app on each platform, with environments of its own.
+    h.mendix.with_world(|w| {
+        let mut ledger = w
+            .cloud
+            .apps
+            .iter()
+            .find(|a| a.app_id == demo::CLOUD_APP_ID)
+            .expect("the demo's Mendix Cloud app")
+            .clone();
+        ledger.app_id = "ledger".into();
+        ledger.name = "Ledger".into();
+        ledger.project_id = "5e6f7a8b-9c0d-4e1f-8a2b-3c4d5e6f7a8b".into();
+        w.cloud.apps.push(ledger);
+        let mut ledger = w
+            .private_cloud
+            .apps
+            .iter()
+            .find(|a| a.app_id == demo::PC_APP_ID)
+            .expect("the demo's Private Cloud app")
+            .clone();
+        ledger.app_id = LEDGER_PC_ID.into();
+        ledger.name = "ledger-private".into();
+        w.private_cloud.apps.push(ledger);
+    });
+    let app_ids = |out: &str| -> Vec<String> {
+        let mut ids: Vec<String> = of_kind::<MendixEnvironment>(&documents(out), "MendixEnvironment")
+            .into_iter()
+            .map(|e| match (&e.spec.target.mendix_cloud, &e.spec.target.private_cloud) {
+                (Some(t), _) => t.app_id.clone(),
+                (_, Some(t)) => t.app_id.clone(),
+                _ => panic!("a target"),
+            })
+            .collect();
+        ids.dedup();
+        ids
+    };
+    let kinds = |out: &str| -> Vec<String> {
+        documents(out)
+            .iter()
+            .map(|d| d["kind"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+
+    let all = plugin_ok(&h, &kc, &["import", "--secret", CLOUD_SECRET, "-n", &h.ns]).await;
+    assert_eq!(app_ids(&all), ["calc", "ledger"], "{all}");
+    assert_eq!(kinds(&all).len(), 6, "{all}");
+    let calc = plugin_ok(
+        &h,
+        &kc,
+        &["import", "--secret", CLOUD_SECRET, "--app", "calc", "-n", &h.ns],
+    )
+    .await;
+    assert_eq!(app_ids(&calc), ["calc"], "{calc}");
+    assert_eq!(kinds(&calc).len(), 3, "{calc}");
+    assert!(!calc.contains("ledger"), "{calc}");
+
+    let all = plugin_ok(&h, &kc, &["import", "--secret", PC_SECRET, "-n", &h.ns]).await;
+    assert_eq!(app_ids(&all), [demo::PC_APP_ID, LEDGER_PC_ID], "{all}");
+    assert_eq!(
+        kinds(&all),
+        ["MendixNamespace", "MendixEnvironment", "MendixEnvironment", "MendixEnvironment", "MendixEnvironment"],
+        "one MendixNamespace for the namespace both apps live in:\n{all}"
+    );
+    let by_id = plugin_ok(
+        &h,
+        &kc,
+        &["import", "--secret", PC_SECRET, "--app", LEDGER_PC_ID, "-n", &h.ns],
+    )
+    .await;
+    assert_eq!(app_ids(&by_id), [LEDGER_PC_ID], "{by_id}");
+    assert_eq!(
+        kinds(&by_id),
+        ["MendixNamespace", "MendixEnvironment", "MendixEnvironment"],
+        "{by_id}"
+    );
+    assert!(!by_id.contains(demo::PC_APP_ID), "{by_id}");
+    let by_name = plugin_ok(
+        &h,
+        &kc,
+        &["import", "--secret", PC_SECRET, "--app", "ledger-private", "-n", &h.ns],
+    )
+    .await;
+    assert_eq!(by_name, by_id, "an app's name picks it as its id does");
 }
