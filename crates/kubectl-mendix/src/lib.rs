@@ -8,6 +8,7 @@
 
 pub mod apps;
 pub mod clusters;
+pub mod diff;
 pub mod import;
 pub mod kubeconfig;
 pub mod logs;
@@ -179,6 +180,25 @@ pub enum Verb {
         app: Option<String>,
         #[command(flatten)]
         apis: MendixApis,
+    },
+    /// The remote steps the operator would take for an environment now (`mxenv/NAME` or NAME),
+    /// or for each MendixEnvironment in a manifest (`-f FILE`, `-f -` for stdin): transport,
+    /// settings with old and new values (values from Secrets masked), scaling, tags, stop and
+    /// start, and the expected downtime. Reads Mendix, never writes.
+    Diff {
+        /// `mxenv/NAME` or NAME (omit with -f).
+        environment: Option<String>,
+        /// A manifest to preview before applying it; `-` reads stdin.
+        #[arg(short = 'f', long = "filename")]
+        file: Option<String>,
+        #[command(flatten)]
+        apis: MendixApis,
+    },
+    /// Show the plan waiting in a MendixEnvironment's status (`changeApproval: Manual`) and
+    /// approve it (sets mendixops.io/approvedPlan to its hash).
+    Approve {
+        /// `mxenv/NAME` or NAME.
+        environment: String,
     },
 }
 
@@ -444,6 +464,45 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             );
             Ok(())
         }
+        Verb::Diff {
+            environment,
+            file,
+            apis,
+        } => {
+            let mendix = apis.client()?;
+            let out = match (environment, file) {
+                (Some(environment), None) => {
+                    let name = environment_name(&cluster, &environment, "previewed").await?;
+                    diff::diff_environment(&cluster.client, &cluster.namespace, &name, mendix)
+                        .await?
+                }
+                (None, Some(file)) => {
+                    let yaml = if file == "-" {
+                        std::io::read_to_string(std::io::stdin())
+                            .map_err(|e| PluginError::Usage(format!("reading stdin: {e}")))?
+                    } else {
+                        std::fs::read_to_string(&file)
+                            .map_err(|e| PluginError::Usage(format!("reading {file}: {e}")))?
+                    };
+                    diff::diff_manifests(&cluster.client, &cluster.namespace, &yaml, mendix).await?
+                }
+                _ => {
+                    return Err(PluginError::Usage(
+                        "give an environment, or -f FILE (not both)".into(),
+                    ));
+                }
+            };
+            print!("{out}");
+            Ok(())
+        }
+        Verb::Approve { environment } => {
+            let name = environment_name(&cluster, &environment, "approved").await?;
+            print!(
+                "{}",
+                diff::approve(&cluster.client, &cluster.namespace, &name).await?
+            );
+            Ok(())
+        }
         Verb::Import { secret, app, apis } => {
             let mendix = apis.client()?;
             print!(
@@ -465,14 +524,7 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             access,
             apis,
         } => {
-            let target = Target::parse(&environment)?;
-            let Target::Environment(name) =
-                target.resolve(&cluster.client, &cluster.namespace).await?
-            else {
-                return Err(PluginError::Usage(format!(
-                    "logs are kept per environment; `{environment}` is not a MendixEnvironment"
-                )));
-            };
+            let name = environment_name(&cluster, &environment, "read for logs").await?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let kind = if access {
                 logs::LogKind::Access
@@ -506,19 +558,31 @@ async fn request_on_environment(
     annotation: &str,
     what: &str,
 ) -> Result<(Target, String), PluginError> {
-    let target = Target::parse(environment)?
-        .resolve(&cluster.client, &cluster.namespace)
-        .await?;
-    if !matches!(target, Target::Environment(_)) {
-        return Err(PluginError::Usage(format!(
-            "only a MendixEnvironment can be {what}, not {target}"
-        )));
-    }
+    let name = environment_name(cluster, environment, what).await?;
+    let target = Target::Environment(name);
     let at = now();
     target
         .annotate(&cluster.client, &cluster.namespace, annotation, Some(&at))
         .await?;
     Ok((target, at))
+}
+
+/// The name of the MendixEnvironment `text` (`mxenv/NAME` or NAME) means; anything else is a
+/// usage error saying only an environment can be `what`.
+async fn environment_name(
+    cluster: &kubeconfig::Cluster,
+    text: &str,
+    what: &str,
+) -> Result<String, PluginError> {
+    match Target::parse(text)?
+        .resolve(&cluster.client, &cluster.namespace)
+        .await?
+    {
+        Target::Environment(name) => Ok(name),
+        other => Err(PluginError::Usage(format!(
+            "only a MendixEnvironment can be {what}, not {other}"
+        ))),
+    }
 }
 
 /// The `get` table of one namespace (or all with `None`): environments first, then packages.

@@ -1110,7 +1110,10 @@ fn documents(out: &str) -> Vec<serde_yaml::Value> {
 }
 
 /// The documents of `kind`, typed.
-fn of_kind<K: k8s_openapi::serde::de::DeserializeOwned>(docs: &[serde_yaml::Value], kind: &str) -> Vec<K> {
+fn of_kind<K: k8s_openapi::serde::de::DeserializeOwned>(
+    docs: &[serde_yaml::Value],
+    kind: &str,
+) -> Vec<K> {
     docs.iter()
         .filter(|d| d["kind"] == kind)
         .map(|d| serde_yaml::from_value(d.clone()).expect("a resource of its kind"))
@@ -1209,7 +1212,9 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
             .expect("the demo's Private Cloud test environment");
         let env = &mut pc.environment;
         if let Some(constants) = env["deployment"]["constants"].as_array_mut() {
-            constants.push(serde_json::json!({"name": "MyFirstModule.DbPassword", "value": PC_PASSWORD}));
+            constants.push(
+                serde_json::json!({"name": "MyFirstModule.DbPassword", "value": PC_PASSWORD}),
+            );
         }
         if let Some(settings) = env["runtime"]["customRuntimeSettings"].as_array_mut() {
             settings.push(serde_json::json!({"name": "SessionTimeout", "value": "600000"}));
@@ -1222,7 +1227,10 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
     println!("--- import --secret {PC_SECRET}:\n{private}");
     for (out, value) in [(&cloud, CLOUD_KEY), (&private, PC_PASSWORD)] {
         assert!(out.starts_with("# "), "a comment block first:\n{out}");
-        assert!(!out.contains(value), "a sensitive value was printed:\n{out}");
+        assert!(
+            !out.contains(value),
+            "a sensitive value was printed:\n{out}"
+        );
     }
     assert_eq!(
         secrets_to_create(&cloud),
@@ -1283,7 +1291,10 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
         constant("MyFirstModule.ApiKey")
             .value_from
             .as_ref()
-            .map(|s| (s.secret_key_ref.name.as_str(), s.secret_key_ref.key.as_str())),
+            .map(|s| (
+                s.secret_key_ref.name.as_str(),
+                s.secret_key_ref.key.as_str()
+            )),
         Some(("calc-test-constants", "MyFirstModule.ApiKey"))
     );
     assert_eq!(
@@ -1309,7 +1320,12 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
     let pc_environments: Vec<MendixEnvironment> = of_kind(&private_docs, "MendixEnvironment");
     assert_eq!(pc_environments.len(), 2, "{private}");
     for env in &pc_environments {
-        let target = env.spec.target.private_cloud.as_ref().expect("Private Cloud");
+        let target = env
+            .spec
+            .target
+            .private_cloud
+            .as_ref()
+            .expect("Private Cloud");
         assert_eq!(
             target.namespace_ref.as_ref().map(|r| r.name.as_str()),
             namespaces[0].metadata.name.as_deref()
@@ -1392,12 +1408,21 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
     h.wait_reconciles(since, all_environments.len() as u64)
         .await;
     let mut drifted_count = 0;
-    for env in h.environments().list(&Default::default()).await.expect("listed") {
+    for env in h
+        .environments()
+        .list(&Default::default())
+        .await
+        .expect("listed")
+    {
         let status = env.status.unwrap_or_default();
         assert!(is(&status.conditions, "Ready"), "{:?}", env.metadata.name);
         drifted_count += usize::from(drifted(&status.conditions) != "False");
     }
-    for ns in namespaces_api.list(&Default::default()).await.expect("listed") {
+    for ns in namespaces_api
+        .list(&Default::default())
+        .await
+        .expect("listed")
+    {
         let status = ns.status.unwrap_or_default();
         drifted_count += usize::from(drifted(&status.conditions) != "False");
     }
@@ -1407,7 +1432,9 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
     let unknown: Vec<&String> = stats
         .operations
         .keys()
-        .filter(|op| !WRITE_OPERATIONS.contains(&op.as_str()) && !READ_OPERATIONS.contains(&op.as_str()))
+        .filter(|op| {
+            !WRITE_OPERATIONS.contains(&op.as_str()) && !READ_OPERATIONS.contains(&op.as_str())
+        })
         .collect();
     let printed = cloud_docs.len() + private_docs.len();
     println!(
@@ -1418,7 +1445,10 @@ async fn import_adopts_the_whole_landscape_with_zero_writes_and_no_drift() {
         namespaces.len(),
         secrets_to_create(&cloud).len() + secrets_to_create(&private).len(),
     );
-    assert!(unknown.is_empty(), "operations in neither list: {unknown:?}");
+    assert!(
+        unknown.is_empty(),
+        "operations in neither list: {unknown:?}"
+    );
     assert_eq!(writes, 0, "Mendix saw writes: {:?}", stats.operations);
     assert_eq!(drifted_count, 0);
     assert_eq!(printed, 6);
@@ -1454,7 +1484,8 @@ async fn import_with_credentials_that_see_nothing_says_so() {
     assert!(!run.ok, "{}", run.stdout);
     assert!(run.stdout.is_empty(), "nothing printed:\n{}", run.stdout);
     assert!(
-        run.stderr.starts_with("error: the credentials in Secret nobody see no apps on Mendix Cloud"),
+        run.stderr
+            .starts_with("error: the credentials in Secret nobody see no apps on Mendix Cloud"),
         "{}",
         run.stderr
     );
@@ -1462,7 +1493,11 @@ async fn import_with_credentials_that_see_nothing_says_so() {
 
     for (secret, app, platform) in [
         (CLOUD_SECRET, "no-such-app", "Mendix Cloud"),
-        (PC_SECRET, "00000000-0000-4000-8000-000000000000", "Private Cloud"),
+        (
+            PC_SECRET,
+            "00000000-0000-4000-8000-000000000000",
+            "Private Cloud",
+        ),
     ] {
         let run = plugin(
             &h,
@@ -1472,7 +1507,8 @@ async fn import_with_credentials_that_see_nothing_says_so() {
         .await;
         assert!(!run.ok && run.stdout.is_empty(), "{}", run.stdout);
         assert!(
-            run.stderr.starts_with(&format!("error: app {app} not found"))
+            run.stderr
+                .starts_with(&format!("error: app {app} not found"))
                 && run.stderr.contains(platform)
                 && !run.stderr.contains("panicked"),
             "{}",
@@ -1520,14 +1556,17 @@ async fn import_with_app_prints_only_that_app() {
         w.private_cloud.apps.push(ledger);
     });
     let app_ids = |out: &str| -> Vec<String> {
-        let mut ids: Vec<String> = of_kind::<MendixEnvironment>(&documents(out), "MendixEnvironment")
-            .into_iter()
-            .map(|e| match (&e.spec.target.mendix_cloud, &e.spec.target.private_cloud) {
-                (Some(t), _) => t.app_id.clone(),
-                (_, Some(t)) => t.app_id.clone(),
-                _ => panic!("a target"),
-            })
-            .collect();
+        let mut ids: Vec<String> =
+            of_kind::<MendixEnvironment>(&documents(out), "MendixEnvironment")
+                .into_iter()
+                .map(
+                    |e| match (&e.spec.target.mendix_cloud, &e.spec.target.private_cloud) {
+                        (Some(t), _) => t.app_id.clone(),
+                        (_, Some(t)) => t.app_id.clone(),
+                        _ => panic!("a target"),
+                    },
+                )
+                .collect();
         ids.dedup();
         ids
     };
@@ -1544,7 +1583,15 @@ async fn import_with_app_prints_only_that_app() {
     let calc = plugin_ok(
         &h,
         &kc,
-        &["import", "--secret", CLOUD_SECRET, "--app", "calc", "-n", &h.ns],
+        &[
+            "import",
+            "--secret",
+            CLOUD_SECRET,
+            "--app",
+            "calc",
+            "-n",
+            &h.ns,
+        ],
     )
     .await;
     assert_eq!(app_ids(&calc), ["calc"], "{calc}");
@@ -1555,13 +1602,27 @@ async fn import_with_app_prints_only_that_app() {
     assert_eq!(app_ids(&all), [demo::PC_APP_ID, LEDGER_PC_ID], "{all}");
     assert_eq!(
         kinds(&all),
-        ["MendixNamespace", "MendixEnvironment", "MendixEnvironment", "MendixEnvironment", "MendixEnvironment"],
+        [
+            "MendixNamespace",
+            "MendixEnvironment",
+            "MendixEnvironment",
+            "MendixEnvironment",
+            "MendixEnvironment"
+        ],
         "one MendixNamespace for the namespace both apps live in:\n{all}"
     );
     let by_id = plugin_ok(
         &h,
         &kc,
-        &["import", "--secret", PC_SECRET, "--app", LEDGER_PC_ID, "-n", &h.ns],
+        &[
+            "import",
+            "--secret",
+            PC_SECRET,
+            "--app",
+            LEDGER_PC_ID,
+            "-n",
+            &h.ns,
+        ],
     )
     .await;
     assert_eq!(app_ids(&by_id), [LEDGER_PC_ID], "{by_id}");
@@ -1574,8 +1635,147 @@ async fn import_with_app_prints_only_that_app() {
     let by_name = plugin_ok(
         &h,
         &kc,
-        &["import", "--secret", PC_SECRET, "--app", "ledger-private", "-n", &h.ns],
+        &[
+            "import",
+            "--secret",
+            PC_SECRET,
+            "--app",
+            "ledger-private",
+            "-n",
+            &h.ns,
+        ],
     )
     .await;
     assert_eq!(by_name, by_id, "an app's name picks it as its id does");
+}
+
+/// Every write request the sandbox counted.
+fn mendix_writes(h: &Harness) -> u64 {
+    let stats = h.mendix.stats();
+    WRITE_OPERATIONS.iter().map(|op| stats.count(op)).sum()
+}
+
+#[tokio::test]
+async fn diff_previews_the_plan_and_approve_carries_it_out() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    h.put_secret(
+        "calc-secrets",
+        &[("apiUrl", "https://secret-value.example.com")],
+    )
+    .await;
+    h.create::<MendixEnvironment>(&mendix_testkit::resources::cloud_env_deployed(
+        "calc-test",
+        "Test",
+        "  changeApproval: Manual
+  constants: [{name: MyFirstModule.ApiUrl, value: 'https://diff.example.com'}]
+",
+    ))
+    .await;
+    let e = h
+        .wait_environment("calc-test", |e| {
+            e.status.as_ref().and_then(|s| s.plan.as_ref()).is_some()
+        })
+        .await;
+    let plan = e.status.and_then(|s| s.plan).expect("plan");
+
+    // The preview of the environment as it is: the same plan the operator waits with.
+    let out = plugin_ok(&h, &kc, &["diff", "calc-test", "-n", &h.ns]).await;
+    println!("{out}");
+    assert!(
+        out.contains(
+            r#"apply settings: MyFirstModule.ApiUrl: "https://api.example.com" → "https://diff.example.com""#
+        ),
+        "{out}"
+    );
+    assert!(out.contains("starting "), "{out}");
+    assert!(out.contains(&format!("plan {}", plan.hash)), "{out}");
+
+    // A manifest before it is applied: a value from a Secret is masked, and what the API server
+    // would refuse is shown with its message.
+    let manifest = format!(
+        "{}---
+apiVersion: mendixops.io/v1alpha1
+kind: MendixEnvironment
+metadata: {{name: refused}}
+spec:
+  target: {{mendixCloud: {{appId: {app}, mode: Test}}}}
+  credentialsSecretRef: {{name: {CLOUD_SECRET}}}
+  packageId: {package}
+  instances: 99
+  memoryPerInstance: 1024
+",
+        mendix_testkit::resources::cloud_env_deployed(
+            "calc-acceptance",
+            "Acceptance",
+            "  constants: [{name: MyFirstModule.ApiUrl, valueFrom: {secretKeyRef: {name: calc-secrets, key: apiUrl}}}]
+",
+        ),
+        app = demo::CLOUD_APP_ID,
+        package = demo::CLOUD_EXISTING_PACKAGE_ID
+    );
+    let file = dir.path().join("manifest.yaml");
+    std::fs::write(&file, &manifest).expect("manifest written");
+    let out = plugin_ok(
+        &h,
+        &kc,
+        &["diff", "-f", file.to_str().expect("path"), "-n", &h.ns],
+    )
+    .await;
+    println!("{out}");
+    assert!(
+        out.contains("MyFirstModule.ApiUrl (value from a Secret)"),
+        "{out}"
+    );
+    assert!(!out.contains("secret-value.example.com"), "{out}");
+    assert!(
+        out.contains("mxenv/refused: the API server refuses it"),
+        "{out}"
+    );
+    assert!(
+        h.environments()
+            .get_opt("calc-acceptance")
+            .await
+            .expect("readable")
+            .is_none(),
+        "a diff creates nothing"
+    );
+    assert_eq!(mendix_writes(&h), 0, "a diff writes nothing to Mendix");
+
+    // Approve: shows the plan, sets its hash; the operator carries it out.
+    let out = plugin_ok(&h, &kc, &["approve", "calc-test", "-n", &h.ns]).await;
+    println!("{out}");
+    assert!(out.contains(&plan.hash), "{out}");
+    let e = h.wait_environment("calc-test", environment_ready).await;
+    assert_eq!(
+        e.status.and_then(|s| s.last_approved_plan),
+        Some(plan.hash.clone())
+    );
+    assert!(mendix_writes(&h) > 0);
+    let err = plugin_err(&h, &kc, &["approve", "calc-test", "-n", &h.ns]).await;
+    assert!(err.contains("no plan waiting for approval"), "{err}");
+
+    // Now it runs, and the operator has seen it start: a new constant value restarts it, for
+    // about as long as that start took.
+    h.environments()
+        .patch(
+            "calc-test",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({"spec": {"constants": [
+                {"name": "MyFirstModule.ApiUrl", "value": "https://next.example.com"}
+            ]}})),
+        )
+        .await
+        .expect("spec changed");
+    h.wait_environment("calc-test", |e| {
+        e.status
+            .as_ref()
+            .is_some_and(|s| s.observed_generation == Some(2) && s.plan.is_some())
+    })
+    .await;
+    let out = plugin_ok(&h, &kc, &["diff", "calc-test", "-n", &h.ns]).await;
+    println!("{out}");
+    assert!(out.contains("stopping the app to restart it"), "{out}");
+    assert!(out.contains("the app is down for about"), "{out}");
 }

@@ -37,6 +37,10 @@ pub enum Downtime {
     About(Duration),
     /// It stops, but no start of it has been seen yet.
     Unknown,
+    /// It keeps running throughout.
+    None,
+    /// It is not running now.
+    NotRunning,
 }
 
 impl Preview {
@@ -72,7 +76,8 @@ impl Preview {
             Some(Downtime::Unknown) => {
                 out.push_str("  the app is down while it restarts (no start of it seen yet)\n")
             }
-            None if !self.steps.is_empty() => out.push_str("  the app keeps running\n"),
+            Some(Downtime::None) => out.push_str("  the app keeps running\n"),
+            Some(Downtime::NotRunning) => out.push_str("  the app is not running now\n"),
             None => {}
         }
         out.push_str(&format!("  plan {}\n", self.hash()));
@@ -147,6 +152,7 @@ async fn cloud(
         )));
     }
     let deployed = known.deployed.clone();
+    let running = known.running;
     let before = known.settings.clone();
     let restart_requested = super::restart_request(env, &status).is_some();
     let clean_requested = super::clean_request(env, &status).is_some();
@@ -233,14 +239,22 @@ async fn cloud(
         lines.push(format!("set tags ({difference})"));
     }
     let ends_running = desired.run_state == RunState::Running;
-    let downtime = (stops && ends_running).then(|| {
-        status
-            .start_duration_ms
-            .and_then(|ms| u64::try_from(ms).ok())
-            .map_or(Downtime::Unknown, |ms| {
-                Downtime::About(Duration::from_millis(ms))
-            })
-    });
+    let downtime = if lines.is_empty() {
+        None
+    } else if !running {
+        Some(Downtime::NotRunning)
+    } else if stops && ends_running {
+        Some(
+            status
+                .start_duration_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map_or(Downtime::Unknown, |ms| {
+                    Downtime::About(Duration::from_millis(ms))
+                }),
+        )
+    } else {
+        Some(Downtime::None)
+    };
     Ok(Ok(Preview {
         environment,
         steps: lines,

@@ -34,7 +34,7 @@ impl Step {
             Step::ApplySettings => "applying settings".into(),
             Step::Scale { instances, memory } => format!("scaling to {instances} x {memory} MB"),
             Step::Start => format!("starting {version}"),
-            Step::Restart => "restarting the app".into(),
+            Step::Restart => "stopping the app to restart it".into(),
             Step::Stop => "stopping the app".into(),
             Step::Done => "nothing".into(),
         }
