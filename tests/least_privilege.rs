@@ -203,7 +203,21 @@ async fn full_flow(h: &Harness) {
         "  instances: 1\n",
     ))
     .await;
-    for name in ["cloud", "pc"] {
+    // Promotion: production follows the Private Cloud environment's package.
+    h.create::<MendixEnvironment>(
+        &pc_env(
+            "pc-production",
+            demo::PC_ENVIRONMENT_PRODUCTION,
+            "unused",
+            "  production: true\n",
+        )
+        .replace(
+            "packageRef: {name: unused}",
+            "packageFrom: {environmentRef: {name: pc}}",
+        ),
+    )
+    .await;
+    for name in ["cloud", "pc", "pc-production"] {
         h.wait_environment(name, environment_ready).await;
     }
     for name in ["cloud", "pc"] {
@@ -228,7 +242,7 @@ async fn full_flow(h: &Harness) {
         })
         .await;
     }
-    for name in ["cloud", "pc"] {
+    for name in ["cloud", "pc", "pc-production"] {
         h.environments()
             .delete(name, &DeleteParams::default())
             .await

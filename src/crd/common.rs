@@ -80,6 +80,10 @@ impl ManagementPolicy {
     }
 }
 
+/// Set by `kubectl mendix rollback` to the package it goes back to: the deployment is recorded
+/// in `status.history` as a Rollback.
+pub const ANNOTATION_ROLLBACK_TO: &str = "mendixops.io/rollbackTo";
+
 /// A new value approves the plan whose hash it carries (`changeApproval: Manual`).
 pub const ANNOTATION_APPROVED_PLAN: &str = "mendixops.io/approvedPlan";
 

@@ -30,7 +30,7 @@ use super::common::{
     printcolumn = r#"{"name":"URL","type":"string","priority":1,"jsonPath":".status.url"}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
-#[x_kube(validation = Rule::new("has(self.packageRef) != has(self.packageId)").message("exactly one of spec.packageRef or spec.packageId must be set"))]
+#[x_kube(validation = Rule::new("(has(self.packageRef) ? 1 : 0) + (has(self.packageId) ? 1 : 0) + (has(self.packageFrom) ? 1 : 0) == 1").message("exactly one of spec.packageRef or spec.packageId or spec.packageFrom must be set"))]
 #[x_kube(validation = Rule::new("!has(self.memoryPerInstance) || has(self.target.mendixCloud)").message("spec.memoryPerInstance is only available for Mendix Cloud targets"))]
 #[x_kube(validation = Rule::new("!has(self.tags) || size(self.tags) == 0 || has(self.target.mendixCloud)").message("spec.tags are only available for Mendix Cloud targets"))]
 #[x_kube(validation = Rule::new("!has(self.target.mendixCloud) || has(self.instances) == has(self.memoryPerInstance)").message("on Mendix Cloud set spec.instances and spec.memoryPerInstance together, or neither: Mendix Cloud scales both in one call and does not report the current values, so the operator cannot keep one of them as it is"))]
@@ -48,15 +48,20 @@ pub struct MendixEnvironmentSpec {
     /// Secret with the Mendix credentials used for this environment.
     pub credentials_secret_ref: SecretReference,
     /// A MendixPackage in the same namespace whose package is deployed once it is Ready.
-    /// Exactly one of packageRef or packageId.
+    /// Exactly one of packageRef, packageId or packageFrom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub package_ref: Option<PackageReference>,
-    /// A Mendix package id (UUID) to deploy directly. Exactly one of packageRef or packageId.
+    /// A Mendix package id (UUID) to deploy directly. Exactly one of packageRef, packageId or
+    /// packageFrom.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(
         pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
     ))]
     pub package_id: Option<String>,
+    /// Promotion: deploy the package another environment runs. Exactly one of packageRef,
+    /// packageId or packageFrom.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package_from: Option<PackageFrom>,
     /// Whether the app should run: Running (default) or Stopped.
     #[serde(default)]
     pub run_state: RunState,
@@ -487,6 +492,42 @@ pub enum AnnotationType {
     Ingress,
 }
 
+/// Where a promoted package comes from.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct PackageFrom {
+    /// A MendixEnvironment of the same app and platform, in the same namespace: its package is
+    /// deployed here once it is Ready at its latest generation, and again each time it moves
+    /// to a new package and is Ready again. While it is Stalled this environment stays as it is.
+    pub environment_ref: LocalReference,
+}
+
+/// One deployment in an environment's history.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentRecord {
+    /// The package deployed.
+    pub package_id: String,
+    /// Its version, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// When it ended (RFC 3339).
+    pub at: String,
+    /// What caused it: SpecChange, Promotion, Restart or Rollback.
+    pub trigger: DeploymentTrigger,
+    /// Succeeded, or Failed with the reason.
+    pub result: String,
+}
+
+/// What caused a deployment.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeploymentTrigger {
+    SpecChange,
+    Promotion,
+    Restart,
+    Rollback,
+}
+
 /// Reference to a MendixPackage in the same namespace.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -650,6 +691,11 @@ pub struct MendixEnvironmentStatus {
     /// a delete needs no MendixNamespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_id: Option<String>,
+    /// The last deployments (newest first, at most 10): package, when, what caused it, how it
+    /// ended. `kubectl mendix rollback` goes back to one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub history: Vec<DeploymentRecord>,
     /// `changeApproval: Manual`: the plan waiting for approval, or being carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,

@@ -13,6 +13,7 @@ pub mod import;
 pub mod kubeconfig;
 pub mod logs;
 pub mod packages;
+pub mod rollback;
 pub mod target;
 
 use std::path::PathBuf;
@@ -199,6 +200,18 @@ pub enum Verb {
     Approve {
         /// `mxenv/NAME` or NAME.
         environment: String,
+    },
+    /// Set a MendixEnvironment back to an earlier package from its `status.history`. When Argo
+    /// CD or Flux applies the resource, prints the change to make in Git instead.
+    Rollback {
+        /// `mxenv/NAME` or NAME.
+        environment: String,
+        /// Which earlier package: 1 (default) is the one before the current one.
+        #[arg(long, default_value_t = 1)]
+        to: usize,
+        /// Change the resource even though a GitOps tool applies it.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -500,6 +513,18 @@ pub async fn execute(cli: Cli) -> Result<(), PluginError> {
             print!(
                 "{}",
                 diff::approve(&cluster.client, &cluster.namespace, &name).await?
+            );
+            Ok(())
+        }
+        Verb::Rollback {
+            environment,
+            to,
+            force,
+        } => {
+            let name = environment_name(&cluster, &environment, "rolled back").await?;
+            print!(
+                "{}",
+                rollback::rollback(&cluster.client, &cluster.namespace, &name, to, force).await?
             );
             Ok(())
         }

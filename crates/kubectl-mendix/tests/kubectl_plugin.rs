@@ -1779,3 +1779,84 @@ spec:
     assert!(out.contains("stopping the app to restart it"), "{out}");
     assert!(out.contains("the app is down for about"), "{out}");
 }
+
+#[tokio::test]
+async fn rollback_goes_back_to_an_earlier_package_unless_gitops_owns_the_resource() {
+    let h = Harness::started().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let kc = kubeconfig(&h, dir.path());
+    for (name, version) in [("pc-2", "2.0.0"), ("pc-3", "3.0.0")] {
+        h.create::<MendixPackage>(&pc_build(name, demo::GOOD_REVISION, version))
+            .await;
+        h.wait_package(name, package_ready).await;
+    }
+    let runs = |version: &'static str| {
+        move |e: &MendixEnvironment| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_version.as_deref())
+                    == Some(version)
+        }
+    };
+    h.create::<MendixEnvironment>(&mendix_testkit::resources::pc_env(
+        "pc",
+        demo::PC_ENVIRONMENT_TEST,
+        "pc-2",
+        "",
+    ))
+    .await;
+    h.wait_environment("pc", runs("2.0.0")).await;
+    h.environments()
+        .patch(
+            "pc",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                &serde_json::json!({"spec": {"packageRef": {"name": "pc-3"}}}),
+            ),
+        )
+        .await
+        .expect("moved to 3.0.0");
+    let e = h.wait_environment("pc", runs("3.0.0")).await;
+    let history = e.status.expect("status").history;
+    assert_eq!(history.len(), 2, "{history:?}");
+    let earlier = history[1].package_id.clone();
+
+    // Applied by Argo CD: the change to make in Git, and nothing changed here.
+    h.environments()
+        .patch(
+            "pc",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&serde_json::json!({"metadata": {"annotations": {
+                "argocd.argoproj.io/tracking-id": "calc:mendixops.io/MendixEnvironment:apps/pc"
+            }}})),
+        )
+        .await
+        .expect("annotated");
+    let out = plugin_ok(&h, &kc, &["rollback", "pc", "-n", &h.ns]).await;
+    println!("{out}");
+    assert!(out.contains("is applied by Argo CD"), "{out}");
+    assert!(out.contains(&format!("packageId: {earlier}")), "{out}");
+    let e = h.environments().get("pc").await.expect("readable");
+    assert!(
+        e.spec.package_ref.is_some(),
+        "not changed behind Git's back"
+    );
+
+    // --force: back to 2.0.0, recorded as a rollback.
+    let out = plugin_ok(&h, &kc, &["rollback", "pc", "--force", "-n", &h.ns]).await;
+    println!("{out}");
+    assert!(
+        out.contains("rolls back to package") && out.contains("2.0.0"),
+        "{out}"
+    );
+    let e = h.wait_environment("pc", runs("2.0.0")).await;
+    let history = e.status.expect("status").history;
+    assert_eq!(
+        history[0].trigger,
+        mendix_operator::crd::environment::DeploymentTrigger::Rollback,
+        "{history:?}"
+    );
+    let err = plugin_err(&h, &kc, &["rollback", "pc", "--to", "5", "-n", &h.ns]).await;
+    assert!(err.contains("--to 5 names none"), "{err}");
+}

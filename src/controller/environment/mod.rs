@@ -28,12 +28,12 @@ use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_
 use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
-    ChangeApproval, EnvironmentPhase, MendixEnvironment, MendixEnvironmentStatus, PlanStatus,
-    RunState,
+    ChangeApproval, DeploymentRecord, DeploymentTrigger, EnvironmentPhase, MendixEnvironment,
+    MendixEnvironmentStatus, PlanStatus, RunState,
 };
 use crate::crd::{
     ANNOTATION_APPROVED_PLAN, ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT,
-    MendixNamespace, MendixPackage, OperationKind,
+    ANNOTATION_ROLLBACK_TO, MendixNamespace, MendixPackage, OperationKind,
 };
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
@@ -149,6 +149,7 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
     if env.spec.management_policy.is_manage() {
         super::observe::forget_drift(&mut status.conditions);
     }
+    record_history(env, status, outcome);
     // An approved plan carried out to the end is used up.
     if matches!(outcome, Outcome::Ready { .. })
         && let Some(plan) = status.plan.take()
@@ -163,6 +164,105 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
         env.metadata.generation,
         now(),
     );
+}
+
+/// The version of the spec's package, now that it runs, when known: from its MendixPackage,
+/// else from the history of this environment (a rollback to a package id), else what status
+/// said while that same package already ran.
+pub fn deployed_version(
+    env: &MendixEnvironment,
+    desired: &Desired,
+    status: &MendixEnvironmentStatus,
+) -> Option<String> {
+    let ran_before = env
+        .status
+        .as_ref()
+        .and_then(|s| s.deployed_package_id.as_deref())
+        == Some(desired.package_id.as_str());
+    desired
+        .package_version
+        .clone()
+        .or_else(|| {
+            status
+                .history
+                .iter()
+                .find(|r| r.package_id == desired.package_id)
+                .and_then(|r| r.version.clone())
+        })
+        .or_else(|| {
+            ran_before
+                .then(|| status.deployed_version.clone())
+                .flatten()
+        })
+}
+
+/// How many deployments `status.history` keeps.
+pub const HISTORY_LIMIT: usize = 10;
+
+/// Adds to `status.history` a deployment that just ended: a new package Ready (or a restart
+/// done), or a deploy of the spec's package that stalled. Newest first, at most
+/// [`HISTORY_LIMIT`].
+fn record_history(
+    env: &MendixEnvironment,
+    status: &mut MendixEnvironmentStatus,
+    outcome: &Outcome,
+) {
+    let before = env.status.as_ref();
+    let Some(package_id) = status.deployed_package_id.clone() else {
+        return;
+    };
+    let cause = if env.annotations().get(ANNOTATION_ROLLBACK_TO) == Some(&package_id) {
+        DeploymentTrigger::Rollback
+    } else if env.spec.package_from.is_some() {
+        DeploymentTrigger::Promotion
+    } else {
+        DeploymentTrigger::SpecChange
+    };
+    let record = match outcome {
+        Outcome::Ready { .. } => {
+            // A package that runs Ready and is not the last one recorded is a new deployment
+            // (status may have shown it already while Mendix rolled it out).
+            let new_package = status
+                .history
+                .iter()
+                .find(|r| r.result == "Succeeded")
+                .is_none_or(|r| r.package_id != package_id);
+            let restarted = before.and_then(|s| s.last_restarted_at.as_ref())
+                != status.last_restarted_at.as_ref()
+                && status.last_restarted_at.is_some();
+            if !(new_package || restarted) {
+                return;
+            }
+            DeploymentRecord {
+                package_id,
+                version: status.deployed_version.clone(),
+                at: now().to_string(),
+                trigger: if new_package {
+                    cause
+                } else {
+                    DeploymentTrigger::Restart
+                },
+                result: "Succeeded".into(),
+            }
+        }
+        Outcome::Stalled { reason, message } => {
+            let was_stalled =
+                before.is_some_and(|s| conditions::is_true(&s.conditions, conditions::STALLED));
+            if was_stalled || status.operation.is_none() {
+                return;
+            }
+            DeploymentRecord {
+                package_id,
+                version: status.deployed_version.clone(),
+                at: now().to_string(),
+                trigger: cause,
+                result: format!("Failed: {reason}: {message}"),
+            }
+        }
+        Outcome::Progressing { .. } => return,
+    };
+    status.history.insert(0, record);
+    status.history.truncate(HISTORY_LIMIT);
 }
 
 /// Records `op` in status and writes it now, before the request whose answer must not be lost
@@ -500,6 +600,13 @@ pub async fn run(
     let controller =
         follow_references::<_, MendixPackage>(controller, &ctx, namespace.as_deref(), |env| {
             env.spec.package_ref.as_ref().map(|r| r.name.as_str())
+        });
+    let controller =
+        follow_references::<_, MendixEnvironment>(controller, &ctx, namespace.as_deref(), |env| {
+            env.spec
+                .package_from
+                .as_ref()
+                .map(|f| f.environment_ref.name.as_str())
         });
     let controller =
         follow_references::<_, MendixNamespace>(controller, &ctx, namespace.as_deref(), |env| {

@@ -413,10 +413,7 @@ pub async fn converge(
         .and_then(|r| r.runtime_version.clone())
         .or(status.mendix_version.take());
     if spec.deployment.package_id == desired.package_id {
-        status.deployed_version = desired
-            .package_version
-            .clone()
-            .or(status.deployed_version.take());
+        status.deployed_version = super::deployed_version(env, desired, status);
     }
 
     if !env.spec.management_policy.is_manage() {

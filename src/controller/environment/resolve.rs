@@ -111,6 +111,11 @@ pub async fn resolve(env: &MendixEnvironment, ctx: &Context) -> Result<Resolved,
         }
     } else if let Some(id) = &env.spec.package_id {
         (id.clone(), None)
+    } else if let Some(from) = &env.spec.package_from {
+        match promoted(env, ctx, &namespace, &from.environment_ref.name).await? {
+            Ok(package) => package,
+            Err(verdict) => return Ok(Resolved::Blocked(verdict)),
+        }
     } else {
         return Ok(Resolved::Blocked(Verdict::stalled(
             "InvalidSpec",
@@ -369,4 +374,97 @@ pub async fn deleting_place(
             cluster_id: Some(cluster_id),
             namespace: Some(name),
         }))
+}
+
+/// How long a follower waits for its source to become Ready before looking again without a
+/// watch event.
+const SOURCE_RECHECK: Duration = Duration::from_secs(30);
+
+/// Promotion (`spec.packageFrom`): the package the source environment runs, once it is Ready
+/// at its latest generation. A source of another app or platform, or a chain that comes back
+/// to this environment, stalls; a Stalled source holds the follower where it is.
+async fn promoted(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    namespace: &str,
+    source: &str,
+) -> Result<Result<(String, Option<String>), Verdict>, Error> {
+    let api: Api<MendixEnvironment> = Api::namespaced(ctx.client.clone(), namespace);
+    let name = env.name_any();
+    let wait = |message: String| {
+        Ok(Err(Verdict::new(
+            Outcome::progressing("WaitingForSource", message),
+            SOURCE_RECHECK,
+        )))
+    };
+    let Some(source_env) = api.get_opt(source).await? else {
+        return wait(format!(
+            "waiting for MendixEnvironment {source} to be created"
+        ));
+    };
+    let same_app = match (
+        (
+            &env.spec.target.mendix_cloud,
+            &env.spec.target.private_cloud,
+        ),
+        (
+            &source_env.spec.target.mendix_cloud,
+            &source_env.spec.target.private_cloud,
+        ),
+    ) {
+        ((Some(a), _), (Some(b), _)) => a.app_id == b.app_id,
+        ((_, Some(a)), (_, Some(b))) => a.app_id == b.app_id,
+        _ => false,
+    };
+    if !same_app {
+        return Ok(Err(Verdict::stalled(
+            "PromotionTargetMismatch",
+            format!(
+                "spec.packageFrom: MendixEnvironment {source} is an environment of another app or platform; promote from an environment of the same app"
+            ),
+        )));
+    }
+    // Follow the chain: it must end at an environment that names its package itself.
+    let mut seen = vec![name.clone(), source.to_string()];
+    let mut next = source_env
+        .spec
+        .package_from
+        .as_ref()
+        .map(|f| f.environment_ref.name.clone());
+    while let Some(current) = next.take() {
+        if seen.contains(&current) {
+            seen.push(current);
+            return Ok(Err(Verdict::stalled(
+                "PromotionCycle",
+                format!(
+                    "spec.packageFrom makes a cycle ({}): one environment of the chain must name its package (packageRef or packageId)",
+                    seen.join(" → ")
+                ),
+            )));
+        }
+        seen.push(current.clone());
+        // A missing environment further up the chain is that one's to report.
+        next = api
+            .get_opt(&current)
+            .await?
+            .and_then(|found| found.spec.package_from.map(|f| f.environment_ref.name));
+    }
+    let status = source_env.status.clone().unwrap_or_default();
+    let current = status.observed_generation == source_env.metadata.generation;
+    if conditions::is_true(&status.conditions, conditions::STALLED) {
+        let detail = conditions::find(&status.conditions, conditions::STALLED)
+            .map(|c| format!("{}: {}", c.reason, c.message))
+            .unwrap_or_default();
+        return wait(format!(
+            "MendixEnvironment {source} is Stalled ({detail}); this environment stays as it is until it is Ready again"
+        ));
+    }
+    match status.deployed_package_id {
+        Some(id) if current && conditions::is_true(&status.conditions, conditions::READY) => {
+            Ok(Ok((id, status.deployed_version)))
+        }
+        _ => wait(format!(
+            "waiting for MendixEnvironment {source} to be Ready at its latest generation"
+        )),
+    }
 }

@@ -288,7 +288,7 @@ pub async fn converge(
                 .await;
                 status.operation = None;
                 status.deployed_package_id = Some(desired.package_id.clone());
-                status.deployed_version = desired.package_version.clone();
+                status.deployed_version = super::deployed_version(env, desired, status);
                 // What Mendix reported of the old package; the next read of the environment
                 // reports the new one's.
                 status.model_version = None;
@@ -565,10 +565,7 @@ async fn observe(
     };
     status.deployed_package_id = deployed.clone();
     if deployed.as_deref() == Some(desired.package_id.as_str()) {
-        status.deployed_version = desired
-            .package_version
-            .clone()
-            .or(status.deployed_version.take());
+        status.deployed_version = super::deployed_version(env, desired, status);
     }
     let settings = if start_proved_the_rest || !desired.manages_settings() {
         None
