@@ -84,6 +84,10 @@ impl ManagementPolicy {
 /// in `status.history` as a Rollback.
 pub const ANNOTATION_ROLLBACK_TO: &str = "mendixops.io/rollbackTo";
 
+/// A new value lets the next change go outside the deployment windows, once; the handled
+/// value is echoed in `status.lastDeployNow`.
+pub const ANNOTATION_DEPLOY_NOW: &str = "mendixops.io/deployNow";
+
 /// A new value approves the plan whose hash it carries (`changeApproval: Manual`).
 pub const ANNOTATION_APPROVED_PLAN: &str = "mendixops.io/approvedPlan";
 

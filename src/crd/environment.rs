@@ -117,6 +117,14 @@ pub struct MendixEnvironmentSpec {
     /// plan needs a new approval.
     #[serde(default, skip_serializing_if = "ChangeApproval::is_automatic")]
     pub change_approval: ChangeApproval,
+    /// Weekly windows for changes that stop or restart the app (a deploy, settings that need a
+    /// restart, scaling, restart requests): outside them such a change waits (reason
+    /// WaitingForWindow) and nothing is written; changes that keep the app running (tags, a
+    /// start) go at once. A deploy under way when a window closes finishes. Annotation
+    /// `mendixops.io/deployNow` lets one change go outside them. No windows: any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20))]
+    pub deployment_windows: Vec<DeploymentWindow>,
 
     /// Private Cloud manifest fields: how to create the environment when it does not exist,
     /// and its resources, environment variables, log levels, metrics, deployment strategy,
@@ -492,6 +500,38 @@ pub enum AnnotationType {
     Ingress,
 }
 
+/// A weekly window in a time zone.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("self.start != self.end").message("a deployment window's end must differ from its start (an end before the start closes the window the next day)"))]
+pub struct DeploymentWindow {
+    /// The days it opens on.
+    #[schemars(length(min = 1, max = 7))]
+    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    pub days: Vec<Weekday>,
+    /// When it opens, HH:MM local time.
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub start: String,
+    /// When it closes, HH:MM local time; before the start means the next day.
+    #[schemars(regex(pattern = r"^([01][0-9]|2[0-3]):[0-5][0-9]$"))]
+    pub end: String,
+    /// An IANA time zone, e.g. `Europe/Amsterdam` or `UTC`.
+    #[schemars(length(min = 1, max = 64))]
+    pub time_zone: String,
+}
+
+/// A day of the week.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weekday {
+    Monday,
+    Tuesday,
+    Wednesday,
+    Thursday,
+    Friday,
+    Saturday,
+    Sunday,
+}
+
 /// Where a promoted package comes from.
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -617,6 +657,8 @@ pub enum EnvironmentPhase {
     Paused,
     /// `changeApproval: Manual`: the plan in `status.plan` waits for approval.
     AwaitingApproval,
+    /// A change that stops or restarts the app waits for the next deployment window.
+    WaitingForWindow,
 }
 
 /// Observed state of a MendixEnvironment.
@@ -699,6 +741,10 @@ pub struct MendixEnvironmentStatus {
     /// `changeApproval: Manual`: the plan waiting for approval, or being carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanStatus>,
+    /// The last value of annotation `mendixops.io/deployNow` that let a change go outside the
+    /// deployment windows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deploy_now: Option<String>,
     /// `changeApproval: Manual`: the hash of the last approved plan that was carried out; an
     /// approval is used once.
     #[serde(default, skip_serializing_if = "Option::is_none")]

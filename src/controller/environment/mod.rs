@@ -9,6 +9,7 @@ pub mod desired;
 pub mod preview;
 pub mod private;
 pub mod resolve;
+pub mod windows;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,8 +33,8 @@ use crate::crd::environment::{
     MendixEnvironmentStatus, PlanStatus, RunState,
 };
 use crate::crd::{
-    ANNOTATION_APPROVED_PLAN, ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_RESTARTED_AT,
-    ANNOTATION_ROLLBACK_TO, MendixNamespace, MendixPackage, OperationKind,
+    ANNOTATION_APPROVED_PLAN, ANNOTATION_CLEAN_REQUESTED_AT, ANNOTATION_DEPLOY_NOW,
+    ANNOTATION_RESTARTED_AT, ANNOTATION_ROLLBACK_TO, MendixNamespace, MendixPackage, OperationKind,
 };
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
@@ -134,6 +135,9 @@ fn phase_of(outcome: &Outcome, status: &MendixEnvironmentStatus, paused: bool) -
         Outcome::Progressing { reason, .. } if reason == AWAITING_APPROVAL => {
             EnvironmentPhase::AwaitingApproval
         }
+        Outcome::Progressing { reason, .. } if reason == WAITING_FOR_WINDOW => {
+            EnvironmentPhase::WaitingForWindow
+        }
         Outcome::Progressing { .. } => match status.operation.as_ref().map(|o| o.kind) {
             Some(OperationKind::Restart) => EnvironmentPhase::Restarting,
             Some(_) => EnvironmentPhase::Deploying,
@@ -150,6 +154,12 @@ fn finish(env: &MendixEnvironment, status: &mut MendixEnvironmentStatus, outcome
         super::observe::forget_drift(&mut status.conditions);
     }
     record_history(env, status, outcome);
+    // A deployNow that let a change through is used up once the change is done.
+    if matches!(outcome, Outcome::Ready { .. })
+        && let Some(value) = env.annotations().get(ANNOTATION_DEPLOY_NOW)
+    {
+        status.last_deploy_now = Some(value.clone());
+    }
     // An approved plan carried out to the end is used up.
     if matches!(outcome, Outcome::Ready { .. })
         && let Some(plan) = status.plan.take()
@@ -313,6 +323,12 @@ async fn converge(
     {
         return Ok(verdict);
     }
+    if !env.spec.deployment_windows.is_empty()
+        && env.spec.management_policy.is_manage()
+        && let Some(verdict) = window_gate(env, ctx, status).await?
+    {
+        return Ok(verdict);
+    }
     let creds = match credentials(env, ctx).await? {
         Ok(creds) => creds,
         Err(verdict) => return Ok(verdict),
@@ -355,6 +371,52 @@ async fn converge(
             "exactly one of spec.target.mendixCloud or spec.target.privateCloud must be set",
         )),
     }
+}
+
+/// The Reconciling reason while a change waits for a deployment window.
+pub const WAITING_FOR_WINDOW: &str = "WaitingForWindow";
+
+/// Deployment windows: `Some` while a change that stops or restarts the app waits for the next
+/// window. A change under way (an operation recorded) finishes; a change that keeps the app
+/// running goes at once; annotation `mendixops.io/deployNow` lets one change through.
+async fn window_gate(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    status: &mut MendixEnvironmentStatus,
+) -> Result<Option<Verdict>, Error> {
+    if status.operation.is_some() {
+        return Ok(None);
+    }
+    let deploy_now = env
+        .annotations()
+        .get(ANNOTATION_DEPLOY_NOW)
+        .filter(|v| status.last_deploy_now.as_ref() != Some(*v));
+    if deploy_now.is_some() {
+        return Ok(None);
+    }
+    let next = match windows::next_opening(&env.spec.deployment_windows, jiff::Timestamp::now()) {
+        Ok(None) => return Ok(None),
+        Ok(Some(next)) => next,
+        Err(message) => return Ok(Some(Verdict::stalled("InvalidWindow", message))),
+    };
+    // Blocked (waiting for a package, bad credentials): the reconcile says so.
+    let Ok(preview) = preview::preview(env, ctx).await? else {
+        return Ok(None);
+    };
+    if !preview.disruptive {
+        return Ok(None);
+    }
+    let until = next.duration_since(jiff::Timestamp::now()).unsigned_abs();
+    Ok(Some(Verdict::new(
+        Outcome::progressing(
+            WAITING_FOR_WINDOW,
+            format!(
+                "waiting for the next deployment window, opening {next}: {} (annotation mendixops.io/deployNow lets it go now)",
+                preview.steps.join("; ")
+            ),
+        ),
+        ctx.settings.resync.min(until + Duration::from_secs(1)),
+    )))
 }
 
 /// The Reconciling reason while a plan waits for approval.

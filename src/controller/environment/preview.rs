@@ -29,6 +29,9 @@ pub struct Preview {
     /// The app stops on the way (a deploy or restart): how long it is expected to be down, from
     /// its own last starts, when known.
     pub downtime: Option<Downtime>,
+    /// Whether a step stops, restarts or replaces the running app (what deployment windows
+    /// hold back).
+    pub disruptive: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,11 +258,20 @@ async fn cloud(
     } else {
         Some(Downtime::None)
     };
+    let disruptive = running
+        && steps.iter().any(|(step, _)| {
+            use super::cloud::StepKind as K;
+            matches!(
+                step,
+                K::StopForDeploy | K::StopForClean | K::Stop | K::Restart | K::Scale { .. }
+            )
+        });
     Ok(Ok(Preview {
         environment,
         steps: lines,
         stall,
         downtime,
+        disruptive,
     }))
 }
 
@@ -298,6 +310,7 @@ async fn private(
                 steps,
                 stall,
                 downtime: None,
+                disruptive: false,
             }));
         }
         Err(err) => return Err(err.into()),
@@ -359,10 +372,13 @@ async fn private(
             "restart: scale {instances} → 0 → {instances} instances"
         ));
     }
+    // Every manifest change replaces the pods of a running app.
+    let disruptive = !steps.is_empty() && manifest.environment.container.instances > 0;
     Ok(Ok(Preview {
         environment,
         steps,
         stall,
         downtime: None,
+        disruptive,
     }))
 }
