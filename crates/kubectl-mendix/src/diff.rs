@@ -46,14 +46,7 @@ pub async fn diff_environment(
     name: &str,
     mendix: mendix_client::Mendix,
 ) -> Result<String, PluginError> {
-    let api: Api<MendixEnvironment> = Api::namespaced(client.clone(), namespace);
-    let env = api
-        .get_opt(name)
-        .await
-        .map_err(PluginError::kube(format!(
-            "cannot read MendixEnvironment {name}"
-        )))?
-        .ok_or_else(|| PluginError::NotFound(format!("MendixEnvironment {namespace}/{name}")))?;
+    let env = super::target::read_environment(client, namespace, name).await?;
     render(&env, &reader(client, mendix)).await
 }
 
@@ -131,13 +124,7 @@ pub async fn approve(
     name: &str,
 ) -> Result<String, PluginError> {
     let api: Api<MendixEnvironment> = Api::namespaced(client.clone(), namespace);
-    let env = api
-        .get_opt(name)
-        .await
-        .map_err(PluginError::kube(format!(
-            "cannot read MendixEnvironment {name}"
-        )))?
-        .ok_or_else(|| PluginError::NotFound(format!("MendixEnvironment {namespace}/{name}")))?;
+    let env = super::target::read_environment(client, namespace, name).await?;
     let Some(plan) = env.status.as_ref().and_then(|s| s.plan.clone()) else {
         return Err(PluginError::Usage(format!(
             "MendixEnvironment {name} has no plan waiting for approval (spec.changeApproval: Manual writes one to status when Mendix differs from the spec)"

@@ -61,13 +61,7 @@ pub async fn rollback(
     force: bool,
 ) -> Result<String, PluginError> {
     let api: Api<MendixEnvironment> = Api::namespaced(client.clone(), namespace);
-    let env = api
-        .get_opt(name)
-        .await
-        .map_err(PluginError::kube(format!(
-            "cannot read MendixEnvironment {name}"
-        )))?
-        .ok_or_else(|| PluginError::NotFound(format!("MendixEnvironment {namespace}/{name}")))?;
+    let env = super::target::read_environment(client, namespace, name).await?;
     let record = target(&env, to)?;
     let version = record
         .version

@@ -139,6 +139,21 @@ impl Target {
     }
 }
 
+/// The MendixEnvironment `name` in `namespace`; a clear error when there is none.
+pub async fn read_environment(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+) -> Result<MendixEnvironment, PluginError> {
+    Api::<MendixEnvironment>::namespaced(client.clone(), namespace)
+        .get_opt(name)
+        .await
+        .map_err(PluginError::kube(format!(
+            "cannot read MendixEnvironment {name}"
+        )))?
+        .ok_or_else(|| PluginError::NotFound(format!("MendixEnvironment {namespace}/{name}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
