@@ -97,6 +97,13 @@ async fn a_manual_change_waits_for_the_approval_of_its_plan_and_the_approval_is_
         "in progress, not degraded"
     );
     assert_eq!(writes(&h), 0, "nothing is written before the approval");
+    // Flux's kstatus (the real library) reads the wait as in progress, not as failed.
+    let object = serde_json::to_value(&e).expect("JSON");
+    assert_eq!(
+        mendix_testkit::kstatus::kstatus(&object),
+        mendix_testkit::kstatus::KStatus::InProgress,
+        "{object:#}"
+    );
 
     // An approval of another plan is reported, not ignored, and approves nothing.
     annotate(&h, "000000000000").await;

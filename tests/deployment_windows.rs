@@ -74,6 +74,12 @@ async fn a_change_that_replaces_the_pods_waits_for_its_window() {
     );
     assert!(message.contains("MyFirstModule.ApiUrl"), "{message}");
     assert_eq!(updates(&h), 0, "nothing is written before the window");
+    let object = serde_json::to_value(&e).expect("JSON");
+    assert_eq!(
+        mendix_testkit::kstatus::kstatus(&object),
+        mendix_testkit::kstatus::KStatus::InProgress,
+        "a held change is in progress for Flux: {object:#}"
+    );
 
     // The override lets this one change through.
     h.environments()

@@ -13,7 +13,7 @@ fn package_with(outcome: &Outcome, generation: i64, observed: i64) -> Value {
     };
     let now = Timestamp::from_second(1_763_800_000).expect("valid time");
     apply_outcome(&mut status.conditions, outcome, Some(observed), now);
-    json!({"metadata": {"name": "p", "generation": generation}, "status": status})
+    json!({"apiVersion": "mendixops.io/v1alpha1", "kind": "MendixPackage", "metadata": {"name": "p", "generation": generation}, "status": status})
 }
 
 #[test]

@@ -90,6 +90,8 @@ fn argocd_for(k: KStatus) -> &'static str {
         KStatus::Current => "Healthy",
         KStatus::Failed => "Degraded",
         KStatus::InProgress | KStatus::Terminating => "Progressing",
+        KStatus::NotFound => "Missing",
+        KStatus::Unknown => "Unknown",
     }
 }
 
