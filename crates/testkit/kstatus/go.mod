@@ -1,6 +1,6 @@
 module mendixops.io/testkit/kstatus
 
-go 1.26.8
+go 1.26.0
 
 require (
 	k8s.io/apimachinery v0.30.1
