@@ -317,15 +317,16 @@ async fn converge(
         Resolved::Ready(desired) => *desired,
         Resolved::Blocked(verdict) => return Ok(verdict),
     };
+    let mut plan = PlanOnce::default();
     if env.spec.change_approval == ChangeApproval::Manual
         && env.spec.management_policy.is_manage()
-        && let Some(verdict) = approval_gate(env, ctx, status).await?
+        && let Some(verdict) = approval_gate(env, ctx, status, &desired, &mut plan).await?
     {
         return Ok(verdict);
     }
     if !env.spec.deployment_windows.is_empty()
         && env.spec.management_policy.is_manage()
-        && let Some(verdict) = window_gate(env, ctx, status).await?
+        && let Some(verdict) = window_gate(env, ctx, status, &desired, &mut plan).await?
     {
         return Ok(verdict);
     }
@@ -373,6 +374,26 @@ async fn converge(
     }
 }
 
+/// The preview the gates before a write read (approval, windows), made at most once per
+/// reconcile: it reads Mendix.
+#[derive(Default)]
+struct PlanOnce(Option<Option<preview::Preview>>);
+
+impl PlanOnce {
+    /// The plan, or None when the environment is blocked (the reconcile then says why).
+    async fn get(
+        &mut self,
+        env: &MendixEnvironment,
+        ctx: &Context,
+        desired: &Desired,
+    ) -> Result<Option<&preview::Preview>, Error> {
+        if self.0.is_none() {
+            self.0 = Some(preview::preview_of(env, ctx, desired).await?.ok());
+        }
+        Ok(self.0.as_ref().and_then(Option::as_ref))
+    }
+}
+
 /// The Reconciling reason while a change waits for a deployment window.
 pub const WAITING_FOR_WINDOW: &str = "WaitingForWindow";
 
@@ -383,6 +404,8 @@ async fn window_gate(
     env: &MendixEnvironment,
     ctx: &Context,
     status: &mut MendixEnvironmentStatus,
+    desired: &Desired,
+    plan: &mut PlanOnce,
 ) -> Result<Option<Verdict>, Error> {
     if status.operation.is_some() {
         return Ok(None);
@@ -400,7 +423,7 @@ async fn window_gate(
         Err(message) => return Ok(Some(Verdict::stalled("InvalidWindow", message))),
     };
     // Blocked (waiting for a package, bad credentials): the reconcile says so.
-    let Ok(preview) = preview::preview(env, ctx).await? else {
+    let Some(preview) = plan.get(env, ctx, desired).await? else {
         return Ok(None);
     };
     if !preview.disruptive {
@@ -430,6 +453,8 @@ async fn approval_gate(
     env: &MendixEnvironment,
     ctx: &Context,
     status: &mut MendixEnvironmentStatus,
+    desired: &Desired,
+    plan_once: &mut PlanOnce,
 ) -> Result<Option<Verdict>, Error> {
     let generation = env.metadata.generation;
     if status
@@ -440,7 +465,7 @@ async fn approval_gate(
         return Ok(None);
     }
     // Blocked (waiting for a package, bad credentials, production): the reconcile says so.
-    let Ok(preview) = preview::preview(env, ctx).await? else {
+    let Some(preview) = plan_once.get(env, ctx, desired).await? else {
         return Ok(None);
     };
     if preview.steps.is_empty() {

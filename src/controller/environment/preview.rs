@@ -93,10 +93,18 @@ pub async fn preview(
     env: &MendixEnvironment,
     ctx: &Context,
 ) -> Result<Result<Preview, Verdict>, Error> {
-    let desired = match resolve(env, ctx).await? {
-        Resolved::Ready(desired) => *desired,
-        Resolved::Blocked(verdict) => return Ok(Err(verdict)),
-    };
+    match resolve(env, ctx).await? {
+        Resolved::Ready(desired) => preview_of(env, ctx, &desired).await,
+        Resolved::Blocked(verdict) => Ok(Err(verdict)),
+    }
+}
+
+/// The preview of `env` whose desired state the caller resolved already (the reconcile).
+pub async fn preview_of(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    desired: &Desired,
+) -> Result<Result<Preview, Verdict>, Error> {
     let creds = match super::credentials(env, ctx).await? {
         Ok(creds) => creds,
         Err(verdict) => return Ok(Err(verdict)),
@@ -107,14 +115,14 @@ pub async fn preview(
         &creds,
     ) {
         (Some(target), _, Credentials::Cloud(c)) => {
-            cloud(env, &ctx.mendix.cloud_deploy(c), target, &desired).await
+            cloud(env, &ctx.mendix.cloud_deploy(c), target, desired).await
         }
         (_, Some(target), Credentials::Private(pat)) => {
             let place = match private_place(env, ctx, target).await? {
                 Ok(place) => place,
                 Err(verdict) => return Ok(Err(verdict)),
             };
-            private(env, &ctx.mendix.pc_deploy(pat), &place, &desired).await
+            private(env, &ctx.mendix.pc_deploy(pat), &place, desired).await
         }
         _ => Ok(Err(Verdict::stalled(
             "InvalidSpec",
