@@ -96,6 +96,24 @@ fn reason_of(kind: OperationKind) -> &'static str {
     }
 }
 
+/// The operation `op` once Mendix answered its write with job `job_id`: the job is remembered
+/// for a status write that fails (see [`UnrecordedJobs`](super::context::UnrecordedJobs)) and
+/// its id recorded in the operation, which goes into `operation` to be followed.
+pub fn started(
+    ctx: &Context,
+    uid: Option<&str>,
+    mut op: OperationStatus,
+    job_id: &str,
+    operation: &mut Option<OperationStatus>,
+) {
+    if let Some(uid) = uid {
+        ctx.unrecorded_jobs.remember(uid, &op, job_id);
+    }
+    op.job_id = Some(job_id.to_string());
+    super::shell::operation_started(&op);
+    *operation = Some(op);
+}
+
 /// Poll intervals to wait for a write whose job id was never recorded before sending it again.
 const UNRECORDED_JOB_POLLS: i32 = 3;
 

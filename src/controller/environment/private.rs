@@ -17,7 +17,7 @@ use super::{record_operation, restart_request, version_label};
 use crate::controller::Context;
 use crate::controller::deletion::{self, Cleanup};
 use crate::controller::error::Error;
-use crate::controller::jobs::{Followed, earlier_request_pending, follow_job};
+use crate::controller::jobs::{Followed, earlier_request_pending, follow_job, started};
 use crate::controller::status::StatusWriter;
 use crate::controller::verdict::{
     Verdict, is_paused, now, stall_or_retry, stalled_by, start_operation,
@@ -148,12 +148,13 @@ async fn send_manifest(
     };
     match sent {
         Ok(job) => {
-            if let Some(uid) = env.metadata.uid.as_deref() {
-                ctx.unrecorded_jobs.remember(uid, &op, &job.id);
-            }
-            op.job_id = Some(job.id.clone());
-            crate::controller::shell::operation_started(&op);
-            status.operation = Some(op);
+            started(
+                ctx,
+                env.metadata.uid.as_deref(),
+                op,
+                &job.id,
+                &mut status.operation,
+            );
             // Mendix never shows the admin password back: what was sent is recorded instead.
             if manifest
                 .environment
@@ -701,12 +702,13 @@ pub async fn cleanup(
     }
     record_operation(env, ctx, writer, status, op.clone(), "Deleting").await?;
     let job = api.delete_environment(app, namespace, id, force).await?;
-    if let Some(uid) = env.metadata.uid.as_deref() {
-        ctx.unrecorded_jobs.remember(uid, &op, &job.id);
-    }
-    op.job_id = Some(job.id.clone());
-    crate::controller::shell::operation_started(&op);
-    status.operation = Some(op);
+    started(
+        ctx,
+        env.metadata.uid.as_deref(),
+        op,
+        &job.id,
+        &mut status.operation,
+    );
     Ok(Cleanup::Wait(Verdict::new(
         Outcome::progressing(
             "Deleting",

@@ -21,7 +21,7 @@ use kube::runtime::finalizer::Event as FinalizerEvent;
 use super::Context;
 use super::deletion::{self, Cleanup, retain, under_policy};
 use super::error::Error;
-use super::jobs::{Followed, earlier_request_pending, follow_job};
+use super::jobs::{Followed, earlier_request_pending, follow_job, started};
 use super::secrets::{self, Credentials, Platform};
 use super::shell::reconcile_span;
 use super::status::StatusWriter;
@@ -250,7 +250,7 @@ async fn send<K: Landscape>(
     status: &mut LandscapeStatus,
     (api, inputs): (&PcDeploy, &K::Inputs),
     manifest: &K::Manifest,
-    mut op: OperationStatus,
+    op: OperationStatus,
 ) -> Result<Verdict, Error> {
     let create = op.kind == OperationKind::Create;
     let reason = if create { "Creating" } else { "Updating" };
@@ -270,12 +270,13 @@ async fn send<K: Landscape>(
     .await?;
     match obj.write(api, inputs, create, manifest).await {
         Ok(job) => {
-            if let Some(uid) = obj.meta().uid.as_deref() {
-                ctx.unrecorded_jobs.remember(uid, &op, &job.id);
-            }
-            op.job_id = Some(job.id.clone());
-            super::shell::operation_started(&op);
-            status.operation = Some(op);
+            started(
+                ctx,
+                obj.meta().uid.as_deref(),
+                op,
+                &job.id,
+                &mut status.operation,
+            );
             Ok(Verdict::new(
                 Outcome::progressing(reason, format!("{step} (job {})", job.id)),
                 ctx.settings.poll.first,
@@ -469,12 +470,13 @@ async fn cleanup<K: Landscape>(
     )
     .await?;
     let job = obj.delete(&api, &inputs).await?;
-    if let Some(uid) = obj.meta().uid.as_deref() {
-        ctx.unrecorded_jobs.remember(uid, &op, &job.id);
-    }
-    op.job_id = Some(job.id.clone());
-    super::shell::operation_started(&op);
-    status.operation = Some(op);
+    started(
+        ctx,
+        obj.meta().uid.as_deref(),
+        op,
+        &job.id,
+        &mut status.operation,
+    );
     Ok(Cleanup::Wait(Verdict::new(
         Outcome::progressing("Deleting", format!("deleting {what} (job {})", job.id)),
         ctx.settings.poll.first,
