@@ -5,7 +5,6 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 
 use serde_json::Value;
 
@@ -19,33 +18,9 @@ pub enum KStatus {
     Unknown,
 }
 
-/// The checker's source module.
-fn module() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("kstatus")
-}
-
-/// Builds the checker once per test process (Go's build cache makes later builds cheap); each
-/// process writes its own file and renames it into place, so parallel test binaries do not
-/// race.
-fn checker() -> &'static PathBuf {
-    static CHECKER: OnceLock<PathBuf> = OnceLock::new();
-    CHECKER.get_or_init(|| {
-        let dir = std::env::temp_dir().join("mendix-operator-kstatus");
-        std::fs::create_dir_all(&dir).expect("a directory for the kstatus checker");
-        let built = dir.join(format!("kstatus-check.{}", std::process::id()));
-        let status = Command::new("go")
-            .args(["build", "-trimpath", "-o"])
-            .arg(&built)
-            .arg(".")
-            .current_dir(module())
-            .env("CGO_ENABLED", "0")
-            .status()
-            .expect("go runs (the kstatus checker is built with Go, like the control plane)");
-        assert!(status.success(), "building the kstatus checker failed");
-        let path = dir.join("kstatus-check");
-        std::fs::rename(&built, &path).expect("the kstatus checker moved into place");
-        path
-    })
+/// The checker, built from `crates/testkit/kstatus/` on first use.
+fn checker() -> PathBuf {
+    crate::gotool::build(&crate::gotool::module("kstatus"), ".", &[], "kstatus-check")
 }
 
 /// kstatus of `obj` (a whole object as the API server returns it), with kstatus' message.

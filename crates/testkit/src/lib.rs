@@ -8,6 +8,7 @@
 //! namespace, and reaches the API server through a fault-injecting proxy ([`FaultProxy`]).
 #![allow(dead_code)]
 
+pub mod gotool;
 pub mod kstatus;
 pub mod leaks;
 pub mod resources;
