@@ -1,18 +1,29 @@
-# Operator image: a static musl binary on a distroless, non-root base.
-# Build: docker build -t mendix-operator .
+# Operator image, for users with Docker: the same layout as image/build.sh assembles without a
+# container engine (a static binary, image/rootfs/, Debian's CA bundle; user 65532).
+#   docker build -t mendix-operator .
 FROM rust:1.95-bookworm AS build
-RUN rustup target add x86_64-unknown-linux-musl && apt-get update && apt-get install -y --no-install-recommends musl-tools && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The workspace's other crates: cargo reads every member's manifest; only mendix-client is built.
 COPY crates ./crates
 # Without the `dev` feature: the operator alone, none of the sandboxes or the benchmark.
-RUN cargo build --release --locked --target x86_64-unknown-linux-musl --no-default-features -p mendix-operator --bin mendix-operator
+RUN RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
+      --target x86_64-unknown-linux-gnu --no-default-features -p mendix-operator --bin mendix-operator
+COPY image/rootfs /rootfs
+RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs /rootfs/tmp /rootfs/home/nonroot \
+      /rootfs/var/lib/mendix-operator/downloads \
+ && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
+ && install -m 0755 -s target/x86_64-unknown-linux-gnu/release/mendix-operator /rootfs/usr/local/bin/ \
+ && chmod 1777 /rootfs/tmp \
+ && chmod 0644 /rootfs/etc/passwd /rootfs/etc/group /rootfs/etc/ssl/certs/ca-certificates.crt \
+ && chown 65532:65532 /rootfs/home/nonroot /rootfs/var/lib/mendix-operator/downloads
 
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=build /src/target/x86_64-unknown-linux-musl/release/mendix-operator /usr/local/bin/mendix-operator
+FROM scratch
+COPY --from=build /rootfs/ /
 USER 65532:65532
+ENV PATH=/usr/local/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
+WORKDIR /
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/mendix-operator"]
 CMD ["run"]
