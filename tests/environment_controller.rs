@@ -173,7 +173,9 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     ]);
     assert_eq!(first, expected, "first deploy");
 
-    // Upgrade of a running app: the same plus one stop, all in one reconcile up to the start.
+    // Upgrade of a running app: the operator trusts what it recorded of its own deploy (the
+    // paced resync verifies it), so stop, transport, start and the start job's polls — nothing
+    // read — all in one reconcile up to the start.
     let before = cloud_requests(&h, "Test");
     patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2"}})).await;
     h.wait_environment("calc-test", |e| {
@@ -187,6 +189,8 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     let upgrade = deploy(&before, &cloud_requests(&h, "Test"));
     let polls = upgrade["v1_get_start_status"];
     assert!(polls >= 1, "the start job is followed: {upgrade:?}");
+    expected.insert("v1_get_environment", 0);
+    expected.insert("v1_get_environment_package", 0);
     expected.insert("v1_stop_environment", 1);
     expected.insert("v1_get_start_status", polls);
     assert_eq!(upgrade, expected, "upgrade");
@@ -564,6 +568,53 @@ async fn drift_in_mendix_is_corrected_with_an_event() {
         "an Event says what drifted"
     );
     drop(api);
+}
+
+/// What the operator did not do itself is found by the paced resync, not trusted away: a
+/// deploy trusts the status the operator wrote, and the resync reads Mendix.
+#[tokio::test]
+async fn a_mendix_cloud_app_stopped_outside_the_operator_is_found_by_the_resync() {
+    let h = Harness::started().await;
+    h.create::<MendixPackage>(&cloud_build("calc-21", demo::GOOD_REVISION, "21.0.0"))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("trusted", "Test", "calc-21", ""))
+        .await;
+    h.wait_environment("trusted", environment_ready).await;
+    let starts = env_count(&h, "Test", "v1_start_environment");
+    // Someone stops the app in the portal.
+    h.mendix.with_world(|world| {
+        for app in &mut world.cloud.apps {
+            for env in &mut app.environments {
+                if env.mode == "Test" {
+                    env.status = Some(mendix_sandbox::world::EnvironmentStatus::Stopped);
+                }
+            }
+        }
+    });
+    wait_for(
+        "the app started again",
+        || async { Some(env_count(&h, "Test", "v1_start_environment")) },
+        |n| *n > starts,
+    )
+    .await;
+    h.wait_environment("trusted", environment_ready).await;
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(h.client.clone(), &h.ns);
+    let list = events
+        .list(&Default::default())
+        .await
+        .expect("events listed");
+    assert!(
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("DriftDetected")
+                && e.note.as_deref().is_some_and(|n| n.contains("starting"))),
+        "an Event says what drifted: {:?}",
+        list.items
+            .iter()
+            .map(|e| (&e.reason, &e.note))
+            .collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]

@@ -61,6 +61,9 @@ pub struct Context {
     pub retries: crate::controller::schedule::RetryBackoff,
     /// Mendix reads a retry after a conflict answers again instead of sending.
     pub conflict_reads: ConflictReads,
+    /// Resources the paced resync named and that have not reconciled since: they read Mendix
+    /// instead of trusting what their status records.
+    pub resync_due: ResyncDue,
     /// `reportingInstance` of the Events this process publishes.
     instance: String,
     /// Versions (uid/resourceVersion) of objects that did not decode, reported once each.
@@ -102,6 +105,33 @@ impl UnrecordedJobs {
         if let Ok(mut jobs) = self.0.lock() {
             jobs.remove(uid);
         }
+    }
+}
+
+/// Resources the paced resync asked to verify. A reconcile otherwise trusts what the operator
+/// recorded of its own work (see `cloud::trusted`); the resync is when Mendix is read again to
+/// find what someone else changed. Keyed by kind, namespace and name; an entry lives from the
+/// resync's trigger to the reconcile it starts.
+#[derive(Default)]
+pub struct ResyncDue(Mutex<HashSet<String>>);
+
+impl ResyncDue {
+    fn key(kind: &str, namespace: Option<&str>, name: &str) -> String {
+        format!("{kind}/{}/{name}", namespace.unwrap_or_default())
+    }
+
+    /// The resync is about to reconcile this resource.
+    pub fn mark(&self, kind: &str, namespace: Option<&str>, name: &str) {
+        if let Ok(mut due) = self.0.lock() {
+            due.insert(Self::key(kind, namespace, name));
+        }
+    }
+
+    /// Whether this reconcile is the resync's (and the mark is used up); a poisoned lock reads.
+    pub fn take(&self, kind: &str, namespace: Option<&str>, name: &str) -> bool {
+        self.0.lock().map_or(true, |mut due| {
+            due.remove(&Self::key(kind, namespace, name))
+        })
     }
 }
 
@@ -160,6 +190,7 @@ impl Context {
             start_times: Arc::default(),
             retries: Default::default(),
             conflict_reads: ConflictReads::default(),
+            resync_due: ResyncDue::default(),
             instance: instance.unwrap_or_else(|| REPORTING_CONTROLLER.to_string()),
             invalid_reported: Mutex::default(),
         })

@@ -72,7 +72,15 @@ pub async fn drive<K, Fut>(
 {
     use futures::StreamExt as _;
     let store = controller.store();
-    let resync = resync::paced(store.clone(), ctx.settings.resync);
+    let marks = ctx.clone();
+    let resync = resync::paced(store.clone(), ctx.settings.resync).inspect(move |due| {
+        // Environments trust their status between resyncs: this one is to be verified.
+        if K::KIND == <crate::crd::MendixEnvironment as crate::crd::Observed>::KIND {
+            marks
+                .resync_due
+                .mark(K::KIND, due.namespace.as_deref(), &due.name);
+        }
+    });
     tokio::spawn(async move {
         if trigger::wait_until_synced(&store).await {
             on_synced();

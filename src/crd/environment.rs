@@ -675,6 +675,10 @@ pub struct MendixEnvironmentStatus {
     /// Coarse state: Pending, WaitingForPackage, Deploying, Restarting, Running, Stopped, Failed or Paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<EnvironmentPhase>,
+    /// The Mendix environment this status describes (`mendixCloud/APP/MODE`), as last read: the
+    /// operator trusts the status only for the same target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
     /// The package id deployed in the environment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed_package_id: Option<String>,

@@ -110,7 +110,14 @@ pub async fn converge(
             }
         }
     }
-    let mut known = match observe(env, api, target, desired, status, start_proved_the_rest).await {
+    let proven = if start_proved_the_rest {
+        Proven::PackageAndSettings
+    } else if trusted(env, ctx, target, status) {
+        Proven::Environment
+    } else {
+        Proven::Nothing
+    };
+    let mut known = match observe(env, api, target, desired, status, proven).await {
         Ok(known) => known,
         Err(verdict) => return verdict,
     };
@@ -190,6 +197,16 @@ pub async fn converge(
                     .await
         {
             return Ok(verdict);
+        }
+        if first_step
+            && proven == Proven::Environment
+            && let Some(kind) = unrecorded_write(step)
+        {
+            // Decided from the status, not from Mendix: the first write is recorded before it
+            // is sent, so a crash before the status records its end leaves an operation that
+            // makes the next reconcile read Mendix instead of trusting a status now out of date.
+            let op = start_operation(kind, step.describe(&version));
+            record_operation(env, ctx, writer, status, op, "Deploying").await?;
         }
         first_step = false;
         if taken.contains(&std::mem::discriminant(&step)) {
@@ -483,8 +500,90 @@ fn production_not_allowed(target: &MendixCloudEnvironment) -> Verdict {
     )
 }
 
-/// Reads what a step is decided from: the environment, and unless a start just proved them,
-/// its deployed package and (when the spec manages any) its settings. `Err` ends the reconcile
+/// What a reconcile may take from status instead of reading it from Mendix.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Proven {
+    /// Everything is read.
+    Nothing,
+    /// A start of this generation's package was sent: package and settings match the spec.
+    PackageAndSettings,
+    /// The status describes what the operator itself made converge (see [`trusted`]): the
+    /// environment and its package are as recorded; settings the spec manages are still read.
+    Environment,
+}
+
+/// Names the Mendix environment a status describes (`status.target`).
+fn target_key(target: &MendixCloudEnvironment) -> String {
+    format!("mendixCloud/{}/{}", target.app_id, target.mode)
+}
+
+/// Whether this reconcile may trust the status for the environment's state and its deployed
+/// package instead of reading them: the last reconcile ended Ready with no operation in flight,
+/// for this target, having read or written everything the status records — and this is not the
+/// paced resync's reconcile, which reads Mendix to find what someone else changed (a stopped
+/// app, another package) and converges it back with a `DriftDetected` Event. A deploy of a new
+/// spec then costs stop, transport, start and one poll.
+fn trusted(
+    env: &MendixEnvironment,
+    ctx: &Context,
+    target: &MendixCloudEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> bool {
+    // Taken first, always: the resync's mark is used by the reconcile it started.
+    let verify = ctx.resync_due.take(
+        <MendixEnvironment as crate::crd::Observed>::KIND,
+        env.metadata.namespace.as_deref(),
+        env.metadata.name.as_deref().unwrap_or_default(),
+    );
+    !verify
+        && env.spec.management_policy.is_manage()
+        && status.operation.is_none()
+        && status.target.as_deref() == Some(target_key(target).as_str())
+        && status.run_state.is_some()
+        && status.production.is_some()
+        && status.deployed_package_id.is_some()
+        && crate::crd::conditions::is_true(&status.conditions, crate::crd::conditions::READY)
+}
+
+/// The operation a step's write is, for the steps that do not record one before they write
+/// (clean, restart and start always do).
+fn unrecorded_write(step: Step) -> Option<OperationKind> {
+    match step {
+        Step::StopForDeploy | Step::StopForClean | Step::Stop => Some(OperationKind::Stop),
+        Step::Transport => Some(OperationKind::Transport),
+        Step::ApplySettings => Some(OperationKind::ApplySettings),
+        Step::Scale { .. } => Some(OperationKind::Scale),
+        Step::Clean | Step::Restart | Step::Start | Step::Done => None,
+    }
+}
+
+/// The environment as the status records it (for a [`Proven::Environment`] reconcile).
+fn as_recorded(
+    target: &MendixCloudEnvironment,
+    status: &MendixEnvironmentStatus,
+) -> mendix_client::cloud_v1::types::Environment {
+    mendix_client::cloud_v1::types::Environment {
+        status: if status.run_state == Some(RunState::Running) {
+            EnvironmentStatus::Running
+        } else {
+            EnvironmentStatus::Stopped
+        },
+        environment_id: None,
+        url: status.url.clone(),
+        mode: Some(target.mode.clone()),
+        model_version: status.model_version.clone(),
+        mendix_version: status.mendix_version.clone(),
+        production: status.production,
+        instances: status.instances.and_then(|n| u32::try_from(n).ok()),
+        memory_per_instance: status
+            .memory_per_instance
+            .and_then(|m| u32::try_from(m).ok()),
+        total_memory: None,
+    }
+}
+
+/// Reads what a step is decided from: the environment, its deployed package and (when the
+/// spec manages any) its settings — less what `proven` says is known. `Err` ends the reconcile
 /// with the verdict it holds.
 async fn observe(
     env: &MendixEnvironment,
@@ -492,10 +591,15 @@ async fn observe(
     target: &MendixCloudEnvironment,
     desired: &Desired,
     status: &mut MendixEnvironmentStatus,
-    start_proved_the_rest: bool,
+    proven: Proven,
 ) -> Result<Known, Result<Verdict, Error>> {
     let (app, mode) = (target.app_id.as_str(), target.mode.as_str());
-    let mut remote = match api.get_environment(app, mode).await {
+    let read = if proven == Proven::Environment {
+        Ok(as_recorded(target, status))
+    } else {
+        api.get_environment(app, mode).await
+    };
+    let mut remote = match read {
         Ok(e) => e,
         Err(err) if err.is_not_found() => {
             return Err(Ok(Verdict::stalled(
@@ -512,6 +616,7 @@ async fn observe(
             ));
         }
     };
+    status.target = Some(target_key(target));
     status.url = remote.url.clone().or(status.url.take());
     status.model_version = remote.model_version.clone();
     status.mendix_version = remote.mendix_version.clone();
@@ -554,7 +659,7 @@ async fn observe(
         RunState::Stopped
     });
 
-    let deployed = if start_proved_the_rest {
+    let deployed = if proven != Proven::Nothing {
         status.deployed_package_id.clone()
     } else {
         match api.environment_package(app, mode, false).await {
@@ -567,7 +672,7 @@ async fn observe(
     if deployed.as_deref() == Some(desired.package_id.as_str()) {
         status.deployed_version = super::deployed_version(env, desired, status);
     }
-    let settings = if start_proved_the_rest || !desired.manages_settings() {
+    let settings = if proven == Proven::PackageAndSettings || !desired.manages_settings() {
         None
     } else {
         match api.get_settings(app, mode).await {
@@ -591,7 +696,7 @@ pub(crate) async fn read(
     desired: &Desired,
     status: &mut MendixEnvironmentStatus,
 ) -> Result<plan::Known, Result<Verdict, Error>> {
-    observe(env, api, target, desired, status, false).await
+    observe(env, api, target, desired, status, Proven::Nothing).await
 }
 
 /// A step of the Mendix Cloud planner, for the preview.
