@@ -38,7 +38,7 @@ fn start_polls(h: &Harness) -> u64 {
 #[tokio::test]
 async fn a_rollout_polls_each_start_about_once() {
     // Starts take 600 ms; polls begin at 50 ms and are at most 400 ms apart.
-    let mendix = MendixSandbox::from_yaml(&seed::world(APPS, 600)).expect("seed accepted");
+    let mendix = MendixSandbox::from_yaml(&seed::world(APPS, 600, 0.0)).expect("seed accepted");
     let mut h = Harness::with_mendix(mendix).await;
     h.start_operator().await;
 
@@ -84,5 +84,75 @@ async fn a_rollout_polls_each_start_about_once() {
     assert!(
         second <= 2 * APPS as u64,
         "{second} start polls for {APPS} second deploys"
+    );
+}
+
+/// Apps that start in their own time (0.6 to 1.8 s here): after a few rollouts each
+/// environment's learned start time is close to its own app's — from above for the apps faster
+/// than the first estimate, from below for the slower ones — and each start is polled about
+/// once.
+#[tokio::test]
+async fn starts_of_varying_length_are_learned_per_environment() {
+    const START_MS: u64 = 1200;
+    const SPREAD: f64 = 0.5;
+    let mendix =
+        MendixSandbox::from_yaml(&seed::world(APPS, START_MS, SPREAD)).expect("seed accepted");
+    let mut h = Harness::with_mendix(mendix).await;
+    h.start_operator().await;
+    for i in 0..APPS {
+        h.create::<MendixEnvironment>(&bench_env(i, &seed::new_package_id(i)))
+            .await;
+    }
+    let mut last_round_polls = 0;
+    for round in 1..=6_i64 {
+        if round > 1 {
+            let package = |i| {
+                if round % 2 == 0 {
+                    seed::upgrade_package_id(i)
+                } else {
+                    seed::new_package_id(i)
+                }
+            };
+            for i in 0..APPS {
+                let spec = serde_json::json!({"spec": {"packageId": package(i)}});
+                h.environments()
+                    .patch(
+                        &format!("app-{i}"),
+                        &PatchParams::default(),
+                        &Patch::Merge(&spec),
+                    )
+                    .await
+                    .expect("spec patched");
+            }
+        }
+        let before = start_polls(&h);
+        for i in 0..APPS {
+            h.wait_environment(&format!("app-{i}"), |e| {
+                environment_ready(e) && e.metadata.generation == Some(round)
+            })
+            .await;
+        }
+        last_round_polls = start_polls(&h) - before;
+        eprintln!("round {round}: {last_round_polls} start polls for {APPS} deploys");
+    }
+    for i in 0..APPS {
+        let truth = seed::app_start_ms(i, START_MS, SPREAD) as f64;
+        let env = h.environments().get(&format!("app-{i}")).await.expect("env");
+        let learned = env
+            .status
+            .and_then(|s| s.start_duration_ms)
+            .expect("a learned start time") as f64;
+        eprintln!("app-{i}: starts take {truth} ms, learned {learned} ms");
+        // Within the steps the last rounds polled at (a fiftieth, at least 50 ms) plus what a
+        // busy machine adds to a request, or a little below when the last start probed lower
+        // (a start seen ended at its first poll lowers the estimate for the next).
+        assert!(
+            learned >= truth * 0.8 && learned <= truth * 1.15 + 150.0,
+            "app-{i}: starts take {truth} ms, learned {learned} ms"
+        );
+    }
+    assert!(
+        last_round_polls <= 2 * APPS as u64,
+        "{last_round_polls} start polls for {APPS} deploys in the last round"
     );
 }

@@ -50,6 +50,11 @@ pub struct BenchOptions {
     /// large N).
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub start_job: Duration,
+    /// Apps start in their own time: each app's start job lasts --start-job times a factor
+    /// drawn evenly from [1 - spread, 1 + spread] (the same for every run), e.g. 0.5 for 5 to
+    /// 15 s. 0: every app takes --start-job.
+    #[arg(long, default_value_t = 0.0)]
+    pub start_spread: f64,
     /// The operator's Mendix rate limit (requests per second per host); the baseline scripts
     /// get the same.
     #[arg(long, default_value_t = 200.0)]
@@ -178,7 +183,7 @@ async fn run_size(
     let start_ms = u64::try_from(options.start_job.as_millis()).unwrap_or(u64::MAX);
 
     // Mendix: N apps, a latency on every request, a probe for reaction times.
-    let mendix = MendixSandbox::from_yaml(&seed::world(n, start_ms))
+    let mendix = MendixSandbox::from_yaml(&seed::world(n, start_ms, options.start_spread))
         .map_err(|e| BenchError::Mendix(e.to_string()))?;
     if !options.latency.is_zero() {
         mendix.add_fault(Fault::latency("*", options.latency));
@@ -315,7 +320,7 @@ async fn run_size(
     let baseline = if options.no_baseline {
         None
     } else {
-        let fresh = MendixSandbox::from_yaml(&seed::world(n, start_ms))
+        let fresh = MendixSandbox::from_yaml(&seed::world(n, start_ms, options.start_spread))
             .map_err(|e| BenchError::Mendix(e.to_string()))?;
         if !options.latency.is_zero() {
             fresh.add_fault(Fault::latency("*", options.latency));

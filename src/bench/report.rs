@@ -87,7 +87,9 @@ impl Figures {
         let min_calls = minimum_calls_per_deploy();
         let latency = o.latency.as_secs_f64();
         // One deploy's calls are sequential; the start job runs between start and its poll.
-        let critical_path = min_calls as f64 * latency + o.start_job.as_secs_f64();
+        // The slowest app's start (with --start-spread, apps start in their own time).
+        let longest_start = o.start_job.as_secs_f64() * (1.0 + o.start_spread.clamp(0.0, 1.0));
+        let critical_path = min_calls as f64 * latency + longest_start;
         // In-flight limits cap the rate as much as the rate limit does.
         let effective_rate = if latency > 0.0 {
             o.rate.min(o.max_in_flight as f64 / latency)

@@ -17,10 +17,14 @@
 //! reconcile waits behind every other resource's, and a late poll would teach everyone a
 //! start time far longer than the real one.
 //!
-//! Learned times are upper bounds (a start is only seen ended at a poll). An environment's own
-//! estimate is lowered a little each time its first poll already finds the start ended, so it
-//! follows an app that got faster; the fleet's is the least upper bound of many starts and is
-//! used as it is.
+//! A start is only seen ended at a poll, so what a poll that finds it ended teaches is an upper
+//! bound; a poll that finds it still running teaches a lower one. A start still running when
+//! its estimate is up is polled again at short steps (a fiftieth of the estimate, doubling), so
+//! its end is seen within a step and the estimate it leaves is close to the truth. One whose
+//! first poll already finds it ended lowers its environment's estimate a little, so the
+//! estimate also comes down to an app that got faster — unless a start of the environment was
+//! lately seen running just below it (the estimate is known to be tight), for a few starts.
+//! The fleet's estimate is the least upper bound of many starts and is used as it is.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -32,6 +36,19 @@ use super::schedule::PollSchedule;
 
 /// How much a first poll that finds the start ended lowers the environment's own estimate.
 const SHORTER: f64 = 0.95;
+/// The first step after a start was seen running past its estimate: this part of the estimate.
+const STEP_DIVISOR: u32 = 50;
+/// The shortest step.
+const SHORTEST_STEP: Duration = Duration::from_millis(50);
+/// An estimate within this part of a start lately seen running is tight: not lowered.
+const TIGHT_DIVISOR: u32 = 40;
+/// How many starts a tight estimate is kept before it is probed lower again.
+const TIGHT_ROUNDS: u8 = 8;
+/// A tight estimate probed lower goes this far below (about one and a half steps), so the
+/// start it finds still running ends within a step or two.
+const PROBE: f64 = 0.97;
+/// Steps after a start was seen running past its estimate that keep the first step's length.
+const EVEN_STEPS: u32 = 3;
 /// Weight of the newest start in an app's estimate.
 const NEWEST_WEIGHT: f64 = 0.25;
 /// How many recent starts the fleet estimate is taken from.
@@ -98,6 +115,17 @@ struct State<W> {
     /// Starts the scout's task saw end (key → job, learned duration; `None` when it could not
     /// tell), until their environment reconciles.
     scouted: HashMap<String, (String, Option<Duration>)>,
+    /// Per environment: what its recent starts showed of how long they take.
+    bounds: HashMap<String, Bounds>,
+}
+
+#[derive(Default)]
+struct Bounds {
+    /// How long its last start that a poll found still running had run then: a lower bound,
+    /// trusted for `rounds` more starts.
+    running_at: Option<(Duration, u8)>,
+    /// First polls in a row that found the start ended: each lowers the estimate further.
+    descents: u32,
 }
 
 struct Scout {
@@ -117,6 +145,7 @@ impl<W: Clone> Default for StartTimes<W> {
                 scout: None,
                 waiting: HashMap::new(),
                 scouted: HashMap::new(),
+                bounds: HashMap::new(),
             }),
             wake,
         }
@@ -257,6 +286,38 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
         self.wake(waiter);
     }
 
+    /// A poll found the start `key` of `app` still running `elapsed` after it began, at its
+    /// `polls`-th poll (0: the first). Returns the wait before the next poll: past the estimate,
+    /// short steps that double (the end is near); with no estimate, an eighth of its running
+    /// time.
+    pub fn still_running(
+        &self,
+        key: &str,
+        app: &str,
+        own: Option<Duration>,
+        elapsed: Duration,
+        polls: u32,
+        schedule: &PollSchedule,
+    ) -> Duration {
+        let coarse = schedule.follow_up(elapsed);
+        let Ok(mut state) = self.state.lock() else {
+            return coarse;
+        };
+        let bounds = state.bounds.entry(key.to_string()).or_default();
+        bounds.running_at = Some((elapsed, TIGHT_ROUNDS));
+        bounds.descents = 0;
+        match state.estimate(app, own) {
+            Some((estimate, _)) if elapsed >= estimate => {
+                let step = (estimate / STEP_DIVISOR).max(SHORTEST_STEP);
+                // A few even steps, then doubling: a start much longer than its estimate (an
+                // app that got slower) is not polled every step to its end.
+                step.saturating_mul(1 << polls.saturating_sub(EVEN_STEPS).min(16))
+                    .min(coarse)
+            }
+            _ => coarse,
+        }
+    }
+
     /// The start `key` of `app` was seen ended `elapsed` after it began, by its first poll or
     /// a later one. Returns what the environment's own history should say now, and wakes the
     /// starts that waited for a first estimate.
@@ -277,9 +338,35 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
             (true, Some((estimate, source))) => (estimate.min(elapsed), Some(source)),
             _ => (elapsed, None),
         };
-        // Probe an environment's own estimate lower; the fleet's is already the least of many.
+        // Probe an environment's own estimate lower, unless it is known to be tight (a start
+        // was lately seen running just below it); the fleet's is already the least of many.
         let learned = match source {
-            Some(Source::Own | Source::App) => bound.mul_f64(SHORTER),
+            Some(Source::Own | Source::App) => {
+                let bounds = state.bounds.entry(key.to_string()).or_default();
+                match bounds.running_at {
+                    Some((running_at, rounds))
+                        if rounds > 0
+                            && bound.saturating_sub(running_at) <= bound / TIGHT_DIVISOR =>
+                    {
+                        bounds.running_at = Some((running_at, rounds - 1));
+                        bound
+                    }
+                    Some((_, 0)) => {
+                        // Kept long enough: probe just below it, in case the app got faster.
+                        bounds.running_at = None;
+                        bound.mul_f64(PROBE)
+                    }
+                    floor => {
+                        // Each first poll in a row that finds the start ended lowers the
+                        // estimate twice as far as the last (5 %, 10 %, 20 %, at most half),
+                        // never below a start lately seen running.
+                        bounds.descents += 1;
+                        let cut = (1.0 - SHORTER) * f64::from(1u32 << bounds.descents.min(4)) / 2.0;
+                        let lowered = bound.mul_f64(1.0 - cut.min(0.5));
+                        floor.map_or(lowered, |(running_at, _)| lowered.max(running_at))
+                    }
+                }
+            }
             _ => bound,
         };
         let app_estimate = state.apps.entry(app.to_string()).or_insert(learned);
@@ -469,6 +556,54 @@ mod tests {
             times.ended("e", "app", Some(secs(38)), secs(46), false),
             secs(46)
         );
+    }
+
+    /// Starts of one environment, each first polled at its own estimate and then as
+    /// `still_running` says, until a poll finds it ended: (when it was seen ended, polls).
+    fn rounds(true_duration: Duration, first_estimate: Duration, n: usize) -> Vec<(Duration, u32)> {
+        let times = StartTimes::<()>::default();
+        let schedule = PollSchedule::default();
+        let mut own = first_estimate;
+        (0..n)
+            .map(|_| {
+                let (mut at, mut polls) = (own, 0u32);
+                loop {
+                    polls += 1;
+                    if at >= true_duration {
+                        own = times.ended("e", "app", Some(own), at, polls == 1);
+                        return (at, polls);
+                    }
+                    at += times.still_running("e", "app", Some(own), at, polls - 1, &schedule);
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn estimates_converge_on_the_true_duration_from_above_and_below() {
+        for (truth, first) in [
+            (10_000, 13_000),
+            (10_000, 6_000),
+            (4_300, 4_000),
+            (45_000, 50_000),
+        ] {
+            let truth = Duration::from_millis(truth);
+            let seen = rounds(truth, Duration::from_millis(first), 30);
+            // After a few starts every start is seen ended within 3 % of its end…
+            for (at, _) in &seen[10..] {
+                assert!(
+                    *at <= truth.mul_f64(1.03),
+                    "{truth:?} from {first} ms: seen at {at:?} ({seen:?})"
+                );
+            }
+            // …mostly at the first poll: the estimate is probed lower only now and then.
+            let polls: u32 = seen[10..].iter().map(|(_, p)| p).sum();
+            let average = f64::from(polls) / 20.0;
+            assert!(
+                average <= 1.25,
+                "{truth:?} from {first} ms: {average} polls a start ({seen:?})"
+            );
+        }
     }
 
     #[tokio::test]

@@ -48,6 +48,7 @@ pub(super) async fn create_free_app(
         branches: Default::default(),
         packages: Vec::new(),
         environments: Vec::new(),
+        start_ms: None,
     };
     let answer = app_json(&app);
     world.cloud.apps.push(app);
@@ -112,7 +113,10 @@ pub(super) async fn start_environment(
         .get("AutoSyncDb")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let done_at = world.after(world.now(), world.timings.start_ms);
+    let start_ms = world.cloud.apps[a]
+        .start_ms
+        .unwrap_or(world.timings.start_ms);
+    let done_at = world.after(world.now(), start_ms);
     let env = &mut world.cloud.apps[a].environments[e];
     if env.package_id.is_none() {
         return Err(V1Error::new(

@@ -90,6 +90,10 @@ pub struct CloudApp {
     pub packages: Vec<CloudPackage>,
     #[serde(default)]
     pub environments: Vec<CloudEnvironment>,
+    /// How long a start of this app's environments runs (ms), when it differs from
+    /// `timings.startMs`: apps start in their own time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_ms: Option<u64>,
 }
 
 pub fn default_mendix_version() -> String {

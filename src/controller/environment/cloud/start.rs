@@ -367,7 +367,14 @@ pub(super) async fn follow(
             }
             Ok(_) => {
                 let mut op = op;
-                let after = ctx.settings.poll.follow_up(age(&op));
+                let after = ctx.start_times.still_running(
+                    &key,
+                    app,
+                    own,
+                    age(&op),
+                    u32::try_from(op.polls).unwrap_or(0),
+                    &ctx.settings.poll,
+                );
                 op.polls += 1;
                 status.operation = Some(op);
                 return Ok(Followed::Waiting(Verdict::new(
