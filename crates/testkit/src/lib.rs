@@ -9,6 +9,7 @@
 #![allow(dead_code)]
 
 pub mod gotool;
+pub mod helm;
 pub mod kstatus;
 pub mod leaks;
 pub mod resources;
