@@ -137,7 +137,11 @@ async fn starts_of_varying_length_are_learned_per_environment() {
     }
     for i in 0..APPS {
         let truth = seed::app_start_ms(i, START_MS, SPREAD) as f64;
-        let env = h.environments().get(&format!("app-{i}")).await.expect("env");
+        let env = h
+            .environments()
+            .get(&format!("app-{i}"))
+            .await
+            .expect("env");
         let learned = env
             .status
             .and_then(|s| s.start_duration_ms)
