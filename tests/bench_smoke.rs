@@ -43,6 +43,7 @@ fn bench_at_three_environments_prints_every_figure() {
         "lower bound",
         "Mendix requests per deploy",
         "second deploy of all 3 (start times known): Ready after",
+        "GitOps wave (all Ready, one commit changes 1 of them): Ready after",
         "v1_transport",
         "v1_get_start_status",
         "baseline (sequential scripts, fixed polling)",

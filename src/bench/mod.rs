@@ -248,32 +248,18 @@ async fn run_size(
     let deploy_timeline = probe.timeline(TIMELINE_WINDOW);
 
     // Second round: every environment deploys again, the operator now knowing its start time.
-    mendix.reset_stats();
-    let upgraded = tokio::spawn(wait_all(envs.clone(), n, |i, env| {
-        is_ready(env)
-            && env
-                .status
-                .as_ref()
-                .and_then(|s| s.deployed_package_id.as_deref())
-                == Some(seed::upgrade_package_id(i).as_str())
-    }));
     probe.start_timeline();
-    let upgrade_started = Instant::now();
-    upgrade_environments(&envs, n).await?;
-    let upgrade = match tokio::time::timeout(options.timeout, upgraded).await {
-        Ok(Ok(Ok(()))) => (upgrade_started.elapsed(), mendix.stats().operations.clone()),
-        Ok(Ok(Err(err))) => return Err(err),
-        Ok(Err(err)) => return Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
-        Err(_) => {
-            return Err(BenchError::Operator(format!(
-                "not all {n} environments were upgraded within {}; see {}",
-                humantime::format_duration(options.timeout),
-                log_file.display()
-            )));
-        }
-    };
-
+    let upgrade = redeploy(&envs, n, &mendix, options.timeout, &log_file, |i| {
+        Some(seed::upgrade_package_id(i))
+    })
+    .await?;
     let upgrade_timeline = probe.timeline(TIMELINE_WINDOW);
+
+    // A GitOps wave: all are Ready, and one commit changes every tenth environment.
+    let wave = redeploy(&envs, n, &mendix, options.timeout, &log_file, |i| {
+        (i % WAVE_EVERY == 0).then(|| seed::new_package_id(i))
+    })
+    .await?;
 
     // Steady state: nothing to do but resyncs.
     mendix.reset_stats();
@@ -356,6 +342,7 @@ async fn run_size(
         reactions,
         baseline,
         upgrade,
+        wave,
         timelines: [deploy_timeline, upgrade_timeline],
     }))
 }
@@ -444,19 +431,55 @@ fn is_ready(env: &MendixEnvironment) -> bool {
     })
 }
 
-/// Sets every environment's package to the second round's.
-async fn upgrade_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
+/// A GitOps wave changes every this many environments (10 %).
+pub const WAVE_EVERY: usize = 10;
+
+/// One round of changes: each environment `package_of` names a package for moves to it. Timed
+/// from the first change until every environment is Ready, the changed ones at their new
+/// package; returns that time and the Mendix requests of the round by operation.
+async fn redeploy(
+    envs: &Api<MendixEnvironment>,
+    n: usize,
+    mendix: &MendixSandbox,
+    timeout: Duration,
+    log_file: &std::path::Path,
+    package_of: impl Fn(usize) -> Option<String> + Copy + Send + Sync + 'static,
+) -> Result<(Duration, BTreeMap<String, u64>), BenchError> {
+    mendix.reset_stats();
+    let done = tokio::spawn(wait_all(envs.clone(), n, move |i, env| {
+        is_ready(env)
+            && package_of(i).is_none_or(|package| {
+                env.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_package_id.as_deref())
+                    == Some(package.as_str())
+            })
+    }));
+    let started = Instant::now();
     for_each_environment(n, |i| {
         let envs = envs.clone();
         async move {
-            let patch = serde_json::json!({"spec": {"packageId": seed::upgrade_package_id(i)}});
+            let Some(package) = package_of(i) else {
+                return Ok(());
+            };
+            let patch = serde_json::json!({"spec": {"packageId": package}});
             envs.patch(&env_name(i), &PatchParams::default(), &Patch::Merge(&patch))
                 .await
-                .map_err(kube_err("upgrading a MendixEnvironment"))?;
+                .map_err(kube_err("changing a MendixEnvironment's package"))?;
             Ok(())
         }
     })
-    .await
+    .await?;
+    match tokio::time::timeout(timeout, done).await {
+        Ok(Ok(Ok(()))) => Ok((started.elapsed(), mendix.stats().operations.clone())),
+        Ok(Ok(Err(err))) => Err(err),
+        Ok(Err(err)) => Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
+        Err(_) => Err(BenchError::Operator(format!(
+            "not all {n} environments were Ready at their new package within {}; see {}",
+            humantime::format_duration(timeout),
+            log_file.display()
+        ))),
+    }
 }
 
 /// Runs `write` for environments 0..n, 16 at a time.

@@ -25,6 +25,9 @@ pub struct Inputs<'a> {
     pub baseline: Option<(Duration, u64)>,
     /// The second round: all N upgraded again once the first was Ready (elapsed, requests).
     pub upgrade: (Duration, BTreeMap<String, u64>),
+    /// The GitOps wave: every tenth environment changed once all were Ready (elapsed,
+    /// requests).
+    pub wave: (Duration, BTreeMap<String, u64>),
     /// Both rounds' requests over time (see `probe::ReactionProbe::timeline`).
     pub timelines: [String; 2],
 }
@@ -63,6 +66,11 @@ pub struct Figures {
     pub upgrade_ratio: f64,
     pub upgrade_requests_per_deploy: f64,
     pub upgrade_start_polls_per_deploy: f64,
+    /// The GitOps wave: how many changed, Ready after, its lower bound, requests per change.
+    pub wave_changed: usize,
+    pub wave_seconds: f64,
+    pub wave_lower_bound_seconds: f64,
+    pub wave_requests_per_deploy: f64,
     /// Requests over time, first and second round.
     pub timelines: [String; 2],
 }
@@ -147,6 +155,12 @@ impl Figures {
                 .copied()
                 .unwrap_or(0) as f64
                 / n,
+            wave_changed: m.n.div_ceil(super::WAVE_EVERY),
+            wave_seconds: m.wave.0.as_secs_f64(),
+            wave_lower_bound_seconds: critical_path
+                .max(m.n.div_ceil(super::WAVE_EVERY) as f64 * min_calls as f64 / effective_rate),
+            wave_requests_per_deploy: m.wave.1.values().sum::<u64>() as f64
+                / m.n.div_ceil(super::WAVE_EVERY).max(1) as f64,
             timelines: m.timelines,
         }
     }
@@ -191,6 +205,16 @@ impl Figures {
             self.upgrade_requests_per_deploy,
             self.upgrade_requests_per_deploy / self.minimum_requests_per_deploy as f64,
             self.upgrade_start_polls_per_deploy
+        );
+        let _ = writeln!(
+            s,
+            "  GitOps wave (all Ready, one commit changes {} of them): Ready after {:.2} s, lower bound {:.2} s, ratio {:.2}; {:.2} requests per changed environment (ratio {:.2})",
+            self.wave_changed,
+            self.wave_seconds,
+            self.wave_lower_bound_seconds,
+            self.wave_seconds / self.wave_lower_bound_seconds,
+            self.wave_requests_per_deploy,
+            self.wave_requests_per_deploy / self.minimum_requests_per_deploy as f64
         );
         for (round, timeline) in ["first", "second"].iter().zip(&self.timelines) {
             let _ = writeln!(s, "  {round} round, Mendix requests over time: {timeline}");
