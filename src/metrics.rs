@@ -53,7 +53,14 @@ pub struct Metrics {
     pub mendix_retries: Family<OperationLabels, Counter>,
     pub operations_in_flight: Family<KindLabels, Gauge>,
     pub resources: Family<ReadyLabels, Gauge>,
+    /// Resources whose Stalled condition is True, by kind.
+    pub resources_stalled: Family<KindLabels, Gauge>,
     pub status_writes: Family<ReconcileLabels, Counter>,
+    /// 1 while this replica leads, 0 while it stands by: see [`Metrics::set_leader`].
+    pub leader: Gauge,
+    /// Times this replica became the leader. It is exposed at 0 from the start, so that the
+    /// step of a standby that takes over shows in `changes()` and `increase()`.
+    pub leader_transitions: Counter,
     registry: Registry,
 }
 
@@ -75,7 +82,10 @@ impl Metrics {
         let mendix_retries = Family::<OperationLabels, Counter>::default();
         let operations_in_flight = Family::<KindLabels, Gauge>::default();
         let resources = Family::<ReadyLabels, Gauge>::default();
+        let resources_stalled = Family::<KindLabels, Gauge>::default();
         let status_writes = Family::<ReconcileLabels, Counter>::default();
+        let leader = Gauge::default();
+        let leader_transitions = Counter::default();
         registry.register(
             "reconciles",
             "Reconciles by kind and result",
@@ -112,9 +122,24 @@ impl Metrics {
             resources.clone(),
         );
         registry.register(
+            "resources_stalled",
+            "Resources by kind whose Stalled condition is True (progress needs a person)",
+            resources_stalled.clone(),
+        );
+        registry.register(
             "status_writes",
             "Status patches by kind and result",
             status_writes.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 while this replica leads (holds the leader Lease, or runs without leader election), 0 while it stands by",
+            leader.clone(),
+        );
+        registry.register(
+            "leader_transitions",
+            "Times this replica became the leader (acquired the leader Lease, or started without leader election)",
+            leader_transitions.clone(),
         );
         Arc::new(Self {
             reconciles,
@@ -124,7 +149,10 @@ impl Metrics {
             mendix_retries,
             operations_in_flight,
             resources,
+            resources_stalled,
             status_writes,
+            leader,
+            leader_transitions,
             registry,
         })
     }
@@ -179,6 +207,14 @@ impl Metrics {
                 result: result.into(),
             })
             .inc();
+    }
+
+    /// Whether this replica leads now; becoming the leader counts a transition.
+    pub fn set_leader(&self, leading: bool) {
+        let was = self.leader.set(i64::from(leading));
+        if leading && was == 0 {
+            self.leader_transitions.inc();
+        }
     }
 
     pub fn observe_retry(&self, api: &str, operation: &str) {
@@ -236,5 +272,26 @@ mod tests {
             "{text}"
         );
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn leadership_is_a_gauge_and_becoming_leader_a_counter_both_exposed_from_the_start() {
+        let m = Metrics::new();
+        let text = m.encode();
+        assert!(text.contains("\nmendix_operator_leader 0\n"), "{text}");
+        assert!(
+            text.contains("\nmendix_operator_leader_transitions_total 0\n"),
+            "{text}"
+        );
+        m.set_leader(true);
+        m.set_leader(true);
+        let text = m.encode();
+        assert!(text.contains("\nmendix_operator_leader 1\n"), "{text}");
+        assert!(
+            text.contains("\nmendix_operator_leader_transitions_total 1\n"),
+            "{text}"
+        );
+        m.set_leader(false);
+        assert!(m.encode().contains("\nmendix_operator_leader 0\n"));
     }
 }

@@ -128,7 +128,10 @@ impl Exposition {
 }
 
 async fn scrape(h: &Harness) -> Exposition {
-    let addr = h.metrics_addr.expect("the operator serves metrics");
+    scrape_at(h.metrics_addr.expect("the operator serves metrics")).await
+}
+
+async fn scrape_at(addr: std::net::SocketAddr) -> Exposition {
     let response = reqwest::get(format!("http://{addr}/metrics"))
         .await
         .expect("/metrics answers");
@@ -223,6 +226,14 @@ async fn metrics_are_openmetrics_and_move_with_work() {
             ready("MendixPackage", "True") == 1.0
                 && ready("MendixPackage", "False") == 1.0
                 && ready("MendixEnvironment", "True") == 1.0
+                && m.value(
+                    "mendix_operator_resources_stalled",
+                    &[("kind", "MendixPackage")],
+                ) == 1.0
+                && m.value(
+                    "mendix_operator_resources_stalled",
+                    &[("kind", "MendixEnvironment")],
+                ) == 0.0
                 && m.value("mendix_operator_operations_in_flight", &[]) == 0.0
         },
     )
@@ -236,6 +247,9 @@ async fn metrics_are_openmetrics_and_move_with_work() {
         "mendix_operator_mendix_retries",
         "mendix_operator_operations_in_flight",
         "mendix_operator_resources",
+        "mendix_operator_resources_stalled",
+        "mendix_operator_leader",
+        "mendix_operator_leader_transitions",
     ] {
         assert!(after.types.contains_key(family), "{family} is exposed");
     }
@@ -245,6 +259,13 @@ async fn metrics_are_openmetrics_and_move_with_work() {
         "histogram"
     );
     assert_eq!(after.types["mendix_operator_resources"], "gauge");
+    assert_eq!(after.types["mendix_operator_leader_transitions"], "counter");
+    // Without leader election the one replica leads from its start.
+    assert_eq!(after.value("mendix_operator_leader", &[]), 1.0);
+    assert_eq!(
+        after.value("mendix_operator_leader_transitions_total", &[]),
+        1.0
+    );
     let reconciles = |m: &Exposition, kind: &str| {
         m.value(
             "mendix_operator_reconciles_total",
@@ -297,4 +318,85 @@ async fn metrics_are_openmetrics_and_move_with_work() {
         ) > 0.0,
         "deploy API used"
     );
+}
+
+/// With leader election, the replica holding the Lease reports `leader` 1 and one transition;
+/// the standby reports 0 and none (and no state gauges) until it takes the Lease over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_gauge_and_transitions_follow_the_lease() {
+    let mut h = Harness::new().await;
+    let elected = |identity: &str| {
+        let mut config = h.config();
+        config.leader_election = true;
+        config.lease_name = "mendix-operator-leader".into();
+        config.identity = identity.into();
+        config.lease_duration = std::time::Duration::from_secs(5);
+        config
+    };
+    let (config_a, config_b) = (elected("replica-a"), elected("replica-b"));
+    let leading = |m: &Exposition, transitions: f64| {
+        m.value("mendix_operator_leader", &[]) == 1.0
+            && m.value("mendix_operator_leader_transitions_total", &[]) == transitions
+    };
+    h.start_operator_with(config_a).await;
+    let a = h.metrics_addr.expect("replica a serves metrics");
+    wait_for(
+        "replica a to lead",
+        || async { Some(scrape_at(a).await) },
+        |m| leading(m, 1.0),
+    )
+    .await;
+
+    // Replica b, another process in a real install: it stands by.
+    let client = kube::Client::try_from(h.operator_config.clone()).expect("operator client");
+    let (stop_b, stopped_b) = tokio::sync::oneshot::channel::<()>();
+    let (addr_tx, addr_rx) = tokio::sync::oneshot::channel();
+    let replica_b = tokio::spawn(mendix_operator::runtime::operator::run(
+        config_b,
+        client,
+        async move {
+            let _ = stopped_b.await;
+        },
+        move |handles| {
+            let _ = addr_tx.send(handles.metrics_addr);
+        },
+    ));
+    let b = tokio::time::timeout(WAIT, addr_rx)
+        .await
+        .expect("replica b starts")
+        .expect("replica b serves metrics");
+    let standby = wait_for(
+        "replica b to stand by",
+        || async { Some(scrape_at(b).await) },
+        |m| m.types.contains_key("mendix_operator_leader"),
+    )
+    .await;
+    assert_eq!(standby.value("mendix_operator_leader", &[]), 0.0);
+    assert_eq!(
+        standby.value("mendix_operator_leader_transitions_total", &[]),
+        0.0
+    );
+    assert!(
+        standby
+            .samples
+            .iter()
+            .all(|s| s.name != "mendix_operator_resources"),
+        "a standby has no state gauges: {:?}",
+        standby.samples
+    );
+
+    // A graceful stop releases the Lease: b takes it over and counts one transition.
+    h.stop_operator().await;
+    wait_for(
+        "replica b to take over",
+        || async { Some(scrape_at(b).await) },
+        |m| leading(m, 1.0),
+    )
+    .await;
+    let _ = stop_b.send(());
+    let result = tokio::time::timeout(WAIT, replica_b)
+        .await
+        .expect("replica b stops")
+        .expect("replica b did not panic");
+    assert!(result.is_ok(), "replica b stopped cleanly: {result:?}");
 }

@@ -1,7 +1,10 @@
 //! What every part of the operator reads the same way from a resource of either kind: its kind
-//! name, its Ready status and the remote operation recorded in its status.
+//! name, its Ready and Stalled status and the remote operation recorded in its status.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
 use super::common::OperationStatus;
+use super::conditions::{READY, STALLED, TRUE};
 use super::{MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage};
 
 /// What the reconcile shell, its logs and the state gauges read of a resource of either kind.
@@ -15,8 +18,23 @@ pub trait Observed:
     + 'static
 {
     const KIND: &'static str;
+    /// The conditions of its status (none before the first status write).
+    fn conditions(&self) -> &[Condition];
     /// The Ready condition's status: `True`, `False` or `Unknown` (also when not yet written).
-    fn ready(&self) -> &str;
+    fn ready(&self) -> &str {
+        self.conditions()
+            .iter()
+            .find(|c| c.type_ == READY)
+            .map(|c| c.status.as_str())
+            .filter(|s| matches!(*s, "True" | "False"))
+            .unwrap_or("Unknown")
+    }
+    /// Whether Stalled is True: progress needs a person.
+    fn stalled(&self) -> bool {
+        self.conditions()
+            .iter()
+            .any(|c| c.type_ == STALLED && c.status == TRUE)
+    }
     /// The remote operation recorded in status and not finished.
     fn operation(&self) -> Option<&OperationStatus>;
     fn operation_in_flight(&self) -> bool {
@@ -24,20 +42,12 @@ pub trait Observed:
     }
 }
 
-fn ready_of(
-    conditions: Option<&[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]>,
-) -> &str {
-    conditions
-        .and_then(|cs| cs.iter().find(|c| c.type_ == "Ready"))
-        .map(|c| c.status.as_str())
-        .filter(|s| matches!(*s, "True" | "False"))
-        .unwrap_or("Unknown")
-}
-
 impl Observed for MendixPackage {
     const KIND: &'static str = "MendixPackage";
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
     }
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())
@@ -46,8 +56,10 @@ impl Observed for MendixPackage {
 
 impl Observed for MendixEnvironment {
     const KIND: &'static str = "MendixEnvironment";
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
     }
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())
@@ -56,8 +68,10 @@ impl Observed for MendixEnvironment {
 
 impl Observed for MendixCluster {
     const KIND: &'static str = "MendixCluster";
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
     }
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())
@@ -66,8 +80,10 @@ impl Observed for MendixCluster {
 
 impl Observed for MendixNamespace {
     const KIND: &'static str = "MendixNamespace";
-    fn ready(&self) -> &str {
-        ready_of(self.status.as_ref().map(|s| s.conditions.as_slice()))
+    fn conditions(&self) -> &[Condition] {
+        self.status
+            .as_ref()
+            .map_or(&[], |s| s.conditions.as_slice())
     }
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())

@@ -138,7 +138,7 @@ pub async fn run(
 
     let shutdown: Shared<BoxFuture<'static, ()>> = shutdown.boxed().shared();
     if !config.leader_election {
-        health.set_leading(true);
+        set_leading(&health, &metrics, true);
         run_controllers(&config, ctx, health.clone(), shutdown).await;
         return Ok(());
     }
@@ -178,7 +178,7 @@ pub async fn run(
         }
     };
     tracing::info!(identity, "leading: starting controllers");
-    health.set_leading(true);
+    set_leading(&health, &metrics, true);
     // From here the manager renews the Lease in the background and reports a loss.
     let (leading, lease_task) = manager.watch().await;
     let (lost_tx, mut lost_rx) = watch::channel(false);
@@ -200,7 +200,7 @@ pub async fn run(
             tracing::error!(identity, "lost the leader Lease: every reconcile stopped");
         }
     }
-    health.set_leading(false);
+    set_leading(&health, &metrics, false);
     let lost_lease = *lost_rx.borrow_and_update();
     guard.abort();
     let _ = guard.await;
@@ -216,6 +216,12 @@ pub async fn run(
     } else {
         Ok(())
     }
+}
+
+/// Leading or standing by, as `/readyz` and `/metrics` show it.
+fn set_leading(health: &Health, metrics: &Metrics, leading: bool) {
+    health.set_leading(leading);
+    metrics.set_leader(leading);
 }
 
 /// Resolves once the Lease has no holder: its leader released it (or it was never taken).

@@ -12,6 +12,7 @@ pub mod gotool;
 pub mod helm;
 pub mod kstatus;
 pub mod leaks;
+pub mod promtool;
 pub mod resources;
 
 use std::collections::BTreeMap;
