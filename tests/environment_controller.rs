@@ -194,6 +194,30 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     expected.insert("v1_stop_environment", 1);
     expected.insert("v1_get_start_status", polls);
     assert_eq!(upgrade, expected, "upgrade");
+
+    // A reconcile a person asks for reads Mendix (and finds nothing to do).
+    let before = cloud_requests(&h, "Test");
+    let annotations = json!({"metadata": {"annotations": {"mendixops.io/reconcileRequestedAt": "2026-12-06T13:00:00Z"}}});
+    h.environments()
+        .patch(
+            "calc-test",
+            &PatchParams::default(),
+            &Patch::Merge(&annotations),
+        )
+        .await
+        .expect("annotation set");
+    h.wait_environment("calc-test", |e| {
+        environment_ready(e)
+            && e.status
+                .as_ref()
+                .and_then(|s| s.reconcile_requested_at.as_deref())
+                == Some("2026-12-06T13:00:00Z")
+    })
+    .await;
+    let requested = deploy(&before, &cloud_requests(&h, "Test"));
+    assert_eq!(requested["v1_get_environment"], 1, "{requested:?}");
+    assert_eq!(requested["v1_get_environment_package"], 1, "{requested:?}");
+    assert_eq!(requested["v1_stop_environment"], 0, "{requested:?}");
 }
 
 #[tokio::test]

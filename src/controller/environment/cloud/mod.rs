@@ -112,7 +112,7 @@ pub async fn converge(
     }
     let proven = if start_proved_the_rest {
         Proven::PackageAndSettings
-    } else if trusted(env, ctx, target, status) {
+    } else if trusted(env, ctx, target, status, api.backlog()) {
         Proven::Environment
     } else {
         Proven::Nothing
@@ -512,6 +512,10 @@ enum Proven {
     Environment,
 }
 
+/// The rate-limit backlog (deploy steps waiting to be sent) at which a resync's reads are put
+/// off to the next pass.
+const RESYNC_YIELDS_AT: Duration = Duration::from_millis(500);
+
 /// Names the Mendix environment a status describes (`status.target`).
 fn target_key(target: &MendixCloudEnvironment) -> String {
     format!("mendixCloud/{}/{}", target.app_id, target.mode)
@@ -520,22 +524,30 @@ fn target_key(target: &MendixCloudEnvironment) -> String {
 /// Whether this reconcile may trust the status for the environment's state and its deployed
 /// package instead of reading them: the last reconcile ended Ready with no operation in flight,
 /// for this target, having read or written everything the status records — and this is not the
-/// paced resync's reconcile, which reads Mendix to find what someone else changed (a stopped
-/// app, another package) and converges it back with a `DriftDetected` Event. A deploy of a new
+/// paced resync's reconcile or one a person requested, which read Mendix to find what someone
+/// else changed (a stopped app, another package) and converge it back with a `DriftDetected`
+/// Event. A deploy of a new
 /// spec then costs stop, transport, start and one poll.
 fn trusted(
     env: &MendixEnvironment,
     ctx: &Context,
     target: &MendixCloudEnvironment,
     status: &MendixEnvironmentStatus,
+    backlog: Duration,
 ) -> bool {
-    // Taken first, always: the resync's mark is used by the reconcile it started.
+    // Taken first, always: the resync's mark is used by the reconcile it started. A resync
+    // read that would queue behind deploy steps under the Mendix rate limit waits for the
+    // next pass: in a rollout, reads that find nothing would delay the deploys.
     let verify = ctx.resync_due.take(
         <MendixEnvironment as crate::crd::Observed>::KIND,
         env.metadata.namespace.as_deref(),
         env.metadata.name.as_deref().unwrap_or_default(),
-    );
+    ) && backlog < RESYNC_YIELDS_AT;
+    // A person asking for a reconcile (`kubectl mendix reconcile`) wants Mendix looked at.
+    let requested =
+        crate::controller::verdict::reconcile_requested_at(env) != status.reconcile_requested_at;
     !verify
+        && !requested
         && env.spec.management_policy.is_manage()
         && status.operation.is_none()
         && status.target.as_deref() == Some(target_key(target).as_str())
