@@ -1,8 +1,6 @@
 //! `deploy/` renders with the real kustomize in kubectl, and what it renders is least-privilege
 //! and meets the "restricted" Pod Security Standard.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 fn render() -> Vec<Value> {
@@ -10,21 +8,7 @@ fn render() -> Vec<Value> {
 }
 
 fn render_dir(dir: &str) -> Vec<Value> {
-    let out = Command::new("kubectl")
-        .args(["kustomize", dir])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("kubectl is installed (see .ci/run)");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8 output");
-    text.split("\n---\n")
-        .filter(|d| !d.trim().is_empty())
-        .map(|d| serde_yaml::from_str(d).expect("rendered YAML parses"))
-        .collect()
+    mendix_testkit::kustomize(dir)
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {
@@ -79,10 +63,30 @@ fn deployment_meets_the_restricted_pod_security_standard() {
     );
     assert_eq!(pod["serviceAccountName"], "mendix-operator");
     assert!(pod["hostNetwork"].is_null() && pod["hostPID"].is_null());
-    // One volume: the size-limited emptyDir that downloads go to, as DOWNLOAD_DIR says.
+    // Two volumes: the size-limited emptyDir that downloads go to, as DOWNLOAD_DIR says, and
+    // the API token, projected short-lived into the operator's container only (the pod does
+    // not automount it).
     assert_eq!(
-        pod["volumes"],
-        serde_json::json!([{"name": "downloads", "emptyDir": {"sizeLimit": "2Gi"}}])
+        pod["volumes"][0],
+        serde_json::json!({"name": "downloads", "emptyDir": {"sizeLimit": "2Gi"}})
+    );
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let token = &pod["volumes"][1];
+    assert_eq!(token["name"], "api-token");
+    assert_eq!(
+        token["projected"]["sources"][0]["serviceAccountToken"]["expirationSeconds"],
+        3600
+    );
+    assert_eq!(pod["volumes"].as_array().map(Vec::len), Some(2));
+    assert!(
+        pod["containers"][0]["volumeMounts"]
+            .as_array()
+            .expect("mounts")
+            .iter()
+            .any(|m| m["name"] == "api-token"
+                && m["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount"
+                && m["readOnly"] == true),
+        "the token is mounted read-only where clients look for it"
     );
     let container = &pod["containers"][0];
     let env_value = |name: &str| {

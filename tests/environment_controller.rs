@@ -579,14 +579,9 @@ async fn drift_in_mendix_is_corrected_with_an_event() {
     )
     .await;
     h.wait_environment("drifty", environment_ready).await;
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
-        kube::Api::namespaced(h.client.clone(), &h.ns);
-    let list = events
-        .list(&Default::default())
-        .await
-        .expect("events listed");
     assert!(
-        list.items
+        h.events()
+            .await
             .iter()
             .any(|e| e.reason.as_deref() == Some("DriftDetected")),
         "an Event says what drifted"
@@ -622,19 +617,14 @@ async fn a_mendix_cloud_app_stopped_outside_the_operator_is_found_by_the_resync(
     )
     .await;
     h.wait_environment("trusted", environment_ready).await;
-    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
-        kube::Api::namespaced(h.client.clone(), &h.ns);
-    let list = events
-        .list(&Default::default())
-        .await
-        .expect("events listed");
+    let events = h.events().await;
     assert!(
-        list.items
+        events
             .iter()
             .any(|e| e.reason.as_deref() == Some("DriftDetected")
                 && e.note.as_deref().is_some_and(|n| n.contains("starting"))),
         "an Event says what drifted: {:?}",
-        list.items
+        events
             .iter()
             .map(|e| (&e.reason, &e.note))
             .collect::<Vec<_>>()

@@ -15,7 +15,7 @@ use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use mendix_operator::cli::{Cli, Command};
 use mendix_operator::runtime::config::RunConfig;
 use mendix_testkit::helm::{Helm, objects};
-use mendix_testkit::{Run, control_plane, repo_path};
+use mendix_testkit::{Run, control_plane, kustomize, repo_path};
 use serde_json::{Value, json};
 
 const CHART: &str = "charts/mendix-operator";
@@ -56,20 +56,6 @@ async fn template_run(helm: &Helm, values: &[&str], more: &[&str]) -> Run {
 fn helm_objects(run: &Run) -> Vec<Value> {
     assert!(run.ok, "helm template failed:\n{}", run.stderr);
     objects(&run.stdout)
-}
-
-/// What `kubectl kustomize DIR` renders.
-fn kustomize(dir: &str) -> Vec<Value> {
-    let out = std::process::Command::new("kubectl")
-        .args(["kustomize", &repo_path(dir)])
-        .output()
-        .expect("kubectl is installed (see .ci/run)");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize {dir} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    objects(&String::from_utf8(out.stdout).expect("utf-8 output"))
 }
 
 fn find<'a>(docs: &'a [Value], kind: &str, name: &str) -> &'a Value {

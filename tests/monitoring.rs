@@ -235,20 +235,7 @@ fn prometheusrule_carries_exactly_the_rules_of_alerts_yaml() {
 
 #[test]
 fn the_kustomization_renders_and_scrapes_the_shipped_service() {
-    let out = Command::new("kubectl")
-        .args(["kustomize"])
-        .arg(dir())
-        .output()
-        .expect("kubectl is on PATH (CI installs it)");
-    assert!(
-        out.status.success(),
-        "kubectl kustomize deploy/monitoring: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let docs: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
-        .map(|d| serde::Deserialize::deserialize(d).expect("rendered YAML"))
-        .collect();
+    let docs: Vec<Value> = mendix_testkit::kustomize("deploy/monitoring");
     let by_kind = |kind: &str| {
         docs.iter()
             .find(|d| d["kind"] == kind)

@@ -22,19 +22,6 @@ fn checkov() -> PathBuf {
     PathBuf::from("checkov")
 }
 
-fn output(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{program} runs: {e}"));
-    assert!(
-        out.status.success(),
-        "{program} {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
 /// The manifests a user applies, one file per install.
 fn rendered_installs(dir: &Path) -> Vec<String> {
     let mut names = Vec::new();
@@ -42,7 +29,7 @@ fn rendered_installs(dir: &Path) -> Vec<String> {
         ("kustomize-cluster-wide", "deploy"),
         ("kustomize-namespaced", "deploy/namespaced"),
     ] {
-        let yaml = output("kubectl", &["kustomize", &repo_path(kustomization)]);
+        let yaml = mendix_testkit::kustomize_yaml(kustomization);
         std::fs::write(dir.join(format!("{name}.yaml")), yaml).expect("rendered install written");
         names.push(name.to_string());
     }

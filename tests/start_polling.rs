@@ -26,6 +26,19 @@ spec:
     )
 }
 
+/// Moves environment `app-{index}` to `package`.
+async fn set_package(h: &Harness, index: usize, package: &str) {
+    let spec = serde_json::json!({"spec": {"packageId": package}});
+    h.environments()
+        .patch(
+            &format!("app-{index}"),
+            &PatchParams::default(),
+            &Patch::Merge(&spec),
+        )
+        .await
+        .expect("spec patched");
+}
+
 fn start_polls(h: &Harness) -> u64 {
     h.mendix
         .stats()
@@ -63,15 +76,7 @@ async fn a_rollout_polls_each_start_about_once() {
 
     // Each environment knows its own start time now: a second rollout polls about once each.
     for i in 0..APPS {
-        let spec = serde_json::json!({"spec": {"packageId": seed::upgrade_package_id(i)}});
-        h.environments()
-            .patch(
-                &format!("app-{i}"),
-                &PatchParams::default(),
-                &Patch::Merge(&spec),
-            )
-            .await
-            .expect("spec patched");
+        set_package(&h, i, &seed::upgrade_package_id(i)).await;
     }
     for i in 0..APPS {
         h.wait_environment(&format!("app-{i}"), |e| {
@@ -114,15 +119,7 @@ async fn starts_of_varying_length_are_learned_per_environment() {
                 }
             };
             for i in 0..APPS {
-                let spec = serde_json::json!({"spec": {"packageId": package(i)}});
-                h.environments()
-                    .patch(
-                        &format!("app-{i}"),
-                        &PatchParams::default(),
-                        &Patch::Merge(&spec),
-                    )
-                    .await
-                    .expect("spec patched");
+                set_package(&h, i, &package(i)).await;
             }
         }
         let before = start_polls(&h);

@@ -24,9 +24,7 @@
 //! first poll already finds it ended lowers its environment's estimate a little, so the
 //! estimate also comes down to an app that got faster — unless a start of the environment was
 //! lately seen running just below it (the estimate is known to be tight), for a few starts.
-//! The fleet's estimate is the least of many starts and is used as it is; the scout teaches it
-//! the middle of its last step (between the poll that saw its start running and the one that
-//! saw it ended), so the starts that waited are first polled about when theirs end.
+//! The fleet's estimate is the least upper bound of many starts and is used as it is.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -264,15 +262,8 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
     /// The scout's task saw the start `start.job` end `elapsed` after it began: everyone
     /// learns it, the starts that waited are woken, and so is the scout's own environment
     /// (`waiter`), which takes the result from [`StartTimes::first_poll`].
-    /// `running_at` is how long it had run at the scout's last poll that found it running: the
-    /// start ended between the two, and the middle is what is learned, so the starts that
-    /// waited are first polled about when theirs end (half of them just before, and then at
-    /// short steps), not up to a whole coarse step after.
-    pub fn scout_ended(&self, start: &StartRef<'_>, running_at: Option<Duration>, waiter: W) {
-        let seen = running_at
-            .filter(|r| *r < start.elapsed)
-            .map_or(start.elapsed, |r| r + (start.elapsed - r) / 2);
-        let learned = self.ended(start.key, start.app, start.own, seen, false);
+    pub fn scout_ended(&self, start: &StartRef<'_>, waiter: W) {
+        let learned = self.ended(start.key, start.app, start.own, start.elapsed, false);
         if let Ok(mut state) = self.state.lock() {
             state.scouted.insert(
                 start.key.to_string(),
@@ -471,7 +462,7 @@ mod tests {
         assert!(!times.scout_polls("b"));
 
         // The scout's task sees the start end 10 s in: everyone learns it, both are woken.
-        times.scout_ended(&start("a", "app-a", None, 10), None, "a");
+        times.scout_ended(&start("a", "app-a", None, 10), "a");
         let mut wakes = vec![woken.next().await, woken.next().await];
         wakes.sort();
         assert_eq!(wakes, [Some("a"), Some("b")]);
@@ -503,39 +494,6 @@ mod tests {
                 &schedule
             ),
             FirstPoll::Wait(secs(10))
-        );
-    }
-
-    #[test]
-    fn the_scout_teaches_the_middle_of_its_last_step() {
-        let times = StartTimes::<()>::default();
-        let schedule = PollSchedule::default();
-        let first = |s: &StartRef<'_>| times.first_poll(s, (), Duration::ZERO, &schedule);
-        assert!(matches!(
-            first(&start("a", "app", None, 0)),
-            FirstPoll::Scout(_)
-        ));
-        // Seen running at 8.75 s and ended at 10 s: the others are first polled at 9.375 s.
-        times.scout_ended(
-            &start("a", "app", None, 10),
-            Some(Duration::from_millis(8750)),
-            (),
-        );
-        assert_eq!(
-            first(&start("b", "app-b", None, 0)),
-            FirstPoll::Wait(Duration::from_millis(9375))
-        );
-        // Still running then: the next poll is a short step later, not an eighth of 9 s.
-        assert_eq!(
-            times.still_running(
-                "b",
-                "app-b",
-                None,
-                Duration::from_millis(9375),
-                0,
-                &schedule
-            ),
-            Duration::from_micros(187_500)
         );
     }
 

@@ -157,10 +157,5 @@ pub fn rendered_for_scan() -> Vec<(String, String)> {
 /// The objects of a multi-document YAML stream (helm template, helm get manifest), without empty
 /// documents.
 pub fn objects(yaml: &str) -> Vec<serde_json::Value> {
-    serde_yaml::Deserializer::from_str(yaml)
-        .map(|document| {
-            serde::Deserialize::deserialize(document).expect("helm printed YAML that parses")
-        })
-        .filter(|object: &serde_json::Value| !object.is_null())
-        .collect()
+    crate::yaml_objects(yaml)
 }

@@ -347,6 +347,15 @@ impl Harness {
         std::fs::write(path, text + "\n").expect("kubeconfig written");
     }
 
+    /// The Events in this test's namespace.
+    pub async fn events(&self) -> Vec<k8s_openapi::api::events::v1::Event> {
+        Api::<k8s_openapi::api::events::v1::Event>::namespaced(self.client.clone(), &self.ns)
+            .list(&Default::default())
+            .await
+            .expect("events listed")
+            .items
+    }
+
     /// A harness with the operator running.
     pub async fn started() -> Self {
         let mut h = Self::new().await;
@@ -834,6 +843,33 @@ impl Kubectl {
 }
 
 /// A path in the repository (the workspace root, two levels above this crate).
+/// What `kubectl kustomize DIR` renders (DIR relative to the repository), as YAML text.
+pub fn kustomize_yaml(dir: &str) -> String {
+    let out = std::process::Command::new("kubectl")
+        .args(["kustomize", &repo_path(dir)])
+        .output()
+        .expect("kubectl is installed (see .ci/run)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize {dir} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// What `kubectl kustomize DIR` renders, one JSON value per object.
+pub fn kustomize(dir: &str) -> Vec<serde_json::Value> {
+    yaml_objects(&kustomize_yaml(dir))
+}
+
+/// The objects of a multi-document YAML stream (empty documents left out).
+pub fn yaml_objects(yaml: &str) -> Vec<serde_json::Value> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|document| serde::Deserialize::deserialize(document).expect("YAML that parses"))
+        .filter(|object: &serde_json::Value| !object.is_null())
+        .collect()
+}
+
 pub fn repo_path(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

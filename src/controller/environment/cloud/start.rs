@@ -166,7 +166,6 @@ impl Scout {
             .checked_sub(elapsed)
             .unwrap_or_else(tokio::time::Instant::now);
         let mut wait = self.schedule.first.saturating_sub(elapsed);
-        let mut running_at = None;
         loop {
             tokio::time::sleep(wait).await;
             if !self.times.scout_polls(&self.key) {
@@ -185,11 +184,10 @@ impl Scout {
             };
             match result {
                 Ok(StartJobStatus::Started) => {
-                    self.times.scout_ended(&start, running_at, self.waiter);
+                    self.times.scout_ended(&start, self.waiter);
                     return;
                 }
                 Ok(_) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
-                    running_at = Some(start.elapsed);
                     wait = self.schedule.follow_up(start.elapsed);
                 }
                 // Failed, or running longer than anyone waits: its reconcile takes over.
