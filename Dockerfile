@@ -1,5 +1,5 @@
 # Operator image, for users with Docker: the same layout as image/build.sh assembles without a
-# container engine (a static binary, image/rootfs/, Debian's CA bundle; user 65532).
+# container engine (a static binary in the root filesystem of image/rootfs.sh; user 65532).
 #   docker build -t mendix-operator .
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -10,14 +10,9 @@ COPY crates ./crates
 # Without the `dev` feature: the operator alone, none of the sandboxes or the benchmark.
 RUN RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
       --target x86_64-unknown-linux-gnu --no-default-features -p mendix-operator --bin mendix-operator
-COPY image/rootfs /rootfs
-RUN mkdir -p /rootfs/usr/local/bin /rootfs/etc/ssl/certs /rootfs/tmp /rootfs/home/nonroot \
-      /rootfs/var/lib/mendix-operator/downloads \
- && cp /etc/ssl/certs/ca-certificates.crt /rootfs/etc/ssl/certs/ca-certificates.crt \
- && install -m 0755 -s target/x86_64-unknown-linux-gnu/release/mendix-operator /rootfs/usr/local/bin/ \
- && chmod 1777 /rootfs/tmp \
- && chmod 0644 /rootfs/etc/passwd /rootfs/etc/group /rootfs/etc/ssl/certs/ca-certificates.crt \
- && chown 65532:65532 /rootfs/home/nonroot /rootfs/var/lib/mendix-operator/downloads
+# The root filesystem, as image/build.sh makes it.
+COPY image ./image
+RUN bash image/rootfs.sh /rootfs target/x86_64-unknown-linux-gnu/release/mendix-operator
 
 FROM scratch
 COPY --from=build /rootfs/ /

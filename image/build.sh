@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the operator image without a container engine, the way daemonless pipelines do:
-# a static binary (glibc, statically linked) and the files of image/rootfs/ and Debian's CA
-# bundle, assembled into an OCI image layout by umoci (built here from its Go module,
-# image/umoci/). The Dockerfile produces the same layout for users with Docker.
+# a static binary (glibc, statically linked) in the root filesystem image/rootfs.sh makes,
+# assembled into an OCI image layout by umoci (built here from its Go module, image/umoci/).
+# The Dockerfile runs the same image/rootfs.sh, so it produces the same layout.
 #
 #   bash image/build.sh            # → target/image/oci:<version>, digest in target/image/digest
 #   IMAGE_DIR=/tmp/img bash image/build.sh
@@ -33,22 +33,11 @@ fi
 umoci="$out/umoci"
 (cd image/umoci && CGO_ENABLED=0 go build -trimpath -o "$umoci" github.com/opencontainers/umoci/cmd/umoci)
 
-# The root filesystem: what distroless/static gives (users, CA bundle, /tmp) and the operator.
+# The root filesystem (image/rootfs.sh, shared with the Dockerfile).
 rootfs="$out/rootfs"
-rm -rf "$rootfs"
-mkdir -p "$rootfs/usr/local/bin" "$rootfs/etc/ssl/certs" "$rootfs/tmp" \
-  "$rootfs/home/nonroot" "$rootfs/var/lib/mendix-operator/downloads"
-cp -r image/rootfs/. "$rootfs/"
-cp /etc/ssl/certs/ca-certificates.crt "$rootfs/etc/ssl/certs/ca-certificates.crt"
-install -m 0755 -s "$binary" "$rootfs/usr/local/bin/mendix-operator"
-chmod 1777 "$rootfs/tmp"
-chmod 0644 "$rootfs/etc/passwd" "$rootfs/etc/group" "$rootfs/etc/ssl/certs/ca-certificates.crt"
-# Owned by root (read-only to the operator), except the nonroot user's own directories.
+bash image/rootfs.sh "$rootfs" "$binary"
 owner=()
-if [ "$(id -u)" = 0 ]; then
-  chown -R 0:0 "$rootfs"
-  chown 65532:65532 "$rootfs/home/nonroot" "$rootfs/var/lib/mendix-operator/downloads"
-else
+if [ "$(id -u)" != 0 ]; then
   owner=(--rootless)
 fi
 find "$rootfs" -exec touch -h -d "@$epoch" {} +
