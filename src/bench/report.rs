@@ -106,6 +106,7 @@ impl Figures {
         };
         let rate_bound = n * min_calls as f64 / effective_rate;
         let lower_bound = critical_path.max(rate_bound);
+        let wave_changed = m.n.div_ceil(super::WAVE_EVERY);
         let converged = m.converged.as_secs_f64();
         let requests_per_deploy: BTreeMap<String, f64> = m
             .deploy_requests
@@ -155,12 +156,12 @@ impl Figures {
                 .copied()
                 .unwrap_or(0) as f64
                 / n,
-            wave_changed: m.n.div_ceil(super::WAVE_EVERY),
+            wave_changed,
             wave_seconds: m.wave.0.as_secs_f64(),
             wave_lower_bound_seconds: critical_path
-                .max(m.n.div_ceil(super::WAVE_EVERY) as f64 * min_calls as f64 / effective_rate),
+                .max(wave_changed as f64 * min_calls as f64 / effective_rate),
             wave_requests_per_deploy: m.wave.1.values().sum::<u64>() as f64
-                / m.n.div_ceil(super::WAVE_EVERY).max(1) as f64,
+                / wave_changed.max(1) as f64,
             timelines: m.timelines,
         }
     }

@@ -74,8 +74,8 @@ pub async fn drive<K, Fut>(
     let store = controller.store();
     let marks = ctx.clone();
     let resync = resync::paced(store.clone(), ctx.settings.resync).inspect(move |due| {
-        // Environments trust their status between resyncs: this one is to be verified.
-        if K::KIND == <crate::crd::MendixEnvironment as crate::crd::Observed>::KIND {
+        // A kind that trusts its status between resyncs: this reconcile is to verify it.
+        if K::TRUSTS_ITS_STATUS {
             marks
                 .resync_due
                 .mark(K::KIND, due.namespace.as_deref(), &due.name);

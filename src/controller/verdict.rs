@@ -49,6 +49,12 @@ pub fn reconcile_requested_at<K: ResourceExt>(obj: &K) -> Option<String> {
         .cloned()
 }
 
+/// Whether `obj` asks for a reconcile its status has not handled yet: its
+/// `mendixops.io/reconcileRequestedAt` differs from the value the status last handled.
+pub fn reconcile_newly_requested<K: ResourceExt>(obj: &K, handled: Option<&str>) -> bool {
+    reconcile_requested_at(obj).as_deref() != handled
+}
+
 /// A new operation record, written to status before the request it describes is sent.
 pub fn start_operation(kind: OperationKind, step: String) -> OperationStatus {
     OperationStatus {

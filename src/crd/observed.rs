@@ -18,6 +18,10 @@ pub trait Observed:
     + 'static
 {
     const KIND: &'static str;
+    /// Whether a reconcile may trust what the status records of the operator's own work, so the
+    /// paced resync marks the reconciles it starts as the ones that read the remote side
+    /// (`context::ResyncDue`).
+    const TRUSTS_ITS_STATUS: bool = false;
     /// The conditions of its status (none before the first status write).
     fn conditions(&self) -> &[Condition];
     /// The Ready condition's status: `True`, `False` or `Unknown` (also when not yet written).
@@ -56,6 +60,7 @@ impl Observed for MendixPackage {
 
 impl Observed for MendixEnvironment {
     const KIND: &'static str = "MendixEnvironment";
+    const TRUSTS_ITS_STATUS: bool = true;
     fn conditions(&self) -> &[Condition] {
         self.status
             .as_ref()

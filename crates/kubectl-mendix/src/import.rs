@@ -259,16 +259,15 @@ impl Import {
         let mut constants = Vec::new();
         for constant in remote {
             let name = constant.name;
-            if !qualified_name(&name) {
-                self.note(format!(
-                    "{what}: constant {name} left out: not a Module.Constant name the CRD takes"
-                ));
-                continue;
-            }
-            if !seen.insert(name.clone()) {
-                self.note(format!(
-                    "{what}: constant {name} is listed twice by Mendix; the first is kept"
-                ));
+            let valid = qualified_name(&name);
+            if !self.admitted(
+                what,
+                "constant",
+                &name,
+                valid,
+                "a Module.Constant",
+                &mut seen,
+            ) {
                 continue;
             }
             let Some(value) = constant.value else {
@@ -317,15 +316,18 @@ impl Import {
         let mut seen = BTreeSet::new();
         let mut events = Vec::new();
         for (name, enabled) in remote {
-            if !qualified_name(&name) {
-                self.note(format!(
-                    "{what}: scheduled event {name} left out: not a Module.Event name the CRD takes"
-                ));
-            } else if !seen.insert(name.clone()) {
-                self.note(format!(
-                    "{what}: scheduled event {name} is listed twice by Mendix; the first is kept"
-                ));
-            } else if let Some(enabled) = enabled {
+            let valid = qualified_name(&name);
+            if !self.admitted(
+                what,
+                "scheduled event",
+                &name,
+                valid,
+                "a Module.Event",
+                &mut seen,
+            ) {
+                continue;
+            }
+            if let Some(enabled) = enabled {
                 events.push(ScheduledEventSetting { name, enabled });
             } else {
                 self.note(format!(
@@ -345,29 +347,50 @@ impl Import {
         let mut seen = BTreeSet::new();
         let mut settings = Vec::new();
         for (name, value) in remote {
-            if !setting_name(&name) {
-                self.note(format!(
-                    "{what}: custom setting {name} left out: not a setting name the CRD takes"
-                ));
-            } else if !seen.insert(name.clone()) {
-                self.note(format!(
-                    "{what}: custom setting {name} is listed twice by Mendix; the first is kept"
-                ));
-            } else {
-                match value {
-                    Some(value) if value.len() <= MAX_VALUE => {
-                        settings.push(CustomSetting { name, value })
-                    }
-                    Some(_) => self.note(format!(
-                        "{what}: custom setting {name} left out: its value is longer than the CRD takes"
-                    )),
-                    None => self.note(format!(
-                        "{what}: custom setting {name} left out: Mendix holds no value for it"
-                    )),
+            let valid = setting_name(&name);
+            if !self.admitted(what, "custom setting", &name, valid, "a setting", &mut seen) {
+                continue;
+            }
+            match value {
+                Some(value) if value.len() <= MAX_VALUE => {
+                    settings.push(CustomSetting { name, value })
                 }
+                Some(_) => self.note(format!(
+                    "{what}: custom setting {name} left out: its value is longer than the CRD takes"
+                )),
+                None => self.note(format!(
+                    "{what}: custom setting {name} left out: Mendix holds no value for it"
+                )),
             }
         }
         self.at_most(what, "custom settings", MAX_CUSTOM_SETTINGS, settings)
+    }
+
+    /// Whether the `kind` (e.g. "constant") named `name` goes into the spec: its name is one
+    /// the CRD takes (`valid`; `form` says which, e.g. "a Module.Constant") and the first of
+    /// that name Mendix lists. A note says why one is left out.
+    fn admitted(
+        &mut self,
+        what: &str,
+        kind: &str,
+        name: &str,
+        valid: bool,
+        form: &str,
+        seen: &mut BTreeSet<String>,
+    ) -> bool {
+        if !valid {
+            self.note(format!(
+                "{what}: {kind} {name} left out: not {form} name the CRD takes"
+            ));
+            return false;
+        }
+        if !seen.insert(name.to_string()) {
+            self.note(format!(
+                "{what}: {kind} {name} is listed twice by Mendix; the first is kept"
+            ));
+            return false;
+        }
+        true
     }
 
     /// `items`, cut to the CRD's `max` with a note.

@@ -458,8 +458,10 @@ async fn act(
                 .await;
                 return Ok(report(status, pkg, &found, ctx.settings.poll.first));
             }
-            let new_request = crate::controller::verdict::reconcile_requested_at(pkg)
-                != status.reconcile_requested_at;
+            let new_request = crate::controller::verdict::reconcile_newly_requested(
+                pkg,
+                status.reconcile_requested_at.as_deref(),
+            );
             if let Some(verdict) = crate::controller::verdict::hold_stalled(
                 &status.conditions,
                 pkg.metadata.generation,

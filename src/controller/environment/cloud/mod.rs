@@ -55,8 +55,10 @@ pub(super) fn held_stall(
     if !reasons.contains(&stalled.reason.as_str()) {
         return None;
     }
-    let new_request =
-        crate::controller::verdict::reconcile_requested_at(env) != status.reconcile_requested_at;
+    let new_request = crate::controller::verdict::reconcile_newly_requested(
+        env,
+        status.reconcile_requested_at.as_deref(),
+    );
     crate::controller::verdict::hold_stalled(
         &status.conditions,
         env.metadata.generation,
@@ -526,8 +528,7 @@ fn target_key(target: &MendixCloudEnvironment) -> String {
 /// for this target, having read or written everything the status records — and this is not the
 /// paced resync's reconcile or one a person requested, which read Mendix to find what someone
 /// else changed (a stopped app, another package) and converge it back with a `DriftDetected`
-/// Event. A deploy of a new
-/// spec then costs stop, transport, start and one poll.
+/// Event. A deploy of a new spec then costs stop, transport, start and one poll.
 fn trusted(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -544,8 +545,10 @@ fn trusted(
         env.metadata.name.as_deref().unwrap_or_default(),
     ) && backlog < RESYNC_YIELDS_AT;
     // A person asking for a reconcile (`kubectl mendix reconcile`) wants Mendix looked at.
-    let requested =
-        crate::controller::verdict::reconcile_requested_at(env) != status.reconcile_requested_at;
+    let requested = crate::controller::verdict::reconcile_newly_requested(
+        env,
+        status.reconcile_requested_at.as_deref(),
+    );
     !verify
         && !requested
         && env.spec.management_policy.is_manage()
