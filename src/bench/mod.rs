@@ -312,9 +312,11 @@ async fn run_size(
             fresh.add_fault(Fault::latency("*", options.latency));
         }
         let server = ProbedServer::start(&fresh, ReactionProbe::default()).await?;
+        // Independent scripts sharing a limit: their requests go in arrival order.
         let limits = HostLimits {
             max_in_flight: options.max_in_flight,
             requests_per_second: options.rate,
+            by_kind: false,
             ..HostLimits::default()
         };
         let run = baseline::run(

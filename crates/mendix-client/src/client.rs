@@ -129,13 +129,13 @@ impl Mendix {
         &self.inner.config
     }
 
-    /// How long requests already queued for the Mendix Cloud API host will take to be let
-    /// through under its rate limit (zero when it does not bind).
-    pub fn cloud_backlog(&self) -> Duration {
+    /// How long requests already queued for the Mendix Cloud API host, that go before a new
+    /// request of `kind`, will take to be let through (zero when the rate limit does not bind).
+    pub fn cloud_backlog(&self, kind: RequestKind) -> Duration {
         self.inner
             .limiters
             .for_host(&host_key(&self.inner.config.cloud_v1_url))
-            .backlog()
+            .backlog(kind)
     }
 
     pub(crate) fn v1_url(&self, segments: &[&str]) -> Url {
@@ -534,7 +534,7 @@ pub(crate) struct Call {
     pub body: CallBody,
     /// Uses the (longer) transfer timeout.
     pub transfer: bool,
-    /// Step or poll, for the limiter's backlog.
+    /// What it does, for the order the limiter lets it through in.
     pub kind: RequestKind,
     /// A redirect is the answer (its `Location`), not a failure: the client follows none.
     pub redirect_answers: bool,
@@ -547,6 +547,11 @@ impl Call {
         } else {
             Retry::Idempotent
         };
+        let kind = if method == Method::GET {
+            RequestKind::Read
+        } else {
+            RequestKind::Write
+        };
         Self {
             api,
             operation,
@@ -557,7 +562,7 @@ impl Call {
             body: CallBody::None,
             transfer: false,
             redirect_answers: false,
-            kind: RequestKind::Step,
+            kind,
         }
     }
 
@@ -567,9 +572,9 @@ impl Call {
         self
     }
 
-    /// It asks how a job is doing (see [`RequestKind::Poll`]).
-    pub fn poll(mut self) -> Self {
-        self.kind = RequestKind::Poll;
+    /// What it does, when that is not what its method says (see [`RequestKind`]).
+    pub fn kind(mut self, kind: RequestKind) -> Self {
+        self.kind = kind;
         self
     }
 

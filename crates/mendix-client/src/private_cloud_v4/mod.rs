@@ -11,6 +11,7 @@ use super::api::Api;
 use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
 use super::credentials::Pat;
 use super::error::MendixError;
+use super::limiter::RequestKind;
 use types::*;
 
 /// Upper bound of pages fetched by one "list all" call, against servers that ignore `offset`.
@@ -69,7 +70,10 @@ impl V4 {
     /// `GET /jobs/{jobId}`.
     async fn get_job(&self, job_id: &str) -> Result<Job, MendixError> {
         self.mendix
-            .json(self.call("get_job", Method::GET, &["jobs", job_id]).poll())
+            .json(
+                self.call("get_job", Method::GET, &["jobs", job_id])
+                    .kind(RequestKind::Poll),
+            )
             .await
     }
 
@@ -83,8 +87,8 @@ impl V4 {
             .and_then(|location| same_origin_location(base, location))
         {
             Some(url) => {
-                let call =
-                    Call::new(self.api, "get_job", Method::GET, url, self.auth.clone()).poll();
+                let call = Call::new(self.api, "get_job", Method::GET, url, self.auth.clone())
+                    .kind(RequestKind::Poll);
                 self.mendix.json(call).await
             }
             None => self.get_job(&handle.id).await,
