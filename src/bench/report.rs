@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::BenchOptions;
 use super::process::Usage;
-use super::seed::{MINIMUM_CALLS, minimum_calls_per_deploy};
+use super::seed::{MINIMUM_CALLS, START_POLL, minimum_calls_per_deploy, writes_per_deploy};
 
 /// What a run measured.
 pub struct Inputs<'a> {
@@ -39,6 +39,8 @@ pub struct Figures {
     pub create_seconds: f64,
     pub converged_seconds: f64,
     pub critical_path_seconds: f64,
+    /// The larger of: all requests sent at the rate limit; all writes sent, then the last
+    /// start's job and its poll.
     pub rate_bound_seconds: f64,
     pub lower_bound_seconds: f64,
     pub convergence_ratio: f64,
@@ -104,8 +106,20 @@ impl Figures {
         } else {
             o.rate
         };
-        let rate_bound = n * min_calls as f64 / effective_rate;
-        let lower_bound = critical_path.max(rate_bound);
+        // Every request of every deploy must be sent...
+        let rate_bound = |deploys: f64| deploys * min_calls as f64 / effective_rate;
+        // ...and the last start cannot leave before every deploy's writes (itself included)
+        // have: its job then runs, and one poll finds it ended. Polls can go meanwhile.
+        let shortest_start = o.start_job.as_secs_f64() * (1.0 - o.start_spread.clamp(0.0, 1.0));
+        let last_start_bound = |deploys: f64| {
+            deploys * writes_per_deploy() as f64 / effective_rate + shortest_start + latency
+        };
+        let lower_bound_of = |deploys: f64| {
+            critical_path
+                .max(rate_bound(deploys))
+                .max(last_start_bound(deploys))
+        };
+        let lower_bound = lower_bound_of(n);
         let wave_changed = m.n.div_ceil(super::WAVE_EVERY);
         let converged = m.converged.as_secs_f64();
         let requests_per_deploy: BTreeMap<String, f64> = m
@@ -124,7 +138,7 @@ impl Figures {
             create_seconds: m.created.as_secs_f64(),
             converged_seconds: converged,
             critical_path_seconds: critical_path,
-            rate_bound_seconds: rate_bound,
+            rate_bound_seconds: rate_bound(n).max(last_start_bound(n)),
             lower_bound_seconds: lower_bound,
             convergence_ratio: converged / lower_bound,
             requests_per_deploy,
@@ -149,17 +163,12 @@ impl Figures {
             upgrade_seconds: m.upgrade.0.as_secs_f64(),
             upgrade_ratio: m.upgrade.0.as_secs_f64() / lower_bound,
             upgrade_requests_per_deploy: m.upgrade.1.values().sum::<u64>() as f64 / n,
-            upgrade_start_polls_per_deploy: m
-                .upgrade
-                .1
-                .get("v1_get_start_status")
-                .copied()
-                .unwrap_or(0) as f64
+            upgrade_start_polls_per_deploy: m.upgrade.1.get(START_POLL).copied().unwrap_or(0)
+                as f64
                 / n,
             wave_changed,
             wave_seconds: m.wave.0.as_secs_f64(),
-            wave_lower_bound_seconds: critical_path
-                .max(wave_changed as f64 * min_calls as f64 / effective_rate),
+            wave_lower_bound_seconds: lower_bound_of(wave_changed as f64),
             wave_requests_per_deploy: m.wave.1.values().sum::<u64>() as f64
                 / wave_changed.max(1) as f64,
             timelines: m.timelines,

@@ -19,11 +19,23 @@ pub const MINIMUM_CALLS: &[(&str, u64)] = &[
     ("v1_stop_environment", 1),
     ("v1_transport", 1),
     ("v1_start_environment", 1),
-    ("v1_get_start_status", 1),
+    (START_POLL, 1),
 ];
+
+/// The poll among [`MINIMUM_CALLS`]; the others are writes.
+pub const START_POLL: &str = "v1_get_start_status";
 
 pub fn minimum_calls_per_deploy() -> u64 {
     MINIMUM_CALLS.iter().map(|(_, n)| n).sum()
+}
+
+/// Stop, transport and start: what must be sent before a deploy's start job runs.
+pub fn writes_per_deploy() -> u64 {
+    MINIMUM_CALLS
+        .iter()
+        .filter(|(op, _)| *op != START_POLL)
+        .map(|(_, n)| n)
+        .sum()
 }
 
 pub fn app_id(index: usize) -> String {
@@ -98,6 +110,7 @@ mod tests {
         assert_eq!(apps.len(), 3);
         assert_eq!(apps[2]["environments"][0]["packageId"], old_package_id(2));
         assert_eq!(minimum_calls_per_deploy(), 4);
+        assert_eq!(writes_per_deploy(), 3);
         assert_eq!(apps[0]["startMs"], 1000);
     }
 
