@@ -655,7 +655,6 @@ mod http {
                 max_in_flight: 8,
                 requests_per_second: 0.0,
                 burst: 8,
-                by_kind: true,
             },
             page_size: 2,
             ..MendixConfig::default()

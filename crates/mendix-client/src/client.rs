@@ -129,13 +129,13 @@ impl Mendix {
         &self.inner.config
     }
 
-    /// How long requests already queued for the Mendix Cloud API host, that go before a new
-    /// request of `kind`, will take to be let through (zero when the rate limit does not bind).
-    pub fn cloud_backlog(&self, kind: RequestKind) -> Duration {
+    /// How long requests already queued for the Mendix Cloud API host will take to be let
+    /// through under its rate limit (zero when it does not bind).
+    pub fn cloud_backlog(&self) -> Duration {
         self.inner
             .limiters
             .for_host(&host_key(&self.inner.config.cloud_v1_url))
-            .backlog(kind)
+            .backlog()
     }
 
     pub(crate) fn v1_url(&self, segments: &[&str]) -> Url {
@@ -534,7 +534,7 @@ pub(crate) struct Call {
     pub body: CallBody,
     /// Uses the (longer) transfer timeout.
     pub transfer: bool,
-    /// What it does, for the order the limiter lets it through in.
+    /// Step or poll, for the limiter's backlog.
     pub kind: RequestKind,
     /// A redirect is the answer (its `Location`), not a failure: the client follows none.
     pub redirect_answers: bool,
@@ -547,11 +547,6 @@ impl Call {
         } else {
             Retry::Idempotent
         };
-        let kind = if method == Method::GET {
-            RequestKind::Read
-        } else {
-            RequestKind::Write
-        };
         Self {
             api,
             operation,
@@ -562,7 +557,7 @@ impl Call {
             body: CallBody::None,
             transfer: false,
             redirect_answers: false,
-            kind,
+            kind: RequestKind::Step,
         }
     }
 
@@ -572,9 +567,9 @@ impl Call {
         self
     }
 
-    /// What it does, when that is not what its method says (see [`RequestKind`]).
-    pub fn kind(mut self, kind: RequestKind) -> Self {
-        self.kind = kind;
+    /// It asks how a job is doing (see [`RequestKind::Poll`]).
+    pub fn poll(mut self) -> Self {
+        self.kind = RequestKind::Poll;
         self
     }
 

@@ -84,7 +84,7 @@ impl Mendix {
             attempt += 1;
             let started = Instant::now();
             let result = {
-                let _slot = limiter.acquire(super::limiter::RequestKind::Read).await;
+                let _slot = limiter.acquire(super::limiter::RequestKind::Step).await;
                 self.download_attempt(&parsed, dir).await
             };
             let error = match result {

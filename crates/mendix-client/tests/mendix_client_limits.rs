@@ -56,7 +56,6 @@ async fn requests_in_flight_per_host_are_limited() {
             max_in_flight: 2,
             requests_per_second: 0.0,
             burst: 1,
-            by_kind: true,
         },
     );
     let deploy = mendix.cloud_deploy(&CloudCredentials::new("u@example.com", "key-1234"));
@@ -84,7 +83,6 @@ async fn the_request_rate_per_host_is_limited() {
             max_in_flight: 8,
             requests_per_second: 20.0,
             burst: 2,
-            by_kind: true,
         },
     );
     let deploy = mendix.cloud_deploy(&CloudCredentials::new("u@example.com", "key-1234"));

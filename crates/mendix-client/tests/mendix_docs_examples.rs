@@ -138,7 +138,6 @@ async fn start_stub() -> (Stub, Mendix) {
             max_in_flight: 8,
             requests_per_second: 0.0,
             burst: 1,
-            by_kind: true,
         },
         ..MendixConfig::default()
     }

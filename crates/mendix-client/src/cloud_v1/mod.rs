@@ -11,7 +11,6 @@ use super::api::Api;
 use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
 use super::credentials::CloudCredentials;
 use super::error::MendixError;
-use super::limiter::RequestKind;
 use types::*;
 
 impl Mendix {
@@ -235,15 +234,13 @@ impl CloudDeploy {
     ) -> Result<StartJob, MendixError> {
         let call = self
             .env_call("start_environment", Method::POST, app_id, mode, &["start"])
-            .kind(RequestKind::Finish)
             .json_body(&StartRequest { auto_sync_db })?;
         self.mendix.json(call).await
     }
 
-    /// How long requests already queued for this API, that go before a new request of
-    /// `kind`, will take to be let through.
-    pub fn backlog(&self, kind: RequestKind) -> std::time::Duration {
-        self.mendix.cloud_backlog(kind)
+    /// How long requests already queued for this API will take to be let through.
+    pub fn backlog(&self) -> std::time::Duration {
+        self.mendix.cloud_backlog()
     }
 
     /// `GET .../start/<JobId>`: `Starting` or `Started`; start failures come back as errors
@@ -262,7 +259,7 @@ impl CloudDeploy {
                 mode,
                 &["start", job_id],
             )
-            .kind(RequestKind::Poll);
+            .poll();
         let state: StartJobState = self.mendix.json(call).await?;
         Ok(state.status)
     }
@@ -271,7 +268,6 @@ impl CloudDeploy {
     pub async fn stop(&self, app_id: &str, mode: &str) -> Result<(), MendixError> {
         let call = self
             .env_call("stop_environment", Method::POST, app_id, mode, &["stop"])
-            .kind(RequestKind::Begin)
             .idempotent();
         self.mendix.reply(call).await.map(drop)
     }

@@ -11,7 +11,6 @@ use super::api::Api;
 use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
 use super::credentials::Pat;
 use super::error::MendixError;
-use super::limiter::RequestKind;
 use types::*;
 
 /// Upper bound of pages fetched by one "list all" call, against servers that ignore `offset`.
@@ -70,10 +69,7 @@ impl V4 {
     /// `GET /jobs/{jobId}`.
     async fn get_job(&self, job_id: &str) -> Result<Job, MendixError> {
         self.mendix
-            .json(
-                self.call("get_job", Method::GET, &["jobs", job_id])
-                    .kind(RequestKind::Poll),
-            )
+            .json(self.call("get_job", Method::GET, &["jobs", job_id]).poll())
             .await
     }
 
@@ -87,8 +83,8 @@ impl V4 {
             .and_then(|location| same_origin_location(base, location))
         {
             Some(url) => {
-                let call = Call::new(self.api, "get_job", Method::GET, url, self.auth.clone())
-                    .kind(RequestKind::Poll);
+                let call =
+                    Call::new(self.api, "get_job", Method::GET, url, self.auth.clone()).poll();
                 self.mendix.json(call).await
             }
             None => self.get_job(&handle.id).await,

@@ -30,7 +30,6 @@ use crate::crd::environment::{
 };
 use mendix_client::cloud_v1::CloudDeploy;
 use mendix_client::cloud_v1::types::EnvironmentStatus;
-use mendix_client::limiter::RequestKind;
 
 /// The phase of an ApplySettings operation after which a restart is owed.
 const RESTART_OWED: &str = "restartOwed";
@@ -115,7 +114,7 @@ pub async fn converge(
     }
     let proven = if start_proved_the_rest {
         Proven::PackageAndSettings
-    } else if trusted(env, ctx, target, status, api.backlog(RequestKind::Read)) {
+    } else if trusted(env, ctx, target, status, api.backlog()) {
         Proven::Environment
     } else {
         Proven::Nothing
@@ -515,8 +514,8 @@ enum Proven {
     Environment,
 }
 
-/// The rate-limit backlog (deploy steps waiting to be sent before a read) at which a resync's
-/// reads are put off to the next pass.
+/// The rate-limit backlog (deploy steps waiting to be sent) at which a resync's reads are put
+/// off to the next pass.
 const RESYNC_YIELDS_AT: Duration = Duration::from_millis(500);
 
 /// Names the Mendix environment a status describes (`status.target`).

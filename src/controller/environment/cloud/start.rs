@@ -24,7 +24,6 @@ use crate::crd::environment::{
 use mendix_client::cloud_v1::CloudDeploy;
 use mendix_client::cloud_v1::types::StartJobStatus;
 use mendix_client::error::MendixError;
-use mendix_client::limiter::RequestKind;
 
 /// Start failures documented for Get Start Environment Status and Start Environment, with what
 /// a person should do about each.
@@ -128,7 +127,7 @@ pub(super) fn first_poll(
     let decision = ctx.start_times.first_poll(
         &start,
         ObjectRef::from_obj(env),
-        api.backlog(RequestKind::Poll),
+        api.backlog(),
         &ctx.settings.poll,
     );
     if matches!(decision, FirstPoll::Scout(_)) {
