@@ -133,6 +133,16 @@ fn cloud_requests(h: &Harness, mode: &str) -> std::collections::BTreeMap<&'stati
     .collect()
 }
 
+type Requests = std::collections::BTreeMap<&'static str, u64>;
+
+/// The requests of each operation between two [`cloud_requests`] counts.
+fn requests_since(before: &Requests, after: &Requests) -> Requests {
+    after
+        .iter()
+        .map(|(op, n)| (*op, n - before.get(op).copied().unwrap_or(0)))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     let mut h = Harness::new().await;
@@ -145,13 +155,7 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
             .await;
         h.wait_package(name, package_ready).await;
     }
-    let deploy = |before: &std::collections::BTreeMap<&'static str, u64>,
-                  after: &std::collections::BTreeMap<&'static str, u64>| {
-        after
-            .iter()
-            .map(|(op, n)| (*op, n - before.get(op).copied().unwrap_or(0)))
-            .collect::<std::collections::BTreeMap<_, _>>()
-    };
+    let deploy = requests_since;
 
     // First deploy to a stopped environment: read it and its package, transport, start, follow
     // the start job. The job's `Started` is the confirmation: nothing is read after it.
@@ -218,6 +222,77 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     assert_eq!(requested["v1_get_environment"], 1, "{requested:?}");
     assert_eq!(requested["v1_get_environment_package"], 1, "{requested:?}");
     assert_eq!(requested["v1_stop_environment"], 0, "{requested:?}");
+}
+
+#[tokio::test]
+async fn a_promotion_waits_for_its_source_and_then_deploys_without_reading_mendix() {
+    let mut h = Harness::new().await;
+    // No resync within the test: every request below is part of a deploy.
+    let mut config = h.config();
+    config.resync_period = std::time::Duration::from_secs(600);
+    h.start_operator_with(config).await;
+    for (name, version) in [("calc-1", "1.0.0"), ("calc-2", "2.0.0")] {
+        h.create::<MendixPackage>(&cloud_build(name, demo::GOOD_REVISION, version))
+            .await;
+        h.wait_package(name, package_ready).await;
+    }
+    let runs = |version: &'static str| {
+        move |e: &MendixEnvironment| {
+            environment_ready(e)
+                && e.status
+                    .as_ref()
+                    .and_then(|s| s.deployed_version.as_deref())
+                    == Some(version)
+        }
+    };
+    h.create::<MendixEnvironment>(&cloud_env("calc-test", "Test", "calc-1", ""))
+        .await;
+    h.create::<MendixEnvironment>(&cloud_env("calc-acc", "Acceptance", "unused", "").replace(
+        "packageRef: {name: unused}",
+        "packageFrom: {environmentRef: {name: calc-test}}",
+    ))
+    .await;
+    h.wait_environment("calc-acc", runs("1.0.0")).await;
+
+    // Every Ready reason Acceptance shows from here on.
+    let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let watch = {
+        use futures::StreamExt;
+        use kube::runtime::{WatchStreamExt, watcher};
+        let reasons = reasons.clone();
+        let config = watcher::Config::default().fields("metadata.name=calc-acc");
+        let stream = watcher(h.environments(), config).applied_objects();
+        tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(Ok(e)) = stream.next().await {
+                let ready = e.status.as_ref().and_then(|s| {
+                    mendix_operator::crd::conditions::find(&s.conditions, "Ready")
+                        .map(|c| c.reason.clone())
+                });
+                if let Some(reason) = ready {
+                    reasons.lock().expect("not poisoned").push(reason);
+                }
+            }
+        })
+    };
+
+    // Test moves to 2.0.0; Acceptance waits for it, then follows. What Acceptance recorded of
+    // its own deploy is still current after the wait: stop, transport, start, polls.
+    let before = cloud_requests(&h, "Acceptance");
+    patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2"}})).await;
+    h.wait_environment("calc-acc", runs("2.0.0")).await;
+    watch.abort();
+    let promoted = requests_since(&before, &cloud_requests(&h, "Acceptance"));
+    let seen = reasons.lock().expect("not poisoned").clone();
+    assert!(
+        seen.iter().any(|r| r == "WaitingForSource"),
+        "Acceptance waited for its source: {seen:?}"
+    );
+    assert_eq!(promoted["v1_get_environment"], 0, "{promoted:?}");
+    assert_eq!(promoted["v1_get_environment_package"], 0, "{promoted:?}");
+    assert_eq!(promoted["v1_stop_environment"], 1, "{promoted:?}");
+    assert_eq!(promoted["v1_transport"], 1, "{promoted:?}");
+    assert_eq!(promoted["v1_start_environment"], 1, "{promoted:?}");
 }
 
 #[tokio::test]

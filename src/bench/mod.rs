@@ -7,7 +7,10 @@
 //! [`report::Figures`]): time until all are Ready against the lower bound, Mendix requests per
 //! deploy against the minimum, the same deploys done by sequential scripts with 5 s polling,
 //! the operator's peak RSS and CPU time, idle cost in steady state, and the reaction time from
-//! a spec change to the first Mendix request. Figures, not assertions: BENCHMARKS.md keeps them.
+//! a spec change to the first Mendix request. Then a promotion wave: every tenth app also has
+//! Acceptance and Production MendixEnvironments promoted from Test (`spec.packageFrom`), and one
+//! commit takes a new package from Test through both. Figures, not assertions: BENCHMARKS.md
+//! keeps them.
 
 mod baseline;
 mod probe;
@@ -229,34 +232,25 @@ async fn run_size(
     let ready_task = tokio::spawn(wait_all(envs.clone(), n, |_, env| is_ready(env)));
     probe.start_timeline();
     let started = Instant::now();
-    create_environments(&envs, n).await?;
+    create_environments(&envs, 0..n, seed::MODE).await?;
     let created = started.elapsed();
-    let converged = match tokio::time::timeout(options.timeout, ready_task).await {
-        Ok(Ok(Ok(()))) => started.elapsed(),
-        Ok(Ok(Err(err))) => return Err(err),
-        Ok(Err(err)) => return Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
-        Err(_) => {
-            return Err(BenchError::Operator(format!(
-                "not all {n} environments were Ready within {}; see {}",
-                humantime::format_duration(options.timeout),
-                log_file.display()
-            )));
-        }
-    };
+    let failure = format!("not all {n} environments were Ready");
+    finish_wait(ready_task, options.timeout, &failure, &log_file).await?;
+    let converged = started.elapsed();
     let deploy_stats = mendix.stats();
     let usage_converged = operator.usage()?;
     let deploy_timeline = probe.timeline(TIMELINE_WINDOW);
 
     // Second round: every environment deploys again, the operator now knowing its start time.
     probe.start_timeline();
-    let upgrade = redeploy(&envs, n, &mendix, options.timeout, &log_file, |i| {
+    let upgrade = redeploy(&envs, n, n, &mendix, options.timeout, &log_file, |i| {
         Some(seed::upgrade_package_id(i))
     })
     .await?;
     let upgrade_timeline = probe.timeline(TIMELINE_WINDOW);
 
     // A GitOps wave: all are Ready, and one commit changes every tenth environment.
-    let wave = redeploy(&envs, n, &mendix, options.timeout, &log_file, |i| {
+    let wave = redeploy(&envs, n, n, &mendix, options.timeout, &log_file, |i| {
         (i % WAVE_EVERY == 0).then(|| seed::new_package_id(i))
     })
     .await?;
@@ -268,10 +262,43 @@ async fn run_size(
     let idle_ended = operator.usage()?;
     let idle_calls = mendix.stats().total;
 
+    // Promotion (after the steady state, so its per-resource figures still count N resources;
+    // before the reactions, which stop Test environments): the apps with a chain get
+    // Acceptance and Production, which first catch up with what Test runs (setup, not measured).
+    let chain_apps = || (0..n).filter(|i| seed::has_promotion_chain(*i));
+    let environments = n + 2 * seed::promotion_chains(n);
+    let setup_started = Instant::now();
+    let caught_up = tokio::spawn(wait_all(
+        envs.clone(),
+        environments,
+        ready_at(|i| seed::has_promotion_chain(i).then(|| seed::new_package_id(i))),
+    ));
+    for mode in &seed::PROMOTION_CHAIN[1..] {
+        create_environments(&envs, chain_apps(), mode).await?;
+    }
+    let failure = "not all promotion chains were Ready at Test's package";
+    finish_wait(caught_up, options.timeout, failure, &log_file).await?;
+    println!(
+        "  promotion chains set up: {} Acceptance and Production environments Ready after {:.2} s",
+        environments - n,
+        setup_started.elapsed().as_secs_f64()
+    );
+    // The measured wave: one commit moves those Test environments to a new package.
+    let promotion = redeploy(
+        &envs,
+        n,
+        environments,
+        &mendix,
+        options.timeout,
+        &log_file,
+        |i| seed::has_promotion_chain(i).then(|| seed::promotion_package_id(i)),
+    )
+    .await?;
+
     // Reaction: a spec change → the first Mendix request about that app.
     let mut reactions = Vec::new();
     for i in 0..options.reactions.min(n) {
-        let name = env_name(i);
+        let name = env_name(i, seed::MODE);
         probe.arm(&seed::app_id(i));
         envs.patch(
             &name,
@@ -303,8 +330,8 @@ async fn run_size(
     kube.shutdown();
 
     // The baseline, against a fresh Mendix sandbox in the same starting state.
-    let baseline = if options.no_baseline {
-        None
+    let (baseline, promotion_baseline) = if options.no_baseline {
+        (None, None)
     } else {
         let fresh = MendixSandbox::from_yaml(&seed::world(n, start_ms, options.start_spread))
             .map_err(|e| BenchError::Mendix(e.to_string()))?;
@@ -312,22 +339,21 @@ async fn run_size(
             fresh.add_fault(Fault::latency("*", options.latency));
         }
         let server = ProbedServer::start(&fresh, ReactionProbe::default()).await?;
-        // Independent scripts sharing a limit: their requests go in arrival order.
         let limits = HostLimits {
             max_in_flight: options.max_in_flight,
             requests_per_second: options.rate,
-            by_kind: false,
             ..HostLimits::default()
         };
-        let run = baseline::run(
+        let scripts = baseline::Scripts::new(
             &server.cloud_v1_url(),
             &server.private_cloud_v4_url(),
-            n,
             options.baseline_poll,
             limits,
-        )
-        .await?;
-        Some((run.elapsed, fresh.stats().total))
+        )?;
+        let run = scripts.deploy(n).await?;
+        let deploy_calls = fresh.stats().total;
+        let promotion = scripts.promote(chain_apps()).await?;
+        (Some((run.elapsed, deploy_calls)), Some(promotion.elapsed))
     };
 
     Ok(Figures::new(report::Inputs {
@@ -345,6 +371,8 @@ async fn run_size(
         baseline,
         upgrade,
         wave,
+        promotion,
+        promotion_baseline,
         timelines: [deploy_timeline, upgrade_timeline],
     }))
 }
@@ -352,8 +380,19 @@ async fn run_size(
 /// Window of the request timelines.
 const TIMELINE_WINDOW: Duration = Duration::from_secs(5);
 
-fn env_name(i: usize) -> String {
-    format!("env-{i:05}")
+/// The MendixEnvironment of app `i`'s `mode` environment: `env-00042` for Test, which every
+/// round deploys, `env-00042-acceptance` and so on for the rest of a promotion chain.
+fn env_name(i: usize, mode: &str) -> String {
+    if mode == seed::MODE {
+        format!("env-{i:05}")
+    } else {
+        format!("env-{i:05}-{}", mode.to_lowercase())
+    }
+}
+
+/// The app index in a name [`env_name`] made.
+fn env_index(name: &str) -> Option<usize> {
+    name.strip_prefix("env-")?.split('-').next()?.parse().ok()
 }
 
 async fn prepare_cluster(client: &kube::Client) -> Result<(), BenchError> {
@@ -397,25 +436,42 @@ async fn prepare_cluster(client: &kube::Client) -> Result<(), BenchError> {
     Ok(())
 }
 
-fn environment(i: usize) -> Result<MendixEnvironment, BenchError> {
+fn environment(i: usize, mode: &str) -> Result<MendixEnvironment, BenchError> {
+    let mut spec = serde_json::json!({
+        "target": {"mendixCloud": {"appId": seed::app_id(i), "mode": mode}},
+        "credentialsSecretRef": {"name": SECRET},
+    });
+    // Test names its package; the later stages deploy what the stage before them runs.
+    match seed::promoted_from(mode) {
+        None => spec["packageId"] = seed::new_package_id(i).into(),
+        Some(source) => {
+            spec["packageFrom"] =
+                serde_json::json!({"environmentRef": {"name": env_name(i, source)}});
+        }
+    }
+    // Without it the operator refuses to change a Mendix production environment.
+    if mode == seed::PRODUCTION_MODE {
+        spec["production"] = true.into();
+    }
     serde_json::from_value(serde_json::json!({
         "apiVersion": "mendixops.io/v1alpha1",
         "kind": "MendixEnvironment",
-        "metadata": {"name": env_name(i), "namespace": NAMESPACE},
-        "spec": {
-            "target": {"mendixCloud": {"appId": seed::app_id(i), "mode": seed::MODE}},
-            "credentialsSecretRef": {"name": SECRET},
-            "packageId": seed::new_package_id(i),
-        },
+        "metadata": {"name": env_name(i, mode), "namespace": NAMESPACE},
+        "spec": spec,
     }))
     .map_err(|e| BenchError::Kube(format!("building a MendixEnvironment: {e}")))
 }
 
-async fn create_environments(envs: &Api<MendixEnvironment>, n: usize) -> Result<(), BenchError> {
-    for_each_environment(n, |i| {
+/// Creates the `mode` MendixEnvironment of each app in `apps`.
+async fn create_environments(
+    envs: &Api<MendixEnvironment>,
+    apps: impl Iterator<Item = usize>,
+    mode: &str,
+) -> Result<(), BenchError> {
+    for_each_environment(apps, |i| {
         let envs = envs.clone();
         async move {
-            let env = environment(i)?;
+            let env = environment(i, mode)?;
             envs.create(&PostParams::default(), &env)
                 .await
                 .map_err(kube_err("creating a MendixEnvironment"))?;
@@ -436,19 +492,11 @@ fn is_ready(env: &MendixEnvironment) -> bool {
 /// A GitOps wave changes every this many environments (10 %).
 pub const WAVE_EVERY: usize = 10;
 
-/// One round of changes: each environment `package_of` names a package for moves to it. Timed
-/// from the first change until every environment is Ready, the changed ones at their new
-/// package; returns that time and the Mendix requests of the round by operation.
-async fn redeploy(
-    envs: &Api<MendixEnvironment>,
-    n: usize,
-    mendix: &MendixSandbox,
-    timeout: Duration,
-    log_file: &std::path::Path,
-    package_of: impl Fn(usize) -> Option<String> + Copy + Send + Sync + 'static,
-) -> Result<(Duration, BTreeMap<String, u64>), BenchError> {
-    mendix.reset_stats();
-    let done = tokio::spawn(wait_all(envs.clone(), n, move |i, env| {
+/// Ready, and at the package `package_of` names for its app, if it names one.
+fn ready_at(
+    package_of: impl Fn(usize) -> Option<String>,
+) -> impl Fn(usize, &MendixEnvironment) -> bool {
+    move |i, env| {
         is_ready(env)
             && package_of(i).is_none_or(|package| {
                 env.status
@@ -456,41 +504,74 @@ async fn redeploy(
                     .and_then(|s| s.deployed_package_id.as_deref())
                     == Some(package.as_str())
             })
-    }));
+    }
+}
+
+/// One round of changes: the Test environment of each of the `apps` apps `package_of` names a
+/// package for moves to it. Timed from the first change until all `environments`
+/// MendixEnvironments are Ready, every one of a changed app (its promotion chain too) at the
+/// new package; returns that time and the Mendix requests of the round by operation.
+async fn redeploy(
+    envs: &Api<MendixEnvironment>,
+    apps: usize,
+    environments: usize,
+    mendix: &MendixSandbox,
+    timeout: Duration,
+    log_file: &std::path::Path,
+    package_of: impl Fn(usize) -> Option<String> + Copy + Send + Sync + 'static,
+) -> Result<(Duration, BTreeMap<String, u64>), BenchError> {
+    mendix.reset_stats();
+    let done = tokio::spawn(wait_all(envs.clone(), environments, ready_at(package_of)));
     let started = Instant::now();
-    for_each_environment(n, |i| {
+    for_each_environment(0..apps, |i| {
         let envs = envs.clone();
         async move {
             let Some(package) = package_of(i) else {
                 return Ok(());
             };
             let patch = serde_json::json!({"spec": {"packageId": package}});
-            envs.patch(&env_name(i), &PatchParams::default(), &Patch::Merge(&patch))
+            let name = env_name(i, seed::MODE);
+            envs.patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .map_err(kube_err("changing a MendixEnvironment's package"))?;
             Ok(())
         }
     })
     .await?;
-    match tokio::time::timeout(timeout, done).await {
-        Ok(Ok(Ok(()))) => Ok((started.elapsed(), mendix.stats().operations.clone())),
-        Ok(Ok(Err(err))) => Err(err),
+    let failure = format!("not all {environments} environments were Ready at their new package");
+    finish_wait(done, timeout, &failure, log_file).await?;
+    Ok((started.elapsed(), mendix.stats().operations.clone()))
+}
+
+/// Waits for a [`wait_all`] task; after `timeout`, fails with `failure` and where the
+/// operator's log is.
+async fn finish_wait(
+    task: tokio::task::JoinHandle<Result<(), BenchError>>,
+    timeout: Duration,
+    failure: &str,
+    log_file: &std::path::Path,
+) -> Result<(), BenchError> {
+    match tokio::time::timeout(timeout, task).await {
+        Ok(Ok(result)) => result,
         Ok(Err(err)) => Err(BenchError::Kube(format!("the Ready watch ended: {err}"))),
         Err(_) => Err(BenchError::Operator(format!(
-            "not all {n} environments were Ready at their new package within {}; see {}",
+            "{failure} within {}; see {}",
             humantime::format_duration(timeout),
             log_file.display()
         ))),
     }
 }
 
-/// Runs `write` for environments 0..n, 16 at a time.
-async fn for_each_environment<F, Fut>(n: usize, write: F) -> Result<(), BenchError>
+/// Runs `write` for the apps in `apps`, 16 at a time.
+async fn for_each_environment<F, Fut>(
+    apps: impl Iterator<Item = usize>,
+    write: F,
+) -> Result<(), BenchError>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(), BenchError>>,
 {
-    futures::stream::iter(0..n)
+    futures::stream::iter(apps)
         .map(write)
         .buffer_unordered(16)
         .try_collect::<Vec<()>>()
@@ -516,10 +597,7 @@ async fn wait_all(
         };
         for obj in objects {
             let name = obj.metadata.name.clone().unwrap_or_default();
-            let index = name
-                .strip_prefix("env-")
-                .and_then(|i| i.parse::<usize>().ok())
-                .unwrap_or(usize::MAX);
+            let index = env_index(&name).unwrap_or(usize::MAX);
             if done(index, &obj) {
                 ready.insert(name);
             } else {

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use super::BenchOptions;
 use super::process::Usage;
-use super::seed::{MINIMUM_CALLS, START_POLL, minimum_calls_per_deploy, writes_per_deploy};
+use super::seed::{
+    MINIMUM_CALLS, PROMOTION_CHAIN, START_POLL, minimum_calls_per_deploy, promotion_chains,
+    writes_per_deploy,
+};
 
 /// What a run measured.
 pub struct Inputs<'a> {
@@ -28,6 +31,11 @@ pub struct Inputs<'a> {
     /// The GitOps wave: every tenth environment changed once all were Ready (elapsed,
     /// requests).
     pub wave: (Duration, BTreeMap<String, u64>),
+    /// The promotion wave: one commit changes the Test environment of every app with a
+    /// promotion chain; until Production runs it (elapsed, requests).
+    pub promotion: (Duration, BTreeMap<String, u64>),
+    /// The baseline scripts' promotion wave: per chain, each stage deployed in turn.
+    pub promotion_baseline: Option<Duration>,
     /// Both rounds' requests over time (see `probe::ReactionProbe::timeline`).
     pub timelines: [String; 2],
 }
@@ -73,6 +81,14 @@ pub struct Figures {
     pub wave_seconds: f64,
     pub wave_lower_bound_seconds: f64,
     pub wave_requests_per_deploy: f64,
+    /// The promotion wave: how many chains, until every Production ran the new package, its
+    /// lower bound, requests per deploy (Test, Acceptance and Production each deploy).
+    pub promotion_chains: usize,
+    pub promotion_seconds: f64,
+    pub promotion_lower_bound_seconds: f64,
+    pub promotion_requests_per_deploy: f64,
+    pub promotion_baseline_seconds: Option<f64>,
+    pub promotion_speedup: Option<f64>,
     /// Requests over time, first and second round.
     pub timelines: [String; 2],
 }
@@ -121,6 +137,12 @@ impl Figures {
         };
         let lower_bound = lower_bound_of(n);
         let wave_changed = m.n.div_ceil(super::WAVE_EVERY);
+        let chains = promotion_chains(m.n);
+        let promotion_deploys = (chains * PROMOTION_CHAIN.len()) as f64;
+        // A chain's stages deploy one after the other.
+        let promotion_lower_bound =
+            (PROMOTION_CHAIN.len() as f64 * critical_path).max(lower_bound_of(promotion_deploys));
+        let promotion_seconds = m.promotion.0.as_secs_f64();
         let converged = m.converged.as_secs_f64();
         let requests_per_deploy: BTreeMap<String, f64> = m
             .deploy_requests
@@ -171,6 +193,15 @@ impl Figures {
             wave_lower_bound_seconds: lower_bound_of(wave_changed as f64),
             wave_requests_per_deploy: m.wave.1.values().sum::<u64>() as f64
                 / wave_changed.max(1) as f64,
+            promotion_chains: chains,
+            promotion_seconds,
+            promotion_lower_bound_seconds: promotion_lower_bound,
+            promotion_requests_per_deploy: m.promotion.1.values().sum::<u64>() as f64
+                / promotion_deploys.max(1.0),
+            promotion_baseline_seconds: m.promotion_baseline.map(|d| d.as_secs_f64()),
+            promotion_speedup: m
+                .promotion_baseline
+                .map(|d| d.as_secs_f64() / promotion_seconds),
             timelines: m.timelines,
         }
     }
@@ -226,6 +257,17 @@ impl Figures {
             self.wave_requests_per_deploy,
             self.wave_requests_per_deploy / self.minimum_requests_per_deploy as f64
         );
+        let _ = writeln!(
+            s,
+            "  promotion wave (one commit changes {} Test environments; Acceptance, then Production follow): all Production Ready after {:.2} s, lower bound {:.2} s, ratio {:.2}; {:.2} requests per deploy over {} deploys (ratio {:.2})",
+            self.promotion_chains,
+            self.promotion_seconds,
+            self.promotion_lower_bound_seconds,
+            self.promotion_seconds / self.promotion_lower_bound_seconds,
+            self.promotion_requests_per_deploy,
+            self.promotion_chains * PROMOTION_CHAIN.len(),
+            self.promotion_requests_per_deploy / self.minimum_requests_per_deploy as f64
+        );
         for (round, timeline) in ["first", "second"].iter().zip(&self.timelines) {
             let _ = writeln!(s, "  {round} round, Mendix requests over time: {timeline}");
         }
@@ -243,6 +285,14 @@ impl Figures {
             _ => {
                 let _ = writeln!(s, "  baseline: skipped");
             }
+        }
+        if let (Some(secs), Some(speedup)) =
+            (self.promotion_baseline_seconds, self.promotion_speedup)
+        {
+            let _ = writeln!(
+                s,
+                "  baseline promotion (one script per chain: Test, Acceptance, Production in turn): {secs:.2} s; operator speedup {speedup:.2}x"
+            );
         }
         let _ = writeln!(
             s,

@@ -1,7 +1,9 @@
 //! The Mendix side of the benchmark: N Mendix Cloud apps, each with one `Test` environment that
 //! runs an old package while a new one waits, so every MendixEnvironment needs a full deploy
 //! (stop → transport → start, then the start job), and a third package for a second round of
-//! deploys. Also the minimum a deploy costs, which the measured figures are compared with.
+//! deploys. Every tenth app also has `Acceptance` and `Production` (marked production) for the
+//! promotion wave, and a fourth package to promote. Also the minimum a deploy costs, which the
+//! measured figures are compared with.
 
 use serde_json::{Value, json};
 
@@ -9,6 +11,28 @@ use mendix_sandbox::demo;
 
 /// The environment every benchmark app deploys to.
 pub const MODE: &str = "Test";
+
+/// A promotion chain, in the order a release goes through it; the last is Mendix production.
+pub const PROMOTION_CHAIN: [&str; 3] = [MODE, "Acceptance", PRODUCTION_MODE];
+
+/// The chain's production environment.
+pub const PRODUCTION_MODE: &str = "Production";
+
+/// Whether app `index` has a promotion chain: the apps the GitOps wave changes.
+pub fn has_promotion_chain(index: usize) -> bool {
+    index.is_multiple_of(super::WAVE_EVERY)
+}
+
+/// How many of `apps` apps have a promotion chain.
+pub fn promotion_chains(apps: usize) -> usize {
+    (0..apps).filter(|i| has_promotion_chain(*i)).count()
+}
+
+/// The stage `mode` takes its package from; `None` for the first, which names its own.
+pub fn promoted_from(mode: &str) -> Option<&'static str> {
+    let at = PROMOTION_CHAIN.iter().position(|m| *m == mode)?;
+    at.checked_sub(1).map(|before| PROMOTION_CHAIN[before])
+}
 
 /// The Mendix Cloud calls one deploy cannot do without: stop, transport, start, and one poll of
 /// the start job that finds it `Started` (a perfect poller) — what the scripts send. Settings
@@ -57,6 +81,11 @@ pub fn upgrade_package_id(index: usize) -> String {
     format!("22222222-0000-4000-8000-{index:012}")
 }
 
+/// The package the promotion wave takes through Test, Acceptance and Production.
+pub fn promotion_package_id(index: usize) -> String {
+    format!("33333333-0000-4000-8000-{index:012}")
+}
+
 /// How long app `index`'s starts run: `start_ms` times a factor in [1 - spread, 1 + spread],
 /// spread evenly over the apps by a fixed permutation (the same for every run and N).
 pub fn app_start_ms(index: usize, start_ms: u64, spread: f64) -> u64 {
@@ -71,6 +100,23 @@ pub fn app_start_ms(index: usize, start_ms: u64, spread: f64) -> u64 {
 pub fn world(apps: usize, start_ms: u64, spread: f64) -> String {
     let apps: Vec<Value> = (0..apps)
         .map(|i| {
+            // Only the apps with a chain have more than Test; all start on the old package.
+            let modes = if has_promotion_chain(i) {
+                &PROMOTION_CHAIN[..]
+            } else {
+                &PROMOTION_CHAIN[..1]
+            };
+            let environments: Vec<Value> = modes
+                .iter()
+                .map(|mode| {
+                    json!({
+                        "mode": mode,
+                        "production": *mode == PRODUCTION_MODE,
+                        "status": "Running",
+                        "packageId": old_package_id(i),
+                    })
+                })
+                .collect();
             json!({
                 "startMs": app_start_ms(i, start_ms, spread),
                 "appId": app_id(i),
@@ -79,10 +125,9 @@ pub fn world(apps: usize, start_ms: u64, spread: f64) -> String {
                     {"packageId": old_package_id(i), "version": "1.0.0.1"},
                     {"packageId": new_package_id(i), "version": "2.0.0.2"},
                     {"packageId": upgrade_package_id(i), "version": "3.0.0.3"},
+                    {"packageId": promotion_package_id(i), "version": "4.0.0.4"},
                 ],
-                "environments": [
-                    {"mode": MODE, "status": "Running", "packageId": old_package_id(i)},
-                ],
+                "environments": environments,
             })
         })
         .collect();
@@ -112,6 +157,36 @@ mod tests {
         assert_eq!(minimum_calls_per_deploy(), 4);
         assert_eq!(writes_per_deploy(), 3);
         assert_eq!(apps[0]["startMs"], 1000);
+    }
+
+    #[test]
+    fn every_tenth_app_has_a_promotion_chain_ending_in_production() {
+        let sandbox = MendixSandbox::from_yaml(&world(12, 1000, 0.0)).expect("seed accepted");
+        let state = sandbox.state_json();
+        let apps = state["cloud"]["apps"].as_array().expect("apps");
+        assert_eq!(promotion_chains(12), 2);
+        for (i, app) in apps.iter().enumerate() {
+            let envs = app["environments"].as_array().expect("environments");
+            let modes: Vec<&str> = envs.iter().filter_map(|e| e["mode"].as_str()).collect();
+            let production: Vec<bool> = envs
+                .iter()
+                .filter_map(|e| e["production"].as_bool())
+                .collect();
+            if i == 0 || i == 10 {
+                assert_eq!(modes, PROMOTION_CHAIN, "app {i}");
+                assert_eq!(production, [false, false, true], "app {i}");
+            } else {
+                assert_eq!(modes, [MODE], "app {i}");
+                assert_eq!(production, [false], "app {i}");
+            }
+            assert!(
+                envs.iter().all(|e| e["packageId"] == old_package_id(i)),
+                "app {i}"
+            );
+        }
+        assert_eq!(promoted_from(MODE), None);
+        assert_eq!(promoted_from("Acceptance"), Some(MODE));
+        assert_eq!(promoted_from(PRODUCTION_MODE), Some("Acceptance"));
     }
 
     #[test]

@@ -307,6 +307,22 @@ async fn write_status(
     Ok(())
 }
 
+/// Waits decided before anything remote happens (a package still building, a promotion's
+/// source still deploying): Mendix is left as it was.
+const WAITS_BEFORE_MENDIX: &[&str] = &["WaitingForPackage", "WaitingForSource"];
+
+/// Whether the status records the Mendix environment as the operator last left it: no
+/// operation in flight, and the last reconcile ended Ready, or in a wait before anything
+/// remote that followed such a record (a wait that follows anything else drops
+/// `status.target`, which the trust also requires). A promoted environment that waited while
+/// its source deployed then deploys without reading Mendix first.
+pub(crate) fn record_is_current(status: &MendixEnvironmentStatus) -> bool {
+    status.operation.is_none()
+        && conditions::find(&status.conditions, conditions::READY).is_some_and(|ready| {
+            ready.status == conditions::TRUE || WAITS_BEFORE_MENDIX.contains(&ready.reason.as_str())
+        })
+}
+
 async fn converge(
     env: &MendixEnvironment,
     ctx: &Context,
@@ -315,7 +331,14 @@ async fn converge(
 ) -> Result<Verdict, Error> {
     let desired = match resolve(env, ctx).await? {
         Resolved::Ready(desired) => *desired,
-        Resolved::Blocked(verdict) => return Ok(verdict),
+        Resolved::Blocked(verdict) => {
+            // Nothing remote happens while blocked: a current record stays current, and one
+            // that was not must not become trusted by the wait's outcome.
+            if !record_is_current(status) {
+                status.target = None;
+            }
+            return Ok(verdict);
+        }
     };
     let mut plan = PlanOnce::default();
     if env.spec.change_approval == ChangeApproval::Manual
