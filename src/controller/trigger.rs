@@ -113,12 +113,20 @@ where
     let store = controller.store();
     let referenced = decodable::<R>(ctx, namespace);
     controller.watches_stream(referenced.touched_objects(), move |changed: R| {
-        use kube::ResourceExt as _;
-        let (namespace, name) = (changed.namespace(), changed.name_any());
+        // Every cached K is looked at for each change of an R (a status write included):
+        // compared in place, so that the scan allocates nothing but its matches.
+        let (namespace, name) = (
+            changed.meta().namespace.as_deref(),
+            changed.meta().name.as_deref(),
+        );
         store
             .state()
             .into_iter()
-            .filter(|obj| obj.namespace() == namespace && refers_to(obj) == Some(name.as_str()))
+            .filter(|obj| {
+                name.is_some()
+                    && obj.meta().namespace.as_deref() == namespace
+                    && refers_to(obj) == name
+            })
             .map(|obj| kube::runtime::reflector::ObjectRef::from_obj(obj.as_ref()))
             .collect::<Vec<_>>()
     })
