@@ -100,13 +100,7 @@ async fn mendix_cloud_first_deploy_then_upgrade_costs_one_cycle_each() {
         .await;
     patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2-1-0"}, "constants": [{"name": "MyFirstModule.ApiUrl", "value": "https://v21.example.com"}]})).await;
     let e = h
-        .wait_environment("calc-test", |e| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.deployed_version.as_deref())
-                    == Some("2.1.0")
-        })
+        .wait_environment("calc-test", environment_runs("2.1.0"))
         .await;
     assert_ne!(deployed(&e), Some(pkg));
     assert_eq!(cloud_done(&h, "Test", "stops"), 1);
@@ -143,10 +137,10 @@ fn requests_since(before: &Requests, after: &Requests) -> Requests {
         .collect()
 }
 
-#[tokio::test]
-async fn a_mendix_cloud_deploy_reads_each_fact_once() {
+/// An operator whose resync does not come during the test, so that every request counted is
+/// part of a deploy, and MendixPackages `calc-1` (1.0.0) and `calc-2` (2.0.0) built.
+async fn counting_harness() -> Harness {
     let mut h = Harness::new().await;
-    // No resync within the test: every request below is part of a deploy.
     let mut config = h.config();
     config.resync_period = std::time::Duration::from_secs(600);
     h.start_operator_with(config).await;
@@ -155,6 +149,12 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
             .await;
         h.wait_package(name, package_ready).await;
     }
+    h
+}
+
+#[tokio::test]
+async fn a_mendix_cloud_deploy_reads_each_fact_once() {
+    let h = counting_harness().await;
     let deploy = requests_since;
 
     // First deploy to a stopped environment: read it and its package, transport, start, follow
@@ -182,14 +182,8 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
     // read — all in one reconcile up to the start.
     let before = cloud_requests(&h, "Test");
     patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2"}})).await;
-    h.wait_environment("calc-test", |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.deployed_version.as_deref())
-                == Some("2.0.0")
-    })
-    .await;
+    h.wait_environment("calc-test", environment_runs("2.0.0"))
+        .await;
     let upgrade = deploy(&before, &cloud_requests(&h, "Test"));
     let polls = upgrade["v1_get_start_status"];
     assert!(polls >= 1, "the start job is followed: {upgrade:?}");
@@ -226,25 +220,7 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
 
 #[tokio::test]
 async fn a_promotion_waits_for_its_source_and_then_deploys_without_reading_mendix() {
-    let mut h = Harness::new().await;
-    // No resync within the test: every request below is part of a deploy.
-    let mut config = h.config();
-    config.resync_period = std::time::Duration::from_secs(600);
-    h.start_operator_with(config).await;
-    for (name, version) in [("calc-1", "1.0.0"), ("calc-2", "2.0.0")] {
-        h.create::<MendixPackage>(&cloud_build(name, demo::GOOD_REVISION, version))
-            .await;
-        h.wait_package(name, package_ready).await;
-    }
-    let runs = |version: &'static str| {
-        move |e: &MendixEnvironment| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.deployed_version.as_deref())
-                    == Some(version)
-        }
-    };
+    let h = counting_harness().await;
     h.create::<MendixEnvironment>(&cloud_env("calc-test", "Test", "calc-1", ""))
         .await;
     h.create::<MendixEnvironment>(&cloud_env("calc-acc", "Acceptance", "unused", "").replace(
@@ -252,7 +228,8 @@ async fn a_promotion_waits_for_its_source_and_then_deploys_without_reading_mendi
         "packageFrom: {environmentRef: {name: calc-test}}",
     ))
     .await;
-    h.wait_environment("calc-acc", runs("1.0.0")).await;
+    h.wait_environment("calc-acc", environment_runs("1.0.0"))
+        .await;
 
     // Every Ready reason Acceptance shows from here on.
     let reasons = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
@@ -280,7 +257,8 @@ async fn a_promotion_waits_for_its_source_and_then_deploys_without_reading_mendi
     // its own deploy is still current after the wait: stop, transport, start, polls.
     let before = cloud_requests(&h, "Acceptance");
     patch_spec(&h, "calc-test", json!({"packageRef": {"name": "calc-2"}})).await;
-    h.wait_environment("calc-acc", runs("2.0.0")).await;
+    h.wait_environment("calc-acc", environment_runs("2.0.0"))
+        .await;
     watch.abort();
     let promoted = requests_since(&before, &cloud_requests(&h, "Acceptance"));
     let seen = reasons.lock().expect("not poisoned").clone();
@@ -728,13 +706,7 @@ async fn private_cloud_upgrade_and_constant_change_each_cost_one_manifest_update
         .await;
     patch_spec(&h, "pc-up", json!({"packageRef": {"name": "pc-12"}})).await;
     let e = h
-        .wait_environment("pc-up", |e| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.deployed_version.as_deref())
-                    == Some("12.0.0")
-        })
+        .wait_environment("pc-up", environment_runs("12.0.0"))
         .await;
     let pkg = h
         .packages()

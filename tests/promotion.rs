@@ -10,23 +10,13 @@ use mendix_operator::crd::MendixEnvironment;
 use mendix_operator::crd::environment::DeploymentTrigger;
 use mendix_sandbox::demo;
 use mendix_testkit::resources::{cloud_env_deployed, pc_env};
-use mendix_testkit::{Harness, environment_ready, environment_stalled, pc_build};
+use mendix_testkit::{Harness, environment_ready, environment_runs, environment_stalled, pc_build};
 
 fn promoted(name: &str, environment: &str, source: &str, extra: &str) -> String {
     pc_env(name, environment, "unused", extra).replace(
         "packageRef: {name: unused}",
         &format!("packageFrom: {{environmentRef: {{name: {source}}}}}"),
     )
-}
-
-fn runs(version: &'static str) -> impl Fn(&MendixEnvironment) -> bool {
-    move |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.deployed_version.as_deref())
-                == Some(version)
-    }
 }
 
 fn stalled_reason(e: &MendixEnvironment) -> String {
@@ -59,7 +49,7 @@ async fn a_package_moves_test_to_acceptance_to_production_by_reference() {
     ))
     .await;
     for name in ["test", "acceptance", "production"] {
-        h.wait_environment(name, runs("2.0.0")).await;
+        h.wait_environment(name, environment_runs("2.0.0")).await;
     }
 
     // One change in Git: test moves to 3.0.0, and the chain follows, stage by stage.
@@ -81,7 +71,7 @@ async fn a_package_moves_test_to_acceptance_to_production_by_reference() {
         .expect("test moved");
     let mut stages = Vec::new();
     for name in ["test", "acceptance", "production"] {
-        h.wait_environment(name, runs("3.0.0")).await;
+        h.wait_environment(name, environment_runs("3.0.0")).await;
         stages.push(format!("{name} {:.1}s", started.elapsed().as_secs_f64()));
     }
     println!("promotion 2.0.0 → 3.0.0 reached: {}", stages.join(", "));

@@ -1790,15 +1790,6 @@ async fn rollback_goes_back_to_an_earlier_package_unless_gitops_owns_the_resourc
             .await;
         h.wait_package(name, package_ready).await;
     }
-    let runs = |version: &'static str| {
-        move |e: &MendixEnvironment| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.deployed_version.as_deref())
-                    == Some(version)
-        }
-    };
     h.create::<MendixEnvironment>(&mendix_testkit::resources::pc_env(
         "pc",
         demo::PC_ENVIRONMENT_TEST,
@@ -1806,7 +1797,7 @@ async fn rollback_goes_back_to_an_earlier_package_unless_gitops_owns_the_resourc
         "",
     ))
     .await;
-    h.wait_environment("pc", runs("2.0.0")).await;
+    h.wait_environment("pc", environment_runs("2.0.0")).await;
     h.environments()
         .patch(
             "pc",
@@ -1817,7 +1808,7 @@ async fn rollback_goes_back_to_an_earlier_package_unless_gitops_owns_the_resourc
         )
         .await
         .expect("moved to 3.0.0");
-    let e = h.wait_environment("pc", runs("3.0.0")).await;
+    let e = h.wait_environment("pc", environment_runs("3.0.0")).await;
     let history = e.status.expect("status").history;
     assert_eq!(history.len(), 2, "{history:?}");
     let earlier = history[1].package_id.clone();
@@ -1850,7 +1841,7 @@ async fn rollback_goes_back_to_an_earlier_package_unless_gitops_owns_the_resourc
         out.contains("rolls back to package") && out.contains("2.0.0"),
         "{out}"
     );
-    let e = h.wait_environment("pc", runs("2.0.0")).await;
+    let e = h.wait_environment("pc", environment_runs("2.0.0")).await;
     let history = e.status.expect("status").history;
     assert_eq!(
         history[0].trigger,

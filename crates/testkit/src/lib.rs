@@ -591,6 +591,17 @@ pub fn environment_ready(e: &MendixEnvironment) -> bool {
     )
 }
 
+/// Ready at its generation and running `version` (the deployed package's major.minor.patch).
+pub fn environment_runs(version: &'static str) -> impl Fn(&MendixEnvironment) -> bool {
+    move |e| {
+        environment_ready(e)
+            && e.status
+                .as_ref()
+                .and_then(|s| s.deployed_version.as_deref())
+                == Some(version)
+    }
+}
+
 pub fn environment_stalled(e: &MendixEnvironment) -> bool {
     e.status.as_ref().is_some_and(|s| {
         is(&s.conditions, "Stalled") && s.observed_generation == e.metadata.generation
