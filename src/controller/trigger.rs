@@ -115,17 +115,15 @@ where
     controller.watches_stream(referenced.touched_objects(), move |changed: R| {
         // Every cached K is looked at for each change of an R (a status write included):
         // compared in place, so that the scan allocates nothing but its matches.
-        let (namespace, name) = (
-            changed.meta().namespace.as_deref(),
-            changed.meta().name.as_deref(),
-        );
+        let namespace = changed.meta().namespace.as_deref();
+        let Some(name) = changed.meta().name.as_deref() else {
+            return Vec::new();
+        };
         store
             .state()
             .into_iter()
             .filter(|obj| {
-                name.is_some()
-                    && obj.meta().namespace.as_deref() == namespace
-                    && refers_to(obj) == name
+                obj.meta().namespace.as_deref() == namespace && refers_to(obj) == Some(name)
             })
             .map(|obj| kube::runtime::reflector::ObjectRef::from_obj(obj.as_ref()))
             .collect::<Vec<_>>()

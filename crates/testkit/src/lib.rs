@@ -853,7 +853,6 @@ impl Kubectl {
     }
 }
 
-/// A path in the repository (the workspace root, two levels above this crate).
 /// What `kubectl kustomize DIR` renders (DIR relative to the repository), as YAML text.
 pub fn kustomize_yaml(dir: &str) -> String {
     let out = std::process::Command::new("kubectl")
@@ -881,6 +880,7 @@ pub fn yaml_objects(yaml: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A path in the repository (the workspace root, two levels above this crate).
 pub fn repo_path(rel: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")

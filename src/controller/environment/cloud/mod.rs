@@ -515,9 +515,10 @@ enum Proven {
 }
 
 /// The rate-limit backlog (deploy steps waiting to be sent) at which a resync's reads are put
-/// off to the next pass (ten steps at 200 requests a second). With requests sent in arrival order and 64 reconciles in
-/// flight the backlog never reaches a third of a second at 200 requests a second, so a higher
-/// mark let a rollout's resync reads through (0.7 a deploy at N = 1,000 with a 60 s resync).
+/// off to the next pass: ten steps at 200 requests a second. With requests sent in arrival
+/// order and 64 reconciles in flight the backlog never reaches a third of a second there, so a
+/// higher mark let a rollout's resync reads through (0.7 a deploy at N = 1,000 with a 60 s
+/// resync).
 const RESYNC_YIELDS_AT: Duration = Duration::from_millis(50);
 
 /// Names the Mendix environment a status describes (`status.target`).
@@ -526,11 +527,12 @@ fn target_key(target: &MendixCloudEnvironment) -> String {
 }
 
 /// Whether this reconcile may trust the status for the environment's state and its deployed
-/// package instead of reading them: the record is current ([`super::record_is_current`]: the last
-/// reconcile ended Ready, or waited for its package or source since), for this target, having read or written everything the status records — and this is not the
-/// paced resync's reconcile or one a person requested, which read Mendix to find what someone
-/// else changed (a stopped app, another package) and converge it back with a `DriftDetected`
-/// Event. A deploy of a new spec then costs stop, transport, start and one poll.
+/// package instead of reading them: the record is current ([`super::record_is_current`]: the
+/// last reconcile ended Ready, or waited for its package or source since), for this target,
+/// having read or written everything the status records — and this is not the paced resync's
+/// reconcile or one a person requested, which read Mendix to find what someone else changed (a
+/// stopped app, another package) and converge it back with a `DriftDetected` Event. A deploy
+/// of a new spec then costs stop, transport, start and one poll.
 fn trusted(
     env: &MendixEnvironment,
     ctx: &Context,
