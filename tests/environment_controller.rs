@@ -204,13 +204,10 @@ async fn a_mendix_cloud_deploy_reads_each_fact_once() {
         )
         .await
         .expect("annotation set");
-    h.wait_environment("calc-test", |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.reconcile_requested_at.as_deref())
-                == Some("2026-12-06T13:00:00Z")
-    })
+    h.wait_environment(
+        "calc-test",
+        environment_reconciled_on_request("2026-12-06T13:00:00Z"),
+    )
     .await;
     let requested = deploy(&before, &cloud_requests(&h, "Test"));
     assert_eq!(requested["v1_get_environment"], 1, "{requested:?}");

@@ -313,13 +313,10 @@ async fn an_outage_is_retried_with_a_growing_backoff_per_resource() {
     let during = h.mendix.stats().total;
     h.mendix.clear_faults();
     for mode in &modes {
-        h.wait_environment(&format!("cloud-{}", mode.to_ascii_lowercase()), |e| {
-            environment_ready(e)
-                && e.status
-                    .as_ref()
-                    .and_then(|s| s.reconcile_requested_at.as_deref())
-                    == Some("outage")
-        })
+        h.wait_environment(
+            &format!("cloud-{}", mode.to_ascii_lowercase()),
+            environment_reconciled_on_request("outage"),
+        )
         .await;
     }
     let per_resource = during as f64 / modes.len() as f64;

@@ -9,7 +9,10 @@ use mendix_operator::crd::landscape::{LandscapePhase, MendixCluster, MendixNames
 use mendix_operator::crd::{MendixEnvironment, conditions};
 use mendix_sandbox::demo;
 use mendix_testkit::resources::{pc_cluster, pc_env_created, pc_namespace};
-use mendix_testkit::{Harness, PC_SECRET, environment_ready, environment_stalled, ready, wait_for};
+use mendix_testkit::{
+    Harness, PC_SECRET, environment_ready, environment_reconciled_on_request, environment_stalled,
+    ready, wait_for,
+};
 
 const NEW_CLUSTER: &str = "4a1b2c3d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";
 const NEW_NAMESPACE: &str = "7c6b5a49-3e2d-4c1b-9a08-f7e6d5c4b3a2";
@@ -186,14 +189,8 @@ async fn a_missing_environment_is_created_with_the_whole_manifest_and_deleted_by
         |n| *n == 1,
     )
     .await;
-    h.wait_environment("calc-new", |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.reconcile_requested_at.as_deref())
-                == Some("2")
-    })
-    .await;
+    h.wait_environment("calc-new", environment_reconciled_on_request("2"))
+        .await;
     assert_eq!(count(&h, "update_environment_for_namespace"), 1);
 
     // deletionPolicy: Delete removes the remote environment before the resource goes.

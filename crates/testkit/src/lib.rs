@@ -602,6 +602,20 @@ pub fn environment_runs(version: &'static str) -> impl Fn(&MendixEnvironment) ->
     }
 }
 
+/// Ready at its generation, having handled the `mendixops.io/reconcileRequestedAt` value
+/// `requested`.
+pub fn environment_reconciled_on_request(
+    requested: &'static str,
+) -> impl Fn(&MendixEnvironment) -> bool {
+    move |e| {
+        environment_ready(e)
+            && e.status
+                .as_ref()
+                .and_then(|s| s.reconcile_requested_at.as_deref())
+                == Some(requested)
+    }
+}
+
 pub fn environment_stalled(e: &MendixEnvironment) -> bool {
     e.status.as_ref().is_some_and(|s| {
         is(&s.conditions, "Stalled") && s.observed_generation == e.metadata.generation
