@@ -251,7 +251,7 @@ async fn run_size(
 
     // A GitOps wave: all are Ready, and one commit changes every tenth environment.
     let wave = redeploy(&envs, n, n, &mendix, options.timeout, &log_file, |i| {
-        (i % WAVE_EVERY == 0).then(|| seed::new_package_id(i))
+        seed::in_wave(i).then(|| seed::new_package_id(i))
     })
     .await?;
 
@@ -265,13 +265,13 @@ async fn run_size(
     // Promotion (after the steady state, so its per-resource figures still count N resources;
     // before the reactions, which stop Test environments): the apps with a chain get
     // Acceptance and Production, which first catch up with what Test runs (setup, not measured).
-    let chain_apps = || (0..n).filter(|i| seed::has_promotion_chain(*i));
-    let environments = n + 2 * seed::promotion_chains(n);
+    let chain_apps = || (0..n).filter(|i| seed::in_wave(*i));
+    let environments = n + 2 * seed::wave_size(n);
     let setup_started = Instant::now();
     let caught_up = tokio::spawn(wait_all(
         envs.clone(),
         environments,
-        ready_at(|i| seed::has_promotion_chain(i).then(|| seed::new_package_id(i))),
+        ready_at(|i| seed::in_wave(i).then(|| seed::new_package_id(i))),
     ));
     for mode in &seed::PROMOTION_CHAIN[1..] {
         create_environments(&envs, chain_apps(), mode).await?;
@@ -291,7 +291,7 @@ async fn run_size(
         &mendix,
         options.timeout,
         &log_file,
-        |i| seed::has_promotion_chain(i).then(|| seed::promotion_package_id(i)),
+        |i| seed::in_wave(i).then(|| seed::promotion_package_id(i)),
     )
     .await?;
 

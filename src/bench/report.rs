@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::BenchOptions;
 use super::process::Usage;
 use super::seed::{
-    MINIMUM_CALLS, PROMOTION_CHAIN, START_POLL, minimum_calls_per_deploy, promotion_chains,
+    MINIMUM_CALLS, PROMOTION_CHAIN, START_POLL, minimum_calls_per_deploy, wave_size,
     writes_per_deploy,
 };
 
@@ -136,8 +136,9 @@ impl Figures {
                 .max(last_start_bound(deploys))
         };
         let lower_bound = lower_bound_of(n);
-        let wave_changed = m.n.div_ceil(super::WAVE_EVERY);
-        let chains = promotion_chains(m.n);
+        // The waves take the same apps: the GitOps wave changes them, and they have the chains.
+        let wave_changed = wave_size(m.n);
+        let chains = wave_changed;
         let promotion_deploys = (chains * PROMOTION_CHAIN.len()) as f64;
         // A chain's stages deploy one after the other.
         let promotion_lower_bound =

@@ -18,14 +18,15 @@ pub const PROMOTION_CHAIN: [&str; 3] = [MODE, "Acceptance", PRODUCTION_MODE];
 /// The chain's production environment.
 pub const PRODUCTION_MODE: &str = "Production";
 
-/// Whether app `index` has a promotion chain: the apps the GitOps wave changes.
-pub fn has_promotion_chain(index: usize) -> bool {
+/// Whether the waves take app `index` (every `WAVE_EVERY`th): the GitOps wave changes its
+/// environment, and it has a promotion chain.
+pub fn in_wave(index: usize) -> bool {
     index.is_multiple_of(super::WAVE_EVERY)
 }
 
-/// How many of `apps` apps have a promotion chain.
-pub fn promotion_chains(apps: usize) -> usize {
-    (0..apps).filter(|i| has_promotion_chain(*i)).count()
+/// How many of `apps` apps the waves take.
+pub fn wave_size(apps: usize) -> usize {
+    (0..apps).filter(|i| in_wave(*i)).count()
 }
 
 /// The stage `mode` takes its package from; `None` for the first, which names its own.
@@ -101,7 +102,7 @@ pub fn world(apps: usize, start_ms: u64, spread: f64) -> String {
     let apps: Vec<Value> = (0..apps)
         .map(|i| {
             // Only the apps with a chain have more than Test; all start on the old package.
-            let modes = if has_promotion_chain(i) {
+            let modes = if in_wave(i) {
                 &PROMOTION_CHAIN[..]
             } else {
                 &PROMOTION_CHAIN[..1]
@@ -164,7 +165,7 @@ mod tests {
         let sandbox = MendixSandbox::from_yaml(&world(12, 1000, 0.0)).expect("seed accepted");
         let state = sandbox.state_json();
         let apps = state["cloud"]["apps"].as_array().expect("apps");
-        assert_eq!(promotion_chains(12), 2);
+        assert_eq!(wave_size(12), 2);
         for (i, app) in apps.iter().enumerate() {
             let envs = app["environments"].as_array().expect("environments");
             let modes: Vec<&str> = envs.iter().filter_map(|e| e["mode"].as_str()).collect();
