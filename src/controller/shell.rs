@@ -10,10 +10,14 @@ use super::{Context, Error};
 use crate::crd::Observed;
 
 /// Runs `story` (one reconcile of `obj`) inside the shell.
+///
+/// The story comes boxed: each layer of the shell would otherwise hold its own copy of the
+/// story's state, and a reconcile task would take several times the story's size (66 kB
+/// instead of 13 kB for an environment, for every reconcile in flight).
 pub async fn reconcile<K: Observed>(
     obj: &K,
     ctx: &Context,
-    story: impl std::future::Future<Output = Result<Action, Error>>,
+    story: futures::future::BoxFuture<'_, Result<Action, Error>>,
 ) -> Result<Action, Error> {
     async {
         let _timer = ctx.metrics.reconcile_timer(K::KIND);

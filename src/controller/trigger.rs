@@ -95,8 +95,6 @@ where
     Controller::for_stream(changes, store)
 }
 
-/// The watch events of kind `K` in `namespace`, with objects that do not decode reported and
-/// left out.
 /// Adds to `controller` a watch of kind `R` in `namespace` that re-queues every `K` in the same
 /// namespace whose spec refers to the changed `R` by name (`refers_to`): an environment waits
 /// for its package or namespace, a namespace for its cluster.
@@ -158,6 +156,8 @@ where
     })
 }
 
+/// The watch events of kind `K` in `namespace`, with objects that do not decode reported and
+/// left out.
 pub fn decodable<K>(
     ctx: &Arc<Context>,
     namespace: Option<&str>,

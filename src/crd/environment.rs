@@ -129,8 +129,10 @@ pub struct MendixEnvironmentSpec {
     /// Private Cloud manifest fields: how to create the environment when it does not exist,
     /// and its resources, environment variables, log levels, metrics, deployment strategy,
     /// admin password and annotations. Fields not set here stay as they are in Mendix.
+    // Boxed, like status.plan and status.deploymentStrategySent: most environments leave it
+    // out, and every cached object would carry its 520 bytes (see `controller::trigger`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub private_cloud: Option<PrivateCloudSettings>,
+    pub private_cloud: Option<Box<PrivateCloudSettings>>,
 }
 
 /// Whether changes wait for a person's approval.
@@ -732,7 +734,7 @@ pub struct MendixEnvironmentStatus {
     /// Private Cloud: the deployment strategy last sent (Mendix does not show it back); a
     /// spec that differs sends it again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub deployment_strategy_sent: Option<DeploymentStrategy>,
+    pub deployment_strategy_sent: Option<Box<DeploymentStrategy>>,
     /// Private Cloud: the namespace id the environment was seen in (from namespaceRef too), so
     /// a delete needs no MendixNamespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -744,7 +746,7 @@ pub struct MendixEnvironmentStatus {
     pub history: Vec<DeploymentRecord>,
     /// `changeApproval: Manual`: the plan waiting for approval, or being carried out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub plan: Option<PlanStatus>,
+    pub plan: Option<Box<PlanStatus>>,
     /// The last value of annotation `mendixops.io/deployNow` that let a change go outside the
     /// deployment windows.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -362,8 +362,10 @@ async fn converge(
         &env.spec.target.private_cloud,
         &creds,
     ) {
+        // Each target's story boxed: a reconcile task then holds the one it runs, not room
+        // for the larger of the two.
         (Some(target), _, Credentials::Cloud(c)) => {
-            cloud::converge(
+            Box::pin(cloud::converge(
                 env,
                 ctx,
                 writer,
@@ -371,7 +373,7 @@ async fn converge(
                 target,
                 &desired,
                 status,
-            )
+            ))
             .await
         }
         (_, Some(target), Credentials::Private(pat)) => {
@@ -379,7 +381,7 @@ async fn converge(
                 Ok(place) => place,
                 Err(verdict) => return Ok(verdict),
             };
-            private::converge(
+            Box::pin(private::converge(
                 env,
                 ctx,
                 writer,
@@ -387,7 +389,7 @@ async fn converge(
                 &place,
                 &desired,
                 status,
-            )
+            ))
             .await
         }
         _ => Ok(Verdict::stalled(
@@ -516,7 +518,7 @@ async fn approval_gate(
             format!("plan {} approved: {}", plan.hash, plan.steps.join("; ")),
         )
         .await;
-        status.plan = Some(plan);
+        status.plan = Some(Box::new(plan));
         return Ok(None);
     }
     let message = match approval {
@@ -533,7 +535,7 @@ async fn approval_gate(
             env.name_any()
         ),
     };
-    status.plan = Some(plan);
+    status.plan = Some(Box::new(plan));
     Ok(Some(Verdict::new(
         Outcome::progressing(AWAITING_APPROVAL, message),
         ctx.settings.resync,
@@ -625,7 +627,7 @@ async fn cleanup(
 
 /// Reconciles one MendixEnvironment.
 pub async fn reconcile(env: Arc<MendixEnvironment>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::shell::reconcile(env.as_ref(), &ctx, reconcile_inner(&env, &ctx)).await
+    super::shell::reconcile(env.as_ref(), &ctx, Box::pin(reconcile_inner(&env, &ctx))).await
 }
 
 async fn reconcile_inner(env: &Arc<MendixEnvironment>, ctx: &Context) -> Result<Action, Error> {
@@ -637,7 +639,8 @@ async fn reconcile_inner(env: &Arc<MendixEnvironment>, ctx: &Context) -> Result<
     under_policy(&api, env.clone(), policy, |event| async {
         match event {
             FinalizerEvent::Apply(env) => apply(&env, ctx, &api).await,
-            FinalizerEvent::Cleanup(env) => delete(&env, ctx, &api).await,
+            // Boxed: the larger story, so that every other reconcile holds no room for it.
+            FinalizerEvent::Cleanup(env) => Box::pin(delete(&env, ctx, &api)).await,
         }
     })
     .await

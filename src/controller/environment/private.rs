@@ -171,7 +171,8 @@ async fn send_manifest(
             if manifest.environment.deployment_strategy.is_some()
                 && desired.private.deployment_strategy.is_some()
             {
-                status.deployment_strategy_sent = desired.private.deployment_strategy.clone();
+                status.deployment_strategy_sent =
+                    desired.private.deployment_strategy.clone().map(Box::new);
             }
             Ok(Verdict::new(
                 Outcome::progressing("UpdatingManifest", format!("{message} (job {})", job.id)),

@@ -236,7 +236,7 @@ async fn private_desired(
         deployment_strategy: settings.deployment_strategy.clone().filter(|want| {
             env.status
                 .as_ref()
-                .and_then(|s| s.deployment_strategy_sent.as_ref())
+                .and_then(|s| s.deployment_strategy_sent.as_deref())
                 != Some(want)
         }),
         annotations: settings.annotations.clone(),

@@ -105,20 +105,24 @@ pub trait Landscape: Observed + serde::Serialize + super::trigger::Watched {
 
 /// Reconciles one resource of a landscape kind.
 pub async fn reconcile<K: Landscape>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::shell::reconcile(obj.as_ref(), &ctx, async {
-        let namespace = obj
-            .namespace()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-        let policy = deletion::effective(obj.deletion_policy(), obj.management_policy());
-        under_policy(&api, obj.clone(), policy, |event| async {
-            match event {
-                FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &ctx, &api).await,
-                FinalizerEvent::Cleanup(obj) => delete(obj.as_ref(), &ctx, &api).await,
-            }
-        })
-        .await
-    })
+    super::shell::reconcile(
+        obj.as_ref(),
+        &ctx,
+        Box::pin(async {
+            let namespace = obj
+                .namespace()
+                .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+            let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
+            let policy = deletion::effective(obj.deletion_policy(), obj.management_policy());
+            under_policy(&api, obj.clone(), policy, |event| async {
+                match event {
+                    FinalizerEvent::Apply(obj) => apply(obj.as_ref(), &ctx, &api).await,
+                    FinalizerEvent::Cleanup(obj) => delete(obj.as_ref(), &ctx, &api).await,
+                }
+            })
+            .await
+        }),
+    )
     .await
 }
 

@@ -27,21 +27,25 @@ pub const KIND: &str = <MendixPackage as crate::crd::Observed>::KIND;
 /// Reconciles one MendixPackage: with `deletionPolicy: Delete` under the finalizer that holds
 /// its deletion until the remote package is gone, otherwise without one.
 pub async fn reconcile(pkg: Arc<MendixPackage>, ctx: Arc<Context>) -> Result<Action, Error> {
-    super::shell::reconcile(pkg.as_ref(), &ctx, async {
-        let namespace = pkg
-            .namespace()
-            .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
-        let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
-        let policy =
-            super::deletion::effective(pkg.spec.deletion_policy, pkg.spec.management_policy);
-        under_policy(&api, pkg.clone(), policy, |event| async {
-            match event {
-                FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
-                FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
-            }
-        })
-        .await
-    })
+    super::shell::reconcile(
+        pkg.as_ref(),
+        &ctx,
+        Box::pin(async {
+            let namespace = pkg
+                .namespace()
+                .ok_or(Error::MissingObjectKey("metadata.namespace"))?;
+            let api: Api<MendixPackage> = Api::namespaced(ctx.client.clone(), &namespace);
+            let policy =
+                super::deletion::effective(pkg.spec.deletion_policy, pkg.spec.management_policy);
+            under_policy(&api, pkg.clone(), policy, |event| async {
+                match event {
+                    FinalizerEvent::Apply(pkg) => apply(&pkg, &ctx, &api).await,
+                    FinalizerEvent::Cleanup(pkg) => delete(&pkg, &ctx, &api).await,
+                }
+            })
+            .await
+        }),
+    )
     .await
 }
 
