@@ -254,6 +254,15 @@ async fn converges_through_conflicts_errors_and_cut_watches_without_losing_statu
         let mut after = e.status.expect("status");
         let before = before.expect("status");
         after.reconcile_requested_at = before.reconcile_requested_at.clone();
+        // A reconcile that reads Mendix (one the paced resync marked, or one after a fault)
+        // learns again what a deploy cleared until the next read: the model and runtime
+        // versions. That fills the status in; it changes nothing in it.
+        if before.model_version.is_none() {
+            after.model_version = None;
+        }
+        if before.mendix_version.is_none() {
+            after.mendix_version = None;
+        }
         for c in after.conditions.iter_mut() {
             // The reconcile itself may touch message timestamps, never the outcome.
             c.last_transition_time = before
