@@ -66,6 +66,13 @@ pub enum ControlPlaneError {
     Client(String),
 }
 
+impl ControlPlaneError {
+    /// Whether a process exited because another had bound its port first.
+    fn is_port_taken(&self) -> bool {
+        matches!(self, ControlPlaneError::Exited { tail, .. } if tail.contains("address already in use"))
+    }
+}
+
 fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ControlPlaneError {
     let what = what.into();
     move |source| ControlPlaneError::Io { what, source }
@@ -117,10 +124,33 @@ struct ProcessSpec {
     args: Vec<String>,
 }
 
+/// How many starts a control plane gets when a process finds its port taken. The ports are found free
+/// and bound by etcd and the API server a moment later; in between, any other process (an
+/// outgoing connection's ephemeral port among them) may take one.
+const START_ATTEMPTS: u32 = 3;
+
 impl ControlPlane {
     /// Builds the programs if needed, starts them and waits until the API server is ready.
     /// `progress` receives a line at a time while that takes long (the first build).
     pub async fn start(
+        options: Options,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Self, ControlPlaneError> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(options.clone(), progress).await {
+                Err(err) if attempt < START_ATTEMPTS && err.is_port_taken() => {
+                    progress(
+                        "a port of the control plane was taken before its process bound it; starting again on other ports",
+                    );
+                    attempt += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
+    async fn start_once(
         options: Options,
         progress: &(dyn Fn(&str) + Sync),
     ) -> Result<Self, ControlPlaneError> {
@@ -665,4 +695,27 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         .mode(0o600)
         .open(path)?;
     file.write_all(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ControlPlaneError;
+
+    #[test]
+    fn only_a_process_that_lost_its_port_starts_the_control_plane_again() {
+        let exited = |tail: &str| ControlPlaneError::Exited {
+            program: "etcd",
+            status: "exit status: 1".into(),
+            tail: tail.into(),
+        };
+        // etcd's own line, as CI saw it.
+        assert!(exited(r#"{"level":"fatal","msg":"discovery failed","error":"listen tcp 127.0.0.1:35865: bind: address already in use"}"#).is_port_taken());
+        assert!(!exited("error: unknown flag: --no-such-flag").is_port_taken());
+        assert!(
+            !ControlPlaneError::NotReady {
+                tail: "address already in use".into()
+            }
+            .is_port_taken()
+        );
+    }
 }
