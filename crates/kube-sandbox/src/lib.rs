@@ -124,9 +124,9 @@ struct ProcessSpec {
     args: Vec<String>,
 }
 
-/// How many starts a control plane gets when a process finds its port taken. The ports are found free
-/// and bound by etcd and the API server a moment later; in between, any other process (an
-/// outgoing connection's ephemeral port among them) may take one.
+/// How many starts a control plane gets when a process finds its port taken. The ports are
+/// found free and bound by etcd and the API server a moment later; in between, any other
+/// process (an outgoing connection's ephemeral port among them) may take one.
 const START_ATTEMPTS: u32 = 3;
 
 impl ControlPlane {

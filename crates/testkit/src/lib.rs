@@ -28,7 +28,7 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube_sandbox::faults::{FaultProxy, Faults};
 use kube_sandbox::{ControlPlane, Options};
-use mendix_operator::crd::{MendixEnvironment, MendixPackage};
+use mendix_operator::crd::{MendixEnvironment, MendixEnvironmentStatus, MendixPackage};
 use mendix_operator::runtime::config::{LogFormat, RunConfig};
 use mendix_sandbox::{MendixSandbox, SandboxServer, demo};
 use serde::de::DeserializeOwned;
@@ -593,13 +593,7 @@ pub fn environment_ready(e: &MendixEnvironment) -> bool {
 
 /// Ready at its generation and running `version` (the deployed package's major.minor.patch).
 pub fn environment_runs(version: &'static str) -> impl Fn(&MendixEnvironment) -> bool {
-    move |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.deployed_version.as_deref())
-                == Some(version)
-    }
+    environment_ready_with(|s| s.deployed_version.as_deref(), version)
 }
 
 /// Ready at its generation, having handled the `mendixops.io/reconcileRequestedAt` value
@@ -607,13 +601,15 @@ pub fn environment_runs(version: &'static str) -> impl Fn(&MendixEnvironment) ->
 pub fn environment_reconciled_on_request(
     requested: &'static str,
 ) -> impl Fn(&MendixEnvironment) -> bool {
-    move |e| {
-        environment_ready(e)
-            && e.status
-                .as_ref()
-                .and_then(|s| s.reconcile_requested_at.as_deref())
-                == Some(requested)
-    }
+    environment_ready_with(|s| s.reconcile_requested_at.as_deref(), requested)
+}
+
+/// Ready at its generation, with the status field `field` at `value`.
+fn environment_ready_with(
+    field: fn(&MendixEnvironmentStatus) -> Option<&str>,
+    value: &'static str,
+) -> impl Fn(&MendixEnvironment) -> bool {
+    move |e| environment_ready(e) && e.status.as_ref().and_then(field) == Some(value)
 }
 
 pub fn environment_stalled(e: &MendixEnvironment) -> bool {
