@@ -20,6 +20,9 @@ pub enum Error {
     Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
+    /// The cache's compact form of an object did not decode (see `cache`): a defect.
+    #[error("cached object: {0}")]
+    Cached(#[source] serde_json::Error),
     /// A step would be taken a second time in one reconcile: Mendix did not reach the state
     /// the first one asked for. Retried with the object's backoff, never in a loop.
     #[error("{0}")]
@@ -71,6 +74,7 @@ impl Error {
             Error::Credentials(_) => "credentials".into(),
             Error::Finalizer(_) => "finalizer".into(),
             Error::MissingObjectKey(_) => "missing_object_key".into(),
+            Error::Cached(_) => "cached_object".into(),
             Error::CleanupPending(_) => "cleanup_pending".into(),
             Error::Unconverged(_) => "unconverged".into(),
         }

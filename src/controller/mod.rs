@@ -2,6 +2,7 @@
 //! reconcile runs in, the context, the credentials and values read from Secrets, when to look
 //! again (`schedule`: job polls and retry backoff), and the status writer.
 
+pub mod cache;
 pub mod context;
 pub mod deletion;
 pub mod environment;
@@ -53,7 +54,7 @@ pub async fn until_shutdown(
 /// added) with the paced resync, `concurrency` reconciles at a time, until `shutdown`;
 /// `on_synced` is called once its cache has synced. The one way every kind's controller runs.
 pub async fn drive<K, Fut>(
-    controller: kube::runtime::Controller<K>,
+    controller: kube::runtime::Controller<cache::Cached<K>>,
     ctx: std::sync::Arc<Context>,
     concurrency: u16,
     shutdown: Shutdown,
@@ -90,7 +91,20 @@ pub async fn drive<K, Fut>(
         .reconcile_on(resync)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown.clone())
-        .run(reconcile, error_policy, ctx)
+        .run(
+            // Each reconcile decodes its object from the cache's compact form (`cache`).
+            move |cached, ctx| match cached.object() {
+                Ok(obj) => futures::future::Either::Left(reconcile(std::sync::Arc::new(obj), ctx)),
+                Err(error) => futures::future::Either::Right(std::future::ready(Err(
+                    Error::Cached(error),
+                ))),
+            },
+            move |cached, error, ctx| match cached.object() {
+                Ok(obj) => error_policy(std::sync::Arc::new(obj), error, ctx),
+                Err(_) => kube::runtime::controller::Action::requeue(ctx.settings.poll.max),
+            },
+            ctx,
+        )
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::debug!(error = %err, "{} reconcile error", K::KIND);

@@ -6,8 +6,8 @@
 //! that wrote the status already asked for the requeue it needs, and a second reconcile would
 //! only read Mendix again to find nothing to do.
 //!
-//! The cache drops what the reconcilers never read (managedFields and kubectl's
-//! last-applied-configuration copy of the object), which is most of a small object's size.
+//! The cache holds each object in its compact form ([`Cached`]), without what the reconcilers
+//! never read.
 //!
 //! An object the operator cannot decode (written under another version of the CRD, or with a
 //! value this build does not know) is reported — a log line, a Warning Event on it and
@@ -31,9 +31,9 @@ use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
+use super::cache::Cached;
 use super::context::Context;
-
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+use crate::crd::{Observed, References};
 
 /// What a controller of this operator watches: a namespaced kind of this API.
 pub trait Watched:
@@ -69,25 +69,16 @@ fn user_change<K: Resource>(obj: &K) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// Drops the metadata no reconciler reads before the object is cached.
-fn slim<K: Resource>(obj: &mut K) {
-    let meta = obj.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
 /// A controller over the objects of kind `K` in `namespace` (every namespace when `None`)
-/// whose cache holds slimmed, decodable objects and whose reconciles are triggered by user
-/// changes only (see the module documentation).
-pub fn controller<K>(ctx: &Arc<Context>, namespace: Option<&str>) -> Controller<K>
+/// whose cache holds decodable objects in their compact form and whose reconciles are
+/// triggered by user changes only (see the module documentation).
+pub fn controller<K>(ctx: &Arc<Context>, namespace: Option<&str>) -> Controller<Cached<K>>
 where
-    K: Watched,
+    K: Watched + Observed,
 {
     let (store, writer) = reflector::store();
     let changes = decodable::<K>(ctx, namespace)
-        .modify(slim)
+        .filter_map(|event| std::future::ready(event.map(cached).transpose()))
         .reflect(writer)
         .applied_objects()
         .predicate_filter(user_change, Default::default())
@@ -95,17 +86,39 @@ where
     Controller::for_stream(changes, store)
 }
 
+/// The event with its objects in their cached form; an object that cannot be put in it (it
+/// always can: it was just decoded) is left out like one that does not decode.
+fn cached<K>(event: watcher::Event<K>) -> Option<watcher::Event<Cached<K>>>
+where
+    K: Watched + Observed,
+{
+    use watcher::Event;
+    let compact = |obj: K| {
+        Cached::new(obj)
+            .map_err(|error| tracing::warn!(kind = K::KIND, %error, "cannot cache an object"))
+            .ok()
+    };
+    match event {
+        Event::Init => Some(Event::Init),
+        Event::InitDone => Some(Event::InitDone),
+        Event::Apply(obj) => compact(obj).map(Event::Apply),
+        Event::InitApply(obj) => compact(obj).map(Event::InitApply),
+        Event::Delete(obj) => compact(obj).map(Event::Delete),
+    }
+}
+
 /// Adds to `controller` a watch of kind `R` in `namespace` that re-queues every `K` in the same
-/// namespace whose spec refers to the changed `R` by name (`refers_to`): an environment waits
-/// for its package or namespace, a namespace for its cluster.
+/// namespace whose spec refers to the changed `R` by name (`refers_to`, of the `K`'s
+/// [`References`]): an environment waits for its package or namespace, a namespace for its
+/// cluster.
 pub fn follow_references<K, R>(
-    controller: Controller<K>,
+    controller: Controller<Cached<K>>,
     ctx: &Arc<Context>,
     namespace: Option<&str>,
-    refers_to: fn(&K) -> Option<&str>,
-) -> Controller<K>
+    refers_to: fn(&References) -> Option<&str>,
+) -> Controller<Cached<K>>
 where
-    K: Watched,
+    K: Watched + Observed,
     R: Watched,
 {
     let store = controller.store();
@@ -121,7 +134,8 @@ where
             .state()
             .into_iter()
             .filter(|obj| {
-                obj.meta().namespace.as_deref() == namespace && refers_to(obj) == Some(name)
+                obj.meta().namespace.as_deref() == namespace
+                    && refers_to(&obj.facts().references) == Some(name)
             })
             .map(|obj| kube::runtime::reflector::ObjectRef::from_obj(obj.as_ref()))
             .collect::<Vec<_>>()
@@ -133,20 +147,20 @@ where
 /// namespace whose deletion Mendix refused while environments were in it looks again as soon
 /// as one of them is gone, a cluster likewise for its namespaces.
 pub fn follow_referrers<K, R>(
-    controller: Controller<K>,
+    controller: Controller<Cached<K>>,
     ctx: &Arc<Context>,
     namespace: Option<&str>,
-    refers_to: fn(&R) -> Option<&str>,
-) -> Controller<K>
+    refers_to: fn(&References) -> Option<&str>,
+) -> Controller<Cached<K>>
 where
-    K: Watched,
-    R: Watched,
+    K: Watched + Observed,
+    R: Watched + Observed,
 {
     let referrers = decodable::<R>(ctx, namespace);
     controller.watches_stream(referrers.touched_objects(), move |changed: R| {
         use kube::ResourceExt as _;
         let namespace = changed.namespace();
-        refers_to(&changed).map(|name| {
+        refers_to(&changed.references()).map(|name| {
             let reference = kube::runtime::reflector::ObjectRef::new(name);
             match &namespace {
                 Some(ns) => reference.within(ns),

@@ -12,7 +12,7 @@ pub mod summary;
 pub use common::*;
 pub use environment::{MendixEnvironment, MendixEnvironmentSpec, MendixEnvironmentStatus};
 pub use landscape::{LandscapeStatus, MendixCluster, MendixNamespace};
-pub use observed::Observed;
+pub use observed::{Observed, References};
 pub use package::{MendixPackage, MendixPackageSpec, MendixPackageStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

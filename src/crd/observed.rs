@@ -1,5 +1,6 @@
 //! What every part of the operator reads the same way from a resource of either kind: its kind
-//! name, its Ready and Stalled status and the remote operation recorded in its status.
+//! name, its Ready and Stalled status, the remote operation recorded in its status, and the
+//! resources it refers to by name.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 
@@ -11,6 +12,7 @@ use super::{MendixCluster, MendixEnvironment, MendixNamespace, MendixPackage};
 pub trait Observed:
     kube::Resource<DynamicType = ()>
     + Clone
+    + serde::Serialize
     + serde::de::DeserializeOwned
     + std::fmt::Debug
     + Send
@@ -44,6 +46,24 @@ pub trait Observed:
     fn operation_in_flight(&self) -> bool {
         self.operation().is_some()
     }
+    /// The resources of this API its spec names, which it waits for or builds on.
+    fn references(&self) -> References {
+        References::default()
+    }
+}
+
+/// The resources, in its own namespace, that a resource's spec names: a change of one of them
+/// is a reason to reconcile it again.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct References {
+    /// `spec.packageRef` of an environment.
+    pub package: Option<Box<str>>,
+    /// `spec.packageFrom.environmentRef` of an environment.
+    pub environment: Option<Box<str>>,
+    /// `spec.target.privateCloud.namespaceRef` of an environment.
+    pub namespace: Option<Box<str>>,
+    /// `spec.clusterRef` of a MendixNamespace.
+    pub cluster: Option<Box<str>>,
 }
 
 impl Observed for MendixPackage {
@@ -69,6 +89,23 @@ impl Observed for MendixEnvironment {
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())
     }
+    fn references(&self) -> References {
+        let spec = &self.spec;
+        References {
+            package: spec.package_ref.as_ref().map(|r| r.name.as_str().into()),
+            environment: spec
+                .package_from
+                .as_ref()
+                .map(|f| f.environment_ref.name.as_str().into()),
+            namespace: spec
+                .target
+                .private_cloud
+                .as_ref()
+                .and_then(|t| t.namespace_ref.as_ref())
+                .map(|r| r.name.as_str().into()),
+            cluster: None,
+        }
+    }
 }
 
 impl Observed for MendixCluster {
@@ -92,5 +129,11 @@ impl Observed for MendixNamespace {
     }
     fn operation(&self) -> Option<&OperationStatus> {
         self.status.as_ref().and_then(|s| s.operation.as_ref())
+    }
+    fn references(&self) -> References {
+        References {
+            cluster: self.spec.cluster_ref.as_ref().map(|r| r.name.as_str().into()),
+            ..References::default()
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 use futures::future::{BoxFuture, Shared};
 use kube::runtime::reflector::Store;
 
+use crate::controller::cache::Cached;
 use crate::crd::Observed;
 use crate::metrics::{KindLabels, Metrics, ReadyLabels};
 
@@ -20,7 +21,7 @@ pub const REFRESH: Duration = Duration::from_secs(2);
 /// Keeps the gauges of kind `K` current from `stores` (one per watched namespace, or one for
 /// all) until `stop` resolves.
 pub async fn run<K: Observed>(
-    stores: Vec<Store<K>>,
+    stores: Vec<Store<Cached<K>>>,
     metrics: Arc<Metrics>,
     stop: Shared<BoxFuture<'static, ()>>,
 ) {
@@ -35,16 +36,17 @@ pub async fn run<K: Observed>(
     }
 }
 
-fn update<K: Observed>(stores: &[Store<K>], metrics: &Metrics) {
+fn update<K: Observed>(stores: &[Store<Cached<K>>], metrics: &Metrics) {
     let mut by_ready = [("True", 0i64), ("False", 0), ("Unknown", 0)];
     let mut stalled = 0i64;
     let mut in_flight = 0i64;
     for obj in stores.iter().flat_map(Store::state) {
-        if let Some(slot) = by_ready.iter_mut().find(|(r, _)| *r == obj.ready()) {
+        let facts = obj.facts();
+        if let Some(slot) = by_ready.iter_mut().find(|(r, _)| *r == facts.ready) {
             slot.1 += 1;
         }
-        stalled += i64::from(obj.stalled());
-        in_flight += i64::from(obj.operation_in_flight());
+        stalled += i64::from(facts.stalled);
+        in_flight += i64::from(facts.operation_in_flight);
     }
     // Every label is set, to zero too, so a resource that left a state leaves its count.
     for (ready, count) in by_ready {
@@ -101,6 +103,10 @@ mod tests {
         .expect("a MendixPackage")
     }
 
+    fn cached(package: MendixPackage) -> Cached<MendixPackage> {
+        Cached::new(package).expect("cached")
+    }
+
     fn value(text: &str, series: &str) -> Option<String> {
         text.lines()
             .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
@@ -109,7 +115,7 @@ mod tests {
 
     #[test]
     fn counts_resources_by_ready_and_stalled() {
-        let (store, mut writer) = reflector::store::<MendixPackage>();
+        let (store, mut writer) = reflector::store::<Cached<MendixPackage>>();
         writer.apply_watcher_event(&watcher::Event::Init);
         for p in [
             package("ready", Some("True"), Some("False")),
@@ -117,7 +123,7 @@ mod tests {
             package("stalled", Some("False"), Some("True")),
             package("new", None, None),
         ] {
-            writer.apply_watcher_event(&watcher::Event::InitApply(p));
+            writer.apply_watcher_event(&watcher::Event::InitApply(cached(p)));
         }
         writer.apply_watcher_event(&watcher::Event::InitDone);
         let metrics = Metrics::new();
@@ -143,12 +149,12 @@ mod tests {
         );
 
         // A resource that is no longer Stalled leaves the count: it is set to zero, not left.
-        let (store, mut writer) = reflector::store::<MendixPackage>();
-        writer.apply_watcher_event(&watcher::Event::Apply(package(
+        let (store, mut writer) = reflector::store::<Cached<MendixPackage>>();
+        writer.apply_watcher_event(&watcher::Event::Apply(cached(package(
             "stalled",
             Some("True"),
             Some("False"),
-        )));
+        ))));
         update(&[store], &metrics);
         let text = metrics.encode();
         assert_eq!(

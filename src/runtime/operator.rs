@@ -315,7 +315,7 @@ async fn run_controllers(
             trigger::controller::<MendixCluster>(&ctx, ns.as_deref()),
             &ctx,
             ns.as_deref(),
-            |ns| ns.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+            |refs| refs.cluster.as_deref(),
         );
         cluster_stores.push(cluster_controller.store());
         tasks.spawn(landscape::run(
@@ -329,20 +329,13 @@ async fn run_controllers(
             trigger::controller::<MendixNamespace>(&ctx, ns.as_deref()),
             &ctx,
             ns.as_deref(),
-            |ns| ns.spec.cluster_ref.as_ref().map(|r| r.name.as_str()),
+            |refs| refs.cluster.as_deref(),
         );
         let namespace_controller = trigger::follow_referrers::<_, MendixEnvironment>(
             namespace_controller,
             &ctx,
             ns.as_deref(),
-            |env| {
-                env.spec
-                    .target
-                    .private_cloud
-                    .as_ref()
-                    .and_then(|t| t.namespace_ref.as_ref())
-                    .map(|r| r.name.as_str())
-            },
+            |refs| refs.namespace.as_deref(),
         );
         namespace_stores.push(namespace_controller.store());
         tasks.spawn(landscape::run(

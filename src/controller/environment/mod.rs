@@ -21,6 +21,7 @@ use kube::runtime::controller::{Action, Controller};
 use self::desired::Desired;
 use self::resolve::{Resolved, resolve};
 use super::Context;
+use super::cache::Cached;
 use super::deletion::{Cleanup, under_policy};
 use super::error::Error;
 use super::secrets::{self, Credentials, Platform};
@@ -702,7 +703,7 @@ pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context
 /// re-queuing an environment when the MendixPackage or MendixNamespace it references changes,
 /// until `shutdown` resolves.
 pub async fn run(
-    controller: Controller<MendixEnvironment>,
+    controller: Controller<Cached<MendixEnvironment>>,
     namespace: Option<String>,
     ctx: Arc<Context>,
     concurrency: u16,
@@ -711,27 +712,22 @@ pub async fn run(
 ) {
     use super::trigger::follow_references;
     let controller =
-        follow_references::<_, MendixPackage>(controller, &ctx, namespace.as_deref(), |env| {
-            env.spec.package_ref.as_ref().map(|r| r.name.as_str())
+        follow_references::<_, MendixPackage>(controller, &ctx, namespace.as_deref(), |refs| {
+            refs.package.as_deref()
         });
     let controller =
-        follow_references::<_, MendixEnvironment>(controller, &ctx, namespace.as_deref(), |env| {
-            env.spec
-                .package_from
-                .as_ref()
-                .map(|f| f.environment_ref.name.as_str())
+        follow_references::<_, MendixEnvironment>(controller, &ctx, namespace.as_deref(), |refs| {
+            refs.environment.as_deref()
         });
     let controller =
-        follow_references::<_, MendixNamespace>(controller, &ctx, namespace.as_deref(), |env| {
-            env.spec
-                .target
-                .private_cloud
-                .as_ref()
-                .and_then(|t| t.namespace_ref.as_ref())
-                .map(|r| r.name.as_str())
+        follow_references::<_, MendixNamespace>(controller, &ctx, namespace.as_deref(), |refs| {
+            refs.namespace.as_deref()
         });
     // Starts that waited to learn how long a start takes, once it is known.
-    let controller = controller.reconcile_on(ctx.start_times.woken());
+    let woken = futures::StreamExt::map(ctx.start_times.woken(), |waiter| {
+        waiter.into_kind_unchecked::<Cached<MendixEnvironment>>(())
+    });
+    let controller = controller.reconcile_on(woken);
     super::drive(
         controller,
         ctx,

@@ -19,6 +19,7 @@ use kube::runtime::events::EventType;
 use kube::runtime::finalizer::Event as FinalizerEvent;
 
 use super::Context;
+use super::cache::Cached;
 use super::deletion::{self, Cleanup, retain, under_policy};
 use super::error::Error;
 use super::jobs::{Followed, earlier_request_pending, follow_job, started};
@@ -489,7 +490,7 @@ async fn cleanup<K: Landscape>(
 
 /// Runs a landscape kind's `controller` (see [`super::drive`]).
 pub async fn run<K: Landscape>(
-    controller: Controller<K>,
+    controller: Controller<Cached<K>>,
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: super::Shutdown,

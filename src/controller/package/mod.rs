@@ -14,6 +14,7 @@ use kube::{Resource, ResourceExt};
 use self::apply::{converge, phase_of};
 use self::cleanup::{Cleanup, cleanup};
 use super::Context;
+use super::cache::Cached;
 use super::deletion::under_policy;
 use super::error::Error;
 use super::status::StatusWriter;
@@ -160,7 +161,7 @@ pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -
 
 /// Runs the MendixPackage `controller` (see [`super::drive`]).
 pub async fn run(
-    controller: Controller<MendixPackage>,
+    controller: Controller<Cached<MendixPackage>>,
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: super::Shutdown,
