@@ -95,9 +95,9 @@ pub async fn drive<K, Fut>(
             // Each reconcile decodes its object from the cache's compact form (`cache`).
             move |cached, ctx| match cached.object() {
                 Ok(obj) => futures::future::Either::Left(reconcile(std::sync::Arc::new(obj), ctx)),
-                Err(error) => futures::future::Either::Right(std::future::ready(Err(
-                    Error::Cached(error),
-                ))),
+                Err(error) => {
+                    futures::future::Either::Right(std::future::ready(Err(Error::Cached(error))))
+                }
             },
             move |cached, error, ctx| match cached.object() {
                 Ok(obj) => error_policy(std::sync::Arc::new(obj), error, ctx),

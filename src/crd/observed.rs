@@ -132,7 +132,11 @@ impl Observed for MendixNamespace {
     }
     fn references(&self) -> References {
         References {
-            cluster: self.spec.cluster_ref.as_ref().map(|r| r.name.as_str().into()),
+            cluster: self
+                .spec
+                .cluster_ref
+                .as_ref()
+                .map(|r| r.name.as_str().into()),
             ..References::default()
         }
     }
