@@ -267,8 +267,7 @@ impl Cluster {
                 .await
                 .map_err(|e| problem(e.to_string()))?;
             let url = config.cluster_url.to_string();
-            let client =
-                crate::runtime::kube_client::connect(config).map_err(|e| problem(e.to_string()))?;
+            let client = kube::Client::try_from(config).map_err(|e| problem(e.to_string()))?;
             return Ok(Cluster {
                 client,
                 url,
@@ -287,12 +286,7 @@ impl Cluster {
                 source,
             })?;
         Ok(Cluster {
-            client: crate::runtime::kube_client::connect(plane.admin_config().await?).map_err(
-                |e| DemoError::Cluster {
-                    path: kubeconfig.clone(),
-                    problem: e.to_string(),
-                },
-            )?,
+            client: plane.admin_client().await?,
             url: plane.url().to_string(),
             kubeconfig,
             _control_plane: Some(plane),

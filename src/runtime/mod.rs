@@ -3,7 +3,6 @@
 
 pub mod config;
 pub mod gauges;
-pub mod kube_client;
 pub mod operator;
 pub mod server;
 pub mod telemetry;

@@ -388,8 +388,7 @@ impl Harness {
     }
 
     pub async fn start_operator_with(&mut self, config: RunConfig) {
-        let client = mendix_operator::runtime::kube_client::connect(self.operator_config.clone())
-            .expect("operator client");
+        let client = kube::Client::try_from(self.operator_config.clone()).expect("operator client");
         self.start_operator_as(config, client).await;
     }
 
