@@ -46,11 +46,7 @@ impl<K: Observed> Cached<K> {
     /// Slims `obj` and keeps it in its cached form.
     pub fn new(mut obj: K) -> Result<Self, serde_json::Error> {
         let facts = Facts {
-            ready: match obj.ready() {
-                "True" => "True",
-                "False" => "False",
-                _ => "Unknown",
-            },
+            ready: obj.ready(),
             stalled: obj.stalled(),
             operation_in_flight: obj.operation_in_flight(),
             references: obj.references(),

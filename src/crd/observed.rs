@@ -27,13 +27,12 @@ pub trait Observed:
     /// The conditions of its status (none before the first status write).
     fn conditions(&self) -> &[Condition];
     /// The Ready condition's status: `True`, `False` or `Unknown` (also when not yet written).
-    fn ready(&self) -> &str {
-        self.conditions()
-            .iter()
-            .find(|c| c.type_ == READY)
-            .map(|c| c.status.as_str())
-            .filter(|s| matches!(*s, "True" | "False"))
-            .unwrap_or("Unknown")
+    fn ready(&self) -> &'static str {
+        match self.conditions().iter().find(|c| c.type_ == READY) {
+            Some(c) if c.status == "True" => "True",
+            Some(c) if c.status == "False" => "False",
+            _ => "Unknown",
+        }
     }
     /// Whether Stalled is True: progress needs a person.
     fn stalled(&self) -> bool {
