@@ -50,6 +50,20 @@ pub async fn until_shutdown(
     }
 }
 
+/// After a failed reconcile of any kind: a deletion that waits says how long; anything else
+/// is retried after a pause that grows with the object's failures.
+fn error_policy<K: crate::crd::Observed>(
+    obj: &K,
+    error: &Error,
+    ctx: &Context,
+) -> kube::runtime::controller::Action {
+    let _span = shell::reconcile_span(obj).entered();
+    if let Some(after) = error.cleanup_pending() {
+        return kube::runtime::controller::Action::requeue(after);
+    }
+    verdict::retry_after_failure(obj, error, ctx)
+}
+
 /// Runs `controller` (from [`trigger::controller`], with whatever else should wake it already
 /// added) with the paced resync, `concurrency` reconciles at a time, until `shutdown`;
 /// `on_synced` is called once its cache has synced. The one way every kind's controller runs.
@@ -60,11 +74,6 @@ pub async fn drive<K, Fut>(
     shutdown: Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
     reconcile: fn(std::sync::Arc<K>, std::sync::Arc<Context>) -> Fut,
-    error_policy: fn(
-        std::sync::Arc<K>,
-        &Error,
-        std::sync::Arc<Context>,
-    ) -> kube::runtime::controller::Action,
 ) where
     K: crate::crd::Observed + trigger::Watched,
     Fut: std::future::Future<Output = Result<kube::runtime::controller::Action, Error>>
@@ -100,7 +109,7 @@ pub async fn drive<K, Fut>(
                 }
             },
             move |cached, error, ctx| match cached.object() {
-                Ok(obj) => error_policy(std::sync::Arc::new(obj), error, ctx),
+                Ok(obj) => error_policy(&obj, error, &ctx),
                 Err(_) => kube::runtime::controller::Action::requeue(ctx.settings.poll.max),
             },
             ctx,

@@ -27,7 +27,6 @@ use super::error::Error;
 use super::secrets::{self, Credentials, Platform};
 use super::status::StatusWriter;
 use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
-use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{self, Outcome, apply_outcome};
 use crate::crd::environment::{
     ChangeApproval, DeploymentRecord, DeploymentTrigger, EnvironmentPhase, MendixEnvironment,
@@ -691,14 +690,6 @@ async fn delete(
     )))
 }
 
-pub fn error_policy(env: Arc<MendixEnvironment>, error: &Error, ctx: Arc<Context>) -> Action {
-    let _span = reconcile_span(env.as_ref()).entered();
-    if let Some(after) = error.cleanup_pending() {
-        return Action::requeue(after);
-    }
-    super::verdict::retry_after_failure(env.as_ref(), error, &ctx)
-}
-
 /// Runs `controller` (from [`trigger::controller`](super::trigger::controller)), also
 /// re-queuing an environment when the MendixPackage or MendixNamespace it references changes,
 /// until `shutdown` resolves.
@@ -728,14 +719,5 @@ pub async fn run(
         waiter.into_kind_unchecked::<Cached<MendixEnvironment>>(())
     });
     let controller = controller.reconcile_on(woken);
-    super::drive(
-        controller,
-        ctx,
-        concurrency,
-        shutdown,
-        on_synced,
-        reconcile,
-        error_policy,
-    )
-    .await;
+    super::drive(controller, ctx, concurrency, shutdown, on_synced, reconcile).await;
 }

@@ -24,7 +24,6 @@ use super::deletion::{self, Cleanup, retain, under_policy};
 use super::error::Error;
 use super::jobs::{Followed, earlier_request_pending, follow_job, started};
 use super::secrets::{self, Credentials, Platform};
-use super::shell::reconcile_span;
 use super::status::StatusWriter;
 use super::verdict::{
     Verdict, is_paused, next_action, now, reconcile_requested_at, requeue_after, settle,
@@ -125,14 +124,6 @@ pub async fn reconcile<K: Landscape>(obj: Arc<K>, ctx: Arc<Context>) -> Result<A
         }),
     )
     .await
-}
-
-pub fn error_policy<K: Landscape>(obj: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
-    let _span = reconcile_span(obj.as_ref()).entered();
-    if let Some(after) = error.cleanup_pending() {
-        return Action::requeue(after);
-    }
-    super::verdict::retry_after_failure(obj.as_ref(), error, &ctx)
 }
 
 async fn apply<K: Landscape>(obj: &K, ctx: &Context, api: &Api<K>) -> Result<Action, Error> {
@@ -503,7 +494,6 @@ pub async fn run<K: Landscape>(
         shutdown,
         on_synced,
         reconcile::<K>,
-        error_policy::<K>,
     )
     .await;
 }

@@ -19,7 +19,6 @@ use super::deletion::under_policy;
 use super::error::Error;
 use super::status::StatusWriter;
 use super::verdict::{Verdict, next_action, now, reconcile_requested_at, requeue_after, settle};
-use crate::controller::shell::reconcile_span;
 use crate::crd::conditions::{Outcome, apply_outcome};
 use crate::crd::{MendixPackage, MendixPackageStatus};
 
@@ -150,15 +149,6 @@ async fn complete_and_write(
     Ok(())
 }
 
-/// Failed reconciles are retried after a pause; deletions that wait say how long.
-pub fn error_policy(pkg: Arc<MendixPackage>, error: &Error, ctx: Arc<Context>) -> Action {
-    let _span = reconcile_span(pkg.as_ref()).entered();
-    if let Some(after) = error.cleanup_pending() {
-        return Action::requeue(after);
-    }
-    super::verdict::retry_after_failure(pkg.as_ref(), error, &ctx)
-}
-
 /// Runs the MendixPackage `controller` (see [`super::drive`]).
 pub async fn run(
     controller: Controller<Cached<MendixPackage>>,
@@ -167,14 +157,5 @@ pub async fn run(
     shutdown: super::Shutdown,
     on_synced: impl FnOnce() + Send + 'static,
 ) {
-    super::drive(
-        controller,
-        ctx,
-        concurrency,
-        shutdown,
-        on_synced,
-        reconcile,
-        error_policy,
-    )
-    .await;
+    super::drive(controller, ctx, concurrency, shutdown, on_synced, reconcile).await;
 }
