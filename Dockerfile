@@ -7,12 +7,13 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The workspace's other crates: cargo reads every member's manifest; only mendix-client is built.
 COPY crates ./crates
-# Without the `dev` feature: the operator alone, none of the sandboxes or the benchmark.
-RUN RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked \
+# Without the `dev` feature: the operator alone, none of the sandboxes or the benchmark; in the
+# `image` profile, as image/build.sh builds it.
+RUN RUSTFLAGS="-C target-feature=+crt-static" cargo build --profile image --locked \
       --target x86_64-unknown-linux-gnu --no-default-features -p mendix-operator --bin mendix-operator
 # The root filesystem, as image/build.sh makes it.
 COPY image ./image
-RUN bash image/rootfs.sh /rootfs target/x86_64-unknown-linux-gnu/release/mendix-operator
+RUN bash image/rootfs.sh /rootfs target/x86_64-unknown-linux-gnu/image/mendix-operator
 
 FROM scratch
 COPY --from=build /rootfs/ /

@@ -108,9 +108,12 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
                 .validate()
                 .map_err(crate::runtime::operator::OperatorError::from)?;
             mendix_client::client::install_crypto_provider();
-            let client = kube::Client::try_default()
+            let kube_config = kube::Config::infer()
                 .await
                 .map_err(|e| CliError::KubeConfig(e.to_string()))?;
+            let client =
+                crate::runtime::kube_client::connect(kube_config, config.kube_max_in_flight)
+                    .map_err(|e| CliError::KubeConfig(e.to_string()))?;
             crate::runtime::operator::run(config, client, shutdown_signal(), |handles| {
                 tracing::info!(metrics = %handles.metrics_addr, "mendix-operator started");
             })

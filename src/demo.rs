@@ -217,6 +217,7 @@ fn operator_config(cloud_url: &str, private_cloud_url: &str) -> RunConfig {
         namespaces: vec![],
         reconcile_concurrency: 4,
         mendix_max_in_flight: 8,
+        kube_max_in_flight: 32,
         mendix_requests_per_second: 100.0,
         mendix_request_timeout: Duration::from_secs(10),
         resync_period: Duration::from_secs(30),

@@ -1,13 +1,17 @@
 //! What a real cluster does to an operator that a test cluster rarely shows: an object written
-//! under a newer CRD (a value this build does not know) next to ordinary ones, and a SIGTERM
-//! while the API server cannot be reached.
+//! under a newer CRD (a value this build does not know) next to ordinary ones, a SIGTERM
+//! while the API server cannot be reached, and many requests at once.
 
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, WatchParams};
 use mendix_operator::crd::MendixEnvironment;
 use mendix_testkit::resources::cloud_env_deployed;
 use mendix_testkit::*;
@@ -161,4 +165,84 @@ async fn sigterm_ends_the_operator_when_the_api_server_is_gone() {
         .expect("the operator exited after SIGTERM")
         .expect("exit status");
     assert!(status.success(), "{status:?}");
+}
+
+/// The operator's client keeps its requests in flight, and so its connections to the API
+/// server, to its limit; a watch is open beside them, and a burst larger than the limit waits
+/// its turn and is served. kube's default client, the control, opens a connection per request
+/// in flight.
+#[tokio::test]
+async fn the_operators_client_holds_its_connections_to_its_limit() {
+    mendix_client::client::install_crypto_provider();
+    let limit = 4;
+    let operator = connections_for(|config| {
+        mendix_operator::runtime::kube_client::connect(config, limit).expect("operator client")
+    })
+    .await;
+    // The limit and the watch's own connection (5 in every run here), and one to spare: a
+    // request's place is free once its body is read, a moment before hyper puts the
+    // connection back in its pool.
+    assert!(
+        operator <= limit + 2,
+        "the operator's client opened {operator} connections with a limit of {limit}"
+    );
+    let unlimited =
+        connections_for(|config| kube::Client::try_from(config).expect("kube client")).await;
+    assert!(
+        unlimited > 2 * limit,
+        "kube's own client opened only {unlimited} connections: the burst did not overlap, so \
+         this test proves nothing"
+    );
+}
+
+/// Connections a client opens for one list, then a watch and 32 concurrent lists, counted at
+/// a TCP forwarder in front of the API server.
+async fn connections_for(client_for: impl FnOnce(kube::Config) -> kube::Client) -> usize {
+    let forwarder = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("forwarder binds");
+    let forwarded = forwarder.local_addr().expect("forwarder address");
+    let api_server = control_plane()
+        .url()
+        .trim_start_matches("https://")
+        .to_string();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let forwarding = tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = forwarder.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let api_server = api_server.clone();
+            tokio::spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&api_server).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    let mut config = control_plane().admin_config().await.expect("admin config");
+    config.cluster_url = format!("https://{forwarded}")
+        .parse()
+        .expect("forwarder URL");
+    let namespaces: Api<Namespace> = Api::all(client_for(config));
+    namespaces
+        .list(&ListParams::default())
+        .await
+        .expect("first list");
+    let mut watch = namespaces
+        .watch(&WatchParams::default().timeout(30), "0")
+        .await
+        .expect("watch")
+        .boxed();
+    watch
+        .next()
+        .await
+        .expect("the watch delivers")
+        .expect("an event");
+    let everything = ListParams::default();
+    let burst = (0..32).map(|_| namespaces.list(&everything));
+    for listed in futures::future::join_all(burst).await {
+        listed.expect("a list of the burst");
+    }
+    forwarding.abort();
+    accepted.load(Ordering::SeqCst)
 }

@@ -62,6 +62,11 @@ fn invalid_values_name_the_flag() {
         &[],
         &["--mendix-requests-per-second"],
     );
+    fails_naming(
+        &[],
+        &[("KUBE_MAX_IN_FLIGHT", "0")],
+        &["--kube-max-in-flight", "at least 1"],
+    );
 }
 
 #[test]
@@ -115,6 +120,7 @@ fn help_documents_every_setting_with_its_environment_variable() {
         ("--namespaces", "WATCH_NAMESPACES"),
         ("--reconcile-concurrency", "RECONCILE_CONCURRENCY"),
         ("--mendix-max-in-flight", "MENDIX_MAX_IN_FLIGHT"),
+        ("--kube-max-in-flight", "KUBE_MAX_IN_FLIGHT"),
         ("--mendix-requests-per-second", "MENDIX_REQUESTS_PER_SECOND"),
         ("--resync-period", "RESYNC_PERIOD"),
         ("--log-format", "LOG_FORMAT"),

@@ -43,6 +43,10 @@ pub struct RunConfig {
     /// Mendix requests in flight at once, per API host.
     #[arg(long, env = "MENDIX_MAX_IN_FLIGHT", default_value_t = 8)]
     pub mendix_max_in_flight: usize,
+    /// Requests to the Kubernetes API server in flight at once (watches excepted); more wait
+    /// their turn. Each one in flight needs a connection of its own.
+    #[arg(long, env = "KUBE_MAX_IN_FLIGHT", default_value_t = 32)]
+    pub kube_max_in_flight: usize,
     /// Mendix requests per second, per API host.
     #[arg(long, env = "MENDIX_REQUESTS_PER_SECOND", default_value_t = 10.0)]
     pub mendix_requests_per_second: f64,
@@ -185,6 +189,9 @@ impl RunConfig {
         }
         if self.mendix_max_in_flight == 0 {
             return Err(invalid("--mendix-max-in-flight", "must be at least 1"));
+        }
+        if self.kube_max_in_flight == 0 {
+            return Err(invalid("--kube-max-in-flight", "must be at least 1"));
         }
         if !(self.mendix_requests_per_second.is_finite() && self.mendix_requests_per_second > 0.0) {
             return Err(invalid(

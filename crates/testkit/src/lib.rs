@@ -69,6 +69,7 @@ pub fn config(mendix: &SandboxServer, namespace: &str) -> RunConfig {
         namespaces: vec![namespace.into()],
         reconcile_concurrency: 8,
         mendix_max_in_flight: 16,
+        kube_max_in_flight: 32,
         mendix_requests_per_second: 500.0,
         mendix_request_timeout: Duration::from_secs(10),
         resync_period: Duration::from_secs(3),
@@ -388,7 +389,11 @@ impl Harness {
     }
 
     pub async fn start_operator_with(&mut self, config: RunConfig) {
-        let client = kube::Client::try_from(self.operator_config.clone()).expect("operator client");
+        let client = mendix_operator::runtime::kube_client::connect(
+            self.operator_config.clone(),
+            config.kube_max_in_flight,
+        )
+        .expect("operator client");
         self.start_operator_as(config, client).await;
     }
 
