@@ -102,15 +102,15 @@ pub async fn run(
             which: "Mendix API",
             source,
         })?;
-    let cluster = Cluster::connect(dir, kubeconfig).await?;
-    let client = cluster.client.clone();
-    install_crds(&client).await?;
-
-    let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
     let config = operator_config(
         &mendix_server.cloud_v1_url(),
         &mendix_server.private_cloud_v4_url(),
     );
+    let cluster = Cluster::connect(dir, kubeconfig, config.kube_max_in_flight).await?;
+    let client = cluster.client.clone();
+    install_crds(&client).await?;
+
+    let (stop_operator, operator_stopped) = tokio::sync::oneshot::channel::<()>();
     let operator_client = client.clone();
     let (metrics_tx, metrics_rx) = tokio::sync::oneshot::channel();
     let mut operator = tokio::spawn(async move {
@@ -256,7 +256,12 @@ struct Cluster {
 }
 
 impl Cluster {
-    async fn connect(dir: &Path, kubeconfig: Option<&Path>) -> Result<Self, DemoError> {
+    /// The cluster, and a client to it as `run` makes one (the operator's and the demo's).
+    async fn connect(
+        dir: &Path,
+        kubeconfig: Option<&Path>,
+        kube_max_in_flight: usize,
+    ) -> Result<Self, DemoError> {
         if let Some(path) = kubeconfig {
             let problem = |problem: String| DemoError::Cluster {
                 path: path.to_path_buf(),
@@ -268,7 +273,8 @@ impl Cluster {
                 .await
                 .map_err(|e| problem(e.to_string()))?;
             let url = config.cluster_url.to_string();
-            let client = kube::Client::try_from(config).map_err(|e| problem(e.to_string()))?;
+            let client = crate::runtime::kube_client::connect(config, kube_max_in_flight)
+                .map_err(|e| problem(e.to_string()))?;
             return Ok(Cluster {
                 client,
                 url,
@@ -286,8 +292,14 @@ impl Cluster {
                 dir: dir.to_path_buf(),
                 source,
             })?;
+        let client =
+            crate::runtime::kube_client::connect(plane.admin_config().await?, kube_max_in_flight)
+                .map_err(|e| DemoError::Cluster {
+                path: kubeconfig.clone(),
+                problem: e.to_string(),
+            })?;
         Ok(Cluster {
-            client: plane.admin_client().await?,
+            client,
             url: plane.url().to_string(),
             kubeconfig,
             _control_plane: Some(plane),

@@ -4,7 +4,8 @@
 //! connection it opened: with 128 reconciles in flight it held about 160 connections to the
 //! API server, each with its TLS state and buffers. [`InFlightLimit`] bounds the requests in
 //! flight, and with them the connections. A request holds its place until its response body
-//! has been read (the connection is busy until then); watches, which stay open, do not count.
+//! has been read (the connection is busy until then). Watches, which stay open, and the
+//! leader Lease's reads and renewals, which must not wait behind reconciles, do not count.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use tokio_util::sync::PollSemaphore;
 use tower::{Layer, Service};
 
 /// A client that sends at most `max_in_flight` requests to the API server at once, watches
-/// aside; the rest wait their turn, in order.
+/// and the Lease's requests aside; the rest wait their turn, in order.
 pub fn connect(config: kube::Config, max_in_flight: usize) -> Result<kube::Client, kube::Error> {
     Ok(kube::client::ClientBuilder::try_from(config)?
         .with_layer(&InFlightLimitLayer { max_in_flight })
@@ -70,8 +71,7 @@ where
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let place = self.place.take();
-        // A watch stays open for minutes: it would hold its place all that time.
-        let place = if is_watch(&request) { None } else { place };
+        let place = if counts(&request) { place } else { None };
         self.inner
             .call(request)
             .map(|response| response.map(|response| response.map(|body| Placed { body, place })))
@@ -79,11 +79,16 @@ where
     }
 }
 
-fn is_watch<B>(request: &Request<B>) -> bool {
-    request
-        .uri()
+/// Whether a request counts against the limit. A watch stays open for minutes and would hold
+/// its place all that time; a Lease renewal that waited behind reconciles could lose the
+/// leadership.
+fn counts<B>(request: &Request<B>) -> bool {
+    let uri = request.uri();
+    let watch = uri
         .query()
-        .is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"))
+        .is_some_and(|query| query.split('&').any(|pair| pair == "watch=true"));
+    let lease = uri.path().starts_with("/apis/coordination.k8s.io/");
+    !(watch || lease)
 }
 
 /// A response body holding its request's place until it ends or is dropped.
@@ -113,5 +118,35 @@ impl<B: Body + Unpin> Body for Placed<B> {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(uri: &str) -> Request<()> {
+        Request::get(uri).body(()).expect("a request")
+    }
+
+    #[test]
+    fn watches_and_the_lease_do_not_count_against_the_limit() {
+        let counted = [
+            "/apis/mendixops.io/v1alpha1/namespaces/apps/mendixenvironments?limit=500",
+            "/api/v1/namespaces/apps/secrets/mendix-cloud",
+            "/apis/mendixops.io/v1alpha1/namespaces/apps/mendixenvironments/calc/status",
+            // Only the parameter itself makes a watch.
+            "/api/v1/namespaces/apps/configmaps?labelSelector=watch%3Dtrue",
+        ];
+        for uri in counted {
+            assert!(counts(&request(uri)), "{uri}");
+        }
+        let exempt = [
+            "/apis/mendixops.io/v1alpha1/mendixenvironments?allowWatchBookmarks=true&resourceVersion=42&watch=true",
+            "/apis/coordination.k8s.io/v1/namespaces/mendix-operator/leases/mendix-operator-leader",
+        ];
+        for uri in exempt {
+            assert!(!counts(&request(uri)), "{uri}");
+        }
     }
 }
