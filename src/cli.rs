@@ -112,7 +112,7 @@ pub async fn execute(cli: Cli) -> Result<(), CliError> {
                 .await
                 .map_err(|e| CliError::KubeConfig(e.to_string()))?;
             let client =
-                crate::runtime::kube_client::connect(kube_config, config.kube_max_in_flight)
+                crate::runtime::kube_client::connect(kube_config, config.kube_max_in_flight())
                     .map_err(|e| CliError::KubeConfig(e.to_string()))?;
             crate::runtime::operator::run(config, client, shutdown_signal(), |handles| {
                 tracing::info!(metrics = %handles.metrics_addr, "mendix-operator started");

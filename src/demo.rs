@@ -106,7 +106,7 @@ pub async fn run(
         &mendix_server.cloud_v1_url(),
         &mendix_server.private_cloud_v4_url(),
     );
-    let cluster = Cluster::connect(dir, kubeconfig, config.kube_max_in_flight).await?;
+    let cluster = Cluster::connect(dir, kubeconfig, config.kube_max_in_flight()).await?;
     let client = cluster.client.clone();
     install_crds(&client).await?;
 
@@ -217,7 +217,7 @@ fn operator_config(cloud_url: &str, private_cloud_url: &str) -> RunConfig {
         namespaces: vec![],
         reconcile_concurrency: 4,
         mendix_max_in_flight: 8,
-        kube_max_in_flight: 32,
+        kube_max_in_flight: None,
         mendix_requests_per_second: 100.0,
         mendix_request_timeout: Duration::from_secs(10),
         resync_period: Duration::from_secs(30),

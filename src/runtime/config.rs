@@ -43,10 +43,11 @@ pub struct RunConfig {
     /// Mendix requests in flight at once, per API host.
     #[arg(long, env = "MENDIX_MAX_IN_FLIGHT", default_value_t = 8)]
     pub mendix_max_in_flight: usize,
-    /// Requests to the Kubernetes API server in flight at once (watches excepted); more wait
-    /// their turn. Each one in flight needs a connection of its own.
-    #[arg(long, env = "KUBE_MAX_IN_FLIGHT", default_value_t = 32)]
-    pub kube_max_in_flight: usize,
+    /// Requests to the Kubernetes API server in flight at once (watches and the leader Lease
+    /// aside); more wait their turn. Each one in flight needs a connection of its own.
+    /// Default: twice --reconcile-concurrency.
+    #[arg(long, env = "KUBE_MAX_IN_FLIGHT")]
+    pub kube_max_in_flight: Option<usize>,
     /// Mendix requests per second, per API host.
     #[arg(long, env = "MENDIX_REQUESTS_PER_SECOND", default_value_t = 10.0)]
     pub mendix_requests_per_second: f64,
@@ -145,6 +146,14 @@ fn invalid(field: &'static str, problem: impl Into<String>) -> ConfigError {
 }
 
 impl RunConfig {
+    /// The limit on API server requests in flight: as set, or twice the reconciles in flight
+    /// (each makes one request at a time, and two kinds are often busy at once), so that by
+    /// default it bounds the connections without slowing what --reconcile-concurrency allows.
+    pub fn kube_max_in_flight(&self) -> usize {
+        self.kube_max_in_flight
+            .unwrap_or(2 * usize::from(self.reconcile_concurrency))
+    }
+
     /// The namespaces to watch; empty means all.
     pub fn watched_namespaces(&self) -> Vec<&str> {
         self.namespaces
@@ -190,7 +199,7 @@ impl RunConfig {
         if self.mendix_max_in_flight == 0 {
             return Err(invalid("--mendix-max-in-flight", "must be at least 1"));
         }
-        if self.kube_max_in_flight == 0 {
+        if self.kube_max_in_flight == Some(0) {
             return Err(invalid("--kube-max-in-flight", "must be at least 1"));
         }
         if !(self.mendix_requests_per_second.is_finite() && self.mendix_requests_per_second > 0.0) {

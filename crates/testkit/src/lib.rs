@@ -69,7 +69,7 @@ pub fn config(mendix: &SandboxServer, namespace: &str) -> RunConfig {
         namespaces: vec![namespace.into()],
         reconcile_concurrency: 8,
         mendix_max_in_flight: 16,
-        kube_max_in_flight: 32,
+        kube_max_in_flight: None,
         mendix_requests_per_second: 500.0,
         mendix_request_timeout: Duration::from_secs(10),
         resync_period: Duration::from_secs(3),
@@ -391,7 +391,7 @@ impl Harness {
     pub async fn start_operator_with(&mut self, config: RunConfig) {
         let client = mendix_operator::runtime::kube_client::connect(
             self.operator_config.clone(),
-            config.kube_max_in_flight,
+            config.kube_max_in_flight(),
         )
         .expect("operator client");
         self.start_operator_as(config, client).await;
