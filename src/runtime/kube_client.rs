@@ -9,14 +9,13 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::PollSemaphore;
 use tower::{Layer, Service};
 
 /// A client that sends at most `max_in_flight` requests to the API server at once, watches
@@ -37,19 +36,17 @@ impl<S> Layer<S> for InFlightLimitLayer {
     fn layer(&self, inner: S) -> InFlightLimit<S> {
         InFlightLimit {
             inner,
-            places: PollSemaphore::new(Arc::new(Semaphore::new(self.max_in_flight))),
-            place: None,
+            places: Arc::new(Semaphore::new(self.max_in_flight)),
         }
     }
 }
 
-/// Takes a place before each request and keeps it in the response body until that is read
-/// or dropped.
+/// Sends each counted request once it has a place, and keeps the place in the response body
+/// until that is read or dropped.
 pub struct InFlightLimit<S> {
     inner: S,
-    places: PollSemaphore,
-    /// The place taken by `poll_ready` for the next call.
-    place: Option<OwnedSemaphorePermit>,
+    /// A fair semaphore: requests get their places in the order they came.
+    places: Arc<Semaphore>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for InFlightLimit<S>
@@ -61,21 +58,28 @@ where
     type Error = S::Error;
     type Future = BoxFuture<'static, Result<Self::Response, S::Error>>;
 
+    /// Ready whenever kube's stack is: the wait for a place is in the request's own future, so
+    /// a watch or a Lease renewal never queues behind requests waiting for one (kube's client
+    /// drives this service from one task).
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        if self.place.is_none() {
-            // The semaphore is never closed, so this always gives a place.
-            self.place = ready!(self.places.poll_acquire(cx));
-        }
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        let place = self.place.take();
-        let place = if counts(&request) { place } else { None };
-        self.inner
-            .call(request)
-            .map(|response| response.map(|response| response.map(|body| Placed { body, place })))
-            .boxed()
+        let counted = counts(&request);
+        let places = self.places.clone();
+        // hyper sends the request when this future is first polled, after the place is had.
+        let response = self.inner.call(request);
+        async move {
+            let place = match counted {
+                // The semaphore is never closed: this always gives a place.
+                true => places.acquire_owned().await.ok(),
+                false => None,
+            };
+            let response = response.await?;
+            Ok(response.map(|body| Placed { body, place }))
+        }
+        .boxed()
     }
 }
 
