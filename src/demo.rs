@@ -262,47 +262,48 @@ impl Cluster {
         kubeconfig: Option<&Path>,
         kube_max_in_flight: usize,
     ) -> Result<Self, DemoError> {
-        if let Some(path) = kubeconfig {
-            let problem = |problem: String| DemoError::Cluster {
-                path: path.to_path_buf(),
-                problem,
-            };
-            let config =
-                kube::config::Kubeconfig::read_from(path).map_err(|e| problem(e.to_string()))?;
-            let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
-                .await
-                .map_err(|e| problem(e.to_string()))?;
-            let url = config.cluster_url.to_string();
-            let client = crate::runtime::kube_client::connect(config, kube_max_in_flight)
-                .map_err(|e| problem(e.to_string()))?;
-            return Ok(Cluster {
-                client,
-                url,
-                kubeconfig: path.to_path_buf(),
-                _control_plane: None,
-            });
-        }
-        let plane =
-            ControlPlane::start(kube_sandbox::Options::default(), &|line| println!("{line}"))
+        let (config, url, kubeconfig, control_plane) = match kubeconfig {
+            Some(path) => {
+                let problem = |problem: String| DemoError::Cluster {
+                    path: path.to_path_buf(),
+                    problem,
+                };
+                let config = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| problem(e.to_string()))?;
+                let config = kube::Config::from_custom_kubeconfig(config, &Default::default())
+                    .await
+                    .map_err(|e| problem(e.to_string()))?;
+                let url = config.cluster_url.to_string();
+                (config, url, path.to_path_buf(), None)
+            }
+            None => {
+                let plane = ControlPlane::start(kube_sandbox::Options::default(), &|line| {
+                    println!("{line}")
+                })
                 .await?;
-        let kubeconfig = dir.join("kubeconfig");
-        plane
-            .write_admin_kubeconfig(&kubeconfig)
-            .map_err(|source| DemoError::Dir {
-                dir: dir.to_path_buf(),
-                source,
-            })?;
+                let kubeconfig = dir.join("kubeconfig");
+                plane
+                    .write_admin_kubeconfig(&kubeconfig)
+                    .map_err(|source| DemoError::Dir {
+                        dir: dir.to_path_buf(),
+                        source,
+                    })?;
+                let url = plane.url().to_string();
+                (plane.admin_config().await?, url, kubeconfig, Some(plane))
+            }
+        };
         let client =
-            crate::runtime::kube_client::connect(plane.admin_config().await?, kube_max_in_flight)
-                .map_err(|e| DemoError::Cluster {
-                path: kubeconfig.clone(),
-                problem: e.to_string(),
+            crate::runtime::kube_client::connect(config, kube_max_in_flight).map_err(|e| {
+                DemoError::Cluster {
+                    path: kubeconfig.clone(),
+                    problem: e.to_string(),
+                }
             })?;
         Ok(Cluster {
             client,
-            url: plane.url().to_string(),
+            url,
             kubeconfig,
-            _control_plane: Some(plane),
+            _control_plane: control_plane,
         })
     }
 }

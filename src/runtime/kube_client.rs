@@ -71,10 +71,11 @@ where
         // hyper sends the request when this future is first polled, after the place is had.
         let response = self.inner.call(request);
         async move {
-            let place = match counted {
+            let place = if counted {
                 // The semaphore is never closed: this always gives a place.
-                true => places.acquire_owned().await.ok(),
-                false => None,
+                places.acquire_owned().await.ok()
+            } else {
+                None
             };
             let response = response.await?;
             Ok(response.map(|body| Placed { body, place }))
