@@ -7,11 +7,18 @@
 //! [`Facts`]), and the rest as the JSON it came in; a reconcile decodes its object when it
 //! starts (tens of microseconds, against the milliseconds of one request).
 //!
+//! Of the metadata only what identifies the object stays typed (name, namespace, uid,
+//! resourceVersion: what kube-runtime's store and scheduler key by); the rest (labels,
+//! annotations, finalizers, …) goes into the JSON with spec and status. A typed map or list
+//! costs a few hundred bytes per object even holding one entry.
+//!
 //! It also drops what no reconciler reads: managedFields and kubectl's
 //! last-applied-configuration copy of the object, most of a small object's size.
 
 use std::borrow::Cow;
+use std::collections::hash_map::DefaultHasher;
 use std::fmt;
+use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -24,9 +31,12 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// An object of kind `K` as the controllers cache it.
 pub struct Cached<K> {
+    /// Name, namespace, uid and resourceVersion only.
     metadata: ObjectMeta,
     facts: Facts,
-    /// The object without its metadata, as JSON.
+    /// Hash of what a person or tool changes to ask for a reconcile (see [`Cached::user_change`]).
+    user_change: u64,
+    /// The object without the typed metadata above, as JSON.
     body: Box<str>,
     kind: PhantomData<fn() -> K>,
 }
@@ -51,14 +61,23 @@ impl<K: Observed> Cached<K> {
             operation_in_flight: obj.operation_in_flight(),
             references: obj.references(),
         };
-        let mut metadata = std::mem::take(obj.meta_mut());
-        metadata.managed_fields = None;
-        if let Some(annotations) = metadata.annotations.as_mut() {
+        let user_change = user_change(obj.meta());
+        let rest = obj.meta_mut();
+        rest.managed_fields = None;
+        if let Some(annotations) = rest.annotations.as_mut() {
             annotations.remove(LAST_APPLIED);
         }
+        let metadata = ObjectMeta {
+            name: rest.name.take(),
+            namespace: rest.namespace.take(),
+            uid: rest.uid.take(),
+            resource_version: rest.resource_version.take(),
+            ..ObjectMeta::default()
+        };
         Ok(Cached {
             metadata,
             facts,
+            user_change,
             body: serde_json::to_string(&obj)?.into_boxed_str(),
             kind: PhantomData,
         })
@@ -67,13 +86,36 @@ impl<K: Observed> Cached<K> {
     /// The whole object again, for a reconcile.
     pub fn object(&self) -> Result<K, serde_json::Error> {
         let mut obj: K = serde_json::from_str(&self.body)?;
-        *obj.meta_mut() = self.metadata.clone();
+        let meta = obj.meta_mut();
+        meta.name.clone_from(&self.metadata.name);
+        meta.namespace.clone_from(&self.metadata.namespace);
+        meta.uid.clone_from(&self.metadata.uid);
+        meta.resource_version
+            .clone_from(&self.metadata.resource_version);
         Ok(obj)
     }
 
     pub fn facts(&self) -> &Facts {
         &self.facts
     }
+
+    /// Equal for two versions of one object unless a person or a tool changed what asks for a
+    /// reconcile: the spec (so the generation), annotations, finalizers or deletion. The
+    /// operator's own status writes leave it equal. An object deleted and made again under the
+    /// same name differs by its uid.
+    pub fn user_change(&self) -> u64 {
+        self.user_change
+    }
+}
+
+fn user_change(meta: &ObjectMeta) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    meta.uid.hash(&mut hasher);
+    meta.generation.hash(&mut hasher);
+    meta.annotations.hash(&mut hasher);
+    meta.finalizers.hash(&mut hasher);
+    meta.deletion_timestamp.is_some().hash(&mut hasher);
+    hasher.finish()
 }
 
 impl<K: Resource<DynamicType = ()>> Resource for Cached<K> {
@@ -108,6 +150,7 @@ impl<K> Clone for Cached<K> {
         Cached {
             metadata: self.metadata.clone(),
             facts: self.facts.clone(),
+            user_change: self.user_change,
             body: self.body.clone(),
             kind: PhantomData,
         }
@@ -187,7 +230,48 @@ mod tests {
         }
         let json = |env: &MendixEnvironment| serde_json::to_value(env).expect("JSON");
         assert_eq!(json(&cached.object().expect("decodes")), json(&expected));
-        assert_eq!(cached.meta(), &expected.metadata);
+        let identity = ObjectMeta {
+            name: Some("calc-test".into()),
+            namespace: Some("apps".into()),
+            uid: Some("u-1".into()),
+            resource_version: Some("42".into()),
+            ..ObjectMeta::default()
+        };
+        assert_eq!(cached.meta(), &identity);
+    }
+
+    /// A status write keeps the hash; what a person or tool changes does not.
+    #[test]
+    fn only_what_a_user_changes_changes_the_user_change_hash() {
+        let hash = |env: MendixEnvironment| Cached::new(env).expect("cached").user_change();
+        let before = hash(environment());
+        let mut status_written = environment();
+        status_written.metadata.resource_version = Some("43".into());
+        if let Some(status) = status_written.status.as_mut() {
+            status.deployed_package_id = Some("p-2".into());
+        }
+        assert_eq!(hash(status_written), before);
+        let changes: [fn(&mut ObjectMeta); 5] = [
+            |meta| meta.generation = Some(4),
+            |meta| {
+                meta.annotations.get_or_insert_default().insert(
+                    "mendixops.io/restartedAt".into(),
+                    "2026-12-02T10:00:00Z".into(),
+                );
+            },
+            |meta| meta.finalizers = None,
+            |meta| {
+                let now = crate::controller::verdict::now();
+                meta.deletion_timestamp =
+                    Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(now));
+            },
+            |meta| meta.uid = Some("u-2".into()),
+        ];
+        for change in changes {
+            let mut env = environment();
+            change(&mut env.metadata);
+            assert_ne!(hash(env), before);
+        }
     }
 
     #[test]
@@ -207,12 +291,20 @@ mod tests {
         );
     }
 
-    /// Spec and status as JSON; the metadata is kept once, typed.
+    /// Spec, status and the metadata that is not the object's identity as JSON; the identity
+    /// is kept once, typed.
     #[test]
-    fn the_body_is_the_object_without_its_metadata() {
+    fn the_body_is_the_object_without_its_identity() {
         let cached = Cached::new(environment()).expect("cached");
         let body: serde_json::Value = serde_json::from_str(&cached.body).expect("JSON");
-        assert_eq!(body["metadata"], json!({}));
+        assert_eq!(
+            body["metadata"],
+            json!({
+                "generation": 3,
+                "finalizers": ["mendixops.io/cleanup"],
+                "annotations": {"mendixops.io/restartedAt": "2026-12-01T10:00:00Z"}
+            })
+        );
         assert_eq!(body["spec"]["packageRef"]["name"], "calc-1-2-0");
     }
 }

@@ -14,9 +14,7 @@
 //! `reconciles_total{result="invalid"}` — and left out; every other object is reconciled as
 //! usual. A typed watch would fail its whole list on that one object and stop the kind.
 
-use std::collections::hash_map::DefaultHasher;
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use futures::{Stream, StreamExt};
@@ -58,17 +56,6 @@ impl<K> Watched for K where
 {
 }
 
-/// Hash of everything a user changes to ask for a reconcile; a status write leaves it equal.
-fn user_change<K: Resource>(obj: &K) -> Option<u64> {
-    let meta = obj.meta();
-    let mut hasher = DefaultHasher::new();
-    meta.generation.hash(&mut hasher);
-    meta.annotations.hash(&mut hasher);
-    meta.finalizers.hash(&mut hasher);
-    meta.deletion_timestamp.is_some().hash(&mut hasher);
-    Some(hasher.finish())
-}
-
 /// A controller over the objects of kind `K` in `namespace` (every namespace when `None`)
 /// whose cache holds decodable objects in their compact form and whose reconciles are
 /// triggered by user changes only (see the module documentation).
@@ -77,13 +64,43 @@ where
     K: Watched + Observed,
 {
     let (store, writer) = reflector::store();
-    let changes = decodable::<K>(ctx, namespace)
-        .filter_map(|event| std::future::ready(event.map(cached).transpose()))
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(user_change, Default::default())
-        .boxed();
+    let events = decodable::<K>(ctx, namespace)
+        .filter_map(|event| std::future::ready(event.map(cached).transpose()));
+    let changes = changed_by_users(events, writer, store.clone()).boxed();
     Controller::for_stream(changes, store)
+}
+
+/// Applies each event to the cache (`writer`, whose reader is `cached`) and passes on the
+/// objects whose [`Cached::user_change`] differs from the version the cache held before, or
+/// that it did not hold. The cache is the only per-object state this takes: kube-runtime's
+/// `predicate_filter` would keep a map of its own, a few hundred bytes per object.
+///
+/// During a relist the cache keeps answering with the old list until the new one is whole, so
+/// an object unchanged across a lost watch is not reconciled again.
+fn changed_by_users<K>(
+    events: impl Stream<Item = Result<watcher::Event<Cached<K>>, watcher::Error>>,
+    mut writer: reflector::store::Writer<Cached<K>>,
+    cached: reflector::Store<Cached<K>>,
+) -> impl Stream<Item = Result<Cached<K>, watcher::Error>>
+where
+    K: Watched + Observed,
+{
+    use watcher::Event;
+    events.filter_map(move |event| {
+        let changed = event.map(|event| {
+            let applied = match &event {
+                Event::Apply(obj) | Event::InitApply(obj) => {
+                    let before = cached.get(&reflector::ObjectRef::from_obj(obj));
+                    let changed = before.is_none_or(|old| old.user_change() != obj.user_change());
+                    changed.then(|| obj.clone())
+                }
+                Event::Delete(_) | Event::Init | Event::InitDone => None,
+            };
+            writer.apply_watcher_event(&event);
+            applied
+        });
+        std::future::ready(changed.transpose())
+    })
 }
 
 /// The event with its objects in their cached form; an object that cannot be put in it (it
@@ -276,5 +293,79 @@ where
         if let Ok(result) = check.await {
             return result.is_ok();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use serde_json::json;
+
+    use super::*;
+    use crate::crd::MendixEnvironment;
+
+    fn environment(name: &str, resource_version: u32, instances: u32) -> Cached<MendixEnvironment> {
+        let env: MendixEnvironment = serde_json::from_value(json!({
+            "apiVersion": "mendixops.io/v1alpha1",
+            "kind": "MendixEnvironment",
+            "metadata": {
+                "name": name, "namespace": "apps", "uid": format!("uid-{name}"),
+                "resourceVersion": resource_version.to_string(), "generation": instances,
+            },
+            "spec": {
+                "target": {"mendixCloud": {"appId": name, "mode": "Test"}},
+                "credentialsSecretRef": {"name": "mendix-cloud"},
+                "instances": instances
+            },
+            "status": {"observedGeneration": resource_version}
+        }))
+        .expect("a MendixEnvironment");
+        Cached::new(env).expect("cached")
+    }
+
+    /// The operator's status writes wake nothing; a user's change does, and so does an object
+    /// the cache did not hold. A relist passes on only what changed while the watch was lost.
+    #[tokio::test]
+    async fn only_what_users_change_is_passed_on_and_every_event_reaches_the_cache() {
+        use watcher::Event;
+        let (store, writer) = reflector::store();
+        let events = vec![
+            Event::Init,
+            Event::InitApply(environment("a", 1, 1)),
+            Event::InitApply(environment("b", 1, 1)),
+            Event::InitDone,
+            // A status write: a new resourceVersion, the same generation.
+            Event::Apply(environment("a", 2, 1)),
+            // The user scales `b`.
+            Event::Apply(environment("b", 3, 2)),
+            Event::Delete(environment("a", 4, 1)),
+            Event::Apply(environment("a", 5, 1)),
+            // The watch was lost: `a` is as it was, `b` has a status write only, `c` is new.
+            Event::Init,
+            Event::InitApply(environment("a", 5, 1)),
+            Event::InitApply(environment("b", 6, 2)),
+            Event::InitApply(environment("c", 7, 1)),
+            Event::InitDone,
+        ];
+        let passed: Vec<String> =
+            changed_by_users(futures::stream::iter(events).map(Ok), writer, store.clone())
+                .map(|obj| {
+                    let obj = obj.expect("no error");
+                    format!(
+                        "{}@{}",
+                        obj.meta().name.as_deref().unwrap_or_default(),
+                        obj.meta().resource_version.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect()
+                .await;
+        assert_eq!(passed, ["a@1", "b@1", "b@3", "a@5", "c@7"]);
+        let mut held: Vec<String> = store
+            .state()
+            .iter()
+            .map(|obj| obj.meta().resource_version.clone().unwrap_or_default())
+            .collect();
+        held.sort();
+        assert_eq!(held, ["5", "6", "7"]);
     }
 }
