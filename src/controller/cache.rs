@@ -13,19 +13,25 @@
 //! costs a few hundred bytes per object even holding one entry.
 //!
 //! It also drops what no reconciler reads: managedFields and kubectl's
-//! last-applied-configuration copy of the object, most of a small object's size.
+//! last-applied-configuration copy of the object, most of a small object's size. The JSON is
+//! kept compressed against another object of the same kind ([`Codec`]).
 
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
+use std::sync::{Arc, LazyLock};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::{Deserialize, Deserializer};
 
 use crate::crd::{Observed, References};
+
+mod codec;
+use codec::Body;
+pub use codec::Codec;
 
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
@@ -36,9 +42,20 @@ pub struct Cached<K> {
     facts: Facts,
     /// Hash of what a person or tool changes to ask for a reconcile (see [`Cached::user_change`]).
     user_change: u64,
-    /// The object without the typed metadata above, as JSON.
-    body: Box<str>,
+    /// The object without the typed metadata above, as JSON, in the form `codec` keeps it.
+    body: Body,
+    codec: Arc<Codec>,
     kind: PhantomData<fn() -> K>,
+}
+
+/// Why an object cannot be put in the cache or taken out of it again: a defect, not bad input
+/// (the object was decoded from the API server just before).
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error("JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("compression: {0}")]
+    Compression(#[from] std::io::Error),
 }
 
 /// What is read of every cached object at once: by the state gauges, and by the scan that
@@ -53,8 +70,9 @@ pub struct Facts {
 }
 
 impl<K: Observed> Cached<K> {
-    /// Slims `obj` and keeps it in its cached form.
-    pub fn new(mut obj: K) -> Result<Self, serde_json::Error> {
+    /// Slims `obj` and keeps it in its cached form, its JSON compressed by `codec` (the one of
+    /// the cache it goes into).
+    pub fn new(mut obj: K, codec: &Arc<Codec>) -> Result<Self, CacheError> {
         let facts = Facts {
             ready: obj.ready(),
             stalled: obj.stalled(),
@@ -74,18 +92,23 @@ impl<K: Observed> Cached<K> {
             resource_version: rest.resource_version.take(),
             ..ObjectMeta::default()
         };
+        // An object that has a Ready verdict has the status the others will have.
+        let settled = facts.ready != "Unknown";
+        let body = codec.encode(serde_json::to_vec(&obj)?, settled)?;
         Ok(Cached {
             metadata,
             facts,
             user_change,
-            body: serde_json::to_string(&obj)?.into_boxed_str(),
+            body,
+            codec: codec.clone(),
             kind: PhantomData,
         })
     }
 
     /// The whole object again, for a reconcile.
-    pub fn object(&self) -> Result<K, serde_json::Error> {
-        let mut obj: K = serde_json::from_str(&self.body)?;
+    pub fn object(&self) -> Result<K, CacheError> {
+        let json = self.codec.decode(&self.body)?;
+        let mut obj: K = serde_json::from_slice(&json)?;
         let meta = obj.meta_mut();
         meta.name.clone_from(&self.metadata.name);
         meta.namespace.clone_from(&self.metadata.namespace);
@@ -152,6 +175,7 @@ impl<K> Clone for Cached<K> {
             facts: self.facts.clone(),
             user_change: self.user_change,
             body: self.body.clone(),
+            codec: self.codec.clone(),
             kind: PhantomData,
         }
     }
@@ -169,11 +193,13 @@ impl<K: Resource<DynamicType = ()>> fmt::Debug for Cached<K> {
 }
 
 /// kube-runtime's controller asks its objects to be decodable; the controllers here fill their
-/// caches from typed watches (see `trigger`), so this only serves that bound.
+/// caches from typed watches (see `trigger`), so this only serves that bound, and keeps the
+/// JSON uncompressed.
 impl<'de, K: Observed> Deserialize<'de> for Cached<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        static PLAIN: LazyLock<Arc<Codec>> = LazyLock::new(|| Arc::new(Codec::plain()));
         let obj = K::deserialize(deserializer)?;
-        Cached::new(obj).map_err(serde::de::Error::custom)
+        Cached::new(obj, &PLAIN).map_err(serde::de::Error::custom)
     }
 }
 
@@ -218,11 +244,15 @@ mod tests {
         .expect("a MendixEnvironment")
     }
 
+    fn cache(env: MendixEnvironment) -> Cached<MendixEnvironment> {
+        Cached::new(env, &Arc::new(Codec::default())).expect("cached")
+    }
+
     /// What goes into the cache comes out whole, less what no reconciler reads.
     #[test]
     fn a_cached_object_decodes_to_what_was_cached_less_the_dropped_metadata() {
         let env = environment();
-        let cached = Cached::new(env.clone()).expect("cached");
+        let cached = cache(env.clone());
         let mut expected = env;
         expected.metadata.managed_fields = None;
         if let Some(annotations) = expected.metadata.annotations.as_mut() {
@@ -243,7 +273,7 @@ mod tests {
     /// A status write keeps the hash; what a person or tool changes does not.
     #[test]
     fn only_what_a_user_changes_changes_the_user_change_hash() {
-        let hash = |env: MendixEnvironment| Cached::new(env).expect("cached").user_change();
+        let hash = |env: MendixEnvironment| cache(env).user_change();
         let before = hash(environment());
         let mut status_written = environment();
         status_written.metadata.resource_version = Some("43".into());
@@ -276,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_cached_object_carries_the_facts_read_across_all_objects() {
-        let cached = Cached::new(environment()).expect("cached");
+        let cached = cache(environment());
         assert_eq!(
             cached.facts(),
             &Facts {
@@ -295,8 +325,9 @@ mod tests {
     /// is kept once, typed.
     #[test]
     fn the_body_is_the_object_without_its_identity() {
-        let cached = Cached::new(environment()).expect("cached");
-        let body: serde_json::Value = serde_json::from_str(&cached.body).expect("JSON");
+        let cached = cache(environment());
+        let json = cached.codec.decode(&cached.body).expect("decoded");
+        let body: serde_json::Value = serde_json::from_slice(&json).expect("JSON");
         assert_eq!(
             body["metadata"],
             json!({

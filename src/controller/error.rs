@@ -22,7 +22,7 @@ pub enum Error {
     MissingObjectKey(&'static str),
     /// The cache's compact form of an object did not decode (see `cache`): a defect.
     #[error("cached object: {0}")]
-    Cached(#[source] serde_json::Error),
+    Cached(#[source] super::cache::CacheError),
     /// A step would be taken a second time in one reconcile: Mendix did not reach the state
     /// the first one asked for. Retried with the object's backoff, never in a loop.
     #[error("{0}")]

@@ -29,7 +29,7 @@ use kube::runtime::reflector;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde::de::DeserializeOwned;
 
-use super::cache::Cached;
+use super::cache::{Cached, Codec};
 use super::context::Context;
 use crate::crd::{Observed, References};
 
@@ -64,8 +64,10 @@ where
     K: Watched + Observed,
 {
     let (store, writer) = reflector::store();
-    let events = decodable::<K>(ctx, namespace)
-        .filter_map(|event| std::future::ready(event.map(cached).transpose()));
+    let codec = Arc::new(Codec::default());
+    let events = decodable::<K>(ctx, namespace).filter_map(move |event| {
+        std::future::ready(event.map(|event| cached(event, &codec)).transpose())
+    });
     let changes = changed_by_users(events, writer, store.clone()).boxed();
     Controller::for_stream(changes, store)
 }
@@ -105,13 +107,13 @@ where
 
 /// The event with its objects in their cached form; an object that cannot be put in it (it
 /// always can: it was just decoded) is left out like one that does not decode.
-fn cached<K>(event: watcher::Event<K>) -> Option<watcher::Event<Cached<K>>>
+fn cached<K>(event: watcher::Event<K>, codec: &Arc<Codec>) -> Option<watcher::Event<Cached<K>>>
 where
     K: Watched + Observed,
 {
     use watcher::Event;
     let compact = |obj: K| {
-        Cached::new(obj)
+        Cached::new(obj, codec)
             .map_err(|error| tracing::warn!(kind = K::KIND, %error, "cannot cache an object"))
             .ok()
     };
@@ -320,7 +322,7 @@ mod tests {
             "status": {"observedGeneration": resource_version}
         }))
         .expect("a MendixEnvironment");
-        Cached::new(env).expect("cached")
+        Cached::new(env, &Arc::new(Codec::default())).expect("cached")
     }
 
     /// The operator's status writes wake nothing; a user's change does, and so does an object

@@ -104,7 +104,7 @@ mod tests {
     }
 
     fn cached(package: MendixPackage) -> Cached<MendixPackage> {
-        Cached::new(package).expect("cached")
+        Cached::new(package, &Default::default()).expect("cached")
     }
 
     fn value(text: &str, series: &str) -> Option<String> {
