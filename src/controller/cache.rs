@@ -193,13 +193,13 @@ impl<K: Resource<DynamicType = ()>> fmt::Debug for Cached<K> {
 }
 
 /// kube-runtime's controller asks its objects to be decodable; the controllers here fill their
-/// caches from typed watches (see `trigger`), so this only serves that bound, and keeps the
-/// JSON uncompressed.
+/// caches from typed watches (see `trigger`), so this only serves that bound, with one codec
+/// for every object it makes.
 impl<'de, K: Observed> Deserialize<'de> for Cached<K> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        static PLAIN: LazyLock<Arc<Codec>> = LazyLock::new(|| Arc::new(Codec::plain()));
+        static CODEC: LazyLock<Arc<Codec>> = LazyLock::new(Arc::default);
         let obj = K::deserialize(deserializer)?;
-        Cached::new(obj, &PLAIN).map_err(serde::de::Error::custom)
+        Cached::new(obj, &CODEC).map_err(serde::de::Error::custom)
     }
 }
 

@@ -12,6 +12,7 @@
 //! before it keep their JSON as it is until their next change. It is chosen once per cache and
 //! kept: every object compressed against it needs it to be read again.
 
+use std::borrow::Cow;
 use std::io;
 use std::sync::OnceLock;
 
@@ -29,8 +30,6 @@ const MAX_JSON: usize = 3 << 20;
 #[derive(Default)]
 pub struct Codec {
     dictionary: OnceLock<Dictionary>,
-    /// Whether this codec takes a dictionary at all (see [`Codec::plain`]).
-    never_learns: bool,
 }
 
 /// The dictionary digested once for each direction.
@@ -49,19 +48,11 @@ pub enum Body {
 }
 
 impl Codec {
-    /// A codec that keeps JSON as it is: for an object cached outside a controller's cache.
-    pub fn plain() -> Self {
-        Codec {
-            dictionary: OnceLock::new(),
-            never_learns: true,
-        }
-    }
-
     /// `json` in the form the cache keeps; `settled` says whether it may become the dictionary.
     pub fn encode(&self, json: Vec<u8>, settled: bool) -> io::Result<Body> {
         let dictionary = match self.dictionary.get() {
             Some(dictionary) => dictionary,
-            None if settled && !self.never_learns => self.dictionary.get_or_init(|| Dictionary {
+            None if settled => self.dictionary.get_or_init(|| Dictionary {
                 compress: EncoderDictionary::copy(&json, LEVEL),
                 decompress: DecoderDictionary::copy(&json),
             }),
@@ -73,15 +64,16 @@ impl Codec {
     }
 
     /// The JSON `body` was made from.
-    pub fn decode(&self, body: &Body) -> io::Result<Vec<u8>> {
+    pub fn decode<'a>(&self, body: &'a Body) -> io::Result<Cow<'a, [u8]>> {
         match body {
-            Body::Json(json) => Ok(json.to_vec()),
+            Body::Json(json) => Ok(Cow::Borrowed(json)),
             Body::Compressed(compressed) => {
                 let dictionary = self.dictionary.get().ok_or_else(|| {
                     io::Error::other("a compressed body, and the cache has no dictionary")
                 })?;
                 Decompressor::with_prepared_dictionary(&dictionary.decompress)?
                     .decompress(compressed, MAX_JSON)
+                    .map(Cow::Owned)
             }
         }
     }
@@ -120,18 +112,10 @@ mod tests {
     }
 
     #[test]
-    fn a_plain_codec_never_compresses() {
-        let codec = Codec::plain();
-        let body = codec.encode(environment(1), true).expect("encoded");
-        assert!(matches!(body, Body::Json(_)));
-        assert_eq!(codec.decode(&body).expect("decoded"), environment(1));
-    }
-
-    #[test]
     fn a_compressed_body_without_the_dictionary_is_an_error_not_a_panic() {
         let learned = Codec::default();
         let body = learned.encode(environment(1), true).expect("encoded");
-        let error = Codec::plain().decode(&body).expect_err("no dictionary");
+        let error = Codec::default().decode(&body).expect_err("no dictionary");
         assert!(error.to_string().contains("no dictionary"), "{error}");
     }
 }
