@@ -96,10 +96,17 @@ async fn a_rollout_polls_each_start_about_once() {
 /// environment's learned start time is close to its own app's — from above for the apps faster
 /// than the first estimate, from below for the slower ones — and each start is polled about
 /// once.
+///
+/// The estimate of an app faster than its first one is probed lower after each start seen
+/// ended at its first poll, further each time (5 % to 40 %), until a start is seen still
+/// running; so at any one round it may lie below the truth, and is corrected by the next
+/// start. What is judged is each environment's median over the last three rounds.
 #[tokio::test]
 async fn starts_of_varying_length_are_learned_per_environment() {
     const START_MS: u64 = 1200;
     const SPREAD: f64 = 0.5;
+    const ROUNDS: i64 = 8;
+    const JUDGED: usize = 3;
     let mendix =
         MendixSandbox::from_yaml(&seed::world(APPS, START_MS, SPREAD)).expect("seed accepted");
     let mut h = Harness::with_mendix(mendix).await;
@@ -108,8 +115,9 @@ async fn starts_of_varying_length_are_learned_per_environment() {
         h.create::<MendixEnvironment>(&bench_env(i, &seed::new_package_id(i)))
             .await;
     }
-    let mut last_round_polls = 0;
-    for round in 1..=6_i64 {
+    // Per round: start polls, and each environment's learned start time.
+    let mut rounds: Vec<(u64, Vec<f64>)> = Vec::new();
+    for round in 1..=ROUNDS {
         if round > 1 {
             let package = |i| {
                 if round % 2 == 0 {
@@ -123,37 +131,40 @@ async fn starts_of_varying_length_are_learned_per_environment() {
             }
         }
         let before = start_polls(&h);
+        let mut learned = Vec::new();
         for i in 0..APPS {
-            h.wait_environment(&format!("app-{i}"), |e| {
-                environment_ready(e) && e.metadata.generation == Some(round)
-            })
-            .await;
+            let env = h
+                .wait_environment(&format!("app-{i}"), |e| {
+                    environment_ready(e) && e.metadata.generation == Some(round)
+                })
+                .await;
+            let ms = env
+                .status
+                .and_then(|s| s.start_duration_ms)
+                .expect("a learned start time");
+            learned.push(ms as f64);
         }
-        last_round_polls = start_polls(&h) - before;
-        eprintln!("round {round}: {last_round_polls} start polls for {APPS} deploys");
+        let polls = start_polls(&h) - before;
+        eprintln!("round {round}: {polls} start polls for {APPS} deploys, learned {learned:?}");
+        rounds.push((polls, learned));
     }
+    let judged = &rounds[rounds.len() - JUDGED..];
     for i in 0..APPS {
         let truth = seed::app_start_ms(i, START_MS, SPREAD) as f64;
-        let env = h
-            .environments()
-            .get(&format!("app-{i}"))
-            .await
-            .expect("env");
-        let learned = env
-            .status
-            .and_then(|s| s.start_duration_ms)
-            .expect("a learned start time") as f64;
-        eprintln!("app-{i}: starts take {truth} ms, learned {learned} ms");
+        let mut learned: Vec<f64> = judged.iter().map(|(_, learned)| learned[i]).collect();
+        learned.sort_by(f64::total_cmp);
+        let median = learned[JUDGED / 2];
         // Within the steps the last rounds polled at (a fiftieth, at least 50 ms) plus what a
-        // busy machine adds to a request, or a little below when the last start probed lower
-        // (a start seen ended at its first poll lowers the estimate for the next).
+        // busy machine adds to a request, or a little below after a probe.
         assert!(
-            learned >= truth * 0.8 && learned <= truth * 1.15 + 150.0,
-            "app-{i}: starts take {truth} ms, learned {learned} ms"
+            median >= truth * 0.8 && median <= truth * 1.15 + 150.0,
+            "app-{i}: starts take {truth} ms, learned {learned:?} ms in the last rounds"
         );
     }
+    let polls: u64 = judged.iter().map(|(polls, _)| polls).sum();
     assert!(
-        last_round_polls <= 2 * APPS as u64,
-        "{last_round_polls} start polls for {APPS} deploys in the last round"
+        polls <= 2 * (APPS * JUDGED) as u64,
+        "{polls} start polls for {} deploys in the last rounds",
+        APPS * JUDGED
     );
 }

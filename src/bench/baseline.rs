@@ -100,10 +100,10 @@ async fn deploy(
     api.get_environment(app, mode).await?;
     api.stop(app, mode).await?;
     api.transport(app, mode, package).await?;
-    let job = api.start(app, mode, false).await?;
+    let job = api.start(app, mode, false).await?.value;
     loop {
         tokio::time::sleep(poll).await;
-        if api.start_status(app, mode, &job.job_id).await? == StartJobStatus::Started {
+        if api.start_status(app, mode, &job.job_id).await?.value == StartJobStatus::Started {
             return Ok(());
         }
     }

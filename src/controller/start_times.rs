@@ -263,7 +263,7 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
     /// learns it, the starts that waited are woken, and so is the scout's own environment
     /// (`waiter`), which takes the result from [`StartTimes::first_poll`].
     pub fn scout_ended(&self, start: &StartRef<'_>, waiter: W) {
-        let learned = self.ended(start.key, start.app, start.own, start.elapsed, false);
+        let learned = self.ended(start.key, start.app, start.own, start.elapsed, None);
         if let Ok(mut state) = self.state.lock() {
             state.scouted.insert(
                 start.key.to_string(),
@@ -318,8 +318,9 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
         }
     }
 
-    /// The start `key` of `app` was seen ended `elapsed` after it began, by its first poll or
-    /// a later one. Returns what the environment's own history should say now, and wakes the
+    /// The start `key` of `app` was seen ended `elapsed` after it began, by its first poll
+    /// (`first_poll_sent`: how long the start had run when that poll was sent) or a later one
+    /// (`None`). Returns what the environment's own history should say now, and wakes the
     /// starts that waited for a first estimate.
     pub fn ended(
         &self,
@@ -327,16 +328,16 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
         app: &str,
         own: Option<Duration>,
         elapsed: Duration,
-        at_first_poll: bool,
+        first_poll_sent: Option<Duration>,
     ) -> Duration {
         let Ok(mut state) = self.state.lock() else {
             return elapsed;
         };
         // Seen at a first poll, which waited for the estimate: the start took at most that long
         // as far as anyone can tell (a poll that came late says only that it came late).
-        let (bound, source) = match (at_first_poll, state.estimate(app, own)) {
-            (true, Some((estimate, source))) => (estimate.min(elapsed), Some(source)),
-            _ => (elapsed, None),
+        let (bound, source, sent) = match (first_poll_sent, state.estimate(app, own)) {
+            (Some(sent), Some((estimate, source))) => (estimate.min(elapsed), Some(source), sent),
+            _ => (elapsed, None, elapsed),
         };
         // Probe an environment's own estimate lower, unless it is known to be tight (a start
         // was lately seen running just below it); the fleet's is already the least of many.
@@ -358,11 +359,15 @@ impl<W: Clone + Send + 'static> StartTimes<W> {
                     }
                     floor => {
                         // Each first poll in a row that finds the start ended lowers the
-                        // estimate twice as far as the last (5 %, 10 %, 20 %, at most half),
-                        // never below a start lately seen running.
+                        // estimate twice as far as the last (5 %, 10 %, 20 %, 40 %), never
+                        // below a start lately seen running. It lowers from when the poll was
+                        // sent, what it showed the start ended by: a poll that came late (a
+                        // busy operator, a queue of reconciles) would have seen a shorter start
+                        // ended too, so it cannot take an estimate already below the truth
+                        // further down.
                         bounds.descents += 1;
                         let cut = (1.0 - SHORTER) * f64::from(1u32 << bounds.descents.min(4)) / 2.0;
-                        let lowered = bound.mul_f64(1.0 - cut.min(0.5));
+                        let lowered = bound.min(sent.mul_f64(1.0 - cut));
                         floor.map_or(lowered, |(running_at, _)| lowered.max(running_at))
                     }
                 }
@@ -481,10 +486,13 @@ mod tests {
         );
         assert_eq!(first(&start("b", "app-b", None, 11), "b"), FirstPoll::Now);
         // Seen ended at that first poll, a little late: it learns the fleet's 10 s as it is.
-        assert_eq!(times.ended("b", "app-b", None, secs(11), true), secs(10));
+        assert_eq!(
+            times.ended("b", "app-b", None, secs(11), Some(secs(11))),
+            secs(10)
+        );
         // Late first polls never make the fleet's estimate looser than what it was.
         for key in ["c", "d", "e"] {
-            times.ended(key, "app-new", None, secs(25), true);
+            times.ended(key, "app-new", None, secs(25), Some(secs(25)));
         }
         assert_eq!(
             times.first_poll(
@@ -501,8 +509,8 @@ mod tests {
     fn own_history_first_then_the_app_then_the_fleet() {
         let times = StartTimes::<()>::default();
         let schedule = PollSchedule::default();
-        times.ended("x", "big", None, secs(90), false);
-        times.ended("y", "small", None, secs(20), false);
+        times.ended("x", "big", None, secs(90), None);
+        times.ended("y", "small", None, secs(20), None);
         let first = |s: &StartRef<'_>| times.first_poll(s, (), Duration::ZERO, &schedule);
         // The environment's own last start wins.
         assert_eq!(
@@ -548,14 +556,32 @@ mod tests {
         let times = StartTimes::<()>::default();
         // Seen at the first poll, which came at the own estimate of 40 s: 5 % lower next time.
         assert_eq!(
-            times.ended("e", "app", Some(secs(40)), secs(41), true),
+            times.ended("e", "app", Some(secs(40)), secs(41), Some(secs(40))),
             secs(38)
         );
         // Missed at the first poll and seen 46 s in: that is the new bound.
         assert_eq!(
-            times.ended("e", "app", Some(secs(38)), secs(46), false),
+            times.ended("e", "app", Some(secs(38)), secs(46), None),
             secs(46)
         );
+    }
+
+    #[test]
+    fn a_late_first_poll_lowers_from_when_it_was_sent() {
+        let times = StartTimes::<()>::default();
+        let ended = |own, elapsed, sent| {
+            times.ended("e", "app", Some(secs(own)), secs(elapsed), Some(secs(sent)))
+        };
+        // The first in a row to find the start ended, sent 5 s late: 5 % below 45 s is more
+        // than the estimate, which stays.
+        assert_eq!(ended(40, 46, 45), secs(40));
+        // The second, on time: 10 % lower.
+        assert_eq!(ended(40, 40, 40), secs(36));
+        // The third, sent 9 s late, shows only that the start took at most 45 s: 20 % below
+        // that, not 20 % below an estimate that may already be short of the truth.
+        assert_eq!(ended(36, 46, 45), secs(36));
+        // The fourth, on time: 40 % lower.
+        assert_eq!(ended(36, 36, 36), secs(36).mul_f64(0.6));
     }
 
     /// Starts of one environment, each first polled at its own estimate and then as
@@ -570,7 +596,8 @@ mod tests {
                 loop {
                     polls += 1;
                     if at >= true_duration {
-                        own = times.ended("e", "app", Some(own), at, polls == 1);
+                        let first_poll_sent = (polls == 1).then_some(at);
+                        own = times.ended("e", "app", Some(own), at, first_poll_sent);
                         return (at, polls);
                     }
                     at += times.still_running("e", "app", Some(own), at, polls - 1, &schedule);

@@ -37,6 +37,13 @@ pub fn now() -> Timestamp {
     Timestamp::now()
 }
 
+/// The wall-clock time of a monotonic instant in the past.
+pub fn time_of(instant: std::time::Instant) -> Timestamp {
+    now()
+        .saturating_sub(instant.elapsed())
+        .unwrap_or_else(|_| now())
+}
+
 pub fn is_paused<K: ResourceExt>(obj: &K) -> bool {
     obj.annotations()
         .get(ANNOTATION_PAUSED)

@@ -148,6 +148,14 @@ impl Mendix {
 
     /// Runs a call to completion (with retries) and decodes its JSON answer.
     pub(crate) async fn json<T: DeserializeOwned>(&self, call: Call) -> Result<T, MendixError> {
+        self.json_sent(call).await.map(|sent| sent.value)
+    }
+
+    /// [`Self::json`], with when the answered request was sent.
+    pub(crate) async fn json_sent<T: DeserializeOwned>(
+        &self,
+        call: Call,
+    ) -> Result<Sent<T>, MendixError> {
         let (api, operation) = (call.api, call.operation);
         self.execute(call, |reply| decode(api, operation, &reply.body))
             .await
@@ -155,18 +163,21 @@ impl Mendix {
 
     /// Runs a call to completion (with retries) and returns the raw answer.
     pub(crate) async fn reply(&self, call: Call) -> Result<Reply, MendixError> {
-        self.execute(call, |reply| Ok(reply.clone())).await
+        self.execute(call, |reply| Ok(reply.clone()))
+            .await
+            .map(|sent| sent.value)
     }
 
     async fn execute<T>(
         &self,
         call: Call,
         mut parse: impl FnMut(&Reply) -> Result<T, MendixError>,
-    ) -> Result<T, MendixError> {
+    ) -> Result<Sent<T>, MendixError> {
         let is_read = call.method == Method::GET;
         if is_read {
             if let Some(reply) = super::reads::replayed(&call.url) {
-                return parse(&reply);
+                let at = Instant::now();
+                return parse(&reply).map(|value| Sent { value, at });
             }
         } else {
             super::reads::written();
@@ -179,9 +190,10 @@ impl Mendix {
         loop {
             attempt += 1;
             let started = Instant::now();
-            let result = {
+            let (result, sent_at) = {
                 let _slot = limiter.acquire(call.kind).await;
-                self.attempt(&call, &secrets).await
+                let sent_at = Instant::now();
+                (self.attempt(&call, &secrets).await, sent_at)
             };
             // Decoding is part of the attempt: a garbled answer to a read is worth a retry.
             let result = result.and_then(|reply| {
@@ -202,7 +214,7 @@ impl Mendix {
                         false,
                         started,
                     );
-                    return Ok(value);
+                    return Ok(Sent { value, at: sent_at });
                 }
                 Err(err) => (outcome_of(&err), err),
             };
@@ -443,6 +455,25 @@ async fn read_bounded(mut response: reqwest::Response, limit: usize) -> Result<B
         body.extend_from_slice(&chunk);
     }
     Ok(Bytes::from(body))
+}
+
+/// An answer, with when the request that got it was sent.
+#[derive(Clone, Debug)]
+pub struct Sent<T> {
+    pub value: T,
+    /// When the answered attempt left for Mendix, after any wait for a slot under the rate
+    /// limit: whatever the request set off began no earlier than this, however late its answer
+    /// was read.
+    pub at: Instant,
+}
+
+impl<T> Sent<T> {
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Sent<U> {
+        Sent {
+            value: f(self.value),
+            at: self.at,
+        }
+    }
 }
 
 /// A successful answer.

@@ -43,7 +43,7 @@ pub mod reads;
 pub mod retry;
 
 pub use api::Api;
-pub use client::{Mendix, UploadSource, install_crypto_provider};
+pub use client::{Mendix, Sent, UploadSource, install_crypto_provider};
 pub use config::MendixConfig;
 pub use credentials::{CloudCredentials, Pat, SignedUrl};
 pub use download::Downloaded;

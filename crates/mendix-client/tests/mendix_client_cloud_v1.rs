@@ -307,7 +307,11 @@ async fn upload_then_transport_start_and_stop() {
     assert_eq!(deployed.package_id, package_id);
     assert!(deployed.url.is_some());
 
-    let job = deploy.start(CLOUD_APP_ID, "Test", true).await.unwrap();
+    let job = deploy
+        .start(CLOUD_APP_ID, "Test", true)
+        .await
+        .unwrap()
+        .value;
     let err = deploy.start(CLOUD_APP_ID, "Test", true).await.unwrap_err();
     assert_eq!(err.class(), ErrorClass::StateConflict, "{err}");
     eventually("the app to start", || async {
@@ -315,6 +319,7 @@ async fn upload_then_transport_start_and_stop() {
             .start_status(CLOUD_APP_ID, "Test", &job.job_id)
             .await
             .unwrap()
+            .value
         {
             StartJobStatus::Started => Some(()),
             _ => None,
@@ -404,11 +409,13 @@ async fn start_failures_are_terminal() {
     let job = deploy
         .start(CLOUD_APP_ID, "Acceptance", true)
         .await
-        .unwrap();
+        .unwrap()
+        .value;
     let err = eventually("the start to fail", || async {
         match deploy
             .start_status(CLOUD_APP_ID, "Acceptance", &job.job_id)
             .await
+            .map(|sent| sent.value)
         {
             Ok(StartJobStatus::Starting) => None,
             Ok(other) => panic!("start should fail, got {other:?}"),
@@ -433,9 +440,17 @@ async fn start_failures_are_terminal() {
             .unwrap();
         test.constants[0].value = None;
     });
-    let job = deploy.start(CLOUD_APP_ID, "Test", true).await.unwrap();
+    let job = deploy
+        .start(CLOUD_APP_ID, "Test", true)
+        .await
+        .unwrap()
+        .value;
     let err = eventually("the start to fail", || async {
-        match deploy.start_status(CLOUD_APP_ID, "Test", &job.job_id).await {
+        match deploy
+            .start_status(CLOUD_APP_ID, "Test", &job.job_id)
+            .await
+            .map(|sent| sent.value)
+        {
             Ok(StartJobStatus::Starting) => None,
             Ok(other) => panic!("start should fail, got {other:?}"),
             Err(err) => Some(err),

@@ -444,7 +444,11 @@ async fn cloud_v1_requests_use_the_documented_paths_fields_and_headers() {
         uploaded.as_deref(),
         Some("b3d14e53-2654-4534-b374-9179a69ef3cf")
     );
-    let job = deploy.start("calc", "Acceptance", true).await.unwrap();
+    let job = deploy
+        .start("calc", "Acceptance", true)
+        .await
+        .unwrap()
+        .value;
     assert_eq!(job.job_id, "02df2e50-0e79-11e4-9191-0800200c9a66");
     deploy.stop("calc", "Acceptance").await.unwrap();
     deploy

@@ -501,13 +501,13 @@ async fn v1_read(mendix: &Mendix, stub: &Stub, example: &V1Example) -> Result<Re
         "GET /apps/<AppId>/environments" => answer(deploy.list_environments(APP).await),
         "GET /apps/<AppId>/environments/<Mode>" => answer(deploy.get_environment(APP, MODE).await),
         "POST /apps/<AppId>/environments/<Mode>/start" => {
-            answer(deploy.start(APP, MODE, true).await)
+            answer(deploy.start(APP, MODE, true).await.map(|sent| sent.value))
         }
         "GET /apps/<AppId>/environments/<Mode>/start/<JobId>" => answer(
             deploy
                 .start_status(APP, MODE, JOB)
                 .await
-                .map(|status| v1::StartJobState { status }),
+                .map(|sent| v1::StartJobState { status: sent.value }),
         ),
         "GET /apps/<AppId>/environments/<Mode>/package" => {
             answer(deploy.environment_package(APP, MODE, true).await)

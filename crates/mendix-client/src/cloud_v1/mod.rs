@@ -8,7 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::api::Api;
-use super::client::{Auth, Call, Mendix, UploadForm, UploadSource};
+use super::client::{Auth, Call, Mendix, Sent, UploadForm, UploadSource};
 use super::credentials::CloudCredentials;
 use super::error::MendixError;
 use types::*;
@@ -225,17 +225,18 @@ impl CloudDeploy {
         self.mendix.json(call).await
     }
 
-    /// `POST .../start` with `AutoSyncDb`; poll the job with [`Self::start_status`].
+    /// `POST .../start` with `AutoSyncDb`; poll the job with [`Self::start_status`]. The job
+    /// runs from no earlier than [`Sent::at`].
     pub async fn start(
         &self,
         app_id: &str,
         mode: &str,
         auto_sync_db: bool,
-    ) -> Result<StartJob, MendixError> {
+    ) -> Result<Sent<StartJob>, MendixError> {
         let call = self
             .env_call("start_environment", Method::POST, app_id, mode, &["start"])
             .json_body(&StartRequest { auto_sync_db })?;
-        self.mendix.json(call).await
+        self.mendix.json_sent(call).await
     }
 
     /// How long requests already queued for this API will take to be let through.
@@ -244,13 +245,14 @@ impl CloudDeploy {
     }
 
     /// `GET .../start/<JobId>`: `Starting` or `Started`; start failures come back as errors
-    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...).
+    /// (`MISSING_CONSTANT`, `DB_SYNC_FAILED`, ...). A start found running was running at
+    /// [`Sent::at`].
     pub async fn start_status(
         &self,
         app_id: &str,
         mode: &str,
         job_id: &str,
-    ) -> Result<StartJobStatus, MendixError> {
+    ) -> Result<Sent<StartJobStatus>, MendixError> {
         let call = self
             .env_call(
                 "get_start_status",
@@ -260,8 +262,8 @@ impl CloudDeploy {
                 &["start", job_id],
             )
             .poll();
-        let state: StartJobState = self.mendix.json(call).await?;
-        Ok(state.status)
+        let state: Sent<StartJobState> = self.mendix.json_sent(call).await?;
+        Ok(state.map(|state| state.status))
     }
 
     /// `POST .../stop` (stopping a stopped app changes nothing, so it is retried).

@@ -175,19 +175,21 @@ impl Scout {
                 .api
                 .start_status(&self.app, &self.mode, &self.job)
                 .await;
-            let start = StartRef {
+            let mut start = StartRef {
                 key: &self.key,
                 job: &self.job,
                 app: &self.app,
                 own: self.own,
                 elapsed: began.elapsed(),
             };
-            match result {
-                Ok(StartJobStatus::Started) => {
+            match result.map(|sent| (sent.value, sent.at)) {
+                Ok((StartJobStatus::Started, _)) => {
                     self.times.scout_ended(&start, self.waiter);
                     return;
                 }
-                Ok(_) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
+                Ok((_, asked)) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
+                    // Running when the poll was sent, not necessarily when its answer was read.
+                    start.elapsed = start.elapsed.saturating_sub(asked.elapsed());
                     wait = self.schedule.follow_up(start.elapsed);
                 }
                 // Failed, or running longer than anyone waits: its reconcile takes over.
@@ -246,11 +248,13 @@ pub(super) async fn start(
     op.intent = token;
     record_operation(env, ctx, writer, status, op.clone(), "Starting").await?;
     match api.start(app, mode, desired.auto_sync_db).await {
-        Ok(job) => {
+        Ok(sent) => {
+            let job = sent.value;
             op.job_id = Some(job.job_id.clone());
-            // The start job runs from here: its duration is learned from this time, not from
-            // when the request waited for a slot under the rate limit.
-            op.started_at = MicroTime(crate::controller::verdict::now());
+            // The start job runs from no earlier than when its request was sent: its duration
+            // is learned from then, so a poll that sees it ended gives an upper bound however
+            // late the answer was read, and the wait for a slot under the rate limit is not in it.
+            op.started_at = MicroTime(crate::controller::verdict::time_of(sent.at));
             crate::controller::shell::operation_started(&op);
             status.operation = Some(op);
             ctx.event(
@@ -261,11 +265,18 @@ pub(super) async fn start(
                 format!("starting {version} (job {})", job.job_id),
             )
             .await;
-            let first_poll =
-                match first_poll(env, ctx, api, target, status, &job.job_id, Duration::ZERO) {
-                    FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => wait,
-                    FirstPoll::Now | FirstPoll::Ended(_) => NEXT_STEP,
-                };
+            let first_poll = match first_poll(
+                env,
+                ctx,
+                api,
+                target,
+                status,
+                &job.job_id,
+                sent.at.elapsed(),
+            ) {
+                FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => wait,
+                FirstPoll::Now | FirstPoll::Ended(_) => NEXT_STEP,
+            };
             Ok(Verdict::new(
                 Outcome::progressing("Starting", message),
                 first_poll,
@@ -358,20 +369,28 @@ pub(super) async fn follow(
     };
     let took = match seen_by_scout {
         Some(took) => Some(took),
-        None => match api.start_status(app, mode, &job).await {
-            Ok(StartJobStatus::Started) => {
+        None => match api
+            .start_status(app, mode, &job)
+            .await
+            .map(|sent| (sent.value, sent.at))
+        {
+            Ok((StartJobStatus::Started, asked)) => {
+                let elapsed = age(&op);
+                let first_poll_sent =
+                    (op.polls == 0).then(|| elapsed.saturating_sub(asked.elapsed()));
                 Some(
                     ctx.start_times
-                        .ended(&key, app, own, age(&op), op.polls == 0),
+                        .ended(&key, app, own, elapsed, first_poll_sent),
                 )
             }
-            Ok(_) => {
+            Ok((_, asked)) => {
                 let mut op = op;
+                // Running when the poll was sent, not necessarily when its answer was read.
                 let after = ctx.start_times.still_running(
                     &key,
                     app,
                     own,
-                    age(&op),
+                    age(&op).saturating_sub(asked.elapsed()),
                     u32::try_from(op.polls).unwrap_or(0),
                     &ctx.settings.poll,
                 );
