@@ -21,6 +21,7 @@ use crate::crd::conditions::Outcome;
 use crate::crd::environment::{
     MendixCloudEnvironment, MendixEnvironment, MendixEnvironmentStatus, RunState,
 };
+use mendix_client::Sent;
 use mendix_client::cloud_v1::CloudDeploy;
 use mendix_client::cloud_v1::types::StartJobStatus;
 use mendix_client::error::MendixError;
@@ -182,14 +183,17 @@ impl Scout {
                 own: self.own,
                 elapsed: began.elapsed(),
             };
-            match result.map(|sent| (sent.value, sent.at)) {
-                Ok((StartJobStatus::Started, _)) => {
+            match result {
+                Ok(Sent {
+                    value: StartJobStatus::Started,
+                    ..
+                }) => {
                     self.times.scout_ended(&start, self.waiter);
                     return;
                 }
-                Ok((_, asked)) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
+                Ok(Sent { at, .. }) if start.elapsed < self.schedule.max * HOLD_LIMIT => {
                     // Running when the poll was sent, not necessarily when its answer was read.
-                    start.elapsed = start.elapsed.saturating_sub(asked.elapsed());
+                    start.elapsed = start.elapsed.saturating_sub(at.elapsed());
                     wait = self.schedule.follow_up(start.elapsed);
                 }
                 // Failed, or running longer than anyone waits: its reconcile takes over.
@@ -248,13 +252,15 @@ pub(super) async fn start(
     op.intent = token;
     record_operation(env, ctx, writer, status, op.clone(), "Starting").await?;
     match api.start(app, mode, desired.auto_sync_db).await {
-        Ok(sent) => {
-            let job = sent.value;
+        Ok(Sent {
+            value: job,
+            at: sent_at,
+        }) => {
             op.job_id = Some(job.job_id.clone());
             // The start job runs from no earlier than when its request was sent: its duration
             // is learned from then, so a poll that sees it ended gives an upper bound however
             // late the answer was read, and the wait for a slot under the rate limit is not in it.
-            op.started_at = MicroTime(crate::controller::verdict::time_of(sent.at));
+            op.started_at = MicroTime(crate::controller::verdict::time_of(sent_at));
             crate::controller::shell::operation_started(&op);
             status.operation = Some(op);
             ctx.event(
@@ -272,7 +278,7 @@ pub(super) async fn start(
                 target,
                 status,
                 &job.job_id,
-                sent.at.elapsed(),
+                sent_at.elapsed(),
             ) {
                 FirstPoll::Wait(wait) | FirstPoll::Scout(wait) => wait,
                 FirstPoll::Now | FirstPoll::Ended(_) => NEXT_STEP,
@@ -369,28 +375,26 @@ pub(super) async fn follow(
     };
     let took = match seen_by_scout {
         Some(took) => Some(took),
-        None => match api
-            .start_status(app, mode, &job)
-            .await
-            .map(|sent| (sent.value, sent.at))
-        {
-            Ok((StartJobStatus::Started, asked)) => {
+        None => match api.start_status(app, mode, &job).await {
+            Ok(Sent {
+                value: StartJobStatus::Started,
+                at,
+            }) => {
                 let elapsed = age(&op);
-                let first_poll_sent =
-                    (op.polls == 0).then(|| elapsed.saturating_sub(asked.elapsed()));
+                let first_poll_sent = (op.polls == 0).then(|| elapsed.saturating_sub(at.elapsed()));
                 Some(
                     ctx.start_times
                         .ended(&key, app, own, elapsed, first_poll_sent),
                 )
             }
-            Ok((_, asked)) => {
+            Ok(Sent { at, .. }) => {
                 let mut op = op;
                 // Running when the poll was sent, not necessarily when its answer was read.
                 let after = ctx.start_times.still_running(
                     &key,
                     app,
                     own,
-                    age(&op).saturating_sub(asked.elapsed()),
+                    age(&op).saturating_sub(at.elapsed()),
                     u32::try_from(op.polls).unwrap_or(0),
                     &ctx.settings.poll,
                 );
